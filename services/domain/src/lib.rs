@@ -1,0 +1,29 @@
+//! Pure domain logic of the taxi dispatch backend: no I/O, no Redis, no gRPC types.
+//!
+//! # Layout
+//! - [`error`]: [`FieldError`], the one validation error: which field, and why.
+//! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
+//!   and the city's service area.
+//! - [`validate`]: phone numbers, bounded text, identifiers.
+//! - [`resident_id`]: the 18-digit resident ID (GB 11643), its check character and birth date.
+//! - [`taxi`]: the taxi state machine.
+//! - [`order`]: the order state machine.
+//! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
+//! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
+//! - [`speech`]: the short sentences a one-key device speaks.
+//!
+//! Everything here takes the current time as an argument, so it is deterministic and
+//! unit-tested exhaustively.
+
+pub mod error;
+pub mod geo;
+pub mod order;
+pub mod priority;
+pub mod resident_id;
+pub mod settings;
+pub mod speech;
+pub mod taxi;
+pub mod validate;
+
+pub use error::FieldError;
+pub use geo::{Coordinates, Datum};

@@ -1,0 +1,254 @@
+//! The order state machine.
+//!
+//! As for taxis, the rules live here; the store's scripts receive the allowed source
+//! states from [`OrderEvent::allowed_codes`] and enforce them atomically.
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// A reservation waiting for its time to enter dispatch.
+    Scheduled,
+    /// In the dispatch queue.
+    Pending,
+    /// Offered to a taxi that has not answered.
+    Offered,
+    /// A taxi accepted and is coming.
+    Accepted,
+    /// The taxi is at the pickup.
+    Arrived,
+    /// The passenger is on board.
+    OnTrip,
+    /// Done and paid.
+    Completed,
+    /// Cancelled before the trip started.
+    Cancelled,
+    /// No taxi was found in time.
+    Unfulfilled,
+}
+
+impl OrderStatus {
+    /// Every status.
+    pub const ALL: [OrderStatus; 9] = [
+        OrderStatus::Scheduled,
+        OrderStatus::Pending,
+        OrderStatus::Offered,
+        OrderStatus::Accepted,
+        OrderStatus::Arrived,
+        OrderStatus::OnTrip,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Unfulfilled,
+    ];
+
+    /// The code stored in Redis.
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderStatus::Scheduled => "scheduled",
+            OrderStatus::Pending => "pending",
+            OrderStatus::Offered => "offered",
+            OrderStatus::Accepted => "accepted",
+            OrderStatus::Arrived => "arrived",
+            OrderStatus::OnTrip => "on_trip",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Unfulfilled => "unfulfilled",
+        }
+    }
+
+    /// Parses a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Whether the order has ended for good.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Unfulfilled
+        )
+    }
+
+    /// Whether the order is still in progress (the passenger's "active order").
+    pub fn is_active(self) -> bool {
+        !self.is_final()
+    }
+}
+
+/// Something that happens to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// A reservation's time to enter dispatch has come.
+    Release,
+    /// Dispatch offers it to a taxi.
+    Offer,
+    /// A taxi accepts.
+    Accept,
+    /// The offer is declined, expires or its taxi goes away: back to the queue.
+    Requeue,
+    /// An operator assigns a taxi by hand.
+    ManualAssign,
+    /// The taxi reaches the pickup.
+    Arrive,
+    /// The passenger boards.
+    StartTrip,
+    /// The trip ends and is paid.
+    Complete,
+    /// Someone cancels.
+    Cancel,
+    /// Dispatch gives up.
+    GiveUp,
+}
+
+impl OrderEvent {
+    /// The statuses this event may start from.
+    pub fn allowed_from(self) -> &'static [OrderStatus] {
+        use OrderStatus::*;
+        match self {
+            OrderEvent::Release => &[Scheduled],
+            OrderEvent::Offer => &[Pending],
+            OrderEvent::Accept => &[Offered],
+            OrderEvent::Requeue => &[Offered],
+            OrderEvent::ManualAssign => &[Pending, Scheduled],
+            OrderEvent::Arrive => &[Accepted],
+            OrderEvent::StartTrip => &[Accepted, Arrived],
+            OrderEvent::Complete => &[OnTrip],
+            OrderEvent::Cancel => &[Scheduled, Pending, Offered, Accepted, Arrived],
+            OrderEvent::GiveUp => &[Pending, Offered],
+        }
+    }
+
+    /// The status the event leads to.
+    pub fn target(self) -> OrderStatus {
+        use OrderStatus::*;
+        match self {
+            OrderEvent::Release => Pending,
+            OrderEvent::Offer => Offered,
+            OrderEvent::Accept => Accepted,
+            OrderEvent::Requeue => Pending,
+            OrderEvent::ManualAssign => Accepted,
+            OrderEvent::Arrive => Arrived,
+            OrderEvent::StartTrip => OnTrip,
+            OrderEvent::Complete => Completed,
+            OrderEvent::Cancel => Cancelled,
+            OrderEvent::GiveUp => Unfulfilled,
+        }
+    }
+
+    /// The allowed source statuses as stored codes joined by commas, for scripts.
+    pub fn allowed_codes(self) -> String {
+        self.allowed_from()
+            .iter()
+            .map(|s| s.code())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Applies the event, or says why it cannot be.
+    pub fn apply(self, status: OrderStatus) -> Result<OrderStatus, String> {
+        if self.allowed_from().contains(&status) {
+            Ok(self.target())
+        } else {
+            Err(refusal(self, status))
+        }
+    }
+}
+
+/// The plain-words reason an event is refused, for FAILED_PRECONDITION replies.
+pub fn refusal(event: OrderEvent, status: OrderStatus) -> String {
+    match (event, status) {
+        (OrderEvent::Cancel, OrderStatus::OnTrip) => {
+            "the trip has already started; it cannot be cancelled".to_string()
+        }
+        (_, s) if s.is_final() => format!("the order is already {}", s.code()),
+        (e, s) => format!("the order is {}; cannot {e:?}", s.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    const EVENTS: [OrderEvent; 10] = [
+        OrderEvent::Release,
+        OrderEvent::Offer,
+        OrderEvent::Accept,
+        OrderEvent::Requeue,
+        OrderEvent::ManualAssign,
+        OrderEvent::Arrive,
+        OrderEvent::StartTrip,
+        OrderEvent::Complete,
+        OrderEvent::Cancel,
+        OrderEvent::GiveUp,
+    ];
+
+    #[test]
+    fn codes_round_trip() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::from_code(s.code()), Some(s));
+        }
+    }
+
+    #[test]
+    fn final_statuses_accept_nothing() {
+        for s in [Completed, Cancelled, Unfulfilled] {
+            assert!(s.is_final());
+            for e in EVENTS {
+                assert!(e.apply(s).unwrap_err().contains("already"), "{e:?} {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_happy_path() {
+        let mut s = Pending;
+        for e in [
+            OrderEvent::Offer,
+            OrderEvent::Accept,
+            OrderEvent::Arrive,
+            OrderEvent::StartTrip,
+            OrderEvent::Complete,
+        ] {
+            s = e.apply(s).unwrap();
+        }
+        assert_eq!(s, Completed);
+    }
+
+    #[test]
+    fn cancellation_only_before_the_trip() {
+        for s in OrderStatus::ALL {
+            let ok = OrderEvent::Cancel.apply(s).is_ok();
+            assert_eq!(
+                ok,
+                matches!(s, Scheduled | Pending | Offered | Accepted | Arrived),
+                "{s:?}"
+            );
+        }
+        assert!(
+            OrderEvent::Cancel
+                .apply(OnTrip)
+                .unwrap_err()
+                .contains("started")
+        );
+    }
+
+    #[test]
+    fn every_event_has_exactly_its_sources() {
+        let mut allowed = 0;
+        for e in EVENTS {
+            for s in OrderStatus::ALL {
+                if e.apply(s).is_ok() {
+                    allowed += 1;
+                    assert_eq!(e.apply(s).unwrap(), e.target());
+                }
+            }
+        }
+        // Release 1, Offer 1, Accept 1, Requeue 1, ManualAssign 2, Arrive 1, StartTrip 2,
+        // Complete 1, Cancel 5, GiveUp 2.
+        assert_eq!(allowed, 17);
+        assert_eq!(
+            OrderEvent::Cancel.allowed_codes(),
+            "scheduled,pending,offered,accepted,arrived"
+        );
+    }
+}

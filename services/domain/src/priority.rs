@@ -1,0 +1,154 @@
+//! Who counts as an older passenger, and how orders are ranked in the dispatch queue.
+//!
+//! The queue is a sorted set scored by `enqueue time - head start`, so an older
+//! passenger's order goes ahead of ordinary orders created up to `head start` earlier,
+//! and no ordinary order ever waits more than `head start` behind older passengers'
+//! orders: priority with aging in one number, popped in O(log n).
+
+use crate::resident_id::age_on;
+use chrono::NaiveDate;
+
+/// The age from which a passenger counts as older.
+pub const ELDERLY_AGE: u32 = 60;
+
+/// Why a passenger is treated as an older person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElderlyReason {
+    /// The resident ID says 60 or more.
+    ResidentIdAge,
+    /// An operator flagged the caller.
+    OperatorFlag,
+    /// The caller owns a one-key device.
+    OneKeyDevice,
+}
+
+impl ElderlyReason {
+    /// The code stored in Redis.
+    pub fn code(self) -> &'static str {
+        match self {
+            ElderlyReason::ResidentIdAge => "resident_id_age",
+            ElderlyReason::OperatorFlag => "operator_flag",
+            ElderlyReason::OneKeyDevice => "one_key_device",
+        }
+    }
+
+    /// Parses a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            ElderlyReason::ResidentIdAge,
+            ElderlyReason::OperatorFlag,
+            ElderlyReason::OneKeyDevice,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+}
+
+/// What is known about a passenger that bears on priority.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassengerFacts {
+    /// From the resident ID, if one is on file.
+    pub birth_date: Option<NaiveDate>,
+    /// An operator's flag.
+    pub operator_flag: bool,
+    /// Owns a one-key device, or this order comes from one.
+    pub one_key_device: bool,
+}
+
+/// Whether the passenger is older, and the strongest reason: the ID's age first, then
+/// the operator's flag, then the device.
+pub fn elderly_reason(facts: &PassengerFacts, today: NaiveDate) -> Option<ElderlyReason> {
+    if facts
+        .birth_date
+        .is_some_and(|b| age_on(b, today) >= ELDERLY_AGE)
+    {
+        return Some(ElderlyReason::ResidentIdAge);
+    }
+    if facts.operator_flag {
+        return Some(ElderlyReason::OperatorFlag);
+    }
+    if facts.one_key_device {
+        return Some(ElderlyReason::OneKeyDevice);
+    }
+    None
+}
+
+/// Dispatch priority: higher goes first.
+pub fn priority(elderly: bool) -> i32 {
+    if elderly { 1 } else { 0 }
+}
+
+/// The queue score of an order: lower pops first.
+///
+/// `head_start_ms` is how far ahead of ordinary orders an older passenger's order is
+/// placed; it is also the bound on how long an ordinary order can be overtaken.
+pub fn queue_score(enqueued_ms: i64, priority: i32, head_start_ms: i64) -> i64 {
+    enqueued_ms - i64::from(priority.clamp(0, 1)) * head_start_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn reasons_in_order_of_strength() {
+        let today = d(2026, 11, 22);
+        let old = Some(d(1950, 1, 1));
+        let young = Some(d(1990, 1, 1));
+        let f = |birth_date, operator_flag, one_key_device| PassengerFacts {
+            birth_date,
+            operator_flag,
+            one_key_device,
+        };
+        assert_eq!(
+            elderly_reason(&f(old, true, true), today),
+            Some(ElderlyReason::ResidentIdAge)
+        );
+        assert_eq!(
+            elderly_reason(&f(young, true, true), today),
+            Some(ElderlyReason::OperatorFlag)
+        );
+        assert_eq!(
+            elderly_reason(&f(None, false, true), today),
+            Some(ElderlyReason::OneKeyDevice)
+        );
+        assert_eq!(elderly_reason(&f(young, false, false), today), None);
+        assert_eq!(elderly_reason(&f(None, false, false), today), None);
+        // Sixty on the day itself.
+        assert_eq!(
+            elderly_reason(&f(Some(d(1966, 11, 22)), false, false), today),
+            Some(ElderlyReason::ResidentIdAge)
+        );
+        assert_eq!(
+            elderly_reason(&f(Some(d(1966, 11, 23)), false, false), today),
+            None
+        );
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for r in [
+            ElderlyReason::ResidentIdAge,
+            ElderlyReason::OperatorFlag,
+            ElderlyReason::OneKeyDevice,
+        ] {
+            assert_eq!(ElderlyReason::from_code(r.code()), Some(r));
+        }
+    }
+
+    #[test]
+    fn older_passengers_overtake_but_only_within_the_head_start() {
+        let head = 60_000;
+        let ordinary = queue_score(1_000_000, priority(false), head);
+        // An older passenger's order 59 s later still goes first...
+        assert!(queue_score(1_059_000, priority(true), head) < ordinary);
+        // ...but one 61 s later does not: the ordinary order has aged past it.
+        assert!(queue_score(1_061_000, priority(true), head) > ordinary);
+        // Within one priority, oldest first.
+        assert!(queue_score(1, 0, head) < queue_score(2, 0, head));
+    }
+}

@@ -1,0 +1,146 @@
+//! `taxi.v1.FleetService`: registers taxis, shows one, and lists free taxis near a point.
+//!
+//! `ListNearbyTaxis` reads the same free geo index dispatch matches from, with the same
+//! freshness rule: a taxi whose last fix is older than the bound is never listed.
+
+use taxi_domain::settings::Settings;
+use taxi_domain::validate;
+use taxi_edge::convert;
+use taxi_edge::{ApiError, ApiResult};
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::fleet_service_server::{FleetService, FleetServiceServer};
+use taxi_store::Store;
+use taxi_store::taxis::{NearbyQuery, NewTaxi};
+use tonic::{Request, Response, Status};
+
+/// Default search radius when the request says zero.
+pub const DEFAULT_RADIUS_M: u32 = 3_000;
+/// Largest search radius.
+pub const MAX_RADIUS_M: u32 = 50_000;
+/// Default number of taxis listed.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Most taxis listed.
+pub const MAX_LIMIT: u32 = 200;
+/// Most fleet tags per taxi.
+pub const MAX_TAGS: usize = 8;
+
+/// The fleet service of one city.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    store: Store,
+    settings: Settings,
+}
+
+impl Fleet {
+    /// A fleet service over `store`.
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Self { store, settings }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> FleetServiceServer<Self> {
+        FleetServiceServer::new(self)
+    }
+
+    async fn register(&self, r: pb::RegisterTaxiRequest) -> ApiResult<pb::RegisterTaxiResponse> {
+        if r.fleet_tags.len() > MAX_TAGS {
+            return Err(ApiError::invalid(
+                "fleet_tags",
+                format!("at most {MAX_TAGS} tags"),
+            ));
+        }
+        let tags = r
+            .fleet_tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| validate::tag(&format!("fleet_tags[{i}]"), t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewTaxi {
+            plate: validate::plate("plate", &r.plate)?,
+            driver_name: validate::required_text("driver_name", &r.driver_name, 32)?,
+            color: validate::text("vehicle_color", &r.vehicle_color, 16)?,
+            wheelchair: r.wheelchair_accessible,
+            tags,
+        };
+        let taxi = self.store.register_taxi(&new).await?;
+        tracing::info!(taxi_id = %taxi.id, plate = %taxi.plate, "taxi registered");
+        Ok(pb::RegisterTaxiResponse {
+            taxi: Some(convert::taxi(&taxi)),
+        })
+    }
+
+    async fn get(&self, r: pb::GetTaxiRequest) -> ApiResult<pb::GetTaxiResponse> {
+        let id = validate::id("taxi_id", &r.taxi_id)?;
+        let taxi = self.store.get_taxi(&id).await?;
+        Ok(pb::GetTaxiResponse {
+            taxi: Some(convert::taxi(&taxi)),
+        })
+    }
+
+    async fn nearby(
+        &self,
+        r: pb::ListNearbyTaxisRequest,
+    ) -> ApiResult<pb::ListNearbyTaxisResponse> {
+        let center = convert::coordinates("center", r.center.as_ref())?;
+        let radius_m = match r.radius_meters {
+            0 => DEFAULT_RADIUS_M,
+            n if n > MAX_RADIUS_M => {
+                return Err(ApiError::invalid(
+                    "radius_meters",
+                    format!("{n} is more than {MAX_RADIUS_M}"),
+                ));
+            }
+            n => n,
+        };
+        let limit = match r.limit {
+            0 => DEFAULT_LIMIT,
+            n if n > MAX_LIMIT => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("{n} is more than {MAX_LIMIT}"),
+                ));
+            }
+            n => n,
+        };
+        let found = self
+            .store
+            .nearby_free(&NearbyQuery {
+                center,
+                radius_m,
+                limit,
+                fresh_ms: self.settings.position_fresh.as_millis() as i64,
+                wheelchair_only: r.wheelchair_accessible_only,
+            })
+            .await?;
+        Ok(pb::ListNearbyTaxisResponse {
+            taxis: found.iter().map(convert::nearby_taxi).collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl FleetService for Fleet {
+    #[tracing::instrument(name = "RegisterTaxi", skip_all)]
+    async fn register_taxi(
+        &self,
+        request: Request<pb::RegisterTaxiRequest>,
+    ) -> Result<Response<pb::RegisterTaxiResponse>, Status> {
+        Ok(Response::new(self.register(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "GetTaxi", skip_all, fields(taxi_id = %request.get_ref().taxi_id))]
+    async fn get_taxi(
+        &self,
+        request: Request<pb::GetTaxiRequest>,
+    ) -> Result<Response<pb::GetTaxiResponse>, Status> {
+        Ok(Response::new(self.get(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "ListNearbyTaxis", skip_all)]
+    async fn list_nearby_taxis(
+        &self,
+        request: Request<pb::ListNearbyTaxisRequest>,
+    ) -> Result<Response<pb::ListNearbyTaxisResponse>, Status> {
+        Ok(Response::new(self.nearby(request.into_inner()).await?))
+    }
+}

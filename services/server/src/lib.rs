@@ -1,0 +1,304 @@
+//! One gRPC server for any set of roles: the services, health, reflection, background
+//! upkeep, and a graceful, bounded shutdown.
+//!
+//! `run` is what the `taxi` binary calls after reading its configuration, and what the
+//! test harness calls on `127.0.0.1:0`: there is one way to serve.
+//!
+//! # Shutdown
+//! One [`CancellationToken`] is the shutdown signal. When it fires: every service is set
+//! NOT_SERVING, the server stops accepting, every stream handler (they all watch the same
+//! token) ends its stream, and in-flight calls get `grace` to finish before the server is
+//! dropped.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+use taxi_domain::settings::Settings;
+use taxi_proto::v1::{
+    dispatch_service_server::DispatchServiceServer, driver_service_server::DriverServiceServer,
+    fleet_service_server::FleetServiceServer, hotline_service_server::HotlineServiceServer,
+    one_key_service_server::OneKeyServiceServer,
+};
+use taxi_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+/// Largest request message a service decodes: a batch of 1,000 positions is about 60 KB.
+pub const MAX_DECODING_MESSAGE_BYTES: usize = 1 << 20;
+
+/// A part of the system a process can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// `taxi.v1.FleetService`.
+    Fleet,
+    /// `taxi.v1.DriverService`.
+    Driver,
+    /// `taxi.v1.HotlineService`.
+    Hotline,
+    /// `taxi.v1.OneKeyService`.
+    OneKey,
+    /// `taxi.v1.DispatchService` and the matching workers.
+    Dispatch,
+}
+
+impl Role {
+    /// Every role, what `all` means.
+    pub const ALL: [Role; 5] = [
+        Role::Fleet,
+        Role::Driver,
+        Role::Hotline,
+        Role::OneKey,
+        Role::Dispatch,
+    ];
+
+    /// The gRPC service name this role serves.
+    pub fn service_name(self) -> &'static str {
+        match self {
+            Role::Fleet => <FleetServiceServer<taxi_fleet::Fleet> as NamedService>::NAME,
+            Role::Driver => <DriverServiceServer<taxi_driver::Driver> as NamedService>::NAME,
+            Role::Hotline => <HotlineServiceServer<taxi_hotline::Hotline> as NamedService>::NAME,
+            Role::OneKey => <OneKeyServiceServer<taxi_onekey::OneKey> as NamedService>::NAME,
+            Role::Dispatch => {
+                <DispatchServiceServer<taxi_dispatch::Dispatch> as NamedService>::NAME
+            }
+        }
+    }
+}
+
+/// A `--role` value that is not one of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`; expected all, fleet, driver, hotline, onekey or dispatch")]
+pub struct UnknownRole(String);
+
+/// Parses `all` or a comma-separated list of roles.
+pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
+    let mut roles = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let add: &[Role] = match part.to_ascii_lowercase().as_str() {
+            "all" => &Role::ALL,
+            "fleet" => &[Role::Fleet],
+            "driver" => &[Role::Driver],
+            "hotline" => &[Role::Hotline],
+            "onekey" | "one-key" => &[Role::OneKey],
+            "dispatch" => &[Role::Dispatch],
+            _ => return Err(UnknownRole(part.to_string())),
+        };
+        for r in add {
+            if !roles.contains(r) {
+                roles.push(*r);
+            }
+        }
+    }
+    if roles.is_empty() {
+        return Err(UnknownRole(text.to_string()));
+    }
+    Ok(roles)
+}
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match parse_roles(s)?.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(UnknownRole(s.to_string())),
+        }
+    }
+}
+
+/// What one server process does.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The roles served.
+    pub roles: Vec<Role>,
+    /// The city's numbers.
+    pub settings: Settings,
+    /// How long NOT_SERVING is shown before the server stops accepting (for load balancers).
+    pub drain_delay: Duration,
+    /// How long in-flight calls may run on after shutdown starts.
+    pub grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            roles: Role::ALL.to_vec(),
+            settings: Settings::default(),
+            drain_delay: Duration::ZERO,
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC transport failed.
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the configured roles on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    store: Store,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let addr: SocketAddr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(taxi_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(taxi_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let mut router = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha);
+    let s = &config.settings;
+    let has = |r: Role| config.roles.contains(&r);
+    if has(Role::Fleet) {
+        router = router.add_service(
+            taxi_fleet::Fleet::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::Driver) {
+        router = router.add_service(
+            taxi_driver::Driver::new(store.clone(), s.clone(), shutdown.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::Hotline) {
+        router = router.add_service(
+            taxi_hotline::Hotline::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::OneKey) {
+        router = router.add_service(
+            taxi_onekey::OneKey::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::Dispatch) {
+        router = router.add_service(
+            taxi_dispatch::Dispatch::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    for role in &config.roles {
+        health
+            .set_service_status(role.service_name(), ServingStatus::Serving)
+            .await;
+    }
+
+    let janitor = tokio::spawn(janitor(
+        store.clone(),
+        config.settings.clone(),
+        shutdown.clone(),
+    ));
+
+    let drained = {
+        let health = health.clone();
+        let roles = config.roles.clone();
+        let shutdown = shutdown.clone();
+        let delay = config.drain_delay;
+        async move {
+            shutdown.cancelled().await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for role in &roles {
+                health
+                    .set_service_status(role.service_name(), ServingStatus::NotServing)
+                    .await;
+            }
+            tracing::info!("shutting down: NOT_SERVING, draining");
+            tokio::time::sleep(delay).await;
+        }
+    };
+    let roles: Vec<&str> = config.roles.iter().map(|r| r.service_name()).collect();
+    tracing::info!(%addr, ?roles, city = store.city(), "serving");
+    let serve = router.serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        drained,
+    );
+    tokio::pin!(serve);
+    let result = tokio::select! {
+        r = &mut serve => r,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(config.drain_delay + config.grace).await;
+        } => {
+            tracing::warn!(grace = ?config.grace, "calls still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    };
+    janitor.abort();
+    tracing::info!("stopped");
+    Ok(result?)
+}
+
+/// Background upkeep: keeps the free index free of taxis whose fixes went stale.
+async fn janitor(store: Store, settings: Settings, shutdown: CancellationToken) {
+    let fresh_ms = settings.position_fresh.as_millis() as i64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        match store.sweep_stale(fresh_ms).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "stale taxis left the free index"),
+            Err(e) => tracing::debug!(error = %e, "stale sweep skipped"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse() {
+        assert_eq!(parse_roles("all").unwrap(), Role::ALL.to_vec());
+        assert_eq!(
+            parse_roles("fleet, driver").unwrap(),
+            vec![Role::Fleet, Role::Driver]
+        );
+        assert_eq!(parse_roles("onekey,onekey").unwrap(), vec![Role::OneKey]);
+        assert!(
+            parse_roles("taxi")
+                .unwrap_err()
+                .to_string()
+                .contains("`taxi`")
+        );
+        assert!(parse_roles("").is_err());
+        assert_eq!(Role::Fleet.service_name(), "taxi.v1.FleetService");
+        assert_eq!(Role::OneKey.service_name(), "taxi.v1.OneKeyService");
+    }
+}

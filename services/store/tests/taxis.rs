@@ -1,0 +1,124 @@
+//! The fleet store against a real private redis-server.
+
+use std::time::{Duration, Instant};
+use taxi_domain::Coordinates;
+use taxi_domain::taxi::{TaxiEvent, TaxiState};
+use taxi_redis_process::RedisProcess;
+use taxi_store::taxis::{Fix, FixOutcome, NearbyQuery, NewTaxi};
+use taxi_store::{Store, StoreConfig, StoreError, now_ms};
+
+fn taxi(plate: &str) -> NewTaxi {
+    NewTaxi {
+        plate: plate.into(),
+        driver_name: "张师傅".into(),
+        color: "白色".into(),
+        wheelchair: false,
+        tags: vec![],
+    }
+}
+
+fn fix(id: &str, lat: f64, lon: f64, age_ms: i64) -> Fix {
+    Fix {
+        taxi_id: id.into(),
+        at: Coordinates::new(lat, lon).unwrap(),
+        heading: 0.0,
+        speed: 30.0,
+        fix_ms: now_ms() - age_ms,
+    }
+}
+
+#[tokio::test]
+async fn fleet_lifecycle_in_redis() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let store = Store::connect(StoreConfig::new(redis.url(), "500100")).unwrap();
+
+    let a = store.register_taxi(&taxi("渝A10001")).await.unwrap();
+    assert_eq!(a.state, TaxiState::OffDuty);
+    let dup = store.register_taxi(&taxi("渝A10001")).await.unwrap_err();
+    assert!(matches!(dup, StoreError::AlreadyExists(_)), "{dup:?}");
+
+    // Off duty: refused.
+    let out = store
+        .report_positions(&[fix(&a.id, 29.56, 106.55, 0)])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![FixOutcome::OffDuty]);
+
+    store
+        .transition_taxi(&a.id, TaxiEvent::SignOn, "signed_on")
+        .await
+        .unwrap();
+    let out = store
+        .report_positions(&[fix(&a.id, 29.56, 106.55, 0), fix("T999", 29.56, 106.55, 0)])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![FixOutcome::Stored, FixOutcome::UnknownTaxi]);
+    // An older fix does not overwrite a newer one.
+    let out = store
+        .report_positions(&[fix(&a.id, 29.0, 106.0, 5_000)])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![FixOutcome::Superseded]);
+
+    let q = NearbyQuery {
+        center: Coordinates::new(29.56, 106.55).unwrap(),
+        radius_m: 1000,
+        limit: 10,
+        fresh_ms: 30_000,
+        wheelchair_only: false,
+    };
+    let near = store.nearby_free(&q).await.unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].plate, "渝A10001");
+
+    store
+        .transition_taxi(&a.id, TaxiEvent::StartStreetHail, "street_hail_started")
+        .await
+        .unwrap();
+    assert!(store.nearby_free(&q).await.unwrap().is_empty());
+    let err = store
+        .transition_taxi(&a.id, TaxiEvent::SignOff, "signed_off")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::FailedPrecondition(_)));
+    store
+        .transition_taxi(&a.id, TaxiEvent::EndStreetHail, "street_hail_ended")
+        .await
+        .unwrap();
+    assert_eq!(store.nearby_free(&q).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn fails_fast_while_redis_is_down_and_recovers() {
+    let mut redis = RedisProcess::start_temporary().unwrap();
+    let store = Store::connect(StoreConfig::new(redis.url(), "500100")).unwrap();
+    let a = store.register_taxi(&taxi("渝A10002")).await.unwrap();
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = store.get_taxi(&a.id).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    redis.start_again().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get_taxi(&a.id).await {
+            Ok(t) => {
+                // AOF kept the taxi across the restart.
+                assert_eq!(t.plate, "渝A10002");
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("store did not recover: {e:?}"),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `taxi`: the one binary every container runs.
+//!
+//! - `taxi serve --role all` serves every role in one process (or one role each, for
+//!   scaling out), with a private `redis-server` when no `TAXI_REDIS_URL` is given.
+//!
+//! Configuration comes from flags and `TAXI_*` environment variables and is checked
+//! before any port is bound: bad configuration is a clear message and exit code 2.
+
+mod config;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use taxi_redis_process::RedisProcess;
+use taxi_store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// A taxi call-dispatch backend for 95128 hotlines and one-key rides for older people.
+#[derive(Debug, Parser)]
+#[command(name = "taxi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC for one role, several, or all.
+    Serve(config::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => match args.check() {
+            Ok(cfg) => run_serve(cfg),
+            Err(e) => {
+                eprintln!("taxi: bad configuration: {e:#}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taxi: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAXI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Starts the embedded Redis when no URL was given; the returned guard stops it on drop.
+pub(crate) fn redis_for(cfg: &config::Checked) -> anyhow::Result<(String, Option<RedisProcess>)> {
+    match &cfg.redis_url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let dir = cfg.data_dir.join("redis");
+            let redis = RedisProcess::start_with_dir(&dir).context(
+                "starting the embedded redis-server (set TAXI_REDIS_URL to use your own)",
+            )?;
+            tracing::info!(url = %redis.url(), dir = %dir.display(), "embedded redis-server started (AOF on)");
+            Ok((redis.url(), Some(redis)))
+        }
+    }
+}
+
+fn run_serve(cfg: config::Checked) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let (url, redis) = redis_for(&cfg)?;
+    let result = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("binding TAXI_LISTEN={}", cfg.listen))?;
+        let store = Store::connect(taxi_store::StoreConfig::new(
+            url,
+            cfg.server.settings.city.code.clone(),
+        ))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        taxi_server::run(listener, store, cfg.server.clone(), shutdown).await?;
+        anyhow::Ok(())
+    });
+    tracing::info!("stopping the embedded redis-server");
+    drop(redis);
+    tracing::info!("embedded redis-server stopped");
+    drop(rt);
+    tracing::info!("runtime stopped");
+    result
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub(crate) async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("signal received");
+    token.cancel();
+}

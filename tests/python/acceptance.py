@@ -1,0 +1,131 @@
+"""Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
+
+Usage: python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch ...]
+Needs: pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
+Start the server first, e.g. `taxi serve --role all --listen 127.0.0.1:50051`.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO = os.path.join(HERE, "..", "..", "proto")
+
+
+def generate():
+    out = tempfile.mkdtemp(prefix="taxi-py-")
+    files = [os.path.join("taxi", "v1", f) for f in os.listdir(os.path.join(PROTO, "taxi", "v1"))]
+    subprocess.check_call(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--python_out={out}", f"--grpc_python_out={out}"] + files
+    )
+    sys.path.insert(0, out)
+
+
+generate()
+import grpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc  # noqa: E402
+from google.protobuf import descriptor_pb2  # noqa: E402
+from taxi.v1 import common_pb2 as c  # noqa: E402
+from taxi.v1 import fleet_pb2, fleet_pb2_grpc, driver_pb2, driver_pb2_grpc  # noqa: E402
+
+SERVICES = ["FleetService", "DriverService", "HotlineService", "OneKeyService", "DispatchService"]
+RPCS = {
+    "FleetService": ["RegisterTaxi", "GetTaxi", "ListNearbyTaxis"],
+    "DriverService": ["SignOn", "SignOff", "ReportPositions", "StreamDispatches", "AcceptOffer", "DeclineOffer",
+                      "ArriveAtPickup", "StartTrip", "CompleteTrip", "StartStreetHail", "EndStreetHail"],
+    "HotlineService": ["LookupCaller", "ClassifyCall", "UpsertCaller", "CreateBooking", "RepeatLastTrip", "GetOrder",
+                       "ListOrders", "CancelOrder", "ListAlerts", "AcknowledgeAlert"],
+    "OneKeyService": ["RegisterDevice", "PressButton", "GetDeviceStatus", "CancelDeviceOrder"],
+    "DispatchService": ["ListPendingOrders", "ListCallbacks", "AssignOrder", "GetDispatchStats"],
+}
+CENTRE = (29.5630, 106.5770)
+DEG_PER_M = 1 / 111195.0
+
+
+def wgs(lat, lon):
+    return c.LatLng(latitude=lat, longitude=lon, datum=c.DATUM_WGS84)
+
+
+def north(m):
+    return wgs(CENTRE[0] + m * DEG_PER_M, CENTRE[1])
+
+
+def ts(seconds_ago=0.0):
+    from google.protobuf.timestamp_pb2 import Timestamp
+    t = Timestamp()
+    t.FromMilliseconds(int((time.time() - seconds_ago) * 1000))
+    return t
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        sys.exit(1)
+
+
+def foundation(ch, suffix):
+    health = health_pb2_grpc.HealthStub(ch)
+    for s in [""] + ["taxi.v1." + s for s in SERVICES]:
+        r = health.Check(health_pb2.HealthCheckRequest(service=s))
+        check(r.status == health_pb2.HealthCheckResponse.SERVING, f"health SERVING for {s!r}")
+
+    refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+    resp = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in resp.list_services_response.service}
+    for s in SERVICES:
+        check("taxi.v1." + s in names, f"reflection lists taxi.v1.{s}")
+        req = reflection_pb2.ServerReflectionRequest(file_containing_symbol="taxi.v1." + s)
+        fd_resp = next(refl.ServerReflectionInfo(iter([req])))
+        methods = set()
+        for raw in fd_resp.file_descriptor_response.file_descriptor_proto:
+            fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+            for svc in fd.service:
+                if svc.name == s:
+                    methods = {m.name for m in svc.method}
+        check(set(RPCS[s]) <= methods, f"reflection shows {s}'s {len(RPCS[s])} RPCs")
+
+    fleet = fleet_pb2_grpc.FleetServiceStub(ch)
+    driver = driver_pb2_grpc.DriverServiceStub(ch)
+    ids = []
+    for plate in ["渝A1%s1" % suffix, "渝A1%s2" % suffix, "渝A1%s3" % suffix]:
+        t = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate=plate, driver_name="刘师傅", vehicle_color="黄色")).taxi
+        driver.SignOn(driver_pb2.SignOnRequest(taxi_id=t.taxi_id))
+        ids.append(t.taxi_id)
+    check(True, "registered and signed on 3 taxis")
+    near, far, stale = ids
+    msgs = [driver_pb2.ReportPositionsRequest(positions=[
+        driver_pb2.PositionReport(taxi_id=near, position=north(150), fix_time=ts()),
+        driver_pb2.PositionReport(taxi_id=far, position=north(2150), fix_time=ts()),
+        driver_pb2.PositionReport(taxi_id=stale, position=north(50), fix_time=ts(45)),
+    ])]
+    r = driver.ReportPositions(iter(msgs))
+    check(r.accepted == 3, f"position stream accepted {r.accepted} of 3")
+    found = fleet.ListNearbyTaxis(fleet_pb2.ListNearbyTaxisRequest(center=north(0), radius_meters=5000, limit=10)).taxis
+    got = [t.taxi_id for t in found]
+    check(got[:2] == [near, far], f"nearest first, the one 2 km further second: {[(t.taxi_id, t.distance_meters) for t in found]}")
+    check(stale not in got, "the stale taxi never comes")
+    try:
+        fleet.ListNearbyTaxis(fleet_pb2.ListNearbyTaxisRequest(center=wgs(float("nan"), 1), radius_meters=10))
+        check(False, "NaN centre refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "center.latitude" in e.details(),
+              f"NaN centre refused: {e.code().name} {e.details()}")
+
+
+def main():
+    addr = sys.argv[1]
+    what = sys.argv[2:] or ["foundation"]
+    ch = grpc.insecure_channel(addr)
+    grpc.channel_ready_future(ch).result(timeout=20)
+    suffix = "%04d" % (int(time.time()) % 10000)
+    for w in what:
+        globals()[w](ch, suffix)
+    print("all acceptance checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+//! The end-to-end test harness.
+//!
+//! [`TestCity::start`] starts a private `redis-server` on a free loopback port (never a
+//! Redis someone left running) and the services in-process on an ephemeral port, and
+//! hands out real tonic clients. Everything stops when the city is dropped.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::{
+    dispatch_service_client::DispatchServiceClient, driver_service_client::DriverServiceClient,
+    fleet_service_client::FleetServiceClient, hotline_service_client::HotlineServiceClient,
+    one_key_service_client::OneKeyServiceClient,
+};
+use taxi_redis_process::RedisProcess;
+use taxi_server::ServerConfig;
+use taxi_store::{Store, StoreConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+/// The city code every test city uses.
+pub const CITY: &str = "500100";
+
+/// A server process started in-process against the city's Redis.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Cancel to shut it down.
+    pub shutdown: CancellationToken,
+    /// Its task; resolves when it has stopped.
+    pub task: JoinHandle<Result<(), taxi_server::ServeError>>,
+}
+
+impl TestServer {
+    /// Starts `config`'s roles on a fresh ephemeral port against `redis_url`.
+    pub async fn start(redis_url: &str, config: ServerConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let store = Store::connect(StoreConfig::new(redis_url, CITY)).expect("store");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(taxi_server::run(listener, store, config, shutdown.clone()));
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+    }
+}
+
+/// A private Redis and one or more servers.
+pub struct TestCity {
+    /// The private redis-server.
+    pub redis: RedisProcess,
+    /// The first server.
+    pub server: TestServer,
+    /// A store on the same Redis, for looking behind the API in assertions.
+    pub store: Store,
+    channel: Channel,
+}
+
+impl TestCity {
+    /// Every role with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// Every role of `config`.
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let redis = RedisProcess::start_temporary().expect(
+            "start a private redis-server (is it installed? apt-get install -y redis-server)",
+        );
+        let server = TestServer::start(&redis.url(), config).await;
+        let channel = connect(server.addr).await;
+        let store = Store::connect(StoreConfig::new(redis.url(), CITY)).expect("store");
+        Self {
+            redis,
+            server,
+            store,
+            channel,
+        }
+    }
+
+    /// A channel to the first server.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A FleetService client.
+    pub fn fleet(&self) -> FleetServiceClient<Channel> {
+        FleetServiceClient::new(self.channel())
+    }
+
+    /// A DriverService client.
+    pub fn driver(&self) -> DriverServiceClient<Channel> {
+        DriverServiceClient::new(self.channel())
+    }
+
+    /// A HotlineService client.
+    pub fn hotline(&self) -> HotlineServiceClient<Channel> {
+        HotlineServiceClient::new(self.channel())
+    }
+
+    /// A OneKeyService client.
+    pub fn onekey(&self) -> OneKeyServiceClient<Channel> {
+        OneKeyServiceClient::new(self.channel())
+    }
+
+    /// A DispatchService client.
+    pub fn dispatch(&self) -> DispatchServiceClient<Channel> {
+        DispatchServiceClient::new(self.channel())
+    }
+
+    /// A raw Redis connection, for assertions on what was (not) stored.
+    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+}
+
+/// A channel to `addr`, waiting until the server accepts.
+pub async fn connect(addr: SocketAddr) -> Channel {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match endpoint.connect().await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("server at {addr} never accepted: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// A WGS-84 point.
+pub fn wgs(lat: f64, lon: f64) -> pb::LatLng {
+    pb::LatLng {
+        latitude: lat,
+        longitude: lon,
+        datum: pb::Datum::Wgs84 as i32,
+    }
+}
+
+/// Chongqing's Jiefangbei, the centre of the test city.
+pub const CENTRE: (f64, f64) = (29.5630, 106.5770);
+
+/// Degrees of latitude per metre (north-south distances are easy to place exactly).
+pub const DEG_PER_M: f64 = 1.0 / 111_195.0;
+
+/// A point `north_m` metres north of the centre.
+pub fn north_of_centre(north_m: f64) -> pb::LatLng {
+    wgs(CENTRE.0 + north_m * DEG_PER_M, CENTRE.1)
+}
+
+/// Registers a taxi with a plate and returns it.
+pub async fn register_taxi(fleet: &mut FleetServiceClient<Channel>, plate: &str) -> pb::Taxi {
+    register_taxi_with(fleet, plate, false, &[]).await
+}
+
+/// Registers a taxi with its wheelchair flag and fleet tags.
+pub async fn register_taxi_with(
+    fleet: &mut FleetServiceClient<Channel>,
+    plate: &str,
+    wheelchair: bool,
+    tags: &[&str],
+) -> pb::Taxi {
+    fleet
+        .register_taxi(pb::RegisterTaxiRequest {
+            plate: plate.into(),
+            driver_name: "王建国".into(),
+            vehicle_color: "白色".into(),
+            wheelchair_accessible: wheelchair,
+            fleet_tags: tags.iter().map(|t| t.to_string()).collect(),
+        })
+        .await
+        .expect("register taxi")
+        .into_inner()
+        .taxi
+        .expect("taxi")
+}
+
+/// A position report at `at`, taken `age` ago.
+pub fn report(taxi_id: &str, at: pb::LatLng, age: Duration) -> pb::PositionReport {
+    let ms = taxi_store::now_ms() - age.as_millis() as i64;
+    pb::PositionReport {
+        taxi_id: taxi_id.into(),
+        position: Some(at),
+        heading_degrees: 0.0,
+        speed_kmh: 20.0,
+        fix_time: Some(taxi_proto::Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+        }),
+    }
+}
+
+/// Streams `reports` as one message and returns the server's summary.
+pub async fn send_positions(
+    driver: &mut DriverServiceClient<Channel>,
+    reports: Vec<pb::PositionReport>,
+) -> pb::ReportPositionsResponse {
+    let msg = pb::ReportPositionsRequest { positions: reports };
+    driver
+        .report_positions(tokio_stream::iter(vec![msg]))
+        .await
+        .expect("report positions")
+        .into_inner()
+}
+
+/// Registers a taxi, signs it on and reports it at `at` now.
+pub async fn taxi_at(city: &TestCity, plate: &str, at: pb::LatLng) -> pb::Taxi {
+    let taxi = register_taxi(&mut city.fleet(), plate).await;
+    city.driver()
+        .sign_on(pb::SignOnRequest {
+            taxi_id: taxi.taxi_id.clone(),
+        })
+        .await
+        .expect("sign on");
+    let r = send_positions(
+        &mut city.driver(),
+        vec![report(&taxi.taxi_id, at, Duration::ZERO)],
+    )
+    .await;
+    assert_eq!(r.accepted, 1, "{r:?}");
+    taxi
+}
+
+/// Asserts a status code and that the message mentions `needle` (a field name).
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(
+    r: Result<T, tonic::Status>,
+    code: tonic::Code,
+    needle: &str,
+) {
+    match r {
+        Ok(v) => panic!("expected {code:?} mentioning {needle:?}, got Ok({v:?})"),
+        Err(s) => {
+            assert_eq!(s.code(), code, "{}", s.message());
+            assert!(
+                s.message().contains(needle),
+                "message {:?} should mention {needle:?}",
+                s.message()
+            );
+        }
+    }
+}
