@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc  # noqa:
 from google.protobuf import descriptor_pb2  # noqa: E402
 from taxi.v1 import common_pb2 as c  # noqa: E402
 from taxi.v1 import fleet_pb2, fleet_pb2_grpc, driver_pb2, driver_pb2_grpc  # noqa: E402
+from taxi.v1 import hotline_pb2, hotline_pb2_grpc, onekey_pb2, onekey_pb2_grpc  # noqa: E402
 
 SERVICES = ["FleetService", "DriverService", "HotlineService", "OneKeyService", "DispatchService"]
 RPCS = {
@@ -114,6 +115,48 @@ def foundation(ch, suffix):
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "center.latitude" in e.details(),
               f"NaN centre refused: {e.code().name} {e.details()}")
+
+
+def resident_id(birth):
+    first17 = "500103" + birth + "123"
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
+
+
+def orders(ch, suffix):
+    hotline = hotline_pb2_grpc.HotlineServiceStub(ch)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(ch)
+    phone = "1380000" + suffix
+    home = c.Place(location=north(400), address="渝中区解放碑八一路1号")
+    r = hotline.UpsertCaller(hotline_pb2.UpsertCallerRequest(caller=hotline_pb2.CallerProfile(
+        phone=phone, name="赵大爷", resident_id=resident_id("19500601"),
+        care_contacts=["13900001111"], saved_places=[hotline_pb2.SavedPlace(name="home", place=home)])))
+    check(r.caller.elderly and r.caller.elderly_reason == c.ELDERLY_REASON_RESIDENT_ID_AGE,
+          f"caller born 1950 is elderly by resident ID (age {r.caller.age})")
+    check(resident_id("19500601") not in str(r), "the resident ID is never returned")
+    o = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
+        caller_phone=phone, pickup_saved_place="home", channel=c.CHANNEL_OPERATOR, operator_id="op-1",
+        request_id="acc-" + suffix)).order
+    check(o.elderly and o.elderly_reason == c.ELDERLY_REASON_RESIDENT_ID_AGE and o.status == c.ORDER_STATUS_PENDING,
+          f"booked from a saved place: order {o.order_id} flagged elderly (RESIDENT_ID_AGE), PENDING")
+    hotline.CancelOrder(hotline_pb2.CancelOrderRequest(order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR, reason="acceptance"))
+
+    dev = "acc-dev-" + suffix
+    secret = "acceptance-secret-" + suffix
+    onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(device_id=dev, device_secret=secret, owner_phone=phone, home=home))
+    a = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
+    b = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
+    check(a.created and not b.created and a.order.order_id == b.order.order_id,
+          f"two presses, one order {a.order.order_id}; device says: {a.speech}")
+    long = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_LONG))
+    alerts = hotline.ListAlerts(hotline_pb2.ListAlertsRequest()).alerts
+    check(any(x.alert_id == long.alert.alert_id for x in alerts), f"the long press is in ListAlerts ({long.alert.alert_id})")
+    try:
+        onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret="wrong-secret-000000", press=1))
+        check(False, "a wrong secret is refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNAUTHENTICATED, "a wrong secret gets UNAUTHENTICATED")
+    onekey.CancelDeviceOrder(onekey_pb2.CancelDeviceOrderRequest(device_id=dev, device_secret=secret))
 
 
 def main():

@@ -257,3 +257,73 @@ pub fn assert_status<T: std::fmt::Debug>(
         }
     }
 }
+
+/// A valid 18-character resident ID for someone born on `yyyymmdd` (check character computed).
+pub fn resident_id(yyyymmdd: &str) -> String {
+    let first17 = format!("500103{yyyymmdd}123");
+    let c = taxi_domain::resident_id::check_char(first17.as_bytes()).expect("digits");
+    format!("{first17}{c}")
+}
+
+/// A place at `at` with an address.
+pub fn place(at: pb::LatLng, address: &str) -> pb::Place {
+    pb::Place {
+        location: Some(at),
+        address: address.into(),
+    }
+}
+
+/// Registers a caller with a home saved place near the centre; `birth` as `yyyymmdd`.
+pub async fn caller_with_home(city: &TestCity, phone: &str, birth: Option<&str>) -> pb::Caller {
+    city.hotline()
+        .upsert_caller(pb::UpsertCallerRequest {
+            caller: Some(pb::CallerProfile {
+                phone: phone.into(),
+                name: "张秀英".into(),
+                resident_id: birth.map(resident_id).unwrap_or_default(),
+                care_contacts: vec!["13900001111".into()],
+                saved_places: vec![pb::SavedPlace {
+                    name: "home".into(),
+                    place: Some(place(north_of_centre(500.0), "渝中区解放碑民族路88号")),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("upsert caller")
+        .into_inner()
+        .caller
+        .expect("caller")
+}
+
+/// An operator's booking from the caller's saved home, now.
+pub fn booking_from_home(phone: &str) -> pb::CreateBookingRequest {
+    pb::CreateBookingRequest {
+        caller_phone: phone.into(),
+        pickup_saved_place: "home".into(),
+        channel: pb::Channel::Operator as i32,
+        operator_id: "op-7".into(),
+        ..Default::default()
+    }
+}
+
+/// Counts members of a sorted set (or zero).
+pub async fn zcard(city: &TestCity, key: &str) -> i64 {
+    let mut conn = city.redis_conn().await;
+    redis::cmd("ZCARD")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("zcard")
+}
+
+/// How many orders exist in the city (the order counter may skip; this counts keys).
+pub async fn order_count(city: &TestCity) -> usize {
+    let mut conn = city.redis_conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:order:*", city.store.keys().prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    keys.len()
+}

@@ -94,6 +94,21 @@ impl Coordinates {
     }
 }
 
+/// Average door-to-door taxi speed in a Chinese city centre, metres per second (about 22 km/h).
+pub const CITY_SPEED_MPS: f64 = 6.0;
+/// Road distance is longer than the straight line: a common urban detour factor.
+pub const DETOUR_FACTOR: f64 = 1.3;
+
+/// A plain ETA for a taxi `straight_m` metres away: detour-corrected distance at city speed.
+pub fn eta_seconds(straight_m: f64) -> u32 {
+    if !straight_m.is_finite() || straight_m <= 0.0 {
+        return 0;
+    }
+    (straight_m * DETOUR_FACTOR / CITY_SPEED_MPS)
+        .round()
+        .min(f64::from(u32::MAX)) as u32
+}
+
 const KRASOVSKY_A: f64 = 6_378_245.0;
 const KRASOVSKY_EE: f64 = 0.006_693_421_622_965_943;
 
@@ -338,6 +353,14 @@ mod tests {
     fn gcj02_is_identity_outside_china() {
         assert_eq!(wgs84_to_gcj02(51.5, -0.12), (51.5, -0.12));
         assert_eq!(gcj02_to_wgs84(-33.9, 151.2), (-33.9, 151.2));
+    }
+
+    #[test]
+    fn eta_is_detoured_distance_at_city_speed() {
+        assert_eq!(eta_seconds(0.0), 0);
+        assert_eq!(eta_seconds(f64::NAN), 0);
+        // 1 km straight: 1.3 km of road at 6 m/s.
+        assert_eq!(eta_seconds(1000.0), 217);
     }
 
     #[test]

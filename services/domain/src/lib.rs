@@ -1,6 +1,7 @@
 //! Pure domain logic of the taxi dispatch backend: no I/O, no Redis, no gRPC types.
 //!
 //! # Layout
+//! - [`booking`]: channels, payment, passenger needs, who cancelled, and their stored codes.
 //! - [`error`]: [`FieldError`], the one validation error: which field, and why.
 //! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
 //!   and the city's service area.
@@ -15,6 +16,7 @@
 //! Everything here takes the current time as an argument, so it is deterministic and
 //! unit-tested exhaustively.
 
+pub mod booking;
 pub mod error;
 pub mod geo;
 pub mod order;

@@ -86,6 +86,42 @@ pub fn queue_score(enqueued_ms: i64, priority: i32, head_start_ms: i64) -> i64 {
     enqueued_ms - i64::from(priority.clamp(0, 1)) * head_start_ms
 }
 
+/// Today's date in China (UTC+8), for ages: a birthday starts at local midnight.
+pub fn china_date(now_ms: i64) -> NaiveDate {
+    let secs = now_ms.div_euclid(1000) + 8 * 3600;
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+/// Where a new order goes: its queue score if immediate, or the time it enters dispatch
+/// if reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Dispatch priority.
+    pub priority: i32,
+    /// Queue score (immediate orders; lower pops first).
+    pub queue_score: i64,
+    /// When a reservation enters dispatch (ms).
+    pub release_ms: i64,
+}
+
+/// Places an order created at `now_ms` for `pickup_ms`.
+pub fn place_order(
+    now_ms: i64,
+    pickup_ms: i64,
+    elderly: bool,
+    head_start_ms: i64,
+    lead_ms: i64,
+) -> Placement {
+    let priority = priority(elderly);
+    Placement {
+        priority,
+        queue_score: queue_score(now_ms, priority, head_start_ms),
+        release_ms: (pickup_ms - lead_ms).max(now_ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +163,34 @@ mod tests {
             elderly_reason(&f(Some(d(1966, 11, 23)), false, false), today),
             None
         );
+    }
+
+    #[test]
+    fn china_date_turns_at_local_midnight() {
+        // 2026-11-21 16:00 UTC is 2026-11-22 00:00 in China.
+        let ms = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(16, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        assert_eq!(china_date(ms), d(2026, 11, 22));
+        assert_eq!(china_date(ms - 1), d(2026, 11, 21));
+    }
+
+    #[test]
+    fn placement() {
+        let p = place_order(1_000_000, 1_000_000, true, 90_000, 900_000);
+        assert_eq!(
+            p,
+            Placement {
+                priority: 1,
+                queue_score: 910_000,
+                release_ms: 1_000_000
+            }
+        );
+        let r = place_order(0, 3_600_000, false, 90_000, 900_000);
+        assert_eq!(r.release_ms, 2_700_000);
     }
 
     #[test]

@@ -195,3 +195,267 @@ mod tests {
         );
     }
 }
+
+mod orders {
+    use super::*;
+    use taxi_domain::booking::{CancelledBy, Channel, Need, Payment};
+    use taxi_domain::order::OrderStatus;
+    use taxi_domain::priority::ElderlyReason;
+    use taxi_domain::validate;
+    use taxi_store::callers::CallerRecord;
+    use taxi_store::devices::AlertRecord;
+    use taxi_store::orders::{OrderRecord, PlaceRec};
+
+    /// Longest address text.
+    pub const MAX_ADDRESS_CHARS: usize = 100;
+
+    /// A channel on the wire.
+    pub fn channel(c: Channel) -> pb::Channel {
+        match c {
+            Channel::Operator => pb::Channel::Operator,
+            Channel::Ivr => pb::Channel::Ivr,
+            Channel::FamilyProxy => pb::Channel::FamilyProxy,
+            Channel::OneKey => pb::Channel::OneKey,
+        }
+    }
+
+    /// A wire channel in the domain (`None` for UNSPECIFIED).
+    pub fn channel_from(c: pb::Channel) -> Option<Channel> {
+        match c {
+            pb::Channel::Unspecified => None,
+            pb::Channel::Operator => Some(Channel::Operator),
+            pb::Channel::Ivr => Some(Channel::Ivr),
+            pb::Channel::FamilyProxy => Some(Channel::FamilyProxy),
+            pb::Channel::OneKey => Some(Channel::OneKey),
+        }
+    }
+
+    /// A payment method on the wire.
+    pub fn payment(p: Payment) -> pb::PaymentMethod {
+        match p {
+            Payment::Cash => pb::PaymentMethod::Cash,
+            Payment::Card => pb::PaymentMethod::Card,
+            Payment::Mobile => pb::PaymentMethod::Mobile,
+        }
+    }
+
+    /// Reads a payment field: UNSPECIFIED gives `default`.
+    pub fn payment_from(field: &str, value: i32, default: Payment) -> Result<Payment, FieldError> {
+        Ok(match known_enum::<pb::PaymentMethod>(field, value, true)? {
+            pb::PaymentMethod::Unspecified => default,
+            pb::PaymentMethod::Cash => Payment::Cash,
+            pb::PaymentMethod::Card => Payment::Card,
+            pb::PaymentMethod::Mobile => Payment::Mobile,
+        })
+    }
+
+    /// A need on the wire.
+    pub fn need(n: Need) -> pb::PassengerNeed {
+        match n {
+            Need::Wheelchair => pb::PassengerNeed::Wheelchair,
+            Need::WalkingAid => pb::PassengerNeed::WalkingAid,
+            Need::HardOfHearing => pb::PassengerNeed::HardOfHearing,
+        }
+    }
+
+    /// Reads a list of needs: each known and specified; repeats collapse.
+    pub fn needs_from(field: &str, values: &[i32]) -> Result<Vec<Need>, FieldError> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let n = match known_enum::<pb::PassengerNeed>(&format!("{field}[{i}]"), *v, false)? {
+                pb::PassengerNeed::Wheelchair => Need::Wheelchair,
+                pb::PassengerNeed::WalkingAid => Need::WalkingAid,
+                pb::PassengerNeed::HardOfHearing => Need::HardOfHearing,
+                pb::PassengerNeed::Unspecified => unreachable!("zero refused above"),
+            };
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Who cancelled, on the wire.
+    pub fn cancelled_by(c: CancelledBy) -> pb::CancelledBy {
+        match c {
+            CancelledBy::Passenger => pb::CancelledBy::Passenger,
+            CancelledBy::Operator => pb::CancelledBy::Operator,
+            CancelledBy::Driver => pb::CancelledBy::Driver,
+            CancelledBy::Device => pb::CancelledBy::Device,
+            CancelledBy::System => pb::CancelledBy::System,
+        }
+    }
+
+    /// Reads who cancelled (required).
+    pub fn cancelled_by_from(field: &str, value: i32) -> Result<CancelledBy, FieldError> {
+        Ok(match known_enum::<pb::CancelledBy>(field, value, false)? {
+            pb::CancelledBy::Passenger => CancelledBy::Passenger,
+            pb::CancelledBy::Operator => CancelledBy::Operator,
+            pb::CancelledBy::Driver => CancelledBy::Driver,
+            pb::CancelledBy::Device => CancelledBy::Device,
+            pb::CancelledBy::System | pb::CancelledBy::Unspecified => CancelledBy::System,
+        })
+    }
+
+    /// Why older, on the wire.
+    pub fn elderly_reason(r: Option<ElderlyReason>) -> pb::ElderlyReason {
+        match r {
+            None => pb::ElderlyReason::Unspecified,
+            Some(ElderlyReason::ResidentIdAge) => pb::ElderlyReason::ResidentIdAge,
+            Some(ElderlyReason::OperatorFlag) => pb::ElderlyReason::OperatorFlag,
+            Some(ElderlyReason::OneKeyDevice) => pb::ElderlyReason::OneKeyDevice,
+        }
+    }
+
+    /// An order status on the wire.
+    pub fn order_status(s: OrderStatus) -> pb::OrderStatus {
+        match s {
+            OrderStatus::Scheduled => pb::OrderStatus::Scheduled,
+            OrderStatus::Pending => pb::OrderStatus::Pending,
+            OrderStatus::Offered => pb::OrderStatus::Offered,
+            OrderStatus::Accepted => pb::OrderStatus::Accepted,
+            OrderStatus::Arrived => pb::OrderStatus::Arrived,
+            OrderStatus::OnTrip => pb::OrderStatus::OnTrip,
+            OrderStatus::Completed => pb::OrderStatus::Completed,
+            OrderStatus::Cancelled => pb::OrderStatus::Cancelled,
+            OrderStatus::Unfulfilled => pb::OrderStatus::Unfulfilled,
+        }
+    }
+
+    /// Reads a required place: coordinates (with datum) and address text.
+    pub fn place(field: &str, p: Option<&pb::Place>) -> Result<PlaceRec, FieldError> {
+        let Some(p) = p else {
+            return Err(FieldError::new(field, "is required"));
+        };
+        let at = coordinates(&format!("{field}.location"), p.location.as_ref())?;
+        let address = validate::text(&format!("{field}.address"), &p.address, MAX_ADDRESS_CHARS)?;
+        if address.contains('\n') {
+            return Err(FieldError::new(
+                format!("{field}.address"),
+                "must be one line",
+            ));
+        }
+        Ok(PlaceRec { at, address })
+    }
+
+    /// A place on the wire (WGS-84).
+    pub fn place_to(p: &PlaceRec) -> pb::Place {
+        pb::Place {
+            location: Some(lat_lng(&p.at)),
+            address: p.address.clone(),
+        }
+    }
+
+    /// An order on the wire. `masked` hides phone numbers (replies not meant for operators);
+    /// `taxi` is the assigned taxi's view, when there is one.
+    pub fn order(o: &OrderRecord, masked: bool, taxi: Option<pb::AssignedTaxi>) -> pb::Order {
+        let phone = |p: &str| {
+            if masked && !p.is_empty() {
+                validate::mask_phone(p)
+            } else {
+                p.to_string()
+            }
+        };
+        pb::Order {
+            order_id: o.id.clone(),
+            status: order_status(o.status) as i32,
+            channel: channel(o.channel) as i32,
+            passenger_phone: phone(&o.phone),
+            passenger_name: o.name.clone(),
+            pickup: Some(place_to(&o.pickup)),
+            dropoff: o.dropoff.as_ref().map(place_to),
+            pickup_time: Some(timestamp(o.pickup_ms)),
+            reservation: o.reservation,
+            elderly: o.elderly.is_some(),
+            elderly_reason: elderly_reason(o.elderly) as i32,
+            needs: o.needs.iter().map(|n| need(*n) as i32).collect(),
+            passenger_count: o.passengers,
+            notes: o.notes.clone(),
+            payment: payment(o.payment) as i32,
+            operator_id: o.operator.clone(),
+            booker_phone: phone(&o.booker),
+            device_id: o.device.clone(),
+            taxi,
+            create_time: Some(timestamp(o.created_ms)),
+            update_time: Some(timestamp(o.updated_ms)),
+            cancelled_by: o
+                .cancelled_by
+                .map(cancelled_by)
+                .unwrap_or(pb::CancelledBy::Unspecified) as i32,
+            cancel_reason: o.cancel_reason.clone(),
+            fare_cents: o.fare_cents,
+            paid_by: o
+                .paid_by
+                .map(payment)
+                .unwrap_or(pb::PaymentMethod::Unspecified) as i32,
+            offers_made: o.offers,
+            priority: o.priority,
+        }
+    }
+
+    /// A caller on the wire, for operators, with the older-passenger verdict as of `today`.
+    pub fn caller(c: &CallerRecord, today: chrono::NaiveDate) -> pb::Caller {
+        let reason = taxi_domain::priority::elderly_reason(&facts(c), today);
+        pb::Caller {
+            phone: c.phone.clone(),
+            name: c.name.clone(),
+            has_resident_id: c.birth.is_some(),
+            age: c
+                .birth
+                .map(|b| taxi_domain::resident_id::age_on(b, today))
+                .unwrap_or(0),
+            care_contacts: c.contacts.clone(),
+            saved_places: c
+                .places
+                .iter()
+                .map(|p| pb::SavedPlace {
+                    name: p.name.clone(),
+                    place: Some(pb::Place {
+                        location: Some(pb::LatLng {
+                            latitude: p.lat,
+                            longitude: p.lon,
+                            datum: pb::Datum::Wgs84 as i32,
+                        }),
+                        address: p.address.clone(),
+                    }),
+                })
+                .collect(),
+            needs: c.needs.iter().map(|n| need(*n) as i32).collect(),
+            elderly_flag: c.elderly_flag,
+            notes: c.notes.clone(),
+            elderly: reason.is_some(),
+            elderly_reason: elderly_reason(reason) as i32,
+            has_one_key_device: !c.devices.is_empty(),
+            create_time: Some(timestamp(c.created_ms)),
+            update_time: Some(timestamp(c.updated_ms)),
+        }
+    }
+
+    /// The facts about a caller that bear on priority.
+    pub fn facts(c: &CallerRecord) -> taxi_domain::priority::PassengerFacts {
+        taxi_domain::priority::PassengerFacts {
+            birth_date: c.birth,
+            operator_flag: c.elderly_flag,
+            one_key_device: !c.devices.is_empty(),
+        }
+    }
+
+    /// An alert on the wire (for operators).
+    pub fn alert(a: &AlertRecord) -> pb::Alert {
+        pb::Alert {
+            alert_id: a.id.clone(),
+            device_id: a.device.clone(),
+            caller_phone: a.phone.clone(),
+            caller_name: a.name.clone(),
+            location: Some(place_to(&a.location)),
+            care_contacts: a.contacts.clone(),
+            raise_time: Some(timestamp(a.raised_ms)),
+            acknowledged: a.acknowledged,
+            acknowledged_by: a.acknowledged_by.clone(),
+            acknowledge_time: (a.acknowledged_ms > 0).then(|| timestamp(a.acknowledged_ms)),
+            note: a.note.clone(),
+        }
+    }
+}
+
+pub use orders::*;

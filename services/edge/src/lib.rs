@@ -5,12 +5,14 @@
 //!   gRPC status code.
 //! - [`convert`]: checked conversions from `taxi.v1` messages to domain values (naming
 //!   the field at fault) and back.
+//! - [`view`]: wire views that need a store read (an order with its taxi and ETA).
 //!
 //! Architecture invariant: only the service crates and this one know prost types; the
 //! domain and the store never see them.
 
 pub mod convert;
 pub mod error;
+pub mod view;
 
 pub use error::ApiError;
 

@@ -1,18 +1,55 @@
-//! `taxi.v1.HotlineService`: the 95128 call centre (screen pop, phone-switch priority, callers, bookings, orders, alerts).
+//! `taxi.v1.HotlineService`: the 95128 call centre.
+//!
+//! # Layout
+//! - [`checks`]: request checks for callers and bookings (everything is checked before
+//!   anything is written).
+//! - this module: the handlers. `LookupCaller` and `ClassifyCall` are on the path of every
+//!   incoming call: one round trip to Redis (two when the caller has orders to show).
+//!
+//! Replies of this service are for operators and show phone numbers in full; logs never do.
 
+pub mod checks;
+
+use taxi_domain::booking::Channel;
+use taxi_domain::priority::{self, china_date};
 use taxi_domain::settings::Settings;
+use taxi_domain::validate::{self, Phone, mask_phone};
+use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::hotline_service_server::{HotlineService, HotlineServiceServer};
-use taxi_store::Store;
+use taxi_store::callers::CallerRecord;
+use taxi_store::orders::{NewOrder, OrderRecord, PlaceRec};
+use taxi_store::{Store, now_ms};
 use tonic::{Request, Response, Status};
 
-/// The service of one city.
+/// Orders shown on the screen pop.
+pub const RECENT_ORDERS: usize = 5;
+
+/// The call centre service of one city.
 #[derive(Debug, Clone)]
 pub struct Hotline {
-    #[allow(dead_code)]
     store: Store,
-    #[allow(dead_code)]
     settings: Settings,
+}
+
+/// What a booking asks for, checked, before it is placed.
+pub struct Booking {
+    /// Channel.
+    pub channel: Channel,
+    /// Passenger.
+    pub phone: String,
+    /// Passenger's name.
+    pub name: String,
+    /// Pickup.
+    pub pickup: PlaceRec,
+    /// Drop-off.
+    pub dropoff: Option<PlaceRec>,
+    /// Pickup time (ms) and whether it is a reservation.
+    pub when: (i64, bool),
+    /// The small fields.
+    pub extras: checks::Extras,
+    /// Operator and proxy booker.
+    pub booker: (String, String),
 }
 
 impl Hotline {
@@ -25,83 +62,413 @@ impl Hotline {
     pub fn into_server(self) -> HotlineServiceServer<Self> {
         HotlineServiceServer::new(self)
     }
+
+    fn today(&self) -> chrono::NaiveDate {
+        china_date(now_ms())
+    }
+
+    /// The most recently created order that is still in progress.
+    fn active_of(orders: &[OrderRecord]) -> Option<&OrderRecord> {
+        orders
+            .iter()
+            .filter(|o| o.status.is_active())
+            .max_by_key(|o| o.created_ms)
+    }
+
+    async fn lookup(&self, r: pb::LookupCallerRequest) -> ApiResult<pb::LookupCallerResponse> {
+        let phone = Phone::parse("phone", &r.phone)?;
+        let (caller, recent, active) = self
+            .store
+            .caller_overview(phone.as_str(), RECENT_ORDERS)
+            .await?;
+        let Some(caller) = caller else {
+            return Ok(pb::LookupCallerResponse::default());
+        };
+        let mut ids = recent.clone();
+        ids.extend(active.iter().filter(|a| !recent.contains(a)).cloned());
+        let orders = self.store.get_orders(&ids).await?;
+        let recent_orders: Vec<OrderRecord> = orders
+            .iter()
+            .filter(|o| recent.contains(&o.id))
+            .cloned()
+            .collect();
+        let active_order = match Self::active_of(&orders) {
+            Some(o) => Some(view::order(&self.store, o, false).await?),
+            None => None,
+        };
+        Ok(pb::LookupCallerResponse {
+            known: true,
+            caller: Some(convert::caller(&caller, self.today())),
+            recent_orders: view::orders(&self.store, &recent_orders, false).await?,
+            active_order,
+        })
+    }
+
+    async fn classify(&self, r: pb::ClassifyCallRequest) -> ApiResult<pb::ClassifyCallResponse> {
+        let phone = Phone::parse("calling_number", &r.calling_number)?;
+        let (caller, _, active) = self.store.caller_overview(phone.as_str(), 0).await?;
+        let Some(caller) = caller else {
+            return Ok(pb::ClassifyCallResponse {
+                priority: pb::CallPriority::Normal as i32,
+                ..Default::default()
+            });
+        };
+        let reason = priority::elderly_reason(&convert::facts(&caller), self.today());
+        let active_orders = self.store.get_orders(&active).await?;
+        let active = Self::active_of(&active_orders);
+        Ok(pb::ClassifyCallResponse {
+            priority: if reason.is_some() {
+                pb::CallPriority::Elderly
+            } else {
+                pb::CallPriority::Normal
+            } as i32,
+            known: true,
+            elderly: reason.is_some(),
+            elderly_reason: convert::elderly_reason(reason) as i32,
+            has_active_order: active.is_some(),
+            active_order_id: active.map(|o| o.id.clone()).unwrap_or_default(),
+        })
+    }
+
+    async fn upsert(&self, r: pb::UpsertCallerRequest) -> ApiResult<pb::UpsertCallerResponse> {
+        let profile = checks::caller_profile(r.caller.as_ref(), self.today())?;
+        let (caller, created) = self.store.upsert_caller(&profile).await?;
+        tracing::info!(phone = %mask_phone(&caller.phone), created, "caller saved");
+        Ok(pb::UpsertCallerResponse {
+            caller: Some(convert::caller(&caller, self.today())),
+            created,
+        })
+    }
+
+    /// Checks a booking against the caller's profile; nothing is written.
+    fn check_booking(
+        &self,
+        r: &pb::CreateBookingRequest,
+        caller: Option<&CallerRecord>,
+        phone: &Phone,
+    ) -> ApiResult<Booking> {
+        let channel = checks::hotline_channel(r.channel)?;
+        let booker = checks::booker(channel, &r.operator_id, &r.booker_phone)?;
+        let extras = checks::extras(r)?;
+        let name = match caller {
+            Some(c) if !c.name.is_empty() => c.name.clone(),
+            _ => validate::text("passenger_name", &r.passenger_name, checks::MAX_NAME)?,
+        };
+        let when = checks::pickup_time(r.pickup_time.as_ref(), now_ms(), &self.settings)?;
+        let pickup = checks::place_choice(
+            "pickup_saved_place",
+            &r.pickup_saved_place,
+            "pickup",
+            r.pickup.as_ref(),
+            caller,
+            true,
+        )?
+        .expect("required");
+        let area_field = if r.pickup_saved_place.is_empty() {
+            "pickup.location"
+        } else {
+            "pickup_saved_place"
+        };
+        checks::in_service_area(area_field, &pickup, &self.settings)?;
+        let dropoff = checks::place_choice(
+            "dropoff_saved_place",
+            &r.dropoff_saved_place,
+            "dropoff",
+            r.dropoff.as_ref(),
+            caller,
+            false,
+        )?;
+        Ok(Booking {
+            channel,
+            phone: phone.as_str().to_string(),
+            name,
+            pickup,
+            dropoff,
+            when,
+            extras,
+            booker,
+        })
+    }
+
+    /// Places a checked booking: priority from the caller's profile, the queue or the
+    /// schedule, idempotency and (for the voice menu) de-duplication.
+    async fn place(
+        &self,
+        b: Booking,
+        caller: Option<&CallerRecord>,
+    ) -> ApiResult<(pb::Order, bool)> {
+        let now = now_ms();
+        let s = &self.settings;
+        let reason =
+            caller.and_then(|c| priority::elderly_reason(&convert::facts(c), self.today()));
+        let (pickup_ms, reservation) = b.when;
+        let placement = priority::place_order(
+            now,
+            pickup_ms,
+            reason.is_some(),
+            s.elderly_head_start.as_millis() as i64,
+            s.reservation_lead.as_millis() as i64,
+        );
+        // An older caller phoning the voice menu twice must not get two taxis; operators
+        // and relatives see the active order on screen and may book a second on purpose.
+        let dedupe = (b.channel == Channel::Ivr && !reservation)
+            .then(|| now + s.duplicate_window.as_millis() as i64);
+        let created = self
+            .store
+            .create_order(&NewOrder {
+                channel: b.channel,
+                phone: b.phone,
+                name: b.name,
+                pickup: b.pickup,
+                dropoff: b.dropoff,
+                pickup_ms,
+                reservation,
+                release_ms: placement.release_ms,
+                elderly: reason,
+                needs: checks::trip_needs(caller, &b.extras.needs),
+                passengers: b.extras.passengers,
+                notes: b.extras.notes,
+                payment: b.extras.payment,
+                operator: b.booker.0,
+                booker: b.booker.1,
+                device: String::new(),
+                priority: placement.priority,
+                queue_score: placement.queue_score,
+                request_id: b.extras.request_id,
+                dedupe_until_ms: dedupe,
+            })
+            .await?;
+        tracing::info!(order_id = %created.order.id, created = created.created, elderly = reason.is_some(), reservation, "booking");
+        Ok((
+            view::order(&self.store, &created.order, false).await?,
+            created.created,
+        ))
+    }
+
+    async fn book(&self, r: pb::CreateBookingRequest) -> ApiResult<pb::CreateBookingResponse> {
+        let phone = Phone::parse("caller_phone", &r.caller_phone)?;
+        let caller = self.store.get_caller(phone.as_str()).await?;
+        let booking = self.check_booking(&r, caller.as_ref(), &phone)?;
+        let (order, created) = self.place(booking, caller.as_ref()).await?;
+        Ok(pb::CreateBookingResponse {
+            order: Some(order),
+            created,
+        })
+    }
+
+    async fn repeat(&self, r: pb::RepeatLastTripRequest) -> ApiResult<pb::RepeatLastTripResponse> {
+        let phone = Phone::parse("caller_phone", &r.caller_phone)?;
+        let caller = self
+            .store
+            .get_caller(phone.as_str())
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("caller_phone: no caller {}", phone.masked()))
+            })?;
+        let (ids, _) = self.store.caller_order_ids(phone.as_str(), 0, 1).await?;
+        let last = match ids.first() {
+            Some(id) => self.store.get_order(id).await?,
+            None => {
+                return Err(ApiError::NotFound(
+                    "caller_phone: the caller has no previous trip".into(),
+                ));
+            }
+        };
+        let place = |p: &PlaceRec| pb::Place {
+            location: Some(convert::lat_lng(&p.at)),
+            address: p.address.clone(),
+        };
+        let again = pb::CreateBookingRequest {
+            caller_phone: r.caller_phone.clone(),
+            pickup: Some(place(&last.pickup)),
+            dropoff: last.dropoff.as_ref().map(place),
+            pickup_time: r.pickup_time,
+            channel: r.channel,
+            operator_id: r.operator_id.clone(),
+            passenger_count: last.passengers,
+            notes: last.notes.clone(),
+            payment: convert::payment(last.payment) as i32,
+            request_id: r.request_id.clone(),
+            needs: last
+                .needs
+                .iter()
+                .map(|n| convert::need(*n) as i32)
+                .collect(),
+            booker_phone: last.booker.clone(),
+            ..Default::default()
+        };
+        let booking = self.check_booking(&again, Some(&caller), &phone)?;
+        let (order, created) = self.place(booking, Some(&caller)).await?;
+        Ok(pb::RepeatLastTripResponse {
+            order: Some(order),
+            created,
+        })
+    }
+
+    async fn get(&self, r: pb::GetOrderRequest) -> ApiResult<pb::GetOrderResponse> {
+        let id = validate::id("order_id", &r.order_id)?;
+        let o = self.store.get_order(&id).await?;
+        Ok(pb::GetOrderResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
+        })
+    }
+
+    async fn list(&self, r: pb::ListOrdersRequest) -> ApiResult<pb::ListOrdersResponse> {
+        let phone = Phone::parse("caller_phone", &r.caller_phone)?;
+        let size = match r.page_size {
+            0 => 20,
+            n if n > 100 => return Err(ApiError::invalid("page_size", "at most 100")),
+            n => n as usize,
+        };
+        let offset = if r.page_token.is_empty() {
+            0
+        } else {
+            r.page_token.parse::<usize>().map_err(|_| {
+                ApiError::invalid("page_token", "is not a token this service gave out")
+            })?
+        };
+        let (ids, total) = self
+            .store
+            .caller_order_ids(phone.as_str(), offset, size)
+            .await?;
+        let orders = self.store.get_orders(&ids).await?;
+        let next = offset + ids.len();
+        Ok(pb::ListOrdersResponse {
+            orders: view::orders(&self.store, &orders, false).await?,
+            next_page_token: if next < total {
+                next.to_string()
+            } else {
+                String::new()
+            },
+        })
+    }
+
+    async fn cancel(&self, r: pb::CancelOrderRequest) -> ApiResult<pb::CancelOrderResponse> {
+        let id = validate::id("order_id", &r.order_id)?;
+        let by = convert::cancelled_by_from("cancelled_by", r.cancelled_by)?;
+        let reason = validate::text("reason", &r.reason, checks::MAX_NOTES)?;
+        if !r.operator_id.is_empty() {
+            validate::id("operator_id", &r.operator_id)?;
+        }
+        let (o, released) = self.store.cancel_order(&id, by, &reason).await?;
+        tracing::info!(order_id = %id, by = by.code(), ?released, "order cancelled");
+        Ok(pb::CancelOrderResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
+        })
+    }
+
+    async fn alerts(&self, r: pb::ListAlertsRequest) -> ApiResult<pb::ListAlertsResponse> {
+        let limit = match r.limit {
+            0 => 50,
+            n if n > 200 => return Err(ApiError::invalid("limit", "at most 200")),
+            n => n as usize,
+        };
+        let alerts = self
+            .store
+            .list_alerts(r.include_acknowledged, limit)
+            .await?;
+        Ok(pb::ListAlertsResponse {
+            alerts: alerts.iter().map(convert::alert).collect(),
+        })
+    }
+
+    async fn acknowledge(
+        &self,
+        r: pb::AcknowledgeAlertRequest,
+    ) -> ApiResult<pb::AcknowledgeAlertResponse> {
+        let id = validate::id("alert_id", &r.alert_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let note = validate::text("note", &r.note, checks::MAX_NOTES)?;
+        let a = self.store.acknowledge_alert(&id, &operator, &note).await?;
+        Ok(pb::AcknowledgeAlertResponse {
+            alert: Some(convert::alert(&a)),
+        })
+    }
+}
+
+fn masked(phone: &str) -> String {
+    mask_phone(phone)
 }
 
 #[tonic::async_trait]
 impl HotlineService for Hotline {
+    #[tracing::instrument(name = "LookupCaller", skip_all, fields(phone = %masked(&request.get_ref().phone)))]
     async fn lookup_caller(
         &self,
-        _request: Request<pb::LookupCallerRequest>,
+        request: Request<pb::LookupCallerRequest>,
     ) -> Result<Response<pb::LookupCallerResponse>, Status> {
-        Err(Status::unimplemented("LookupCaller is not implemented yet"))
+        Ok(Response::new(self.lookup(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "ClassifyCall", skip_all, fields(phone = %masked(&request.get_ref().calling_number)))]
     async fn classify_call(
         &self,
-        _request: Request<pb::ClassifyCallRequest>,
+        request: Request<pb::ClassifyCallRequest>,
     ) -> Result<Response<pb::ClassifyCallResponse>, Status> {
-        Err(Status::unimplemented("ClassifyCall is not implemented yet"))
+        Ok(Response::new(self.classify(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "UpsertCaller", skip_all)]
     async fn upsert_caller(
         &self,
-        _request: Request<pb::UpsertCallerRequest>,
+        request: Request<pb::UpsertCallerRequest>,
     ) -> Result<Response<pb::UpsertCallerResponse>, Status> {
-        Err(Status::unimplemented("UpsertCaller is not implemented yet"))
+        Ok(Response::new(self.upsert(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "CreateBooking", skip_all, fields(phone = %masked(&request.get_ref().caller_phone), request_id = %request.get_ref().request_id))]
     async fn create_booking(
         &self,
-        _request: Request<pb::CreateBookingRequest>,
+        request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
-        Err(Status::unimplemented(
-            "CreateBooking is not implemented yet",
-        ))
+        Ok(Response::new(self.book(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "RepeatLastTrip", skip_all, fields(phone = %masked(&request.get_ref().caller_phone)))]
     async fn repeat_last_trip(
         &self,
-        _request: Request<pb::RepeatLastTripRequest>,
+        request: Request<pb::RepeatLastTripRequest>,
     ) -> Result<Response<pb::RepeatLastTripResponse>, Status> {
-        Err(Status::unimplemented(
-            "RepeatLastTrip is not implemented yet",
-        ))
+        Ok(Response::new(self.repeat(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn get_order(
         &self,
-        _request: Request<pb::GetOrderRequest>,
+        request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::GetOrderResponse>, Status> {
-        Err(Status::unimplemented("GetOrder is not implemented yet"))
+        Ok(Response::new(self.get(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "ListOrders", skip_all, fields(phone = %masked(&request.get_ref().caller_phone)))]
     async fn list_orders(
         &self,
-        _request: Request<pb::ListOrdersRequest>,
+        request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
-        Err(Status::unimplemented("ListOrders is not implemented yet"))
+        Ok(Response::new(self.list(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "CancelOrder", skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn cancel_order(
         &self,
-        _request: Request<pb::CancelOrderRequest>,
+        request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::CancelOrderResponse>, Status> {
-        Err(Status::unimplemented("CancelOrder is not implemented yet"))
+        Ok(Response::new(self.cancel(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "ListAlerts", skip_all)]
     async fn list_alerts(
         &self,
-        _request: Request<pb::ListAlertsRequest>,
+        request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
-        Err(Status::unimplemented("ListAlerts is not implemented yet"))
+        Ok(Response::new(self.alerts(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "AcknowledgeAlert", skip_all, fields(alert_id = %request.get_ref().alert_id))]
     async fn acknowledge_alert(
         &self,
-        _request: Request<pb::AcknowledgeAlertRequest>,
+        request: Request<pb::AcknowledgeAlertRequest>,
     ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
-        Err(Status::unimplemented(
-            "AcknowledgeAlert is not implemented yet",
-        ))
+        Ok(Response::new(self.acknowledge(request.into_inner()).await?))
     }
 }

@@ -15,6 +15,19 @@
 //! | `{c}:taxis:motion` | hash | taxi id → `heading,speed` of its last fix |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
+//! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
+//! | `{c}:caller:<phone>:orders` | zset | the caller's orders by creation time |
+//! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time |
+//! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
+//! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`) |
+//! | `{c}:req:<request id>` | string | the order a booking's request id made (expires after a day) |
+//! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
+//! | `{c}:dispatch:scheduled` | zset | SCHEDULED orders by the time they enter dispatch |
+//! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
+//! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
+//! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
+//! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time |
+//! | `{c}:notifications` | stream | messages for passengers' care contacts (an SMS gateway's feed) |
 //! | `{c}:seq:<name>` | string | id counters |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
 
@@ -44,6 +57,20 @@ pub struct Keys {
     pub caring: String,
     /// `{c}:events`.
     pub events: String,
+    /// `{c}:dispatch:pending`.
+    pub pending: String,
+    /// `{c}:dispatch:scheduled`.
+    pub scheduled: String,
+    /// `{c}:dispatch:offers`: open offers by their deadline (ms), member `order|taxi`.
+    pub offers: String,
+    /// `{c}:alerts:open`.
+    pub alerts_open: String,
+    /// `{c}:alerts:all`.
+    pub alerts_all: String,
+    /// `{c}:notifications`.
+    pub notifications: String,
+    /// The prefix scripts build per-entity keys from: `{c}:`.
+    pub entity_prefix: String,
 }
 
 impl Keys {
@@ -63,6 +90,13 @@ impl Keys {
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
             events: k("events"),
+            pending: k("dispatch:pending"),
+            scheduled: k("dispatch:scheduled"),
+            offers: k("dispatch:offers"),
+            alerts_open: k("alerts:open"),
+            alerts_all: k("alerts:all"),
+            notifications: k("notifications"),
+            entity_prefix: k(""),
             prefix,
         }
     }
@@ -75,6 +109,46 @@ impl Keys {
     /// `{c}:taxi:<id>`.
     pub fn taxi(&self, id: &str) -> String {
         format!("{}{id}", self.taxi_prefix)
+    }
+
+    /// `{c}:caller:<phone>`.
+    pub fn caller(&self, phone: &str) -> String {
+        format!("{}:caller:{phone}", self.prefix)
+    }
+
+    /// `{c}:caller:<phone>:orders`.
+    pub fn caller_orders(&self, phone: &str) -> String {
+        format!("{}:caller:{phone}:orders", self.prefix)
+    }
+
+    /// `{c}:caller:<phone>:active`.
+    pub fn caller_active(&self, phone: &str) -> String {
+        format!("{}:caller:{phone}:active", self.prefix)
+    }
+
+    /// `{c}:caller:<phone>:devices`.
+    pub fn caller_devices(&self, phone: &str) -> String {
+        format!("{}:caller:{phone}:devices", self.prefix)
+    }
+
+    /// `{c}:order:<id>`.
+    pub fn order(&self, id: &str) -> String {
+        format!("{}:order:{id}", self.prefix)
+    }
+
+    /// `{c}:req:<request id>`.
+    pub fn request(&self, request_id: &str) -> String {
+        format!("{}:req:{request_id}", self.prefix)
+    }
+
+    /// `{c}:device:<id>`.
+    pub fn device(&self, id: &str) -> String {
+        format!("{}:device:{id}", self.prefix)
+    }
+
+    /// `{c}:alert:<id>`.
+    pub fn alert(&self, id: &str) -> String {
+        format!("{}:alert:{id}", self.prefix)
     }
 
     /// `{c}:seq:<name>`.

@@ -4,6 +4,10 @@
 //! - [`keys`]: every Redis key of a city, under one hash tag (`{c:500100}:...`), so every
 //!   script touches one slot and a city moves whole between Redis Cluster shards.
 //! - [`taxis`]: the fleet registry, positions, the free geo index.
+//! - [`callers`]: caller profiles, their orders and active orders.
+//! - [`orders`]: order creation (idempotent by request id, de-duplicated for one-key and
+//!   voice-menu bookings), reads, cancellation.
+//! - [`devices`]: one-key devices and the emergency alerts of long presses.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
 //! Architecture invariant: only this crate knows Redis keys and commands. Every
@@ -16,8 +20,11 @@
 //! Redis is down commands fail fast with [`StoreError::Unavailable`] (short connection and
 //! response timeouts, few reconnection retries), and work again once it is back.
 
+pub mod callers;
+pub mod devices;
 pub mod error;
 pub mod keys;
+pub mod orders;
 pub mod taxis;
 
 pub use error::StoreError;
@@ -38,6 +45,8 @@ pub struct StoreConfig {
     pub response_timeout: Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
+    /// How long a booking's request id is remembered.
+    pub request_ttl: Duration,
 }
 
 impl StoreConfig {
@@ -48,6 +57,7 @@ impl StoreConfig {
             city: city.into(),
             response_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(500),
+            request_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -115,6 +125,10 @@ impl Store {
             .await?)
     }
 
+    pub(crate) fn request_ttl_s(&self) -> u64 {
+        self.config.request_ttl.as_secs().max(1)
+    }
+
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -134,6 +148,11 @@ mod scripts {
         pub(crate) report_positions: Script,
         pub(crate) nearby_free: Script,
         pub(crate) sweep_stale: Script,
+        pub(crate) create_order: Script,
+        pub(crate) cancel_order: Script,
+        pub(crate) register_device: Script,
+        pub(crate) raise_alert: Script,
+        pub(crate) ack_alert: Script,
     }
 
     impl Scripts {
@@ -144,6 +163,11 @@ mod scripts {
                 report_positions: Script::new(include_str!("lua/report_positions.lua")),
                 nearby_free: Script::new(include_str!("lua/nearby_free.lua")),
                 sweep_stale: Script::new(include_str!("lua/sweep_stale.lua")),
+                create_order: Script::new(include_str!("lua/create_order.lua")),
+                cancel_order: Script::new(include_str!("lua/cancel_order.lua")),
+                register_device: Script::new(include_str!("lua/register_device.lua")),
+                raise_alert: Script::new(include_str!("lua/raise_alert.lua")),
+                ack_alert: Script::new(include_str!("lua/ack_alert.lua")),
             }
         }
     }
