@@ -317,6 +317,21 @@ pub async fn zcard(city: &TestCity, key: &str) -> i64 {
         .expect("zcard")
 }
 
+/// Orders waiting for a taxi: in the queue or, with no taxi in reach, waiting to retry.
+pub async fn waiting(city: &TestCity) -> i64 {
+    let retry = format!("{}dispatch:retry", city.store.keys().entity_prefix);
+    let mut conn = city.redis_conn().await;
+    // One MULTI: an order moving between the two sets is counted exactly once.
+    let (a, b): (i64, i64) = redis::pipe()
+        .atomic()
+        .zcard(&city.store.keys().pending)
+        .zcard(retry)
+        .query_async(&mut conn)
+        .await
+        .expect("zcard");
+    a + b
+}
+
 /// How many orders exist in the city (the order counter may skip; this counts keys).
 pub async fn order_count(city: &TestCity) -> usize {
     let mut conn = city.redis_conn().await;
@@ -326,4 +341,179 @@ pub async fn order_count(city: &TestCity) -> usize {
         .await
         .expect("keys");
     keys.len()
+}
+
+/// Settings for dispatch tests: short timeouts, fast sweeps, so scenarios take seconds.
+pub fn fast_config() -> ServerConfig {
+    let mut c = ServerConfig::default();
+    let s = &mut c.settings;
+    s.offer_timeout = Duration::from_secs(10);
+    s.sweep_interval = Duration::from_millis(50);
+    s.retry_interval = Duration::from_millis(300);
+    s.max_dispatch_time = Duration::from_secs(60);
+    c
+}
+
+/// A driver's open dispatch stream.
+pub struct DriverStream {
+    /// The taxi.
+    pub taxi_id: String,
+    stream: tonic::Streaming<pb::StreamDispatchesResponse>,
+}
+
+impl DriverStream {
+    /// Opens the stream of `taxi_id`.
+    pub async fn open(city: &TestCity, taxi_id: &str) -> Self {
+        let stream = city
+            .driver()
+            .stream_dispatches(pb::StreamDispatchesRequest {
+                taxi_id: taxi_id.into(),
+            })
+            .await
+            .expect("open dispatch stream")
+            .into_inner();
+        Self {
+            taxi_id: taxi_id.into(),
+            stream,
+        }
+    }
+
+    /// The next event within `wait`, if any.
+    pub async fn next(&mut self, wait: Duration) -> Option<pb::stream_dispatches_response::Event> {
+        match tokio::time::timeout(wait, self.stream.message()).await {
+            Ok(Ok(Some(m))) => m.event,
+            _ => None,
+        }
+    }
+
+    /// Waits for an offer (skipping other events) and returns it.
+    pub async fn offer(&mut self, wait: Duration) -> pb::Offer {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(pb::stream_dispatches_response::Event::Offer(o)) => return o,
+                Some(_) => continue,
+                None => panic!("taxi {} got no offer within {wait:?}", self.taxi_id),
+            }
+        }
+    }
+
+    /// Asserts no offer arrives within `wait`.
+    pub async fn no_offer(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(pb::stream_dispatches_response::Event::Offer(o)) = self.next(left).await {
+                panic!(
+                    "taxi {} got an unexpected offer of {}",
+                    self.taxi_id, o.order_id
+                );
+            }
+        }
+    }
+}
+
+/// A free taxi at `at` with its dispatch stream open.
+pub async fn driver_at(city: &TestCity, plate: &str, at: pb::LatLng) -> DriverStream {
+    let taxi = taxi_at(city, plate, at).await;
+    DriverStream::open(city, &taxi.taxi_id).await
+}
+
+/// Accepts, arrives, starts and completes (cash) an order for a taxi.
+pub async fn drive_trip(city: &TestCity, taxi_id: &str, order_id: &str) -> pb::Order {
+    let mut d = city.driver();
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: taxi_id.into(),
+        order_id: order_id.into(),
+    })
+    .await
+    .expect("accept");
+    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+        taxi_id: taxi_id.into(),
+        order_id: order_id.into(),
+    })
+    .await
+    .expect("arrive");
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: taxi_id.into(),
+        order_id: order_id.into(),
+    })
+    .await
+    .expect("start");
+    d.complete_trip(pb::CompleteTripRequest {
+        taxi_id: taxi_id.into(),
+        order_id: order_id.into(),
+        fare_cents: 2350,
+        paid_by: 0,
+    })
+    .await
+    .expect("complete")
+    .into_inner()
+    .order
+    .expect("order")
+}
+
+/// Books an ordinary (operator) order at a point for a new caller.
+pub async fn book_at(city: &TestCity, phone: &str, at: pb::LatLng) -> pb::Order {
+    city.hotline()
+        .create_booking(pb::CreateBookingRequest {
+            caller_phone: phone.into(),
+            passenger_name: "乘客".into(),
+            pickup: Some(place(at, "测试上车点")),
+            channel: pb::Channel::Operator as i32,
+            operator_id: "op-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("book")
+        .into_inner()
+        .order
+        .expect("order")
+}
+
+/// Registers a caller flagged as an older person.
+pub async fn elderly_caller(city: &TestCity, phone: &str) {
+    city.hotline()
+        .upsert_caller(pb::UpsertCallerRequest {
+            caller: Some(pb::CallerProfile {
+                phone: phone.into(),
+                name: "老人".into(),
+                elderly_flag: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("elderly caller");
+}
+
+/// Polls an order until `pred` holds, or panics after `wait`.
+pub async fn wait_order(
+    city: &TestCity,
+    order_id: &str,
+    wait: Duration,
+    pred: impl Fn(&pb::Order) -> bool,
+) -> pb::Order {
+    let deadline = Instant::now() + wait;
+    loop {
+        let o = city
+            .hotline()
+            .get_order(pb::GetOrderRequest {
+                order_id: order_id.into(),
+            })
+            .await
+            .expect("get order")
+            .into_inner()
+            .order
+            .expect("order");
+        if pred(&o) {
+            return o;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order {order_id} stuck at {:?}",
+            o.status
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

@@ -280,7 +280,7 @@ async fn bookings_enter_the_queue_or_the_schedule_and_the_event_stream() {
         .into_inner()
         .order
         .unwrap();
-    assert_eq!(zcard(&city, &city.store.keys().pending).await, 1);
+    assert_eq!(waiting(&city).await, 1);
 
     let mut reserve = booking_from_home(PHONE);
     let pickup_s = taxi_store::now_ms() / 1000 + 3600;
@@ -349,7 +349,7 @@ async fn twenty_concurrent_bookings_with_one_request_id_make_one_order() {
     assert_eq!(ids.len(), 1);
     assert_eq!(created, 1);
     assert_eq!(order_count(&city).await, 1);
-    assert_eq!(zcard(&city, &city.store.keys().pending).await, 1);
+    assert_eq!(waiting(&city).await, 1);
 }
 
 #[tokio::test]
@@ -602,7 +602,7 @@ async fn every_bad_booking_is_refused_with_its_field_and_stores_nothing() {
         assert_status(hotline.create_booking(req).await, code, needle);
     }
     assert_eq!(order_count(&city).await, 0);
-    assert_eq!(zcard(&city, &city.store.keys().pending).await, 0);
+    assert_eq!(waiting(&city).await, 0);
     assert_eq!(zcard(&city, &city.store.keys().scheduled).await, 0);
     // A landline with area code is a good number.
     let mut landline = ok();

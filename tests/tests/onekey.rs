@@ -105,7 +105,7 @@ async fn twenty_concurrent_presses_make_one_order() {
     }
     assert_eq!((ids.len(), created), (1, 1));
     assert_eq!(order_count(&city).await, 1);
-    assert_eq!(zcard(&city, &city.store.keys().pending).await, 1);
+    assert_eq!(waiting(&city).await, 1);
 }
 
 #[tokio::test]
@@ -397,7 +397,7 @@ async fn status_and_cancel_from_the_device() {
     let co = c.order.unwrap();
     assert_eq!(co.status, pb::OrderStatus::Cancelled as i32);
     assert_eq!(co.cancelled_by, pb::CancelledBy::Device as i32);
-    assert_eq!(zcard(&city, &city.store.keys().pending).await, 0);
+    assert_eq!(waiting(&city).await, 0);
     // The device still tells about the order it just cancelled.
     let after = onekey
         .get_device_status(status())

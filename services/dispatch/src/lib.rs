@@ -1,65 +1,204 @@
-//! `taxi.v1.DispatchService and the matching engine`: workers, offers, call-backs, manual assignment, KPIs.
+//! The matching engine and `taxi.v1.DispatchService`, the operators' view of it.
+//!
+//! # Layout
+//! - [`engine`]: workers (claim under a lease, one atomic attempt) and the sweeper
+//!   (reservations, retries, lapsed leases, expired offers).
+//! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`.
 
-use taxi_domain::settings::Settings;
+pub mod engine;
+
+use taxi_domain::booking::Channel;
+use taxi_domain::geo::eta_seconds;
+use taxi_domain::priority::quantile;
+use taxi_domain::taxi::TaxiState;
+use taxi_domain::validate;
+use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
-use taxi_store::Store;
+use taxi_store::{Store, now_ms};
 use tonic::{Request, Response, Status};
 
-/// The service of one city.
+/// The operators' dispatch service of one city.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
-    #[allow(dead_code)]
     store: Store,
-    #[allow(dead_code)]
-    settings: Settings,
+}
+
+fn limit(field: &str, value: u32, default: usize, max: usize) -> ApiResult<usize> {
+    match value as usize {
+        0 => Ok(default),
+        n if n > max => Err(ApiError::invalid(field, format!("at most {max}"))),
+        n => Ok(n),
+    }
+}
+
+fn duration(ms: i64) -> taxi_proto::Duration {
+    let ms = ms.max(0);
+    taxi_proto::Duration {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+fn summary(samples: &mut [i64]) -> pb::LatencySummary {
+    pb::LatencySummary {
+        count: samples.len() as u64,
+        median: quantile(samples, 0.5).map(duration),
+        p90: quantile(samples, 0.9).map(duration),
+    }
 }
 
 impl Dispatch {
     /// The service over `store`.
-    pub fn new(store: Store, settings: Settings) -> Self {
-        Self { store, settings }
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
     /// The tonic server for this service.
     pub fn into_server(self) -> DispatchServiceServer<Self> {
         DispatchServiceServer::new(self)
     }
+
+    async fn pending(
+        &self,
+        r: pb::ListPendingOrdersRequest,
+    ) -> ApiResult<pb::ListPendingOrdersResponse> {
+        let limit = limit("limit", r.limit, 100, 500)?;
+        let ids = self.store.waiting_order_ids().await?;
+        let mut orders = self.store.get_orders(&ids).await?;
+        orders.retain(|o| o.status == taxi_domain::order::OrderStatus::Pending);
+        orders.sort_by_key(|o| (o.queue_score, o.created_ms));
+        let total = orders.len() as u64;
+        orders.truncate(limit);
+        let now = now_ms();
+        let mut out = Vec::with_capacity(orders.len());
+        for o in &orders {
+            out.push(pb::PendingOrder {
+                order: Some(view::order(&self.store, o, false).await?),
+                waiting: Some(duration(now - o.release_ms)),
+            });
+        }
+        Ok(pb::ListPendingOrdersResponse { orders: out, total })
+    }
+
+    async fn callbacks(&self, r: pb::ListCallbacksRequest) -> ApiResult<pb::ListCallbacksResponse> {
+        let limit = limit("limit", r.limit, 100, 500)?;
+        let ids = self.store.callback_ids(limit).await?;
+        let orders = self.store.get_orders(&ids).await?;
+        Ok(pb::ListCallbacksResponse {
+            orders: view::orders(&self.store, &orders, false).await?,
+        })
+    }
+
+    async fn assign(&self, r: pb::AssignOrderRequest) -> ApiResult<pb::AssignOrderResponse> {
+        let order = validate::id("order_id", &r.order_id)?;
+        let taxi = validate::id("taxi_id", &r.taxi_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let o = self.store.get_order(&order).await?;
+        let t = self.store.get_taxi(&taxi).await?;
+        let eta = t
+            .position
+            .map(|(at, _)| eta_seconds(at.distance_m(&o.pickup.at)))
+            .unwrap_or(0);
+        self.store
+            .assign_order(&order, &taxi, eta, &operator)
+            .await?;
+        tracing::info!(order_id = %order, taxi_id = %taxi, %operator, "assigned by hand");
+        let o = self.store.get_order(&order).await?;
+        Ok(pb::AssignOrderResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
+        })
+    }
+
+    async fn stats(&self) -> ApiResult<pb::GetDispatchStatsResponse> {
+        let mut raw = self.store.raw_stats().await?;
+        let c = |k: &str| raw.counters.get(k).copied().unwrap_or(0);
+        let total = c("total");
+        let elderly = c("elderly");
+        let assigned = c("assigned");
+        let unfulfilled = c("unfulfilled");
+        let dispatched = assigned + unfulfilled;
+        let waiting = self.store.waiting_order_ids().await?.len() as u64;
+        let taxis = self.store.taxi_state_counts().await?;
+        let count = |s: TaxiState| {
+            taxis
+                .iter()
+                .find(|(st, _)| *st == s)
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+        };
+        Ok(pb::GetDispatchStatsResponse {
+            orders_total: total,
+            orders_by_channel: Channel::ALL
+                .iter()
+                .map(|ch| pb::ChannelCount {
+                    channel: convert::channel(*ch) as i32,
+                    orders: c(&format!("ch:{}", ch.code())),
+                })
+                .collect(),
+            elderly_orders: elderly,
+            elderly_share: if total == 0 {
+                0.0
+            } else {
+                elderly as f64 / total as f64
+            },
+            time_to_assign_elderly: Some(summary(&mut raw.assign_elderly)),
+            time_to_assign_others: Some(summary(&mut raw.assign_others)),
+            time_to_pickup_elderly: Some(summary(&mut raw.pickup_elderly)),
+            time_to_pickup_others: Some(summary(&mut raw.pickup_others)),
+            completed: c("completed"),
+            cancelled: c("cancelled"),
+            unfulfilled,
+            fulfilment_rate: if dispatched == 0 {
+                0.0
+            } else {
+                assigned as f64 / dispatched as f64
+            },
+            offers_per_order: if dispatched == 0 {
+                0.0
+            } else {
+                c("offers") as f64 / dispatched as f64
+            },
+            pending: waiting,
+            taxis_free: count(TaxiState::Free),
+            taxis_busy: count(TaxiState::Offered)
+                + count(TaxiState::Assigned)
+                + count(TaxiState::Occupied),
+        })
+    }
 }
 
 #[tonic::async_trait]
 impl DispatchService for Dispatch {
+    #[tracing::instrument(name = "ListPendingOrders", skip_all)]
     async fn list_pending_orders(
         &self,
-        _request: Request<pb::ListPendingOrdersRequest>,
+        request: Request<pb::ListPendingOrdersRequest>,
     ) -> Result<Response<pb::ListPendingOrdersResponse>, Status> {
-        Err(Status::unimplemented(
-            "ListPendingOrders is not implemented yet",
-        ))
+        Ok(Response::new(self.pending(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "ListCallbacks", skip_all)]
     async fn list_callbacks(
         &self,
-        _request: Request<pb::ListCallbacksRequest>,
+        request: Request<pb::ListCallbacksRequest>,
     ) -> Result<Response<pb::ListCallbacksResponse>, Status> {
-        Err(Status::unimplemented(
-            "ListCallbacks is not implemented yet",
-        ))
+        Ok(Response::new(self.callbacks(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "AssignOrder", skip_all, fields(order_id = %request.get_ref().order_id, taxi_id = %request.get_ref().taxi_id))]
     async fn assign_order(
         &self,
-        _request: Request<pb::AssignOrderRequest>,
+        request: Request<pb::AssignOrderRequest>,
     ) -> Result<Response<pb::AssignOrderResponse>, Status> {
-        Err(Status::unimplemented("AssignOrder is not implemented yet"))
+        Ok(Response::new(self.assign(request.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "GetDispatchStats", skip_all)]
     async fn get_dispatch_stats(
         &self,
         _request: Request<pb::GetDispatchStatsRequest>,
     ) -> Result<Response<pb::GetDispatchStatsResponse>, Status> {
-        Err(Status::unimplemented(
-            "GetDispatchStats is not implemented yet",
-        ))
+        Ok(Response::new(self.stats().await?))
     }
 }

@@ -86,6 +86,16 @@ pub fn queue_score(enqueued_ms: i64, priority: i32, head_start_ms: i64) -> i64 {
     enqueued_ms - i64::from(priority.clamp(0, 1)) * head_start_ms
 }
 
+/// The `q`-quantile (0 to 1) of samples, by the nearest-rank method; `None` when empty.
+pub fn quantile(samples: &mut [i64], q: f64) -> Option<i64> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank = (q.clamp(0.0, 1.0) * samples.len() as f64).ceil() as usize;
+    Some(samples[rank.saturating_sub(1).min(samples.len() - 1)])
+}
+
 /// Today's date in China (UTC+8), for ages: a birthday starts at local midnight.
 pub fn china_date(now_ms: i64) -> NaiveDate {
     let secs = now_ms.div_euclid(1000) + 8 * 3600;
@@ -176,6 +186,17 @@ mod tests {
             .timestamp_millis();
         assert_eq!(china_date(ms), d(2026, 11, 22));
         assert_eq!(china_date(ms - 1), d(2026, 11, 21));
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let mut v = vec![5, 1, 4, 2, 3];
+        assert_eq!(quantile(&mut v, 0.5), Some(3));
+        assert_eq!(quantile(&mut v, 0.9), Some(5));
+        assert_eq!(quantile(&mut v, 0.0), Some(1));
+        assert_eq!(quantile(&mut [], 0.5), None);
+        let mut ten: Vec<i64> = (1..=10).collect();
+        assert_eq!(quantile(&mut ten, 0.9), Some(9));
     }
 
     #[test]

@@ -30,6 +30,58 @@ pub struct Settings {
     pub request_id_ttl: Duration,
     /// A long press within this time of an open alert of the same device returns that alert.
     pub alert_repeat_window: Duration,
+    /// How long a driver has to answer an offer.
+    pub offer_timeout: Duration,
+    /// Search radii in metres, tried in order until an untried free taxi is found.
+    pub radii_m: Vec<u32>,
+    /// One more radius for older passengers' orders, searched after `radii_m`.
+    pub elderly_extra_radius_m: u32,
+    /// Older passengers are offered caring-fleet taxis within this radius first.
+    pub caring_radius_m: u32,
+    /// After this many offers an order is unfulfilled.
+    pub max_offers: u32,
+    /// After this long in dispatch an order is unfulfilled.
+    pub max_dispatch_time: Duration,
+    /// A taxi that lets this many offers in a row expire is signed off.
+    pub max_missed_offers: u32,
+    /// Sequential offers (one taxi at a time) or a broadcast to the N nearest.
+    pub offer_mode: OfferMode,
+    /// How long an order with no taxi in reach waits before the next search.
+    pub retry_interval: Duration,
+    /// Dispatch workers per process.
+    pub dispatch_workers: usize,
+    /// How often offers, leases, retries and reservations are swept.
+    pub sweep_interval: Duration,
+}
+
+/// How an order is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferMode {
+    /// One taxi at a time, nearest first.
+    Sequential,
+    /// The N nearest at once; the first to accept wins (the "grab" mode, JT/T 905).
+    Broadcast(u32),
+}
+
+impl OfferMode {
+    /// How many taxis one offer round reaches.
+    pub fn fan_out(self) -> u32 {
+        match self {
+            OfferMode::Sequential => 1,
+            OfferMode::Broadcast(n) => n.max(1),
+        }
+    }
+
+    /// Parses `sequential` or `broadcast:N`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "sequential" => Some(OfferMode::Sequential),
+            t => {
+                let n: u32 = t.strip_prefix("broadcast:")?.parse().ok()?;
+                (1..=20).contains(&n).then_some(OfferMode::Broadcast(n))
+            }
+        }
+    }
 }
 
 impl Default for Settings {
@@ -46,6 +98,35 @@ impl Default for Settings {
             device_fix_max_age: Duration::from_secs(5 * 60),
             request_id_ttl: Duration::from_secs(24 * 3600),
             alert_repeat_window: Duration::from_secs(120),
+            offer_timeout: Duration::from_secs(15),
+            radii_m: vec![1000, 2000, 3000, 5000],
+            elderly_extra_radius_m: 8000,
+            caring_radius_m: 3000,
+            max_offers: 5,
+            max_dispatch_time: Duration::from_secs(180),
+            max_missed_offers: 3,
+            offer_mode: OfferMode::Sequential,
+            retry_interval: Duration::from_secs(2),
+            dispatch_workers: 2,
+            sweep_interval: Duration::from_millis(200),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offer_modes_parse() {
+        assert_eq!(OfferMode::parse("sequential"), Some(OfferMode::Sequential));
+        assert_eq!(
+            OfferMode::parse("broadcast:3"),
+            Some(OfferMode::Broadcast(3))
+        );
+        assert_eq!(OfferMode::parse("broadcast:0"), None);
+        assert_eq!(OfferMode::parse("grab"), None);
+        assert_eq!(OfferMode::Broadcast(3).fan_out(), 3);
+        assert_eq!(OfferMode::Sequential.fan_out(), 1);
     }
 }

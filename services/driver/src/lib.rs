@@ -3,22 +3,27 @@
 //! # Layout
 //! - [`positions`]: checks one position report; the stream handler batches the good ones
 //!   into the store and explains every refusal.
-//! - this module: the tonic service: shifts, positions, street hails, and the dispatch
-//!   steps (offers, trip) served from the dispatch engine.
+//! - [`hub`]: routes dispatch notifications to the driver streams of this process, in
+//!   order per stream, and replays what a taxi holds when its stream (re)connects.
+//! - this module: the tonic service: shifts, positions, street hails, offers and trip steps.
 //!
 //! Streams end on the server's shutdown signal, so a graceful shutdown is never held
 //! open by a driver's phone.
 
+pub mod hub;
 pub mod positions;
 
 use futures::StreamExt;
+use taxi_domain::geo::eta_seconds;
 use taxi_domain::settings::Settings;
 use taxi_domain::taxi::TaxiEvent;
 use taxi_domain::validate;
+use taxi_edge::{ApiError, view};
 use taxi_edge::{ApiResult, convert};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_server::{DriverService, DriverServiceServer};
 use taxi_store::Store;
+use taxi_store::dispatch::TripStep;
 use taxi_store::taxis::FixOutcome;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -32,16 +37,87 @@ pub struct Driver {
     store: Store,
     settings: Settings,
     shutdown: CancellationToken,
+    hub: hub::Hub,
 }
 
+/// Highest fare accepted, in cents (10,000 yuan).
+pub const MAX_FARE_CENTS: i64 = 1_000_000;
+
 impl Driver {
-    /// A driver gateway over `store`; its streams end when `shutdown` is cancelled.
-    pub fn new(store: Store, settings: Settings, shutdown: CancellationToken) -> Self {
+    /// A driver gateway over `store` delivering through `hub`; its streams end when
+    /// `shutdown` is cancelled.
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        shutdown: CancellationToken,
+        hub: hub::Hub,
+    ) -> Self {
         Self {
             store,
             settings,
             shutdown,
+            hub,
         }
+    }
+
+    fn ids(taxi_id: &str, order_id: &str) -> ApiResult<(String, String)> {
+        Ok((
+            validate::id("taxi_id", taxi_id)?,
+            validate::id("order_id", order_id)?,
+        ))
+    }
+
+    async fn accept(&self, r: pb::AcceptOfferRequest) -> ApiResult<pb::AcceptOfferResponse> {
+        let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
+        let o = self.store.get_order(&order).await?;
+        let t = self.store.get_taxi(&taxi).await?;
+        let eta = t
+            .position
+            .map(|(at, _)| eta_seconds(at.distance_m(&o.pickup.at)))
+            .unwrap_or(0);
+        self.store.accept_offer(&order, &taxi, eta).await?;
+        tracing::info!(taxi_id = %taxi, order_id = %order, eta, "offer accepted");
+        let o = self.store.get_order(&order).await?;
+        Ok(pb::AcceptOfferResponse {
+            order: Some(view::order(&self.store, &o, true).await?),
+        })
+    }
+
+    async fn decline(&self, r: pb::DeclineOfferRequest) -> ApiResult<pb::DeclineOfferResponse> {
+        let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
+        let reason = validate::text("reason", &r.reason, 100)?;
+        self.store.decline_offer(&order, &taxi).await?;
+        tracing::info!(taxi_id = %taxi, order_id = %order, %reason, "offer declined");
+        Ok(pb::DeclineOfferResponse {})
+    }
+
+    async fn step(
+        &self,
+        taxi_id: &str,
+        order_id: &str,
+        step: TripStep,
+        fare: i64,
+        paid: i32,
+    ) -> ApiResult<pb::Order> {
+        let (taxi, order) = Self::ids(taxi_id, order_id)?;
+        let paid_by = if step == TripStep::Complete {
+            if !(0..=MAX_FARE_CENTS).contains(&fare) {
+                return Err(ApiError::invalid(
+                    "fare_cents",
+                    format!("must be 0 to {MAX_FARE_CENTS}"),
+                ));
+            }
+            let o = self.store.get_order(&order).await?;
+            Some(convert::payment_from("paid_by", paid, o.payment)?)
+        } else {
+            None
+        };
+        self.store
+            .trip_step(&order, &taxi, step, fare, paid_by)
+            .await?;
+        tracing::info!(taxi_id = %taxi, order_id = %order, ?step, "trip step");
+        let o = self.store.get_order(&order).await?;
+        Ok(view::order(&self.store, &o, true).await?)
     }
 
     /// The tonic server for this service.
@@ -150,12 +226,6 @@ impl Driver {
     }
 }
 
-fn unimplemented<T>(what: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!(
-        "{what} is not implemented yet"
-    )))
-}
-
 #[tonic::async_trait]
 impl DriverService for Driver {
     #[tracing::instrument(name = "SignOn", skip_all, fields(taxi_id = %request.get_ref().taxi_id))]
@@ -192,46 +262,80 @@ impl DriverService for Driver {
         Box<dyn futures::Stream<Item = Result<pb::StreamDispatchesResponse, Status>> + Send>,
     >;
 
+    #[tracing::instrument(name = "StreamDispatches", skip_all, fields(taxi_id = %request.get_ref().taxi_id))]
     async fn stream_dispatches(
         &self,
-        _request: Request<pb::StreamDispatchesRequest>,
+        request: Request<pb::StreamDispatchesRequest>,
     ) -> Result<Response<Self::StreamDispatchesStream>, Status> {
-        unimplemented("StreamDispatches")
+        let taxi = validate::id("taxi_id", &request.get_ref().taxi_id).map_err(ApiError::from)?;
+        self.store.get_taxi(&taxi).await.map_err(ApiError::from)?;
+        let rx = self.hub.open(&taxi, self.shutdown.clone());
+        tracing::info!(taxi_id = %taxi, "driver stream opened");
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
+    #[tracing::instrument(name = "AcceptOffer", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
     async fn accept_offer(
         &self,
-        _r: Request<pb::AcceptOfferRequest>,
+        r: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::AcceptOfferResponse>, Status> {
-        unimplemented("AcceptOffer")
+        Ok(Response::new(self.accept(r.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "DeclineOffer", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
     async fn decline_offer(
         &self,
-        _r: Request<pb::DeclineOfferRequest>,
+        r: Request<pb::DeclineOfferRequest>,
     ) -> Result<Response<pb::DeclineOfferResponse>, Status> {
-        unimplemented("DeclineOffer")
+        Ok(Response::new(self.decline(r.into_inner()).await?))
     }
 
+    #[tracing::instrument(name = "ArriveAtPickup", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
     async fn arrive_at_pickup(
         &self,
-        _r: Request<pb::ArriveAtPickupRequest>,
+        r: Request<pb::ArriveAtPickupRequest>,
     ) -> Result<Response<pb::ArriveAtPickupResponse>, Status> {
-        unimplemented("ArriveAtPickup")
+        let r = r.into_inner();
+        let order = self
+            .step(&r.taxi_id, &r.order_id, TripStep::Arrive, 0, 0)
+            .await?;
+        Ok(Response::new(pb::ArriveAtPickupResponse {
+            order: Some(order),
+        }))
     }
 
+    #[tracing::instrument(name = "StartTrip", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
     async fn start_trip(
         &self,
-        _r: Request<pb::StartTripRequest>,
+        r: Request<pb::StartTripRequest>,
     ) -> Result<Response<pb::StartTripResponse>, Status> {
-        unimplemented("StartTrip")
+        let r = r.into_inner();
+        let order = self
+            .step(&r.taxi_id, &r.order_id, TripStep::Start, 0, 0)
+            .await?;
+        Ok(Response::new(pb::StartTripResponse { order: Some(order) }))
     }
 
+    #[tracing::instrument(name = "CompleteTrip", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
     async fn complete_trip(
         &self,
-        _r: Request<pb::CompleteTripRequest>,
+        r: Request<pb::CompleteTripRequest>,
     ) -> Result<Response<pb::CompleteTripResponse>, Status> {
-        unimplemented("CompleteTrip")
+        let r = r.into_inner();
+        let order = self
+            .step(
+                &r.taxi_id,
+                &r.order_id,
+                TripStep::Complete,
+                r.fare_cents,
+                r.paid_by,
+            )
+            .await?;
+        Ok(Response::new(pb::CompleteTripResponse {
+            order: Some(order),
+        }))
     }
 
     #[tracing::instrument(name = "StartStreetHail", skip_all, fields(taxi_id = %request.get_ref().taxi_id))]

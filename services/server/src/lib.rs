@@ -180,9 +180,12 @@ pub async fn run(
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
+    let mut background = Vec::new();
     if has(Role::Driver) {
+        let hub = taxi_driver::hub::Hub::new(store.clone(), s.clone());
+        background.push(tokio::spawn(hub.clone().run(shutdown.clone())));
         router = router.add_service(
-            taxi_driver::Driver::new(store.clone(), s.clone(), shutdown.clone())
+            taxi_driver::Driver::new(store.clone(), s.clone(), shutdown.clone(), hub)
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
@@ -202,8 +205,10 @@ pub async fn run(
         );
     }
     if has(Role::Dispatch) {
+        let engine = taxi_dispatch::engine::Engine::new(store.clone(), s.clone());
+        background.push(tokio::spawn(engine.run(shutdown.clone())));
         router = router.add_service(
-            taxi_dispatch::Dispatch::new(store.clone(), s.clone())
+            taxi_dispatch::Dispatch::new(store.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
@@ -257,6 +262,9 @@ pub async fn run(
         }
     };
     janitor.abort();
+    for task in background {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     tracing::info!("stopped");
     Ok(result?)
 }

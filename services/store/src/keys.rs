@@ -24,6 +24,13 @@
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
 //! | `{c}:dispatch:scheduled` | zset | SCHEDULED orders by the time they enter dispatch |
 //! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
+//! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
+//! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
+//! | `{c}:dispatch:wakeup` | list | tokens that wake blocked dispatch workers |
+//! | `{c}:dispatch:notify` | pub/sub channel | `taxi|kind|order|reason` for driver streams |
+//! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
+//! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
+//! | `{c}:stats`, `{c}:stats:<kind>:<e|o>` | hash, lists | KPI counters and recent latency samples |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time |

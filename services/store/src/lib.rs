@@ -8,6 +8,8 @@
 //! - [`orders`]: order creation (idempotent by request id, de-duplicated for one-key and
 //!   voice-menu bookings), reads, cancellation.
 //! - [`devices`]: one-key devices and the emergency alerts of long presses.
+//! - [`dispatch`]: the queue, leases, offers, trip steps, manual assignment, call-backs,
+//!   KPIs and the notifications to driver streams.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
 //! Architecture invariant: only this crate knows Redis keys and commands. Every
@@ -22,6 +24,7 @@
 
 pub mod callers;
 pub mod devices;
+pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod orders;
@@ -125,6 +128,10 @@ impl Store {
             .await?)
     }
 
+    pub(crate) fn url(&self) -> &str {
+        &self.config.url
+    }
+
     pub(crate) fn request_ttl_s(&self) -> u64 {
         self.config.request_ttl.as_secs().max(1)
     }
@@ -153,6 +160,19 @@ mod scripts {
         pub(crate) register_device: Script,
         pub(crate) raise_alert: Script,
         pub(crate) ack_alert: Script,
+        pub(crate) offer_order: Script,
+        pub(crate) maintain: Script,
+        pub(crate) accept_offer: Script,
+        pub(crate) decline_offer: Script,
+        pub(crate) trip_step: Script,
+        pub(crate) assign_order: Script,
+    }
+
+    const LIB: &str = include_str!("lua/lib.lua");
+
+    /// A dispatch script: the shared library, then the body.
+    fn with_lib(body: &str) -> Script {
+        Script::new(&format!("{LIB}\n{body}"))
     }
 
     impl Scripts {
@@ -164,10 +184,16 @@ mod scripts {
                 nearby_free: Script::new(include_str!("lua/nearby_free.lua")),
                 sweep_stale: Script::new(include_str!("lua/sweep_stale.lua")),
                 create_order: Script::new(include_str!("lua/create_order.lua")),
-                cancel_order: Script::new(include_str!("lua/cancel_order.lua")),
+                cancel_order: with_lib(include_str!("lua/cancel_order.lua")),
                 register_device: Script::new(include_str!("lua/register_device.lua")),
                 raise_alert: Script::new(include_str!("lua/raise_alert.lua")),
                 ack_alert: Script::new(include_str!("lua/ack_alert.lua")),
+                offer_order: with_lib(include_str!("lua/offer_order.lua")),
+                maintain: with_lib(include_str!("lua/maintain.lua")),
+                accept_offer: with_lib(include_str!("lua/accept_offer.lua")),
+                decline_offer: with_lib(include_str!("lua/decline_offer.lua")),
+                trip_step: with_lib(include_str!("lua/trip_step.lua")),
+                assign_order: with_lib(include_str!("lua/assign_order.lua")),
             }
         }
     }

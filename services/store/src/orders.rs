@@ -81,6 +81,10 @@ pub struct OrderRecord {
     pub ended_ms: i64,
     /// ETA to pickup in seconds when accepted.
     pub eta_s: u32,
+    /// When it entered dispatch (ms): creation, or a reservation's release.
+    pub release_ms: i64,
+    /// Its score in the dispatch queue (lower goes first).
+    pub queue_score: i64,
 }
 
 /// An order to create.
@@ -202,6 +206,8 @@ impl OrderRecord {
             started_ms: num("started_ms"),
             ended_ms: num("ended_ms"),
             eta_s: num("eta_s") as u32,
+            release_ms: num("release_ms"),
+            queue_score: num("qscore"),
         })
     }
 }
@@ -218,9 +224,14 @@ impl Store {
         } else {
             OrderStatus::Pending
         };
+        // The script reads the channel and the reason at fixed places: keep them first.
         let mut fields: Vec<String> = vec![
             "channel".into(),
             o.channel.code().into(),
+            "reason".into(),
+            o.elderly.map(|r| r.code()).unwrap_or("").into(),
+            "qscore".into(),
+            o.queue_score.to_string(),
             "phone".into(),
             o.phone.clone(),
             "name".into(),
@@ -231,8 +242,6 @@ impl Store {
             if o.reservation { "1" } else { "0" }.into(),
             "release_ms".into(),
             o.release_ms.to_string(),
-            "reason".into(),
-            o.elderly.map(|r| r.code()).unwrap_or("").into(),
             "needs".into(),
             join_codes(&o.needs, Need::code),
             "pax".into(),
@@ -354,20 +363,12 @@ impl Store {
             .scripts
             .cancel_order
             .key(k.order(id))
-            .key(&k.pending)
-            .key(&k.scheduled)
-            .key(&k.events)
-            .key(&k.taxi_states)
-            .key(&k.taxi_orders)
-            .key(&k.free)
-            .key(&k.positions)
-            .key(&k.offers)
+            .arg(&k.entity_prefix)
+            .arg(now_ms())
             .arg(id)
             .arg(OrderEvent::Cancel.allowed_codes())
             .arg(by.code())
             .arg(reason)
-            .arg(now_ms())
-            .arg(&k.entity_prefix)
             .invoke_async(&mut conn)
             .await?;
         match reply.first().map(String::as_str) {

@@ -27,6 +27,25 @@ pub const ENV_GRACE: &str = "TAXI_GRACE_SECS";
 /// `TAXI_DRAIN_SECS`: how long NOT_SERVING shows before the listener closes.
 pub const ENV_DRAIN: &str = "TAXI_DRAIN_SECS";
 
+/// `TAXI_OFFER_TIMEOUT_MS`: how long a driver has to answer an offer.
+pub const ENV_OFFER_TIMEOUT: &str = "TAXI_OFFER_TIMEOUT_MS";
+/// `TAXI_OFFER_MODE`: `sequential` or `broadcast:N`.
+pub const ENV_OFFER_MODE: &str = "TAXI_OFFER_MODE";
+/// `TAXI_DISPATCH_WORKERS`: dispatch workers per process.
+pub const ENV_WORKERS: &str = "TAXI_DISPATCH_WORKERS";
+/// `TAXI_RADII_M`: search radii, e.g. `1000,2000,3000,5000`.
+pub const ENV_RADII: &str = "TAXI_RADII_M";
+/// `TAXI_MAX_OFFERS`: offers before an order is unfulfilled.
+pub const ENV_MAX_OFFERS: &str = "TAXI_MAX_OFFERS";
+/// `TAXI_MAX_DISPATCH_SECS`: time in dispatch before an order is unfulfilled.
+pub const ENV_MAX_DISPATCH: &str = "TAXI_MAX_DISPATCH_SECS";
+/// `TAXI_ELDERLY_HEAD_START_SECS`: the priority head start (and aging bound).
+pub const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
+/// `TAXI_RETRY_MS`: wait before searching again when no taxi is in reach.
+pub const ENV_RETRY: &str = "TAXI_RETRY_MS";
+/// `TAXI_SWEEP_MS`: how often offers, leases, retries and reservations are swept.
+pub const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+
 /// Flags of `taxi serve` (each also read from its environment variable).
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -57,6 +76,33 @@ pub struct ServeArgs {
     /// Seconds NOT_SERVING is shown before the listener closes.
     #[arg(long, env = ENV_DRAIN, default_value_t = 0)]
     pub drain_secs: u64,
+    /// Milliseconds a driver has to answer an offer.
+    #[arg(long, env = ENV_OFFER_TIMEOUT, default_value_t = 15_000)]
+    pub offer_timeout_ms: u64,
+    /// `sequential`, or `broadcast:N` (the N nearest at once, first to accept wins).
+    #[arg(long, env = ENV_OFFER_MODE, default_value = "sequential")]
+    pub offer_mode: String,
+    /// Dispatch workers in this process.
+    #[arg(long, env = ENV_WORKERS, default_value_t = 2)]
+    pub dispatch_workers: usize,
+    /// Search radii in metres, nearest first.
+    #[arg(long, env = ENV_RADII, default_value = "1000,2000,3000,5000")]
+    pub radii_m: String,
+    /// Offers before an order is unfulfilled.
+    #[arg(long, env = ENV_MAX_OFFERS, default_value_t = 5)]
+    pub max_offers: u32,
+    /// Seconds in dispatch before an order is unfulfilled.
+    #[arg(long, env = ENV_MAX_DISPATCH, default_value_t = 180)]
+    pub max_dispatch_secs: u64,
+    /// Seconds an older passenger's order is queued ahead (the aging bound for others).
+    #[arg(long, env = ENV_HEAD_START, default_value_t = 90)]
+    pub elderly_head_start_secs: u64,
+    /// Milliseconds before searching again when no taxi is in reach.
+    #[arg(long, env = ENV_RETRY, default_value_t = 2000)]
+    pub retry_ms: u64,
+    /// Milliseconds between sweeps of offers, leases, retries and reservations.
+    #[arg(long, env = ENV_SWEEP, default_value_t = 200)]
+    pub sweep_ms: u64,
 }
 
 /// Configuration that passed every check.
@@ -131,6 +177,80 @@ impl ServeArgs {
             grace: Duration::from_secs(self.grace_secs),
             ..ServerConfig::default()
         };
+        let s = &mut server.settings;
+        s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
+            .with_context(|| format!("--offer-mode / {ENV_OFFER_MODE}: `{}` is not `sequential` or `broadcast:N` (N 1 to 20)", self.offer_mode))?;
+        let radii: Result<Vec<u32>, _> = self
+            .radii_m
+            .split(',')
+            .map(|r| r.trim().parse::<u32>())
+            .collect();
+        match radii {
+            Ok(r)
+                if !r.is_empty()
+                    && r.windows(2).all(|w| w[0] < w[1])
+                    && r[0] > 0
+                    && *r.last().unwrap_or(&0) <= 50_000 =>
+            {
+                s.radii_m = r
+            }
+            _ => bail!(
+                "--radii-m / {ENV_RADII}: `{}` must be increasing metres up to 50000, e.g. 1000,2000,3000,5000",
+                self.radii_m
+            ),
+        }
+        for (value, range, name) in [
+            (
+                self.offer_timeout_ms,
+                100..=600_000,
+                format!("--offer-timeout-ms / {ENV_OFFER_TIMEOUT}"),
+            ),
+            (
+                self.dispatch_workers as u64,
+                0..=64,
+                format!("--dispatch-workers / {ENV_WORKERS}"),
+            ),
+            (
+                u64::from(self.max_offers),
+                1..=50,
+                format!("--max-offers / {ENV_MAX_OFFERS}"),
+            ),
+            (
+                self.max_dispatch_secs,
+                1..=86_400,
+                format!("--max-dispatch-secs / {ENV_MAX_DISPATCH}"),
+            ),
+            (
+                self.elderly_head_start_secs,
+                0..=3600,
+                format!("--elderly-head-start-secs / {ENV_HEAD_START}"),
+            ),
+            (
+                self.retry_ms,
+                10..=600_000,
+                format!("--retry-ms / {ENV_RETRY}"),
+            ),
+            (
+                self.sweep_ms,
+                10..=60_000,
+                format!("--sweep-ms / {ENV_SWEEP}"),
+            ),
+        ] {
+            if !range.contains(&value) {
+                bail!(
+                    "{name}: {value} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                );
+            }
+        }
+        s.offer_timeout = Duration::from_millis(self.offer_timeout_ms);
+        s.dispatch_workers = self.dispatch_workers;
+        s.max_offers = self.max_offers;
+        s.max_dispatch_time = Duration::from_secs(self.max_dispatch_secs);
+        s.elderly_head_start = Duration::from_secs(self.elderly_head_start_secs);
+        s.retry_interval = Duration::from_millis(self.retry_ms);
+        s.sweep_interval = Duration::from_millis(self.sweep_ms);
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {

@@ -3,7 +3,8 @@
 -- KEYS: order seq, caller orders, caller active, pending queue, scheduled, events, request key, caller hash
 -- ARGV: [1] entity prefix, [2] has request id (0/1), [3] request ttl s, [4] dedupe (0/1),
 --       [5] dedupe: pickup at or before this ms, [6] now ms, [7] status, [8] queue score or release ms,
---       [9] pickup ms, [10] caller name if new, then field/value pairs of the order
+--       [9] pickup ms, [10] caller name if new, then field/value pairs of the order, which
+--       start with channel ([11], [12]) and reason ([13], [14])
 if ARGV[2] == '1' then
   local seen = redis.call('GET', KEYS[7])
   if seen then return {'existing', seen} end
@@ -25,8 +26,13 @@ for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', key, unpack(fields))
 redis.call('ZADD', KEYS[2], ARGV[6], id)
 redis.call('ZADD', KEYS[3], ARGV[9], id)
+redis.call('HINCRBY', ARGV[1] .. 'stats', 'total', 1)
+redis.call('HINCRBY', ARGV[1] .. 'stats', 'ch:' .. ARGV[12], 1)
+if ARGV[14] ~= '' then redis.call('HINCRBY', ARGV[1] .. 'stats', 'elderly', 1) end
 if ARGV[7] == 'pending' then
   redis.call('ZADD', KEYS[4], ARGV[8], id)
+  redis.call('LPUSH', ARGV[1] .. 'dispatch:wakeup', '1')
+  redis.call('LTRIM', ARGV[1] .. 'dispatch:wakeup', 0, 999)
 else
   redis.call('ZADD', KEYS[5], ARGV[8], id)
 end

@@ -1,0 +1,136 @@
+//! The matching engine: workers that take pending orders and offer them, and a sweeper.
+//!
+//! Workers hold no state: one script takes the first queued order and makes the attempt
+//! (search and offer, retry later, or give up), so an order is never with a worker outside
+//! Redis, and orders are attempted strictly in queue order however many workers and
+//! processes run. Offers, retries and reservations are sorted sets by due time, swept by
+//! every dispatch process (any number at once is safe): a process that dies mid-offer
+//! leaves an offer that expires and moves on like any other. Workers block on the city's
+//! wake-up list (BLPOP on a connection of their own) instead of polling, so an order is
+//! taken within a round trip of its creation.
+
+use std::time::Duration;
+use taxi_domain::settings::Settings;
+use taxi_store::Store;
+use taxi_store::dispatch::{Attempt, DispatchParams};
+use tokio_util::sync::CancellationToken;
+
+/// The numbers of one city's dispatch, as the store's scripts take them.
+pub fn params(s: &Settings) -> DispatchParams {
+    DispatchParams {
+        fan_out: s.offer_mode.fan_out(),
+        radii_m: s.radii_m.clone(),
+        elderly_extra_radius_m: s.elderly_extra_radius_m,
+        caring_radius_m: s.caring_radius_m,
+        fresh_ms: s.position_fresh.as_millis() as i64,
+        offer_timeout_ms: s.offer_timeout.as_millis() as i64,
+        max_offers: s.max_offers,
+        max_age_ms: s.max_dispatch_time.as_millis() as i64,
+        retry_ms: s.retry_interval.as_millis() as i64,
+        head_start_ms: s.elderly_head_start.as_millis() as i64,
+        max_missed: s.max_missed_offers,
+    }
+}
+
+/// The engine of one process.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Store,
+    settings: Settings,
+    params: DispatchParams,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(store: Store, settings: Settings) -> Self {
+        let params = params(&settings);
+        Self {
+            store,
+            settings,
+            params,
+        }
+    }
+
+    /// Runs the workers and the sweeper until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tasks = Vec::new();
+        for n in 0..self.settings.dispatch_workers {
+            tasks.push(tokio::spawn(self.clone().worker(n, shutdown.clone())));
+        }
+        tasks.push(tokio::spawn(self.clone().sweeper(shutdown.clone())));
+        for t in tasks {
+            let _ = t.await;
+        }
+        tracing::info!("dispatch engine stopped");
+    }
+
+    /// Dispatches until the queue is empty; returns false if Redis failed.
+    async fn drain(&self, shutdown: &CancellationToken) -> bool {
+        while !shutdown.is_cancelled() {
+            match self.store.dispatch_next(&self.params).await {
+                Ok(Attempt::Empty) => return true,
+                Ok(Attempt::Offered { order, taxis, .. }) => {
+                    tracing::debug!(order_id = %order, ?taxis, "offered")
+                }
+                Ok(Attempt::Unfulfilled(order)) => {
+                    tracing::info!(order_id = %order, "no taxi found in time: call back")
+                }
+                Ok(other) => tracing::trace!(outcome = ?other, "dispatch attempt"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dispatch attempt failed");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn worker(self, n: usize, shutdown: CancellationToken) {
+        let mut conn = None;
+        while !shutdown.is_cancelled() {
+            if !self.drain(&shutdown).await {
+                conn = None;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            if conn.is_none() {
+                conn = self.store.dedicated_connection().await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    () = shutdown.cancelled() => break,
+                }
+            };
+            tokio::select! {
+                r = self.store.wait_for_work(c, 1.0) => {
+                    if let Err(e) = r {
+                        tracing::debug!(worker = n, error = %e, "wake-up wait failed; reconnecting");
+                        conn = None;
+                    }
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    async fn sweeper(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.settings.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            match self.store.maintain(&self.params).await {
+                Ok([0, 0, 0]) => {}
+                Ok([released, retried, expired]) => {
+                    tracing::debug!(released, retried, expired, "swept")
+                }
+                Err(e) => tracing::debug!(error = %e, "sweep skipped"),
+            }
+        }
+    }
+}

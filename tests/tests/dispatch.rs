@@ -1,0 +1,699 @@
+//! Dispatch end to end, with real driver streams.
+
+use std::time::Duration;
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::stream_dispatches_response::Event;
+use taxi_tests::*;
+use tonic::Code;
+
+const S: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn the_nearest_taxi_is_offered_first_then_decline_and_timeout_move_on() {
+    let mut config = fast_config();
+    config.settings.offer_timeout = Duration::from_millis(800);
+    let city = TestCity::start_with(config).await;
+    let mut near = driver_at(&city, "渝A00001", north_of_centre(300.0)).await;
+    let mut mid = driver_at(&city, "渝A00002", north_of_centre(700.0)).await;
+    let mut far = driver_at(&city, "渝A00003", north_of_centre(1500.0)).await;
+
+    let order = book_at(&city, "13800000001", north_of_centre(0.0)).await;
+    let offer = near.offer(S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    assert!((offer.distance_meters as i64 - 300).abs() < 5);
+    assert!(offer.eta_seconds > 0 && offer.expire_time.is_some());
+    assert_eq!(offer.passenger_phone_masked, "138****0001");
+    assert_eq!(offer.payment, pb::PaymentMethod::Cash as i32);
+    mid.no_offer(Duration::from_millis(200)).await;
+
+    // Decline: the next nearest.
+    city.driver()
+        .decline_offer(pb::DeclineOfferRequest {
+            taxi_id: near.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+            reason: "堵车".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(mid.offer(S).await.order_id, order.order_id);
+    // No answer: withdrawn when the deadline passes, and the next taxi gets it.
+    let offer = far.offer(3 * S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    let mut withdrawn = false;
+    while let Some(e) = mid.next(Duration::from_millis(300)).await {
+        if let Event::OfferWithdrawn(w) = e {
+            assert_eq!(w.reason, "expired");
+            withdrawn = true;
+        }
+    }
+    assert!(withdrawn, "the silent driver was told the offer expired");
+    // The declining taxi and the silent one are not offered this order again.
+    near.no_offer(Duration::from_millis(300)).await;
+    let o = wait_order(&city, &order.order_id, S, |o| {
+        o.status == pb::OrderStatus::Offered as i32
+    })
+    .await;
+    assert_eq!(o.offers_made, 3);
+    let stats = city
+        .dispatch()
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (stats.orders_total, stats.elderly_orders),
+        (1, 0),
+        "an ordinary order is not counted as an older passenger's"
+    );
+    assert_eq!(stats.taxis_busy, 1);
+    assert_eq!(stats.pending, 0);
+}
+
+#[tokio::test]
+async fn the_radius_widens_step_by_step() {
+    let city = TestCity::start_with(fast_config()).await;
+    let mut far = driver_at(&city, "渝A01001", north_of_centre(2600.0)).await;
+    let order = book_at(&city, "13800000002", north_of_centre(0.0)).await;
+    let offer = far.offer(S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    // Beyond the last radius (5 km): nobody.
+    let mut beyond = driver_at(&city, "渝A01002", north_of_centre(-6000.0)).await;
+    let other = book_at(&city, "13800000003", north_of_centre(-12_000.0)).await;
+    beyond.no_offer(Duration::from_millis(700)).await;
+    let o = wait_order(&city, &other.order_id, S, |_| true).await;
+    assert_eq!(o.status, pb::OrderStatus::Pending as i32);
+}
+
+#[tokio::test]
+async fn an_older_passenger_goes_first_and_the_other_still_gets_a_taxi_within_the_aging_bound() {
+    let mut config = fast_config();
+    config.settings.elderly_head_start = Duration::from_millis(1500);
+    let city = TestCity::start_with(config).await;
+    elderly_caller(&city, "13900000001").await;
+    elderly_caller(&city, "13900000002").await;
+    let pickup = || north_of_centre(100.0);
+    // No taxi yet: three orders wait. The ordinary one first; an older passenger's 0.3 s
+    // later (inside the head start: it overtakes); another 2 s later (outside: it does not).
+    let ordinary = book_at(&city, "13800000010", pickup()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old1 = book_at(&city, "13900000001", pickup()).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let old2 = book_at(&city, "13900000002", pickup()).await;
+    assert!(old1.elderly && old2.elderly && !ordinary.elderly);
+
+    let mut taxi = driver_at(&city, "渝A02001", north_of_centre(200.0)).await;
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let offer = taxi.offer(3 * S).await;
+        served.push(offer.order_id.clone());
+        drive_trip(&city, &taxi.taxi_id, &offer.order_id).await;
+    }
+    assert_eq!(
+        served,
+        vec![old1.order_id, ordinary.order_id, old2.order_id]
+    );
+}
+
+#[tokio::test]
+async fn wheelchair_needs_are_a_hard_requirement_and_caring_fleet_comes_first_for_older_passengers()
+{
+    let city = TestCity::start_with(fast_config()).await;
+    let mut plain = driver_at(&city, "渝A03001", north_of_centre(200.0)).await;
+    let wc = register_taxi_with(&mut city.fleet(), "渝A03002", true, &[]).await;
+    city.driver()
+        .sign_on(pb::SignOnRequest {
+            taxi_id: wc.taxi_id.clone(),
+        })
+        .await
+        .unwrap();
+    send_positions(
+        &mut city.driver(),
+        vec![report(&wc.taxi_id, north_of_centre(1800.0), Duration::ZERO)],
+    )
+    .await;
+    let mut wc_stream = DriverStream::open(&city, &wc.taxi_id).await;
+
+    let order = city
+        .hotline()
+        .create_booking(pb::CreateBookingRequest {
+            caller_phone: "13800000020".into(),
+            pickup: Some(place(north_of_centre(0.0), "医院门口")),
+            channel: pb::Channel::Operator as i32,
+            operator_id: "op".into(),
+            needs: vec![pb::PassengerNeed::Wheelchair as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let offer = wc_stream.offer(S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    assert_eq!(offer.needs, vec![pb::PassengerNeed::Wheelchair as i32]);
+    plain.no_offer(Duration::from_millis(300)).await;
+
+    // Caring fleet first for an older passenger, even if farther.
+    let caring = register_taxi_with(&mut city.fleet(), "渝A03003", false, &["caring"]).await;
+    city.driver()
+        .sign_on(pb::SignOnRequest {
+            taxi_id: caring.taxi_id.clone(),
+        })
+        .await
+        .unwrap();
+    send_positions(
+        &mut city.driver(),
+        vec![report(
+            &caring.taxi_id,
+            north_of_centre(2500.0),
+            Duration::ZERO,
+        )],
+    )
+    .await;
+    let mut caring_stream = DriverStream::open(&city, &caring.taxi_id).await;
+    elderly_caller(&city, "13900000020").await;
+    let old = book_at(&city, "13900000020", north_of_centre(0.0)).await;
+    let offer = caring_stream.offer(S).await;
+    assert_eq!(offer.order_id, old.order_id);
+    assert!(offer.elderly);
+    // An ordinary order goes to the nearest.
+    let young = book_at(&city, "13800000021", north_of_centre(0.0)).await;
+    assert_eq!(plain.offer(S).await.order_id, young.order_id);
+}
+
+#[tokio::test]
+async fn cancellation_in_every_state_before_the_trip() {
+    let city = TestCity::start_with(fast_config()).await;
+    let mut hotline = city.hotline();
+    let cancel = |id: &str| pb::CancelOrderRequest {
+        order_id: id.into(),
+        cancelled_by: pb::CancelledBy::Passenger as i32,
+        reason: "不需要了".into(),
+        operator_id: String::new(),
+    };
+    // Pending (no taxi in reach).
+    let waiting = book_at(&city, "13800000030", north_of_centre(0.0)).await;
+    let c = hotline
+        .cancel_order(cancel(&waiting.order_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(c.status, pb::OrderStatus::Cancelled as i32);
+
+    let mut taxi = driver_at(&city, "渝A04001", north_of_centre(100.0)).await;
+    let free_count = || {
+        let mut fleet = city.fleet();
+        async move {
+            fleet
+                .list_nearby_taxis(pb::ListNearbyTaxisRequest {
+                    center: Some(north_of_centre(0.0)),
+                    radius_meters: 1000,
+                    limit: 10,
+                    wheelchair_accessible_only: false,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .taxis
+                .len()
+        }
+    };
+    for stage in ["offered", "accepted", "arrived"] {
+        let o = book_at(&city, "13800000031", north_of_centre(0.0)).await;
+        taxi.offer(S).await;
+        let mut d = city.driver();
+        if stage != "offered" {
+            d.accept_offer(pb::AcceptOfferRequest {
+                taxi_id: taxi.taxi_id.clone(),
+                order_id: o.order_id.clone(),
+            })
+            .await
+            .unwrap();
+        }
+        if stage == "arrived" {
+            d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+                taxi_id: taxi.taxi_id.clone(),
+                order_id: o.order_id.clone(),
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(free_count().await, 0);
+        hotline.cancel_order(cancel(&o.order_id)).await.unwrap();
+        let mut told = false;
+        while let Some(e) = taxi.next(Duration::from_millis(300)).await {
+            if let Event::OrderCancelled(c) = e {
+                assert_eq!(c.order_id, o.order_id);
+                assert_eq!(c.cancelled_by, pb::CancelledBy::Passenger as i32);
+                told = true;
+            }
+        }
+        assert!(told, "the driver was told of the cancellation when {stage}");
+        assert_eq!(
+            free_count().await,
+            1,
+            "the taxi is free again after a cancellation when {stage}"
+        );
+    }
+    // Not once the trip has started.
+    let o = book_at(&city, "13800000032", north_of_centre(0.0)).await;
+    let offer = taxi.offer(S).await;
+    let mut d = city.driver();
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: taxi.taxi_id.clone(),
+        order_id: offer.order_id.clone(),
+    })
+    .await
+    .unwrap();
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: taxi.taxi_id.clone(),
+        order_id: o.order_id.clone(),
+    })
+    .await
+    .unwrap();
+    assert_status(
+        hotline.cancel_order(cancel(&o.order_id)).await,
+        Code::FailedPrecondition,
+        "started",
+    );
+}
+
+#[tokio::test]
+async fn manual_assignment_by_an_operator() {
+    let city = TestCity::start_with(fast_config()).await;
+    // A taxi 8 km away: beyond every radius, so dispatch will not find it by itself.
+    let mut taxi = driver_at(&city, "渝A05001", north_of_centre(-8000.0)).await;
+    let order = book_at(&city, "13800000040", north_of_centre(0.0)).await;
+    let mut dispatch = city.dispatch();
+    let pending = dispatch
+        .list_pending_orders(pb::ListPendingOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pending.total, 1);
+    assert_eq!(
+        pending.orders[0].order.as_ref().unwrap().order_id,
+        order.order_id
+    );
+
+    let req = |order: &str, taxi: &str| pb::AssignOrderRequest {
+        order_id: order.into(),
+        taxi_id: taxi.into(),
+        operator_id: "op-9".into(),
+    };
+    assert_status(
+        dispatch.assign_order(req(&order.order_id, "T404")).await,
+        Code::NotFound,
+        "T404",
+    );
+    assert_status(
+        dispatch.assign_order(req("O404", &taxi.taxi_id)).await,
+        Code::NotFound,
+        "O404",
+    );
+    let o = dispatch
+        .assign_order(req(&order.order_id, &taxi.taxi_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(o.status, pb::OrderStatus::Accepted as i32);
+    let t = o.taxi.unwrap();
+    assert_eq!(
+        (t.plate.as_str(), t.driver_surname.as_str()),
+        ("渝A05001", "王")
+    );
+    let mut assigned = false;
+    while let Some(e) = taxi.next(Duration::from_millis(500)).await {
+        if let Event::Assigned(a) = e {
+            assert_eq!(a.order_id, order.order_id);
+            assigned = true;
+        }
+    }
+    assert!(assigned, "the driver was told of the assignment");
+    // A busy taxi cannot be assigned again.
+    let other = book_at(&city, "13800000041", north_of_centre(0.0)).await;
+    assert_status(
+        dispatch
+            .assign_order(req(&other.order_id, &taxi.taxi_id))
+            .await,
+        Code::FailedPrecondition,
+        "not free",
+    );
+    assert_status(
+        dispatch
+            .assign_order(req(&order.order_id, &taxi.taxi_id))
+            .await,
+        Code::FailedPrecondition,
+        "accepted",
+    );
+}
+
+#[tokio::test]
+async fn no_taxi_in_time_means_unfulfilled_and_a_call_back() {
+    let mut config = fast_config();
+    config.settings.max_dispatch_time = Duration::from_millis(1200);
+    let city = TestCity::start_with(config).await;
+    let order = book_at(&city, "13800000050", north_of_centre(0.0)).await;
+    let o = wait_order(&city, &order.order_id, 5 * S, |o| {
+        o.status == pb::OrderStatus::Unfulfilled as i32
+    })
+    .await;
+    assert_eq!(o.offers_made, 0);
+    let callbacks = city
+        .dispatch()
+        .list_callbacks(pb::ListCallbacksRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(callbacks.len(), 1);
+    assert_eq!(callbacks[0].passenger_phone, "13800000050");
+
+    // Or after too many offers: two drivers that never answer.
+    let mut config = fast_config();
+    config.settings.max_offers = 2;
+    config.settings.offer_timeout = Duration::from_millis(400);
+    let city = TestCity::start_with(config).await;
+    let mut a = driver_at(&city, "渝A06001", north_of_centre(100.0)).await;
+    let mut b = driver_at(&city, "渝A06002", north_of_centre(200.0)).await;
+    let order = book_at(&city, "13800000051", north_of_centre(0.0)).await;
+    a.offer(S).await;
+    b.offer(2 * S).await;
+    let o = wait_order(&city, &order.order_id, 3 * S, |o| {
+        o.status == pb::OrderStatus::Unfulfilled as i32
+    })
+    .await;
+    assert_eq!(o.offers_made, 2);
+}
+
+#[tokio::test]
+async fn a_taxi_that_misses_three_offers_is_signed_off_and_told_why() {
+    let mut config = fast_config();
+    config.settings.offer_timeout = Duration::from_millis(300);
+    config.settings.max_offers = 10;
+    let city = TestCity::start_with(config).await;
+    let mut lazy = driver_at(&city, "渝A07001", north_of_centre(100.0)).await;
+    for i in 0..3 {
+        let o = book_at(&city, &format!("1380000006{i}"), north_of_centre(0.0)).await;
+        assert_eq!(lazy.offer(2 * S).await.order_id, o.order_id);
+        // Let it expire; the order then waits (no other taxi) and is cancelled to keep it simple.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        city.hotline()
+            .cancel_order(pb::CancelOrderRequest {
+                order_id: o.order_id,
+                cancelled_by: pb::CancelledBy::Operator as i32,
+                reason: "test".into(),
+                operator_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut signed_off = None;
+    while let Some(e) = lazy.next(Duration::from_millis(500)).await {
+        if let Event::SignedOff(s) = e {
+            signed_off = Some(s.reason);
+        }
+    }
+    assert!(signed_off.unwrap().contains("missed 3 offers"));
+    let t = city
+        .fleet()
+        .get_taxi(pb::GetTaxiRequest {
+            taxi_id: lazy.taxi_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .taxi
+        .unwrap();
+    assert_eq!(t.state, pb::TaxiState::OffDuty as i32);
+}
+
+#[tokio::test]
+async fn a_driver_who_reconnects_gets_the_open_offer() {
+    let city = TestCity::start_with(fast_config()).await;
+    let taxi = driver_at(&city, "渝A08001", north_of_centre(100.0)).await;
+    let order = book_at(&city, "13800000070", north_of_centre(0.0)).await;
+    let id = taxi.taxi_id.clone();
+    let mut taxi = taxi;
+    taxi.offer(S).await;
+    drop(taxi);
+    let mut again = DriverStream::open(&city, &id).await;
+    assert_eq!(again.offer(S).await.order_id, order.order_id);
+}
+
+#[tokio::test]
+async fn a_dispatch_process_killed_mid_offer_loses_nothing() {
+    // The city's own server runs no dispatch workers; dispatch runs in a second process.
+    let mut config = fast_config();
+    config.settings.dispatch_workers = 0;
+    config.settings.offer_timeout = Duration::from_millis(600);
+    let city = TestCity::start_with(config.clone()).await;
+    let mut first = driver_at(&city, "渝A09001", north_of_centre(100.0)).await;
+    let mut second = driver_at(&city, "渝A09002", north_of_centre(300.0)).await;
+    // Orders booked while no dispatcher runs wait in Redis.
+    let order = book_at(&city, "13800000080", north_of_centre(0.0)).await;
+    first.no_offer(Duration::from_millis(300)).await;
+
+    let mut dispatch_only = config.clone();
+    dispatch_only.roles = vec![taxi_server::Role::Dispatch];
+    dispatch_only.settings.dispatch_workers = 2;
+    let a = TestServer::start(&city.redis.url(), dispatch_only.clone()).await;
+    assert_eq!(first.offer(2 * S).await.order_id, order.order_id);
+    // Killed mid-offer: it never sees the answer (there is none) nor the deadline. Its
+    // background tasks stop at their next await; every step it took was one atomic script,
+    // so Redis holds all there is to know.
+    a.shutdown.cancel();
+    a.task.abort();
+    // Another dispatch process takes over: the offer expires and the next taxi gets it.
+    let b = TestServer::start(&city.redis.url(), dispatch_only).await;
+    assert_eq!(second.offer(3 * S).await.order_id, order.order_id);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_mode_gives_the_order_to_exactly_one_of_several_accepting_at_once() {
+    let mut config = fast_config();
+    config.settings.offer_mode = taxi_domain::settings::OfferMode::Broadcast(3);
+    let city = TestCity::start_with(config).await;
+    let mut streams = Vec::new();
+    for i in 0..3 {
+        streams.push(
+            driver_at(
+                &city,
+                &format!("渝A1000{i}"),
+                north_of_centre(100.0 + 100.0 * i as f64),
+            )
+            .await,
+        );
+    }
+    let order = book_at(&city, "13800000090", north_of_centre(0.0)).await;
+    for s in streams.iter_mut() {
+        let offer = s.offer(S).await;
+        assert_eq!(offer.order_id, order.order_id);
+        assert!(offer.broadcast);
+    }
+    let mut tasks = Vec::new();
+    for s in &streams {
+        let mut d = city.driver();
+        let req = pb::AcceptOfferRequest {
+            taxi_id: s.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+        };
+        tasks.push(tokio::spawn(async move { d.accept_offer(req).await }));
+    }
+    let mut won = Vec::new();
+    for (t, s) in tasks.into_iter().zip(&streams) {
+        match t.await.unwrap() {
+            Ok(_) => won.push(s.taxi_id.clone()),
+            Err(e) => assert_eq!(e.code(), Code::FailedPrecondition),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one driver wins");
+    let o = city
+        .hotline()
+        .get_order(pb::GetOrderRequest {
+            order_id: order.order_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(o.taxi.unwrap().taxi_id, won[0]);
+    for s in streams.iter_mut().filter(|s| s.taxi_id != won[0]) {
+        let mut told = false;
+        while let Some(e) = s.next(Duration::from_millis(300)).await {
+            if let Event::OfferWithdrawn(w) = e {
+                told = w.reason.contains("another taxi");
+            }
+        }
+        assert!(told, "the losers are told");
+    }
+}
+
+#[tokio::test]
+async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_story() {
+    let city = TestCity::start_with(fast_config()).await;
+    city.onekey()
+        .register_device(pb::RegisterDeviceRequest {
+            device_id: "dev-trip".into(),
+            device_secret: "trip-secret-0123456789".into(),
+            owner_phone: "13500000001".into(),
+            owner_name: "周奶奶".into(),
+            home: Some(place(north_of_centre(0.0), "解放碑民族路1号")),
+        })
+        .await
+        .unwrap();
+    let mut far = driver_at(&city, "渝A11002", north_of_centre(900.0)).await;
+    let mut near = driver_at(&city, "渝A11001", north_of_centre(400.0)).await;
+    let started = std::time::Instant::now();
+    let press = city
+        .onekey()
+        .press_button(pb::PressButtonRequest {
+            device_id: "dev-trip".into(),
+            device_secret: "trip-secret-0123456789".into(),
+            press: pb::PressType::Short as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let offer = near.offer(S).await;
+    assert!(started.elapsed() < S, "offer took {:?}", started.elapsed());
+    assert_eq!(offer.order_id, press.order.unwrap().order_id);
+    assert!(offer.elderly);
+    far.no_offer(Duration::from_millis(200)).await;
+
+    let status = || {
+        let mut k = city.onekey();
+        async move {
+            k.get_device_status(pb::GetDeviceStatusRequest {
+                device_id: "dev-trip".into(),
+                device_secret: "trip-secret-0123456789".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let mut d = city.driver();
+    let (t, o) = (near.taxi_id.clone(), offer.order_id.clone());
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    let s = status().await;
+    assert!(
+        s.speech.starts_with("车牌渝A·11001 白色出租车正在赶来，约"),
+        "{}",
+        s.speech
+    );
+    assert!(s.speech.ends_with("分钟到达"));
+    let taxi = s.order.unwrap().taxi.unwrap();
+    assert_eq!(taxi.driver_surname, "王");
+    assert!(taxi.eta_seconds > 0);
+    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(status().await.speech.contains("已到达上车地点"));
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(status().await.speech, "行程进行中，祝您一路平安");
+    assert_status(
+        d.complete_trip(pb::CompleteTripRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+            fare_cents: -5,
+            paid_by: 0,
+        })
+        .await,
+        Code::InvalidArgument,
+        "fare_cents",
+    );
+    let done = d
+        .complete_trip(pb::CompleteTripRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+            fare_cents: 1800,
+            paid_by: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(done.status, pb::OrderStatus::Completed as i32);
+    assert_eq!(
+        done.paid_by,
+        pb::PaymentMethod::Cash as i32,
+        "device orders are paid in cash by default"
+    );
+    assert_eq!(done.fare_cents, 1800);
+    assert_eq!(status().await.speech, "行程已结束，感谢您的乘坐");
+    // The taxi is free again at its last position.
+    let nearby = city
+        .fleet()
+        .list_nearby_taxis(pb::ListNearbyTaxisRequest {
+            center: Some(north_of_centre(400.0)),
+            radius_meters: 50,
+            limit: 5,
+            wheelchair_accessible_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .taxis;
+    assert_eq!(nearby.len(), 1);
+    assert_eq!(nearby[0].taxi_id, t);
+    // Steps out of order, or by another taxi, are refused.
+    assert_status(
+        d.start_trip(pb::StartTripRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+        })
+        .await,
+        Code::FailedPrecondition,
+        "completed",
+    );
+    assert_status(
+        d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+            taxi_id: far.taxi_id.clone(),
+            order_id: o.clone(),
+        })
+        .await,
+        Code::FailedPrecondition,
+        "not assigned",
+    );
+
+    let stats = city
+        .dispatch()
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.orders_total, 1);
+    assert_eq!(stats.elderly_orders, 1);
+    assert_eq!(stats.completed, 1);
+    assert_eq!(stats.time_to_assign_elderly.unwrap().count, 1);
+    assert_eq!(stats.time_to_pickup_elderly.unwrap().count, 1);
+    assert!((stats.fulfilment_rate - 1.0).abs() < 1e-9);
+    let one_key = stats
+        .orders_by_channel
+        .iter()
+        .find(|c| c.channel == pb::Channel::OneKey as i32)
+        .unwrap();
+    assert_eq!(one_key.orders, 1);
+}
