@@ -137,8 +137,10 @@ def orders(ch, suffix):
     o = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
         caller_phone=phone, pickup_saved_place="home", channel=c.CHANNEL_OPERATOR, operator_id="op-1",
         request_id="acc-" + suffix)).order
-    check(o.elderly and o.elderly_reason == c.ELDERLY_REASON_RESIDENT_ID_AGE and o.status == c.ORDER_STATUS_PENDING,
-          f"booked from a saved place: order {o.order_id} flagged elderly (RESIDENT_ID_AGE), PENDING")
+    check(o.elderly and o.elderly_reason == c.ELDERLY_REASON_RESIDENT_ID_AGE
+          and o.status in (c.ORDER_STATUS_PENDING, c.ORDER_STATUS_OFFERED),
+          f"booked from a saved place: order {o.order_id} flagged elderly (RESIDENT_ID_AGE), in dispatch "
+          f"({c.OrderStatus.Name(o.status)})")
     hotline.CancelOrder(hotline_pb2.CancelOrderRequest(order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR, reason="acceptance"))
 
     dev = "acc-dev-" + suffix
@@ -157,6 +159,64 @@ def orders(ch, suffix):
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.UNAUTHENTICATED, "a wrong secret gets UNAUTHENTICATED")
     onekey.CancelDeviceOrder(onekey_pb2.CancelDeviceOrderRequest(device_id=dev, device_secret=secret))
+
+
+def dispatch(ch, suffix):
+    import threading
+    import queue
+    fleet = fleet_pb2_grpc.FleetServiceStub(ch)
+    driver = driver_pb2_grpc.DriverServiceStub(ch)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(ch)
+    taxis = []
+    for plate, metres in [("渝B%s1" % suffix, 600), ("渝B%s2" % suffix, 250)]:
+        t = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate=plate, driver_name="孙师傅", vehicle_color="绿色")).taxi
+        driver.SignOn(driver_pb2.SignOnRequest(taxi_id=t.taxi_id))
+        driver.ReportPositions(iter([driver_pb2.ReportPositionsRequest(positions=[
+            driver_pb2.PositionReport(taxi_id=t.taxi_id, position=north(-3000 + metres), fix_time=ts())])]))
+        taxis.append(t)
+    far, near = taxis
+    events = {t.taxi_id: queue.Queue() for t in taxis}
+    streams = []
+    for t in taxis:
+        st = driver.StreamDispatches(driver_pb2.StreamDispatchesRequest(taxi_id=t.taxi_id))
+        streams.append(st)
+
+        def pump(st=st, q=events[t.taxi_id]):
+            try:
+                for m in st:
+                    q.put(m)
+            except grpc.RpcError:
+                pass
+        threading.Thread(target=pump, daemon=True).start()
+    time.sleep(0.3)
+    dev, secret = "acc-trip-" + suffix, "acceptance-trip-secret-" + suffix
+    onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(
+        device_id=dev, device_secret=secret, owner_phone="1370000" + suffix,
+        home=c.Place(location=north(-3000), address="南岸区南坪步行街1号")))
+    started = time.time()
+    press = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
+    m = events[near.taxi_id].get(timeout=5)
+    took = time.time() - started
+    check(m.WhichOneof("event") == "offer" and m.offer.order_id == press.order.order_id and took < 1.0,
+          f"the press reached the nearest driver's stream as an offer in {took * 1000:.0f} ms (elderly={m.offer.elderly})")
+    check(events[far.taxi_id].empty(), "the farther driver got nothing")
+    status = lambda: onekey.GetDeviceStatus(onekey_pb2.GetDeviceStatusRequest(device_id=dev, device_secret=secret))
+    oid, tid = press.order.order_id, near.taxi_id
+    print("     device:", status().speech)
+    driver.AcceptOffer(driver_pb2.AcceptOfferRequest(taxi_id=tid, order_id=oid))
+    s1 = status()
+    check(s1.order.status == c.ORDER_STATUS_ACCEPTED and s1.order.taxi.plate == near.plate, "accepted; device: " + s1.speech)
+    driver.ArriveAtPickup(driver_pb2.ArriveAtPickupRequest(taxi_id=tid, order_id=oid))
+    check(status().order.status == c.ORDER_STATUS_ARRIVED, "arrived; device: " + status().speech)
+    driver.StartTrip(driver_pb2.StartTripRequest(taxi_id=tid, order_id=oid))
+    check(status().order.status == c.ORDER_STATUS_ON_TRIP, "on trip; device: " + status().speech)
+    done = driver.CompleteTrip(driver_pb2.CompleteTripRequest(taxi_id=tid, order_id=oid, fare_cents=2600)).order
+    check(done.status == c.ORDER_STATUS_COMPLETED and done.paid_by == c.PAYMENT_METHOD_CASH,
+          "completed, paid in cash; device: " + status().speech)
+    t = fleet.GetTaxi(fleet_pb2.GetTaxiRequest(taxi_id=tid)).taxi
+    check(t.state == c.TAXI_STATE_FREE, "the taxi is free again")
+    for st in streams:
+        st.cancel()
 
 
 def main():

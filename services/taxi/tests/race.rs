@@ -1,0 +1,353 @@
+//! The race test: 300 orders, 100 taxis, 4 dispatch workers in 2 processes of the real
+//! binary, drivers that accept, decline, ignore and disconnect at random, passengers that
+//! cancel. Afterwards the audit trail must show no order ever with two taxis and no taxi
+//! ever with two orders, and every order must have ended COMPLETED, CANCELLED or
+//! UNFULFILLED.
+
+use rand::Rng;
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::stream_dispatches_response::Event;
+use taxi_tests::*;
+
+const TAXIS: usize = 100;
+const ORDERS: usize = 300;
+
+struct Dispatcher(Child);
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dispatcher(redis_url: &str) -> Dispatcher {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_taxi"))
+        .args(["serve", "--role", "dispatch", "--dispatch-workers", "2"])
+        .args([
+            "--offer-timeout-ms",
+            "700",
+            "--retry-ms",
+            "200",
+            "--sweep-ms",
+            "50",
+        ])
+        .args([
+            "--max-offers",
+            "8",
+            "--max-dispatch-secs",
+            "25",
+            "--position-fresh-secs",
+            "300",
+        ])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TAXI_REDIS_URL", redis_url)
+        .env("TAXI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start a dispatch process");
+    Dispatcher(child)
+}
+
+/// One simulated driver: answers offers at random until told to stop.
+async fn drive(
+    city_channel: tonic::transport::Channel,
+    taxi: String,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use taxi_proto::v1::driver_service_client::DriverServiceClient;
+    let mut d = DriverServiceClient::new(city_channel);
+    while !stop.is_cancelled() {
+        let Ok(stream) = d
+            .stream_dispatches(pb::StreamDispatchesRequest {
+                taxi_id: taxi.clone(),
+            })
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut stream = stream.into_inner();
+        loop {
+            let msg = tokio::select! {
+                m = stream.message() => m,
+                () = stop.cancelled() => return,
+            };
+            let Ok(Some(msg)) = msg else { break };
+            let order = match msg.event {
+                Some(Event::Offer(o)) => o.order_id,
+                Some(Event::SignedOff(_)) => {
+                    let _ = d
+                        .sign_on(pb::SignOnRequest {
+                            taxi_id: taxi.clone(),
+                        })
+                        .await;
+                    continue;
+                }
+                _ => continue,
+            };
+            let roll = rnd(0, 100);
+            let think = Duration::from_millis(rnd(0, 150));
+            tokio::time::sleep(think).await;
+            if roll < 55 {
+                let ids = (taxi.clone(), order.clone());
+                if d.accept_offer(pb::AcceptOfferRequest {
+                    taxi_id: ids.0.clone(),
+                    order_id: ids.1.clone(),
+                })
+                .await
+                .is_ok()
+                {
+                    // The trip; any step may fail if the passenger cancels meanwhile.
+                    tokio::time::sleep(Duration::from_millis(rnd(0, 100))).await;
+                    let _ = d
+                        .arrive_at_pickup(pb::ArriveAtPickupRequest {
+                            taxi_id: ids.0.clone(),
+                            order_id: ids.1.clone(),
+                        })
+                        .await;
+                    let _ = d
+                        .start_trip(pb::StartTripRequest {
+                            taxi_id: ids.0.clone(),
+                            order_id: ids.1.clone(),
+                        })
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(rnd(0, 100))).await;
+                    let _ = d
+                        .complete_trip(pb::CompleteTripRequest {
+                            taxi_id: ids.0,
+                            order_id: ids.1,
+                            fare_cents: 1500,
+                            paid_by: 0,
+                        })
+                        .await;
+                }
+            } else if roll < 75 {
+                let _ = d
+                    .decline_offer(pb::DeclineOfferRequest {
+                        taxi_id: taxi.clone(),
+                        order_id: order,
+                        reason: String::new(),
+                    })
+                    .await;
+            } else if roll < 90 {
+                // Ignore it: the offer times out.
+            } else {
+                // Lose the connection, come back a little later.
+                tokio::time::sleep(Duration::from_millis(rnd(50, 400))).await;
+                break;
+            }
+        }
+    }
+}
+
+/// A random number in `lo..hi` (the thread-local generator never lives across an await).
+fn rnd(lo: u64, hi: u64) -> u64 {
+    rand::rng().random_range(lo..hi)
+}
+
+fn field<'a>(fields: &'a HashMap<String, String>, k: &str) -> &'a str {
+    fields.get(k).map(String::as_str).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
+    let mut config = fast_config();
+    config.settings.dispatch_workers = 0; // all dispatch happens in the two child processes
+    config.settings.position_fresh = Duration::from_secs(300);
+    let city = TestCity::start_with(config).await;
+    let _a = dispatcher(&city.redis.url());
+    let _b = dispatcher(&city.redis.url());
+
+    // 100 taxis within about 2 km of the centre.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut drivers = Vec::new();
+    for i in 0..TAXIS {
+        let (dn, de) = (((i * 37) % 41) as f64 - 20.0, ((i * 53) % 43) as f64 - 21.0);
+        let at = wgs(
+            CENTRE.0 + dn * 100.0 * DEG_PER_M,
+            CENTRE.1 + de * 100.0 * DEG_PER_M * 1.15,
+        );
+        let taxi = taxi_at(&city, &format!("渝A{:05}", 20000 + i), at).await;
+        drivers.push(tokio::spawn(drive(
+            city.channel(),
+            taxi.taxi_id,
+            stop.clone(),
+        )));
+    }
+
+    // 300 orders over about 6 seconds; a tenth are cancelled by their passengers.
+    let mut ids = Vec::new();
+    let mut cancels = Vec::new();
+    for i in 0..ORDERS {
+        let (dn, de) = (((i * 29) % 31) as f64 - 15.0, ((i * 17) % 37) as f64 - 18.0);
+        let at = wgs(
+            CENTRE.0 + dn * 100.0 * DEG_PER_M,
+            CENTRE.1 + de * 100.0 * DEG_PER_M * 1.15,
+        );
+        let phone = format!("138{:08}", 10_000_000 + i);
+        if i % 7 == 0 {
+            elderly_caller(&city, &phone).await;
+        }
+        let order = book_at(&city, &phone, at).await;
+        if i % 10 == 3 {
+            let mut h = city.hotline();
+            let id = order.order_id.clone();
+            cancels.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(rnd(0, 1500))).await;
+                let _ = h
+                    .cancel_order(pb::CancelOrderRequest {
+                        order_id: id,
+                        cancelled_by: pb::CancelledBy::Passenger as i32,
+                        reason: "等不及了".into(),
+                        operator_id: String::new(),
+                    })
+                    .await;
+            }));
+        }
+        ids.push(order.order_id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for c in cancels {
+        c.await.unwrap();
+    }
+
+    // Every order ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut statuses: HashMap<i32, usize> = HashMap::new();
+    loop {
+        let orders = city.store.get_orders(&ids).await.unwrap();
+        let open = orders.iter().filter(|o| o.status.is_active()).count();
+        if open == 0 {
+            for o in &orders {
+                let code = match o.status {
+                    taxi_domain::order::OrderStatus::Completed => 7,
+                    taxi_domain::order::OrderStatus::Cancelled => 8,
+                    taxi_domain::order::OrderStatus::Unfulfilled => 9,
+                    other => panic!("order {} ended {other:?}", o.id),
+                };
+                *statuses.entry(code).or_default() += 1;
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} orders still open after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    for d in drivers {
+        let _ = d.await;
+    }
+    eprintln!(
+        "completed {:?}, cancelled {:?}, unfulfilled {:?}",
+        statuses.get(&7),
+        statuses.get(&8),
+        statuses.get(&9)
+    );
+    assert!(
+        statuses.get(&7).copied().unwrap_or(0) > ORDERS / 2,
+        "most orders were completed: {statuses:?}"
+    );
+
+    // Replay the audit trail.
+    let mut conn = city.redis_conn().await;
+    let events: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&city.store.keys().events)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut taxi_holds: HashMap<String, String> = HashMap::new();
+    let mut order_taxi: HashMap<String, String> = HashMap::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for e in &events.ids {
+        let f: HashMap<String, String> = e
+            .map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    redis::from_redis_value_ref::<String>(v).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let (kind, order, taxi) = (field(&f, "type"), field(&f, "order"), field(&f, "taxi"));
+        *counts.entry(kind.to_string()).or_default() += 1;
+        match kind {
+            "offer_made" => {
+                let prev = taxi_holds.insert(taxi.to_string(), order.to_string());
+                assert!(
+                    prev.is_none(),
+                    "taxi {taxi} offered {order} while holding {prev:?}"
+                );
+            }
+            "offer_declined" | "offer_expired" | "taxi_released" => {
+                let held = taxi_holds.remove(taxi);
+                assert_eq!(
+                    held.as_deref(),
+                    Some(order),
+                    "{kind}: taxi {taxi} did not hold {order}"
+                );
+            }
+            "offer_accepted" | "order_assigned" => {
+                assert_eq!(
+                    taxi_holds.get(taxi).map(String::as_str),
+                    Some(order),
+                    "{kind}: {taxi} / {order}"
+                );
+                let prev = order_taxi.insert(order.to_string(), taxi.to_string());
+                assert!(
+                    prev.is_none(),
+                    "order {order} got a second taxi {taxi} after {prev:?}"
+                );
+            }
+            "trip_completed" => {
+                assert_eq!(order_taxi.get(order).map(String::as_str), Some(taxi));
+                assert_eq!(taxi_holds.remove(taxi).as_deref(), Some(order));
+            }
+            "taxi_signed_off" => {
+                assert!(
+                    !taxi_holds.contains_key(taxi),
+                    "taxi {taxi} signed off holding an order"
+                );
+            }
+            _ => {}
+        }
+    }
+    eprintln!("events: {counts:?}");
+    assert!(
+        taxi_holds.is_empty(),
+        "taxis still holding orders at the end: {taxi_holds:?}"
+    );
+    assert!(counts.get("offer_expired").copied().unwrap_or(0) > 0);
+    assert!(counts.get("offer_declined").copied().unwrap_or(0) > 0);
+    // Redis agrees: no taxi holds an order.
+    let held: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&city.store.keys().taxi_orders)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "{held:?}");
+}
