@@ -2,11 +2,16 @@
 //!
 //! - `taxi serve --role all` serves every role in one process (or one role each, for
 //!   scaling out), with a private `redis-server` when no `TAXI_REDIS_URL` is given.
+//! - `taxi demo` runs every service and a simulated city, prints progress and a summary,
+//!   and draws a map and a chart.
+//! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
 //!
 //! Configuration comes from flags and `TAXI_*` environment variables and is checked
 //! before any port is bound: bad configuration is a clear message and exit code 2.
 
+mod bench;
 mod config;
+mod demo;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -26,12 +31,18 @@ struct Cli {
 enum Command {
     /// Serve gRPC for one role, several, or all.
     Serve(config::ServeArgs),
+    /// Run every service and a simulated city (central Chongqing) for a while.
+    Demo(demo::DemoArgs),
+    /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Serve(args) => match args.check() {
             Ok(cfg) => run_serve(cfg),
             Err(e) => {
@@ -58,7 +69,7 @@ fn init_logging() {
         .init();
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,1012 @@
+//! `taxi bench`: the load benchmark. Every scenario gets a fresh private Redis and a
+//! `taxi serve --role all` child process (so its memory is its own); the load generator
+//! is this process. Figures are printed as a table with their targets and written as JSON.
+//! Traffic goes to loopback only and every loop is bounded in count and time.
+
+use anyhow::Context;
+use clap::Args;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use taxi_domain::taxi::TaxiEvent;
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::driver_service_client::DriverServiceClient;
+use taxi_proto::v1::hotline_service_client::HotlineServiceClient;
+use taxi_proto::v1::stream_dispatches_response::Event;
+use taxi_redis_process::RedisProcess;
+use taxi_store::taxis::NewTaxi;
+use taxi_store::{Store, StoreConfig};
+use tonic::transport::Channel;
+
+/// Flags of `taxi bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Scenarios: all, or a comma list of ingest, dispatch, hotline, fanout.
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
+    /// Small numbers for a smoke run (seconds, not minutes); the targets do not apply.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write the figures as JSON.
+    #[arg(long, default_value = "bench.json")]
+    pub json: PathBuf,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone)]
+struct Figure {
+    scenario: &'static str,
+    name: String,
+    value: f64,
+    unit: &'static str,
+    target: Option<(&'static str, f64)>,
+}
+
+impl Figure {
+    fn met(&self) -> Option<bool> {
+        self.target.map(|(op, t)| {
+            if op == ">=" {
+                self.value >= t
+            } else {
+                self.value <= t
+            }
+        })
+    }
+}
+
+struct Env {
+    port: u16,
+    redis: RedisProcess,
+    server: Child,
+    channel: Channel,
+    store: Store,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.server.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl Env {
+    async fn start(extra: &[&str]) -> anyhow::Result<Self> {
+        let redis = RedisProcess::start_temporary()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let server = Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--role",
+                "all",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--redis-url",
+                &redis.url(),
+            ])
+            .args(["--position-fresh-secs", "600"])
+            .args(extra)
+            .env("TAXI_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the server process")?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(c) => break c,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => anyhow::bail!("server never listened: {e}"),
+            }
+        };
+        let store = Store::connect(StoreConfig::new(redis.url(), "500100"))?;
+        Ok(Self {
+            port,
+            redis,
+            server,
+            channel,
+            store,
+        })
+    }
+
+    async fn connections(&self, n: usize) -> anyhow::Result<Vec<Channel>> {
+        let port = self.channel_port();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+                    .connect()
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn channel_port(&self) -> u16 {
+        self.port
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.server.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    async fn commandstats(&self) -> anyhow::Result<HashMap<String, (u64, u64)>> {
+        let mut conn = redis::Client::open(self.redis.url())?
+            .get_multiplexed_async_connection()
+            .await?;
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await?;
+        let mut out = HashMap::new();
+        for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
+            let (name, rest) = line.split_once(':').unwrap_or_default();
+            let get = |k: &str| {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            out.insert(
+                name.trim_start_matches("cmdstat_").to_string(),
+                (get("calls"), get("usec")),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A taxi position spread over a 40 × 40 km box around central Chongqing.
+fn spot(rng: &mut StdRng) -> (f64, f64) {
+    (
+        rng.random_range(29.38..29.74),
+        rng.random_range(106.34..106.76),
+    )
+}
+
+/// Registers and signs on `n` taxis straight through the store (setup, not measured).
+async fn fleet(store: &Store, n: usize) -> anyhow::Result<Vec<String>> {
+    let ids: Vec<anyhow::Result<String>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let t = store
+                    .register_taxi(&NewTaxi {
+                        plate: format!(
+                            "渝{}{:06}",
+                            (b'A' + (i / 1_000_000) as u8) as char,
+                            i % 1_000_000
+                        ),
+                        driver_name: "测试".into(),
+                        color: "白色".into(),
+                        wheelchair: false,
+                        tags: vec![],
+                    })
+                    .await?;
+                store
+                    .transition_taxi(&t.id, TaxiEvent::SignOn, "signed_on")
+                    .await?;
+                Ok(t.id)
+            }
+        })
+        .buffer_unordered(128)
+        .collect()
+        .await;
+    ids.into_iter().collect()
+}
+
+fn report(id: &str, p: (f64, f64)) -> pb::PositionReport {
+    pb::PositionReport {
+        taxi_id: id.to_string(),
+        position: Some(pb::LatLng {
+            latitude: p.0,
+            longitude: p.1,
+            datum: pb::Datum::Wgs84 as i32,
+        }),
+        heading_degrees: 90.0,
+        speed_kmh: 30.0,
+        fix_time: None,
+    }
+}
+
+/// Streams `rounds` positions for every taxi over `channels`, batches of `batch`.
+async fn stream_positions(
+    channels: &[Channel],
+    ids: &[String],
+    rounds: usize,
+    batch: usize,
+    seed: u64,
+) -> anyhow::Result<u64> {
+    let per = ids.len().div_ceil(channels.len());
+    let mut tasks = Vec::new();
+    for (c, chunk) in channels.iter().zip(ids.chunks(per)) {
+        let mut d = DriverServiceClient::new(c.clone());
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut messages = Vec::new();
+            for _ in 0..rounds {
+                for b in chunk.chunks(batch) {
+                    messages.push(pb::ReportPositionsRequest {
+                        positions: b.iter().map(|id| report(id, spot(&mut rng))).collect(),
+                    });
+                }
+            }
+            let r = d.report_positions(tokio_stream::iter(messages)).await?;
+            anyhow::Ok(r.into_inner().accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??;
+    }
+    Ok(accepted)
+}
+
+async fn ingest(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let n = if quick { 2_000 } else { 100_000 };
+    let rounds = if quick { 2 } else { 5 };
+    let env = Env::start(&[]).await?;
+    println!("  ingest: registering {n} taxis");
+    let ids = fleet(&env.store, n).await?;
+    let channels = env.connections(4).await?;
+    // Warm up (first fixes, connections), then measure.
+    stream_positions(&channels, &ids, 1, 500, 1).await?;
+    let before = env.commandstats().await?;
+    let t = Instant::now();
+    let accepted = stream_positions(&channels, &ids, rounds, 500, 2).await?;
+    let api_secs = t.elapsed().as_secs_f64();
+    let after = env.commandstats().await?;
+    anyhow::ensure!(
+        accepted as usize == n * rounds,
+        "only {accepted} of {} updates accepted",
+        n * rounds
+    );
+    let api_rate = accepted as f64 / api_secs;
+    let (calls, usec) = delta(&before, &after, "evalsha");
+
+    // The raw limit: the same updates as pipelined single-member GEOADDs from Rust.
+    let mut rng = StdRng::seed_from_u64(3);
+    let updates: Vec<(f64, f64, String)> = (0..rounds)
+        .flat_map(|_| {
+            ids.iter()
+                .map(|id| {
+                    let p = spot(&mut rng);
+                    (p.1, p.0, id.clone())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let before = env.commandstats().await?;
+    let t = Instant::now();
+    let clients = 16;
+    let per = updates.len().div_ceil(clients);
+    let mut tasks = Vec::new();
+    for chunk in updates.chunks(per) {
+        let chunk = chunk.to_vec();
+        let url = env.redis.url();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = redis::Client::open(url)?
+                .get_multiplexed_async_connection()
+                .await?;
+            for group in chunk.chunks(64) {
+                let mut pipe = redis::pipe();
+                for (lon, lat, id) in group {
+                    pipe.cmd("GEOADD")
+                        .arg("{bench}:raw")
+                        .arg(*lon)
+                        .arg(*lat)
+                        .arg(id)
+                        .ignore();
+                }
+                let () = pipe.query_async(&mut conn).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let raw_rate = updates.len() as f64 / t.elapsed().as_secs_f64();
+    let after = env.commandstats().await?;
+    let (gcalls, gusec) = delta(&before, &after, "geoadd");
+    let f = |name: &str, value: f64, unit: &'static str, target| Figure {
+        scenario: "a. position ingest",
+        name: name.into(),
+        value,
+        unit,
+        target,
+    };
+    Ok(vec![
+        f(
+            &format!("ReportPositions updates/s ({}k taxis)", n / 1000),
+            api_rate,
+            "/s",
+            (!quick).then_some((">=", 50_000.0)),
+        ),
+        f("raw pipelined GEOADD updates/s", raw_rate, "/s", None),
+        f(
+            "ingest / raw",
+            api_rate / raw_rate,
+            "x",
+            (!quick).then_some((">=", 0.5)),
+        ),
+        f(
+            "Redis time per ReportPositions script call",
+            usec as f64 / calls.max(1) as f64,
+            "µs",
+            None,
+        ),
+        f(
+            "Redis time per position update (API)",
+            usec as f64 / accepted.max(1) as f64,
+            "µs",
+            None,
+        ),
+        f(
+            "Redis time per raw GEOADD",
+            gusec as f64 / gcalls.max(1) as f64,
+            "µs",
+            None,
+        ),
+    ])
+}
+
+fn delta(
+    a: &HashMap<String, (u64, u64)>,
+    b: &HashMap<String, (u64, u64)>,
+    cmd: &str,
+) -> (u64, u64) {
+    let x = a.get(cmd).copied().unwrap_or((0, 0));
+    let y = b.get(cmd).copied().unwrap_or((0, 0));
+    (y.0.saturating_sub(x.0), y.1.saturating_sub(x.1))
+}
+
+/// Probe drivers: taxis with an open dispatch stream. Orders are placed right next to an
+/// idle probe, so the nearest free taxi is a probe and the offer is observed; the probe
+/// then carries the trip at once and is idle again.
+struct Probes {
+    idle: Mutex<Vec<(String, (f64, f64))>>,
+    offered: Mutex<HashMap<String, Instant>>,
+}
+
+async fn open_probes(
+    channels: &[Channel],
+    probes: Vec<(String, (f64, f64))>,
+    p: Arc<Probes>,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    for (i, (id, _)) in probes.iter().enumerate() {
+        let mut d = DriverServiceClient::new(channels[i % channels.len()].clone());
+        let mut s = d
+            .stream_dispatches(pb::StreamDispatchesRequest {
+                taxi_id: id.clone(),
+            })
+            .await?
+            .into_inner();
+        let (p, id, stop) = (p.clone(), id.clone(), stop.clone());
+        let home = probes[i].1;
+        tokio::spawn(async move {
+            loop {
+                let m = tokio::select! { m = s.message() => m, () = stop.cancelled() => return };
+                let Ok(Some(m)) = m else { return };
+                if let Some(Event::Offer(o)) = m.event {
+                    p.offered
+                        .lock()
+                        .expect("lock")
+                        .insert(o.order_id.clone(), Instant::now());
+                    let (taxi, order) = (id.clone(), o.order_id);
+                    let _ = d
+                        .accept_offer(pb::AcceptOfferRequest {
+                            taxi_id: taxi.clone(),
+                            order_id: order.clone(),
+                        })
+                        .await;
+                    let _ = d
+                        .arrive_at_pickup(pb::ArriveAtPickupRequest {
+                            taxi_id: taxi.clone(),
+                            order_id: order.clone(),
+                        })
+                        .await;
+                    let _ = d
+                        .start_trip(pb::StartTripRequest {
+                            taxi_id: taxi.clone(),
+                            order_id: order.clone(),
+                        })
+                        .await;
+                    let _ = d
+                        .complete_trip(pb::CompleteTripRequest {
+                            taxi_id: taxi.clone(),
+                            order_id: order,
+                            fare_cents: 1500,
+                            paid_by: 0,
+                        })
+                        .await;
+                    p.idle.lock().expect("lock").push((taxi, home));
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+struct DispatchLoad {
+    taxis: usize,
+    free_share: f64,
+    probes: usize,
+    rate: f64,
+    seconds: f64,
+    report_every: Option<Duration>,
+}
+
+struct DispatchResult {
+    latencies: Histogram<u64>,
+    missed: usize,
+    orders: usize,
+    ingest_base: f64,
+    ingest_during: f64,
+    geosearch_per_dispatch_us: f64,
+    geosearch_calls_per_dispatch: f64,
+    rss_mib: f64,
+}
+
+async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
+    let env = Env::start(&[]).await?;
+    println!("  dispatch: registering {} taxis", l.taxis);
+    let ids = fleet(&env.store, l.taxis).await?;
+    let mut rng = StdRng::seed_from_u64(11);
+    let places: Vec<(f64, f64)> = ids.iter().map(|_| spot(&mut rng)).collect();
+    let channels = env.connections(8).await?;
+    // First positions, then the occupied half leaves the free index by street hail.
+    let gateway = channels[0].clone();
+    let mut d = DriverServiceClient::new(gateway.clone());
+    let msgs: Vec<pb::ReportPositionsRequest> = ids
+        .chunks(1000)
+        .zip(places.chunks(1000))
+        .map(|(i, p)| pb::ReportPositionsRequest {
+            positions: i.iter().zip(p).map(|(id, p)| report(id, *p)).collect(),
+        })
+        .collect();
+    d.report_positions(tokio_stream::iter(msgs)).await?;
+    let free_n = (l.taxis as f64 * l.free_share) as usize;
+    futures::stream::iter(ids[free_n..].iter())
+        .map(|id| {
+            let s = env.store.clone();
+            async move {
+                s.transition_taxi(id, TaxiEvent::StartStreetHail, "street_hail_started")
+                    .await
+            }
+        })
+        .buffer_unordered(128)
+        .collect::<Vec<_>>()
+        .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Background: every taxi reports every few seconds, paced, over 4 gateway streams.
+    if let Some(every) = l.report_every {
+        for (k, chunk) in ids.chunks(ids.len().div_ceil(4)).enumerate() {
+            let chunk: Vec<(String, (f64, f64))> = chunk
+                .iter()
+                .cloned()
+                .zip(places[k * ids.len().div_ceil(4)..].iter().copied())
+                .collect();
+            let mut d = DriverServiceClient::new(channels[1 + k].clone());
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (tx, rx) = tokio::sync::mpsc::channel(64);
+                let call = tokio::spawn(async move {
+                    d.report_positions(tokio_stream::wrappers::ReceiverStream::new(rx))
+                        .await
+                });
+                let slices = (every.as_millis() / 100).max(1) as usize;
+                let per_slice = chunk.len().div_ceil(slices);
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                'outer: loop {
+                    for slice in chunk.chunks(per_slice) {
+                        tokio::select! { _ = tick.tick() => {}, () = stop.cancelled() => break 'outer }
+                        for b in slice.chunks(500) {
+                            if tx
+                                .send(pb::ReportPositionsRequest {
+                                    positions: b.iter().map(|(id, p)| report(id, *p)).collect(),
+                                })
+                                .await
+                                .is_err()
+                            {
+                                break 'outer;
+                            }
+                        }
+                    }
+                }
+                drop(tx);
+                let _ = call.await;
+            });
+        }
+    }
+    let ingest_rate = |env: &Env, window_ms: i64| {
+        let url = env.redis.url();
+        let key = env.store.keys().fixes.clone();
+        async move {
+            let mut conn = redis::Client::open(url)
+                .ok()?
+                .get_multiplexed_async_connection()
+                .await
+                .ok()?;
+            let now = taxi_store::now_ms();
+            let n: i64 = redis::cmd("ZCOUNT")
+                .arg(&key)
+                .arg(now - window_ms)
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            Some(n as f64 / (window_ms as f64 / 1000.0))
+        }
+    };
+    let mut ingest_base = 0.0;
+    if let Some(every) = l.report_every {
+        tokio::time::sleep(every + Duration::from_secs(1)).await;
+        ingest_base = ingest_rate(&env, every.as_millis() as i64)
+            .await
+            .unwrap_or(0.0);
+    }
+    let probes: Vec<(String, (f64, f64))> = ids
+        .iter()
+        .cloned()
+        .zip(places.iter().copied())
+        .take(l.probes.min(free_n))
+        .collect();
+    let p = Arc::new(Probes {
+        idle: Mutex::new(probes.clone()),
+        offered: Mutex::new(HashMap::new()),
+    });
+    open_probes(&channels, probes, p.clone(), stop.clone()).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let before = env.commandstats().await?;
+    let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let total = (l.rate * l.seconds) as usize;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / l.rate);
+        tokio::time::sleep_until(due.into()).await;
+        let Some((_, at)) = ({
+            let mut idle = p.idle.lock().expect("lock");
+            let n = idle.len();
+            if n == 0 {
+                None
+            } else {
+                Some(idle.swap_remove(rng.random_range(0..n)))
+            }
+        }) else {
+            continue;
+        };
+        let mut h = HotlineServiceClient::new(channels[i % channels.len()].clone());
+        let created = created.clone();
+        let pickup = (at.0 + 10.0 / 111_195.0, at.1);
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            let r = h
+                .create_booking(pb::CreateBookingRequest {
+                    caller_phone: format!("13{:09}", 100_000_000 + i),
+                    passenger_name: "压测".into(),
+                    pickup: Some(pb::Place {
+                        location: Some(pb::LatLng {
+                            latitude: pickup.0,
+                            longitude: pickup.1,
+                            datum: pb::Datum::Wgs84 as i32,
+                        }),
+                        address: "压测点".into(),
+                    }),
+                    channel: pb::Channel::Operator as i32,
+                    operator_id: "bench".into(),
+                    ..Default::default()
+                })
+                .await;
+            if let Ok(Some(o)) = r.map(|r| r.into_inner().order) {
+                created.lock().expect("lock").insert(o.order_id, t0);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ingest_during = match l.report_every {
+        Some(every) => ingest_rate(&env, every.as_millis() as i64)
+            .await
+            .unwrap_or(0.0),
+        None => 0.0,
+    };
+    let after = env.commandstats().await?;
+    let rss = env.rss_mib();
+    stop.cancel();
+    let mut hist = Histogram::<u64>::new(3)?;
+    let created = created.lock().expect("lock").clone();
+    let offered = p.offered.lock().expect("lock").clone();
+    let mut missed = 0;
+    for (order, t0) in &created {
+        match offered.get(order) {
+            Some(t1) => hist.record(t1.saturating_duration_since(*t0).as_micros() as u64)?,
+            None => missed += 1,
+        }
+    }
+    let (gcalls, gusec) = delta(&before, &after, "geosearch");
+    let orders = created.len().max(1);
+    Ok(DispatchResult {
+        latencies: hist,
+        missed,
+        orders: created.len(),
+        ingest_base,
+        ingest_during,
+        geosearch_per_dispatch_us: gusec as f64 / orders as f64,
+        geosearch_calls_per_dispatch: gcalls as f64 / orders as f64,
+        rss_mib: rss,
+    })
+}
+
+async fn dispatch(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    let sizes: &[usize] = if quick { &[1_000] } else { &[20_000, 100_000] };
+    for &n in sizes {
+        let r = dispatch_load(DispatchLoad {
+            taxis: n,
+            free_share: 0.5,
+            probes: if quick { 100 } else { 2_000 },
+            rate: if quick { 20.0 } else { 200.0 },
+            seconds: if quick { 2.0 } else { 15.0 },
+            report_every: Some(Duration::from_secs(4)),
+        })
+        .await?;
+        let k = if n >= 1000 {
+            format!("{}k", n / 1000)
+        } else {
+            n.to_string()
+        };
+        let ms = |q: f64| r.latencies.value_at_quantile(q) as f64 / 1000.0;
+        let f = |name: String, value: f64, unit: &'static str, target| Figure {
+            scenario: "b. dispatch latency",
+            name,
+            value,
+            unit,
+            target,
+        };
+        out.push(f(
+            format!("order → offer p50, {k} taxis"),
+            ms(0.5),
+            "ms",
+            None,
+        ));
+        out.push(f(
+            format!("order → offer p99, {k} taxis"),
+            ms(0.99),
+            "ms",
+            (!quick).then_some(("<=", 20.0)),
+        ));
+        out.push(f(
+            format!("order → offer p999, {k} taxis"),
+            ms(0.999),
+            "ms",
+            None,
+        ));
+        out.push(f(
+            format!("orders measured / not offered to the probe, {k}"),
+            r.orders as f64,
+            "orders",
+            None,
+        ));
+        out.push(f(
+            format!("  of which offered elsewhere, {k}"),
+            r.missed as f64,
+            "orders",
+            None,
+        ));
+        out.push(f(
+            format!("Redis GEOSEARCH time per dispatch, {k}"),
+            r.geosearch_per_dispatch_us,
+            "µs",
+            None,
+        ));
+        out.push(f(
+            format!("GEOSEARCH calls per dispatch, {k}"),
+            r.geosearch_calls_per_dispatch,
+            "",
+            None,
+        ));
+        let fall = if r.ingest_base > 0.0 {
+            1.0 - r.ingest_during / r.ingest_base
+        } else {
+            0.0
+        };
+        out.push(f(
+            format!("ingest falls while dispatch runs, {k}"),
+            fall * 100.0,
+            "%",
+            (!quick).then_some(("<=", 10.0)),
+        ));
+        out.push(f(
+            format!("server resident memory, {k}"),
+            r.rss_mib,
+            "MiB",
+            None,
+        ));
+    }
+    Ok(out)
+}
+
+async fn hotline(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let env = Env::start(&[]).await?;
+    let callers = if quick { 200 } else { 10_000 };
+    let phones: Vec<String> = (0..callers)
+        .map(|i| format!("13{:09}", 200_000_000 + i))
+        .collect();
+    println!("  hotline: registering {callers} callers");
+    futures::stream::iter(phones.iter().enumerate())
+        .map(|(i, phone)| {
+            let store = env.store.clone();
+            async move {
+                let p = taxi_store::callers::CallerProfile {
+                    phone: phone.clone(),
+                    name: "来电人".into(),
+                    birth: chrono_like(i),
+                    contacts: vec!["13900000000".into()],
+                    places: vec![taxi_store::callers::SavedPlace {
+                        name: "home".into(),
+                        lat: 29.56,
+                        lon: 106.55,
+                        address: "家".into(),
+                    }],
+                    needs: vec![],
+                    elderly_flag: i % 5 == 0,
+                    notes: String::new(),
+                };
+                store.upsert_caller(&p).await
+            }
+        })
+        .buffer_unordered(128)
+        .collect::<Vec<_>>()
+        .await;
+    // A fifth of them have a few orders for the screen pop to show.
+    let mut h = HotlineServiceClient::new(env.channel.clone());
+    for phone in phones.iter().step_by(5).take(if quick { 20 } else { 2000 }) {
+        for k in 0..3 {
+            h.create_booking(pb::CreateBookingRequest {
+                caller_phone: phone.clone(),
+                pickup_saved_place: "home".into(),
+                channel: pb::Channel::Operator as i32,
+                operator_id: "bench".into(),
+                request_id: format!("{phone}-{k}"),
+                ..Default::default()
+            })
+            .await?;
+        }
+    }
+    let rate = if quick { 200.0 } else { 1000.0 };
+    let seconds = if quick { 2.0 } else { 10.0 };
+    let channels = env.connections(4).await?;
+    let lookup = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let classify = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let mut rng = StdRng::seed_from_u64(5);
+    let start = Instant::now();
+    let total = (rate * seconds) as usize;
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+        let phone = if rng.random_bool(0.8) {
+            phones[rng.random_range(0..phones.len())].clone()
+        } else {
+            format!("13{:09}", 900_000_000 + i)
+        };
+        let mut h = HotlineServiceClient::new(channels[i % channels.len()].clone());
+        let (lookup, classify) = (lookup.clone(), classify.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            if i % 2 == 0 {
+                if h.lookup_caller(pb::LookupCallerRequest { phone })
+                    .await
+                    .is_ok()
+                {
+                    let _ = lookup
+                        .lock()
+                        .expect("lock")
+                        .record(t.elapsed().as_micros() as u64);
+                }
+            } else if h
+                .classify_call(pb::ClassifyCallRequest {
+                    calling_number: phone,
+                })
+                .await
+                .is_ok()
+            {
+                let _ = classify
+                    .lock()
+                    .expect("lock")
+                    .record(t.elapsed().as_micros() as u64);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let achieved = total as f64 / start.elapsed().as_secs_f64();
+    let (l, c) = (
+        lookup.lock().expect("lock").clone(),
+        classify.lock().expect("lock").clone(),
+    );
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let f = |name: &str, value: f64, unit: &'static str, target| Figure {
+        scenario: "c. screen pop & phone switch",
+        name: name.into(),
+        value,
+        unit,
+        target,
+    };
+    Ok(vec![
+        f("calls per second offered", achieved, "/s", None),
+        f("LookupCaller p50", ms(&l, 0.5), "ms", None),
+        f(
+            "LookupCaller p99",
+            ms(&l, 0.99),
+            "ms",
+            (!quick).then_some(("<=", 5.0)),
+        ),
+        f("ClassifyCall p50", ms(&c, 0.5), "ms", None),
+        f(
+            "ClassifyCall p99",
+            ms(&c, 0.99),
+            "ms",
+            (!quick).then_some(("<=", 5.0)),
+        ),
+    ])
+}
+
+fn chrono_like(i: usize) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(
+        1940 + (i % 60) as i32,
+        1 + (i % 12) as u32,
+        1 + (i % 28) as u32,
+    )
+}
+
+async fn fanout(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let n = if quick { 500 } else { 10_000 };
+    let r = dispatch_load(DispatchLoad {
+        taxis: n,
+        free_share: 1.0,
+        probes: n,
+        rate: if quick { 50.0 } else { 1000.0 },
+        seconds: if quick { 2.0 } else { 10.0 },
+        report_every: None,
+    })
+    .await?;
+    let ms = |q: f64| r.latencies.value_at_quantile(q) as f64 / 1000.0;
+    let f = |name: &str, value: f64, unit: &'static str, target| Figure {
+        scenario: "d. offer fan-out",
+        name: name.into(),
+        value,
+        unit,
+        target,
+    };
+    Ok(vec![
+        f("connected driver streams", n as f64, "", None),
+        f("offers delivered", (r.orders - r.missed) as f64, "", None),
+        f("offer delivery p50", ms(0.5), "ms", None),
+        f(
+            "offer delivery p99",
+            ms(0.99),
+            "ms",
+            (!quick).then_some(("<=", 100.0)),
+        ),
+        f(
+            "server resident memory",
+            r.rss_mib,
+            "MiB",
+            (!quick).then_some(("<=", 1024.0)),
+        ),
+    ])
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) && !args.quick {
+        eprintln!(
+            "taxi bench: this is a debug build; figures mean little. Use `cargo run --release -p taxi -- bench`."
+        );
+    }
+    let wanted: Vec<&str> = if args.scenario == "all" {
+        vec!["ingest", "dispatch", "hotline", "fanout"]
+    } else {
+        args.scenario.split(',').map(str::trim).collect()
+    };
+    for w in &wanted {
+        anyhow::ensure!(
+            ["ingest", "dispatch", "hotline", "fanout"].contains(w),
+            "--scenario: unknown `{w}`"
+        );
+    }
+    let rt = crate::runtime()?;
+    let figures = rt.block_on(async {
+        let mut all = Vec::new();
+        for w in &wanted {
+            println!("running {w}{}", if args.quick { " (quick)" } else { "" });
+            let figs = match *w {
+                "ingest" => ingest(args.quick).await?,
+                "dispatch" => dispatch(args.quick).await?,
+                "hotline" => hotline(args.quick).await?,
+                _ => fanout(args.quick).await?,
+            };
+            all.extend(figs);
+        }
+        anyhow::Ok(all)
+    })?;
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "\ntaxi bench ({} build, {cpus} cores, load generator, server and Redis on this machine)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "{:<30} {:<52} {:>12} {:<6} {:>12} met",
+        "scenario", "figure", "value", "unit", "target"
+    );
+    let mut json = Vec::new();
+    for f in &figures {
+        let target = f
+            .target
+            .map(|(op, t)| format!("{op} {t}"))
+            .unwrap_or_default();
+        let met = match f.met() {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        println!(
+            "{:<30} {:<52} {:>12.2} {:<6} {:>12} {}",
+            f.scenario, f.name, f.value, f.unit, target, met
+        );
+        json.push(serde_json::json!({
+            "scenario": f.scenario, "figure": f.name, "value": f.value, "unit": f.unit,
+            "target": f.target.map(|(op, t)| format!("{op} {t}")), "met": f.met(),
+        }));
+    }
+    std::fs::write(
+        &args.json,
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "cores": cpus, "quick": args.quick, "figures": json }),
+        )?,
+    )?;
+    println!("\nwrote {}", args.json.display());
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! `taxi demo`: a private Redis, every service in-process, and a simulated city.
+
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use taxi_proto::v1 as pb;
+use taxi_proto::v1::dispatch_service_client::DispatchServiceClient;
+use taxi_sim::{Sim, SimConfig};
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `taxi demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How long the city runs, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Taxis on shift.
+    #[arg(long, default_value_t = 300)]
+    pub taxis: usize,
+    /// Orders per second.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of orders by older passengers.
+    #[arg(long, default_value_t = 0.3)]
+    pub elderly_share: f64,
+    /// How much faster than real time taxis move, so a short demo sees whole trips.
+    #[arg(long, default_value_t = 30.0)]
+    pub speed: f64,
+    /// Where to write the pictures.
+    #[arg(long, default_value = "taxi-demo")]
+    pub out: PathBuf,
+    /// An external Redis; unset starts a private one (its data is thrown away).
+    #[arg(long, env = "TAXI_REDIS_URL")]
+    pub redis_url: Option<String>,
+}
+
+/// What the demo saw, for its caller (the smoke test) and the summary.
+#[derive(Debug, Clone)]
+pub struct DemoResult {
+    /// The final KPIs.
+    pub stats: pb::GetDispatchStatsResponse,
+    /// Orders the simulation made.
+    pub orders: usize,
+    /// Trips the simulated drivers completed.
+    pub completed: u64,
+    /// The pictures written.
+    pub pictures: Vec<PathBuf>,
+}
+
+fn secs(d: &Option<taxi_proto::Duration>) -> String {
+    match d {
+        Some(d) => format!("{:.1} s", d.seconds as f64 + f64::from(d.nanos) / 1e9),
+        None => "-".to_string(),
+    }
+}
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.duration >= 1, "--duration: at least 1 second");
+    anyhow::ensure!((1..=20_000).contains(&args.taxis), "--taxis: 1 to 20000");
+    anyhow::ensure!(
+        args.rate > 0.0 && args.rate <= 500.0,
+        "--rate: more than 0, at most 500 orders/s"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.elderly_share),
+        "--elderly-share: 0 to 1"
+    );
+    anyhow::ensure!((1.0..=1000.0).contains(&args.speed), "--speed: 1 to 1000");
+    let rt = crate::runtime()?;
+    let redis = match &args.redis_url {
+        Some(_) => None,
+        None => Some(
+            taxi_redis_process::RedisProcess::start_temporary()
+                .context("starting a private redis-server")?,
+        ),
+    };
+    let url = args
+        .redis_url
+        .clone()
+        .or_else(|| redis.as_ref().map(|r| r.url()))
+        .unwrap_or_default();
+    let result = rt.block_on(demo(args, url));
+    drop(redis);
+    let r = result?;
+    println!(
+        "demo done: {} orders, {} trips completed by the simulated drivers, {} pictures",
+        r.orders,
+        r.completed,
+        r.pictures.len()
+    );
+    anyhow::ensure!(
+        r.stats.orders_total > 0,
+        "the demo made no orders: something is wrong"
+    );
+    Ok(())
+}
+
+/// The demo against `redis_url`; prints progress and a summary, writes the pictures.
+pub async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<DemoResult> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let store = taxi_store::Store::connect(taxi_store::StoreConfig::new(redis_url, "500100"))?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(taxi_server::run(
+        listener,
+        store,
+        taxi_server::ServerConfig::default(),
+        shutdown.clone(),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?;
+    println!(
+        "taxi demo: {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
+        args.taxis,
+        args.rate,
+        (args.elderly_share * 100.0).round(),
+        args.seed,
+        args.duration
+    );
+    let config = SimConfig {
+        seed: args.seed,
+        taxis: args.taxis,
+        rate_per_s: args.rate,
+        elderly_share: args.elderly_share,
+        devices: (args.taxis / 5).clamp(10, 500),
+        speed_factor: args.speed,
+        ..SimConfig::default()
+    };
+    let setup = Instant::now();
+    let sim = std::sync::Arc::new(
+        Sim::setup(channel.clone(), config)
+            .await
+            .context("registering the simulated city")?,
+    );
+    println!(
+        "registered {} taxis, devices and callers in {:.1} s; the city runs now",
+        sim.taxi_count(),
+        setup.elapsed().as_secs_f64()
+    );
+    let stop = CancellationToken::new();
+    let runner = {
+        let sim = sim.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { sim.run(stop).await })
+    };
+    let mut dispatch = DispatchServiceClient::new(channel.clone());
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    println!(
+        " time | taxis free busy | orders  waiting assigned completed cancel unfulf | to assign: older / others (median)"
+    );
+    while started.elapsed() < Duration::from_secs(args.duration) {
+        tick.tick().await;
+        if let Ok(s) = dispatch
+            .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+            .await
+        {
+            let s = s.into_inner();
+            let assigned = s
+                .time_to_assign_elderly
+                .as_ref()
+                .map(|l| l.count)
+                .unwrap_or(0)
+                + s.time_to_assign_others
+                    .as_ref()
+                    .map(|l| l.count)
+                    .unwrap_or(0);
+            println!(
+                "{:4}s |     {:5} {:4} |  {:5}  {:7} {:8} {:9} {:6} {:6} |   {:>7} / {:<7}",
+                started.elapsed().as_secs(),
+                s.taxis_free,
+                s.taxis_busy,
+                s.orders_total,
+                s.pending,
+                assigned,
+                s.completed,
+                s.cancelled,
+                s.unfulfilled,
+                secs(&s.time_to_assign_elderly.as_ref().and_then(|l| l.median)),
+                secs(&s.time_to_assign_others.as_ref().and_then(|l| l.median)),
+            );
+        }
+    }
+    stop.cancel();
+    let _ = runner.await;
+    let stats = dispatch
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await?
+        .into_inner();
+    let obs = &sim.observed;
+    let orders = obs.orders.lock().map(|o| o.len()).unwrap_or(0);
+    let completed = obs.completed.load(std::sync::atomic::Ordering::Relaxed);
+
+    println!("\nsummary after {} s", args.duration);
+    let row = |k: &str, v: String| println!("  {k:<38} {v}");
+    row("orders", stats.orders_total.to_string());
+    let mut channels: Vec<(String, u64)> = obs
+        .by_channel
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        .unwrap_or_default();
+    channels.sort();
+    for (k, v) in channels {
+        row(&format!("  by {k}"), v.to_string());
+    }
+    row(
+        "older passengers' share",
+        format!("{:.0} %", stats.elderly_share * 100.0),
+    );
+    row(
+        "completed / cancelled / unfulfilled",
+        format!(
+            "{} / {} / {}",
+            stats.completed, stats.cancelled, stats.unfulfilled
+        ),
+    );
+    row("still waiting for a taxi", stats.pending.to_string());
+    row(
+        "fulfilment rate",
+        format!("{:.1} %", stats.fulfilment_rate * 100.0),
+    );
+    row("offers per order", format!("{:.2}", stats.offers_per_order));
+    let lat = |l: &Option<pb::LatencySummary>| match l {
+        Some(l) => format!(
+            "median {}, p90 {} ({} orders)",
+            secs(&l.median),
+            secs(&l.p90),
+            l.count
+        ),
+        None => "-".into(),
+    };
+    row(
+        "time to assign, older passengers",
+        lat(&stats.time_to_assign_elderly),
+    );
+    row("time to assign, others", lat(&stats.time_to_assign_others));
+    row(
+        "time to pickup, older passengers",
+        lat(&stats.time_to_pickup_elderly),
+    );
+    row("time to pickup, others", lat(&stats.time_to_pickup_others));
+    row(
+        "street hails",
+        obs.hails
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
+    row(
+        "bookings refused (should be 0)",
+        obs.refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let map_path = args.out.join("city-map.svg");
+    let chart_path = args.out.join("time-to-assign.svg");
+    std::fs::write(
+        &map_path,
+        taxi_sim::svg::map(
+            obs,
+            &format!(
+                "Central Chongqing after {} s: {} taxis, {} orders",
+                args.duration,
+                sim.taxi_count(),
+                orders
+            ),
+        ),
+    )?;
+    let (e, o) = obs.assign_times();
+    std::fs::write(
+        &chart_path,
+        taxi_sim::svg::assign_chart(&e, &o, "Time to assign: older passengers vs others"),
+    )?;
+    println!(
+        "\nwrote {} and {}",
+        map_path.display(),
+        chart_path.display()
+    );
+
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    Ok(DemoResult {
+        stats,
+        orders,
+        completed,
+        pictures: vec![map_path, chart_path],
+    })
+}

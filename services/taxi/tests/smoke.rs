@@ -1,0 +1,104 @@
+//! Smoke tests of `taxi demo` and `taxi bench`, so neither can rot: a few seconds, small
+//! numbers, real processes.
+
+use std::process::Command;
+
+fn taxi() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_taxi"));
+    c.env_remove("TAXI_REDIS_URL").env("TAXI_LOG", "warn");
+    c
+}
+
+#[test]
+fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
+    let out = tempfile::tempdir().unwrap();
+    let run = taxi()
+        .args([
+            "demo",
+            "--duration",
+            "12",
+            "--taxis",
+            "120",
+            "--rate",
+            "5",
+            "--speed",
+            "150",
+            "--seed",
+            "7",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("summary after 12 s"), "{stdout}");
+    let refused = stdout
+        .lines()
+        .find(|l| l.contains("bookings refused"))
+        .expect("refused row");
+    assert_eq!(refused.split_whitespace().last(), Some("0"), "{stdout}");
+    let done = stdout
+        .lines()
+        .find(|l| l.starts_with("demo done:"))
+        .expect("final line");
+    let numbers: Vec<u64> = done
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(numbers[0] > 10, "orders were made: {done}");
+    assert!(numbers[1] > 0, "trips were completed: {done}");
+    for picture in ["city-map.svg", "time-to-assign.svg"] {
+        let svg = std::fs::read_to_string(out.path().join(picture)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("</svg>"),
+            "{picture}"
+        );
+    }
+}
+
+#[test]
+fn the_bench_produces_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let run = taxi()
+        .args(["bench", "--quick", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let figures = v["figures"].as_array().unwrap();
+    for scenario in [
+        "a. position ingest",
+        "b. dispatch latency",
+        "c. screen pop & phone switch",
+        "d. offer fan-out",
+    ] {
+        let of: Vec<_> = figures
+            .iter()
+            .filter(|f| f["scenario"] == scenario)
+            .collect();
+        assert!(!of.is_empty(), "{scenario} produced no figures");
+    }
+    let value = |name: &str| {
+        figures
+            .iter()
+            .find(|f| f["figure"].as_str().unwrap_or("").starts_with(name))
+            .and_then(|f| f["value"].as_f64())
+            .unwrap()
+    };
+    assert!(value("ReportPositions updates/s") > 0.0);
+    assert!(value("order → offer p99") > 0.0);
+    assert!(value("LookupCaller p99") > 0.0);
+    assert!(value("offer delivery p99") > 0.0);
+}
