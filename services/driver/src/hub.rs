@@ -27,6 +27,25 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+/// The offer as the dispatch script publishes it (`offer_order.lua`).
+#[derive(Debug, serde::Deserialize)]
+struct OfferPayload {
+    p_lat: String,
+    p_lon: String,
+    p_addr: String,
+    d_lat: String,
+    d_lon: String,
+    d_addr: String,
+    needs: String,
+    notes: String,
+    pay: String,
+    phone: String,
+    pax: String,
+    elderly: String,
+    dist: String,
+    deadline: i64,
+}
+
 /// What a stream receives.
 pub type Item = Result<pb::StreamDispatchesResponse, Status>;
 
@@ -228,7 +247,11 @@ impl Hub {
     /// The event a notification becomes, if it still applies.
     async fn event_for(&self, n: &Notification) -> Result<Option<Event>, StoreError> {
         Ok(match n.kind.as_str() {
-            "offer" => self.offer_event(&n.taxi, &n.order, false).await?,
+            "offer" => match serde_json::from_str::<OfferPayload>(&n.reason) {
+                // The fast path: the offer came with the notification; no Redis read.
+                Ok(p) => Some(Event::Offer(self.offer_from(&n.order, &p))),
+                Err(_) => self.offer_event(&n.taxi, &n.order, false).await?,
+            },
             "assigned" => self.offer_event(&n.taxi, &n.order, true).await?,
             RESYNC => self.current(&n.taxi).await?,
             "withdrawn" => Some(Event::OfferWithdrawn(pb::OfferWithdrawn {
@@ -288,6 +311,42 @@ impl Hub {
             return self.offer_event(taxi, &order, true).await;
         }
         Ok(None)
+    }
+
+    /// Builds an offer from the payload the dispatch script published.
+    fn offer_from(&self, order: &str, p: &OfferPayload) -> pb::Offer {
+        let place = |lat: &str, lon: &str, addr: &str| {
+            let (lat, lon) = (lat.parse::<f64>().ok()?, lon.parse::<f64>().ok()?);
+            Some(pb::Place {
+                location: Some(pb::LatLng {
+                    latitude: lat,
+                    longitude: lon,
+                    datum: pb::Datum::Wgs84 as i32,
+                }),
+                address: addr.to_string(),
+            })
+        };
+        let dist: f64 = p.dist.parse().unwrap_or(0.0);
+        pb::Offer {
+            order_id: order.to_string(),
+            pickup: place(&p.p_lat, &p.p_lon, &p.p_addr),
+            dropoff: place(&p.d_lat, &p.d_lon, &p.d_addr),
+            distance_meters: dist.round() as u32,
+            eta_seconds: eta_seconds(dist),
+            elderly: !p.elderly.is_empty(),
+            needs: taxi_domain::booking::parse_needs(&p.needs)
+                .into_iter()
+                .map(|n| convert::need(n) as i32)
+                .collect(),
+            notes: p.notes.clone(),
+            payment: taxi_domain::booking::Payment::from_code(&p.pay)
+                .map(convert::payment)
+                .unwrap_or(pb::PaymentMethod::Cash) as i32,
+            passenger_phone_masked: mask_phone(&p.phone),
+            passenger_count: p.pax.parse().unwrap_or(1),
+            expire_time: Some(convert::timestamp(p.deadline)),
+            broadcast: matches!(self.settings.offer_mode, OfferMode::Broadcast(_)),
+        }
     }
 
     /// Builds the offer a driver sees.

@@ -185,7 +185,7 @@ impl Driver {
             }
             let outcomes = self
                 .store
-                .report_positions(&fixes)
+                .report_positions(&fixes, self.settings.position_fresh.as_millis() as i64)
                 .await
                 .map_err(taxi_edge::ApiError::from)?;
             for ((fix, at), outcome) in fixes.iter().zip(fix_index).zip(outcomes) {

@@ -36,11 +36,10 @@ pub fn check(r: &pb::PositionReport, now_ms: i64, settings: &Settings) -> Result
             ),
         ));
     }
+    // Heading and speed are checked but not stored: nothing reads them yet.
     Ok(Fix {
         taxi_id,
         at,
-        heading: r.heading_degrees,
-        speed: r.speed_kmh,
         fix_ms,
     })
 }

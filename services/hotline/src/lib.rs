@@ -4,7 +4,8 @@
 //! - [`checks`]: request checks for callers and bookings (everything is checked before
 //!   anything is written).
 //! - this module: the handlers. `LookupCaller` and `ClassifyCall` are on the path of every
-//!   incoming call: one round trip to Redis (two when the caller has orders to show).
+//!   incoming call: one script, one round trip to Redis (plus one per order that has a
+//!   taxi to show).
 //!
 //! Replies of this service are for operators and show phone numbers in full; logs never do.
 
@@ -77,22 +78,19 @@ impl Hotline {
 
     async fn lookup(&self, r: pb::LookupCallerRequest) -> ApiResult<pb::LookupCallerResponse> {
         let phone = Phone::parse("phone", &r.phone)?;
-        let (caller, recent, active) = self
+        let screen = self
             .store
-            .caller_overview(phone.as_str(), RECENT_ORDERS)
+            .caller_screen(phone.as_str(), RECENT_ORDERS)
             .await?;
-        let Some(caller) = caller else {
+        let Some(caller) = screen.caller else {
             return Ok(pb::LookupCallerResponse::default());
         };
-        let mut ids = recent.clone();
-        ids.extend(active.iter().filter(|a| !recent.contains(a)).cloned());
-        let orders = self.store.get_orders(&ids).await?;
-        let recent_orders: Vec<OrderRecord> = orders
+        let recent_orders: Vec<OrderRecord> = screen
+            .recent
             .iter()
-            .filter(|o| recent.contains(&o.id))
-            .cloned()
+            .filter_map(|id| screen.orders.iter().find(|o| &o.id == id).cloned())
             .collect();
-        let active_order = match Self::active_of(&orders) {
+        let active_order = match Self::active_of(&screen.orders) {
             Some(o) => Some(view::order(&self.store, o, false).await?),
             None => None,
         };
@@ -106,16 +104,15 @@ impl Hotline {
 
     async fn classify(&self, r: pb::ClassifyCallRequest) -> ApiResult<pb::ClassifyCallResponse> {
         let phone = Phone::parse("calling_number", &r.calling_number)?;
-        let (caller, _, active) = self.store.caller_overview(phone.as_str(), 0).await?;
-        let Some(caller) = caller else {
+        let screen = self.store.caller_screen(phone.as_str(), 0).await?;
+        let Some(caller) = screen.caller else {
             return Ok(pb::ClassifyCallResponse {
                 priority: pb::CallPriority::Normal as i32,
                 ..Default::default()
             });
         };
         let reason = priority::elderly_reason(&convert::facts(&caller), self.today());
-        let active_orders = self.store.get_orders(&active).await?;
-        let active = Self::active_of(&active_orders);
+        let active = Self::active_of(&screen.orders);
         Ok(pb::ClassifyCallResponse {
             priority: if reason.is_some() {
                 pb::CallPriority::Elderly

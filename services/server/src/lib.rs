@@ -246,10 +246,13 @@ pub async fn run(
     };
     let roles: Vec<&str> = config.roles.iter().map(|r| r.service_name()).collect();
     tracing::info!(%addr, ?roles, city = store.city(), "serving");
-    let serve = router.serve_with_incoming_shutdown(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        drained,
-    );
+    // tonic applies `tcp_nodelay` only to sockets it binds itself; ours come from the
+    // caller's listener, so set it here. With Nagle on, a quiet connection waits for the
+    // peer's delayed ACK: up to 40 ms on every offer a driver is sent.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    let serve = router.serve_with_incoming_shutdown(incoming, drained);
     tokio::pin!(serve);
     let result = tokio::select! {
         r = &mut serve => r,

@@ -97,6 +97,29 @@ impl CallerRecord {
     }
 }
 
+/// The replies of `caller_screen.lua`: profile, devices, recent ids, active ids, orders
+/// (each a flat field/value list).
+type ScreenRows = (
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<Vec<String>>,
+);
+
+/// What the screen pop shows: see [`Store::caller_screen`].
+#[derive(Debug, Clone)]
+pub struct CallerScreen {
+    /// The caller, if the number is known.
+    pub caller: Option<CallerRecord>,
+    /// Newest order ids first.
+    pub recent: Vec<String>,
+    /// Ids of orders not yet ended.
+    pub active: Vec<String>,
+    /// The orders named in `recent` and `active`.
+    pub orders: Vec<crate::orders::OrderRecord>,
+}
+
 impl Store {
     /// Creates or updates a caller in one atomic step; says whether it was new.
     ///
@@ -181,6 +204,46 @@ impl Store {
             Some(CallerRecord::from_map(phone, &m, devices))
         };
         Ok((caller, recent_ids, active))
+    }
+
+    /// The screen pop in one round trip: the caller (if known), their `recent` newest
+    /// order ids, their active order ids, and all those orders.
+    pub async fn caller_screen(
+        &self,
+        phone: &str,
+        recent: usize,
+    ) -> Result<CallerScreen, StoreError> {
+        let mut conn = self.conn.clone();
+        let (profile, devices, recent_ids, active, orders): ScreenRows = self
+            .scripts
+            .caller_screen
+            .key(self.keys.caller(phone))
+            .arg(&self.keys.entity_prefix)
+            .arg(phone)
+            .arg(recent)
+            .invoke_async(&mut conn)
+            .await?;
+        let pairs = |flat: Vec<String>| -> HashMap<String, String> {
+            flat.chunks_exact(2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect()
+        };
+        let caller = (!profile.is_empty()).then(|| {
+            let mut devices = devices;
+            devices.sort();
+            CallerRecord::from_map(phone, &pairs(profile), devices)
+        });
+        let orders = orders
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| crate::orders::OrderRecord::from_map(&pairs(o)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CallerScreen {
+            caller,
+            recent: recent_ids,
+            active,
+            orders,
+        })
     }
 
     /// A page of a caller's order ids, newest first, and the total.

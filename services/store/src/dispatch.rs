@@ -489,8 +489,7 @@ impl Store {
 
     /// A fresh pub/sub connection subscribed to dispatch notifications.
     pub async fn subscribe_notifications(&self) -> Result<redis::aio::PubSub, StoreError> {
-        let client = redis::Client::open(self.url())
-            .map_err(|e| StoreError::Config(format!("TAXI_REDIS_URL: {e}")))?;
+        let client = crate::redis_client(self.url())?;
         let mut pubsub =
             tokio::time::timeout(std::time::Duration::from_secs(2), client.get_async_pubsub())
                 .await

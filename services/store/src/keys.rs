@@ -10,9 +10,8 @@
 //! | `{c}:taxis:state` | hash | taxi id → state code (`off`, `free`, ...) |
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
 //! | `{c}:taxis:free` | geo | FREE taxis at their last position: the only index searched for matching |
-//! | `{c}:taxis:pos` | geo | every on-duty taxi's last position |
+//! | `{c}:taxis:pos` | geo | the last position of every taxi that is not in the free index (a position lives in exactly one of the two) |
 //! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms) |
-//! | `{c}:taxis:motion` | hash | taxi id → `heading,speed` of its last fix |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
 //! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
@@ -56,8 +55,6 @@ pub struct Keys {
     pub positions: String,
     /// `{c}:taxis:fix`.
     pub fixes: String,
-    /// `{c}:taxis:motion`.
-    pub motion: String,
     /// `{c}:taxis:wheelchair`.
     pub wheelchair: String,
     /// `{c}:taxis:caring`.
@@ -93,7 +90,6 @@ impl Keys {
             free: k("taxis:free"),
             positions: k("taxis:pos"),
             fixes: k("taxis:fix"),
-            motion: k("taxis:motion"),
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
             events: k("events"),

@@ -55,10 +55,6 @@ pub struct Fix {
     pub taxi_id: String,
     /// Where, WGS-84.
     pub at: Coordinates,
-    /// Degrees from north.
-    pub heading: f32,
-    /// km/h.
-    pub speed: f32,
     /// When the fix was taken (ms).
     pub fix_ms: i64,
 }
@@ -110,17 +106,21 @@ pub struct NearbyQuery {
     pub wheelchair_only: bool,
 }
 
-/// The replies of `get_taxi`'s pipeline: info hash, state, order, position, fix time.
+/// The replies of `get_taxi`'s pipeline: info hash, state, order, position (in `taxis:pos`
+/// or in the free index), fix time.
 type TaxiRows = (
     std::collections::HashMap<String, String>,
     Option<String>,
     Option<String>,
     Vec<Option<(f64, f64)>>,
+    Vec<Option<(f64, f64)>>,
     Option<f64>,
 );
 
-/// The most fixes one script call stores; bigger batches are split.
-pub const MAX_FIXES_PER_CALL: usize = 1000;
+/// The most fixes one script call stores; bigger batches are split into several calls sent
+/// in one pipeline. Small calls keep Redis' single thread free for other clients: a call
+/// of 100 fixes holds it for well under a millisecond.
+pub const FIXES_PER_SCRIPT: usize = 100;
 
 fn text(v: &Value) -> String {
     match v {
@@ -189,12 +189,15 @@ impl Store {
     pub async fn get_taxi(&self, id: &str) -> Result<TaxiRecord, StoreError> {
         let k = &self.keys;
         let mut conn = self.conn.clone();
-        let (info, state, order, pos, fix): TaxiRows = redis::pipe()
+        let (info, state, order, pos, free_pos, fix): TaxiRows = redis::pipe()
             .hgetall(k.taxi(id))
             .hget(&k.taxi_states, id)
             .hget(&k.taxi_orders, id)
             .cmd("GEOPOS")
             .arg(&k.positions)
+            .arg(id)
+            .cmd("GEOPOS")
+            .arg(&k.free)
             .arg(id)
             .zscore(&k.fixes, id)
             .query_async(&mut conn)
@@ -210,7 +213,12 @@ impl Store {
             .as_deref()
             .and_then(TaxiState::from_code)
             .unwrap_or(TaxiState::OffDuty);
-        let position = match (pos.first().copied().flatten(), fix) {
+        let at = pos
+            .first()
+            .copied()
+            .flatten()
+            .or(free_pos.first().copied().flatten());
+        let position = match (at, fix) {
             (Some((lon, lat)), Some(fix)) => {
                 Coordinates::new(lat, lon).ok().map(|c| (c, fix as i64))
             }
@@ -279,28 +287,38 @@ impl Store {
         }
     }
 
-    /// Stores position fixes, a few Redis commands per batch of up to
-    /// [`MAX_FIXES_PER_CALL`]; returns one outcome per fix, in order.
-    pub async fn report_positions(&self, fixes: &[Fix]) -> Result<Vec<FixOutcome>, StoreError> {
+    /// Stores position fixes, four Redis commands per script call of up to
+    /// [`FIXES_PER_SCRIPT`], all calls in one pipeline (one round trip); returns one
+    /// outcome per fix, in order. `fresh_ms` is the freshness bound (a free taxi whose
+    /// last fix was staler had been moved out of the free index).
+    pub async fn report_positions(
+        &self,
+        fixes: &[Fix],
+        fresh_ms: i64,
+    ) -> Result<Vec<FixOutcome>, StoreError> {
         let k = &self.keys;
         let mut out = Vec::with_capacity(fixes.len());
-        let mut conn = self.conn.clone();
-        for chunk in fixes.chunks(MAX_FIXES_PER_CALL) {
+        let mut invocations = Vec::new();
+        for chunk in fixes.chunks(FIXES_PER_SCRIPT) {
             let mut inv = self.scripts.report_positions.prepare_invoke();
             inv.key(&k.taxi_states)
                 .key(&k.free)
                 .key(&k.positions)
                 .key(&k.fixes)
-                .key(&k.motion)
-                .arg(chunk.len());
+                .arg(chunk.len())
+                .arg(now_ms() - fresh_ms);
             for f in chunk {
                 inv.arg(&f.taxi_id)
                     .arg(f.at.lon())
                     .arg(f.at.lat())
-                    .arg(f.fix_ms)
-                    .arg(format!("{:.0},{:.1}", f.heading, f.speed));
+                    .arg(f.fix_ms);
             }
-            let codes: Vec<i64> = inv.invoke_async(&mut conn).await?;
+            invocations.push(inv);
+        }
+        let replies: Vec<Vec<i64>> = self
+            .run_pipelined(&self.scripts.report_positions, &invocations)
+            .await?;
+        for codes in replies {
             out.extend(codes.into_iter().map(|c| match c {
                 0 => FixOutcome::Stored,
                 1 => FixOutcome::UnknownTaxi,
@@ -358,6 +376,7 @@ impl Store {
             .sweep_stale
             .key(&k.fixes)
             .key(&k.free)
+            .key(&k.positions)
             .arg(now_ms() - fresh_ms)
             .arg(5000)
             .invoke_async(&mut conn)

@@ -21,8 +21,6 @@ fn fix(id: &str, lat: f64, lon: f64, age_ms: i64) -> Fix {
     Fix {
         taxi_id: id.into(),
         at: Coordinates::new(lat, lon).unwrap(),
-        heading: 0.0,
-        speed: 30.0,
         fix_ms: now_ms() - age_ms,
     }
 }
@@ -39,7 +37,7 @@ async fn fleet_lifecycle_in_redis() {
 
     // Off duty: refused.
     let out = store
-        .report_positions(&[fix(&a.id, 29.56, 106.55, 0)])
+        .report_positions(&[fix(&a.id, 29.56, 106.55, 0)], 30_000)
         .await
         .unwrap();
     assert_eq!(out, vec![FixOutcome::OffDuty]);
@@ -49,13 +47,16 @@ async fn fleet_lifecycle_in_redis() {
         .await
         .unwrap();
     let out = store
-        .report_positions(&[fix(&a.id, 29.56, 106.55, 0), fix("T999", 29.56, 106.55, 0)])
+        .report_positions(
+            &[fix(&a.id, 29.56, 106.55, 0), fix("T999", 29.56, 106.55, 0)],
+            30_000,
+        )
         .await
         .unwrap();
     assert_eq!(out, vec![FixOutcome::Stored, FixOutcome::UnknownTaxi]);
     // An older fix does not overwrite a newer one.
     let out = store
-        .report_positions(&[fix(&a.id, 29.0, 106.0, 5_000)])
+        .report_positions(&[fix(&a.id, 29.0, 106.0, 5_000)], 30_000)
         .await
         .unwrap();
     assert_eq!(out, vec![FixOutcome::Superseded]);
@@ -121,4 +122,94 @@ async fn fails_fast_while_redis_is_down_and_recovers() {
             Err(e) => panic!("store did not recover: {e:?}"),
         }
     }
+}
+
+/// Where a taxi's position is: (in the free index, in taxis:pos).
+async fn where_is(url: &str, store: &Store, id: &str) -> (bool, bool) {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let k = store.keys();
+    let free: Option<f64> = redis::cmd("ZSCORE")
+        .arg(&k.free)
+        .arg(id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pos: Option<f64> = redis::cmd("ZSCORE")
+        .arg(&k.positions)
+        .arg(id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (free.is_some(), pos.is_some())
+}
+
+#[tokio::test]
+async fn a_position_lives_in_exactly_one_geo_set() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let url = redis.url();
+    let store = Store::connect(StoreConfig::new(redis.url(), "500100")).unwrap();
+    let t = store.register_taxi(&taxi("渝A10009")).await.unwrap();
+    store
+        .transition_taxi(&t.id, TaxiEvent::SignOn, "signed_on")
+        .await
+        .unwrap();
+    assert_eq!(
+        where_is(&url, &store, &t.id).await,
+        (false, false),
+        "no fix yet"
+    );
+    store
+        .report_positions(&[fix(&t.id, 29.56, 106.55, 0)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    store
+        .transition_taxi(&t.id, TaxiEvent::StartStreetHail, "h")
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    store
+        .report_positions(&[fix(&t.id, 29.57, 106.55, 0)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    store
+        .transition_taxi(&t.id, TaxiEvent::EndStreetHail, "h")
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    let got = store.get_taxi(&t.id).await.unwrap();
+    assert!(
+        (got.position.unwrap().0.lat() - 29.57).abs() < 1e-5,
+        "the latest fix, kept through the moves"
+    );
+    // Stale: swept out of the free index, position kept.
+    store
+        .report_positions(&[fix(&t.id, 29.58, 106.55, 0)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(store.sweep_stale(-60_000).await.unwrap(), 1);
+    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    assert!(store.get_taxi(&t.id).await.unwrap().position.is_some());
+    // A fresh fix brings it back, and only there.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .report_positions(&[fix(&t.id, 29.59, 106.55, 0)], 1)
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    store
+        .transition_taxi(&t.id, TaxiEvent::SignOff, "off")
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    store
+        .transition_taxi(&t.id, TaxiEvent::SignOn, "on")
+        .await
+        .unwrap();
+    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
 }

@@ -14,7 +14,7 @@ redis.call('HSET', ok, 'status', 'accepted', 'taxi', taxi, 'holders', taxi, 'acc
   'eta_s', ARGV[5], 'assigned_by', ARGV[6], 'updated', NOW)
 redis.call('HSET', K.states, taxi, 'assigned')
 redis.call('HSET', K.torders, taxi, id)
-redis.call('ZREM', K.free, taxi)
+leave_free(taxi)
 redis.call('HINCRBY', K.stats, 'assigned', 1)
 local waited = NOW - tonumber(redis.call('HGET', ok, 'release_ms'))
 if waited >= 0 then sample('assign:' .. group(ok), waited) end

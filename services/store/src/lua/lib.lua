@@ -37,10 +37,23 @@ local function without(csv, item)
   return table.concat(out, ',')
 end
 
+-- A taxi's last position lives in exactly one geo set: `taxis:free` while it is FREE (and
+-- fresh), `taxis:pos` otherwise. Moving it is part of every state change.
 local function set_taxi_free(taxi)
   redis.call('HSET', K.states, taxi, 'free')
   local p = redis.call('GEOPOS', K.pos, taxi)[1]
-  if p then redis.call('GEOADD', K.free, p[1], p[2], taxi) end
+  if p then
+    redis.call('GEOADD', K.free, p[1], p[2], taxi)
+    redis.call('ZREM', K.pos, taxi)
+  end
+end
+
+local function leave_free(taxi)
+  local p = redis.call('GEOPOS', K.free, taxi)[1]
+  if p then
+    redis.call('GEOADD', K.pos, p[1], p[2], taxi)
+    redis.call('ZREM', K.free, taxi)
+  end
 end
 
 local function sample(list, value)
@@ -82,8 +95,8 @@ local function release_offer(order, taxi, reason, max_missed)
   if reason == 'expired' then
     local missed = redis.call('HINCRBY', K.missed, taxi, 1)
     if missed >= max_missed and redis.call('HGET', K.states, taxi) == 'free' then
+      leave_free(taxi)
       redis.call('HSET', K.states, taxi, 'off')
-      redis.call('ZREM', K.free, taxi)
       redis.call('HSET', K.missed, taxi, 0)
       notify(taxi, 'signed_off', '', 'missed ' .. missed .. ' offers in a row')
       redis.call('XADD', K.events, '*', 'type', 'taxi_signed_off', 'taxi', taxi, 'from', 'free', 'to', 'off',

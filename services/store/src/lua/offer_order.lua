@@ -74,7 +74,7 @@ for _, p in ipairs(picked) do
   local t = p[1]
   redis.call('HSET', K.states, t, 'offered')
   redis.call('HSET', K.torders, t, id)
-  redis.call('ZREM', K.free, t)
+  leave_free(t)
   redis.call('ZADD', K.offers, deadline, id .. '|' .. t)
   holders[#holders + 1] = t
   out[#out + 1] = t
@@ -84,5 +84,14 @@ end
 redis.call('HSET', ok, 'status', 'offered', 'holders', table.concat(holders, ','), 'offers', offers + 1,
   'updated', NOW, 'offer_deadline', deadline)
 redis.call('HINCRBY', K.stats, 'offers', #picked)
-for _, t in ipairs(holders) do notify(t, 'offer', id, '') end
+-- The notification carries the offer, so driver gateways need not read it back.
+local f = redis.call('HMGET', ok, 'p_lat', 'p_lon', 'p_addr', 'd_lat', 'd_lon', 'd_addr', 'needs', 'notes',
+  'pay', 'phone', 'pax', 'reason')
+for _, p in ipairs(picked) do
+  notify(p[1], 'offer', id, cjson.encode({
+    p_lat = f[1], p_lon = f[2], p_addr = f[3], d_lat = f[4] or '', d_lon = f[5] or '', d_addr = f[6] or '',
+    needs = f[7] or '', notes = f[8] or '', pay = f[9] or '', phone = f[10] or '', pax = f[11] or '1',
+    elderly = f[12] or '', dist = p[2], deadline = deadline,
+  }))
+end
 return out

@@ -1,7 +1,15 @@
--- Takes taxis whose last fix is older than the bound out of the free index (hygiene only:
--- queries filter stale fixes themselves).
--- KEYS: fix times zset, free geo
--- ARGV: oldest acceptable fix ms, max to remove
+-- Moves FREE taxis whose last fix is older than the bound out of the free index into
+-- `taxis:pos` (hygiene: queries filter stale fixes themselves; the last position is kept).
+-- KEYS: fix times zset, free geo, positions geo
+-- ARGV: oldest acceptable fix ms, max to move
 local stale = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
-if #stale > 0 then return redis.call('ZREM', KEYS[2], unpack(stale)) end
-return 0
+local moved = 0
+for _, id in ipairs(stale) do
+  local p = redis.call('GEOPOS', KEYS[2], id)[1]
+  if p then
+    redis.call('GEOADD', KEYS[3], p[1], p[2], id)
+    redis.call('ZREM', KEYS[2], id)
+    moved = moved + 1
+  end
+end
+return moved

@@ -9,11 +9,19 @@ end
 local held = redis.call('HGET', KEYS[5], ARGV[1])
 if held then return {'busy', st, held} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+-- A taxi's last position lives in `taxis:free` while FREE, in `taxis:pos` otherwise.
 if ARGV[3] == 'free' then
   local p = redis.call('GEOPOS', KEYS[4], ARGV[1])[1]
-  if p then redis.call('GEOADD', KEYS[3], p[1], p[2], ARGV[1]) end
+  if p then
+    redis.call('GEOADD', KEYS[3], p[1], p[2], ARGV[1])
+    redis.call('ZREM', KEYS[4], ARGV[1])
+  end
 else
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  local p = redis.call('GEOPOS', KEYS[3], ARGV[1])[1]
+  if p then
+    redis.call('GEOADD', KEYS[4], p[1], p[2], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+  end
 end
 if st ~= ARGV[3] then
   redis.call('XADD', KEYS[6], '*', 'type', ARGV[5], 'taxi', ARGV[1], 'from', st, 'to', ARGV[3], 'ts', ARGV[4])
