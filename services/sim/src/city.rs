@@ -7,6 +7,8 @@ use rand::Rng;
 pub struct Spot {
     /// Its name, as an address for drivers.
     pub name: &'static str,
+    /// Its name in Latin letters, for the map (readable without CJK fonts).
+    pub en: &'static str,
     /// WGS-84 latitude (approximate).
     pub lat: f64,
     /// WGS-84 longitude (approximate).
@@ -31,90 +33,105 @@ pub enum SpotKind {
 pub const SPOTS: &[Spot] = &[
     Spot {
         name: "重庆医科大学附属第一医院",
+        en: "CQMU First Hospital",
         lat: 29.5330,
         lon: 106.5090,
         kind: SpotKind::Hospital,
     },
     Spot {
         name: "陆军军医大学西南医院",
+        en: "Southwest Hospital",
         lat: 29.5520,
         lon: 106.4590,
         kind: SpotKind::Hospital,
     },
     Spot {
         name: "陆军军医大学新桥医院",
+        en: "Xinqiao Hospital",
         lat: 29.5430,
         lon: 106.4450,
         kind: SpotKind::Hospital,
     },
     Spot {
         name: "重庆市人民医院",
+        en: "Chongqing People's Hospital",
         lat: 29.6080,
         lon: 106.5290,
         kind: SpotKind::Hospital,
     },
     Spot {
         name: "重庆市中医院",
+        en: "Chongqing TCM Hospital",
         lat: 29.5700,
         lon: 106.5660,
         kind: SpotKind::Hospital,
     },
     Spot {
         name: "龙湖花园",
+        en: "Longhu Garden",
         lat: 29.6000,
         lon: 106.5200,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "融侨半岛",
+        en: "Rongqiao Peninsula",
         lat: 29.5200,
         lon: 106.5700,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "大渡口九宫庙小区",
+        en: "Jiugongmiao estate",
         lat: 29.4850,
         lon: 106.4850,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "观音桥嘉陵小区",
+        en: "Jialing estate",
         lat: 29.5800,
         lon: 106.5400,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "南坪东路小区",
+        en: "Nanping East estate",
         lat: 29.5300,
         lon: 106.5650,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "沙坪坝天星桥小区",
+        en: "Tianxingqiao estate",
         lat: 29.5600,
         lon: 106.4400,
         kind: SpotKind::Residential,
     },
     Spot {
         name: "解放碑步行街",
+        en: "Jiefangbei",
         lat: 29.5580,
         lon: 106.5770,
         kind: SpotKind::Shopping,
     },
     Spot {
         name: "观音桥步行街",
+        en: "Guanyinqiao",
         lat: 29.5740,
         lon: 106.5320,
         kind: SpotKind::Shopping,
     },
     Spot {
         name: "三峡广场",
+        en: "Three Gorges Square",
         lat: 29.5560,
         lon: 106.4570,
         kind: SpotKind::Shopping,
     },
     Spot {
         name: "杨家坪步行街",
+        en: "Yangjiaping",
         lat: 29.5050,
         lon: 106.5100,
         kind: SpotKind::Shopping,

@@ -68,7 +68,7 @@ pub fn map(observed: &Observed, title: &str) -> String {
             r##"<text x="{x:.1}" y="{y:.1}" font-size="16" fill="{colour}" text-anchor="middle">{mark}</text><text x="{:.1}" y="{:.1}" font-size="11" fill="#333">{}</text>"##,
             x + 9.0,
             y + 4.0,
-            escape(spot.name)
+            escape(spot.en)
         );
     }
     let legend = [
@@ -79,8 +79,8 @@ pub fn map(observed: &Observed, title: &str) -> String {
         ("#1f77b4", "other pickup"),
     ];
     for (i, (c, label)) in legend.iter().enumerate() {
-        let y = H + 12.0 + i as f64 * 0.0;
-        let x = 10.0 + i as f64 * 175.0;
+        let y = H + 12.0 + (i / 3) as f64 * 20.0;
+        let x = 10.0 + (i % 3) as f64 * 300.0;
         let _ = writeln!(
             s,
             r#"<circle cx="{x}" cy="{y}" r="5" fill="{c}"/><text x="{}" y="{}" font-size="12">{label}</text>"#,
