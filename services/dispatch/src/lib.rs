@@ -8,7 +8,6 @@
 pub mod engine;
 
 use taxi_domain::booking::Channel;
-use taxi_domain::geo::eta_seconds;
 use taxi_domain::priority::quantile;
 use taxi_domain::taxi::TaxiState;
 use taxi_domain::validate;
@@ -94,12 +93,7 @@ impl Dispatch {
         let order = validate::id("order_id", &r.order_id)?;
         let taxi = validate::id("taxi_id", &r.taxi_id)?;
         let operator = validate::id("operator_id", &r.operator_id)?;
-        let o = self.store.get_order(&order).await?;
-        let t = self.store.get_taxi(&taxi).await?;
-        let eta = t
-            .position
-            .map(|(at, _)| eta_seconds(at.distance_m(&o.pickup.at)))
-            .unwrap_or(0);
+        let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
         self.store
             .assign_order(&order, &taxi, eta, &operator)
             .await?;

@@ -14,7 +14,6 @@ pub mod hub;
 pub mod positions;
 
 use futures::StreamExt;
-use taxi_domain::geo::eta_seconds;
 use taxi_domain::settings::Settings;
 use taxi_domain::taxi::TaxiEvent;
 use taxi_domain::validate;
@@ -69,12 +68,7 @@ impl Driver {
 
     async fn accept(&self, r: pb::AcceptOfferRequest) -> ApiResult<pb::AcceptOfferResponse> {
         let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
-        let o = self.store.get_order(&order).await?;
-        let t = self.store.get_taxi(&taxi).await?;
-        let eta = t
-            .position
-            .map(|(at, _)| eta_seconds(at.distance_m(&o.pickup.at)))
-            .unwrap_or(0);
+        let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
         self.store.accept_offer(&order, &taxi, eta).await?;
         tracing::info!(taxi_id = %taxi, order_id = %order, eta, "offer accepted");
         let o = self.store.get_order(&order).await?;

@@ -30,6 +30,16 @@ pub fn assigned_taxi(t: &TaxiRecord, o: &OrderRecord) -> pb::AssignedTaxi {
     }
 }
 
+/// Seconds for a taxi to reach an order's pickup from where it is now (0 if the taxi has
+/// never reported a position). Reads both (NOT_FOUND if either is unknown).
+pub async fn eta_to_pickup(store: &Store, order: &str, taxi: &str) -> Result<u32, StoreError> {
+    let o = store.get_order(order).await?;
+    let t = store.get_taxi(taxi).await?;
+    Ok(t.position
+        .map(|(at, _)| eta_seconds(at.distance_m(&o.pickup.at)))
+        .unwrap_or(0))
+}
+
 /// Whether an order in this status shows its taxi to the passenger.
 pub fn shows_taxi(status: OrderStatus) -> bool {
     matches!(
