@@ -18,7 +18,9 @@
 //!
 //! # Connections
 //! One multiplexed [`redis::aio::ConnectionManager`] per process carries every
-//! non-blocking command; it reconnects in the background after Redis goes away. While
+//! non-blocking command, and a second one carries bulk position writes, so an order's
+//! few round trips never queue behind thousands of fixes; both reconnect in the
+//! background after Redis goes away. While
 //! Redis is down commands fail fast with [`StoreError::Unavailable`] (short connection and
 //! response timeouts, few reconnection retries), and work again once it is back.
 
@@ -81,6 +83,8 @@ impl StoreConfig {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) conn: ConnectionManager,
+    /// A second connection for bulk position writes, so nothing else queues behind them.
+    pub(crate) bulk: ConnectionManager,
     pub(crate) keys: Arc<Keys>,
     pub(crate) scripts: Arc<scripts::Scripts>,
     config: Arc<StoreConfig>,
@@ -105,9 +109,11 @@ impl Store {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())?;
+        let bulk = ConnectionManager::new_lazy_with_config(client, manager_config)?;
         Ok(Self {
             conn,
+            bulk,
             keys: Arc::new(Keys::new(&config.city)),
             scripts: Arc::new(scripts::Scripts::new()),
             config: Arc::new(config),
@@ -144,34 +150,6 @@ impl Store {
 
     pub(crate) fn request_ttl_s(&self) -> u64 {
         self.config.request_ttl.as_secs().max(1)
-    }
-
-    /// Runs several invocations of one script in a single pipeline (one round trip),
-    /// loading the script first if Redis lost it (a restart).
-    pub(crate) async fn run_pipelined<T: redis::FromRedisValue>(
-        &self,
-        script: &redis::Script,
-        invocations: &[redis::ScriptInvocation<'_>],
-    ) -> Result<Vec<T>, StoreError> {
-        let mut conn = self.conn.clone();
-        for attempt in 0..2 {
-            let mut pipe = redis::pipe();
-            for inv in invocations {
-                pipe.invoke_script(inv);
-            }
-            match pipe.query_async::<Vec<T>>(&mut conn).await {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if attempt == 0
-                        && e.kind()
-                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
-                    script.load_async(&mut conn).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Internal("script could not be loaded".into()))
     }
 
     /// Checks that Redis answers.

@@ -117,9 +117,9 @@ type TaxiRows = (
     Option<f64>,
 );
 
-/// The most fixes one script call stores; bigger batches are split into several calls sent
-/// in one pipeline. Small calls keep Redis' single thread free for other clients: a call
-/// of 100 fixes holds it for well under a millisecond.
+/// The most fixes one script call stores; bigger batches are split into several calls.
+/// Small calls keep Redis' single thread free for other clients: a call of 100 fixes holds
+/// it for about half a millisecond.
 pub const FIXES_PER_SCRIPT: usize = 100;
 
 fn text(v: &Value) -> String {
@@ -288,8 +288,8 @@ impl Store {
     }
 
     /// Stores position fixes, four Redis commands per script call of up to
-    /// [`FIXES_PER_SCRIPT`], all calls in one pipeline (one round trip); returns one
-    /// outcome per fix, in order. `fresh_ms` is the freshness bound (a free taxi whose
+    /// [`FIXES_PER_SCRIPT`], on a connection of their own; returns one outcome per fix, in
+    /// order. `fresh_ms` is the freshness bound (a free taxi whose
     /// last fix was staler had been moved out of the free index).
     pub async fn report_positions(
         &self,
@@ -315,10 +315,11 @@ impl Store {
             }
             invocations.push(inv);
         }
-        let replies: Vec<Vec<i64>> = self
-            .run_pipelined(&self.scripts.report_positions, &invocations)
-            .await?;
-        for codes in replies {
+        // One call at a time on the bulk connection: Redis serves other clients between
+        // calls (a pipeline of them would hold its single thread for the whole message).
+        let mut conn = self.bulk.clone();
+        for inv in &invocations {
+            let codes: Vec<i64> = inv.invoke_async(&mut conn).await?;
             out.extend(codes.into_iter().map(|c| match c {
                 0 => FixOutcome::Stored,
                 1 => FixOutcome::UnknownTaxi,

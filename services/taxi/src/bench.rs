@@ -453,7 +453,9 @@ struct DispatchResult {
 }
 
 async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
-    let env = Env::start(&[]).await?;
+    // Probes never answer: offers must outlive the scenario, or early orders would expire
+    // and be offered again before they are counted.
+    let env = Env::start(&["--offer-timeout-ms", "120000"]).await?;
     println!("  dispatch: registering {} taxis", l.taxis);
     let ids = fleet(&env.store, l.taxis).await?;
     let mut rng = StdRng::seed_from_u64(11);
