@@ -293,6 +293,15 @@ async fn manual_assignment_by_an_operator() {
         .unwrap()
         .into_inner();
     assert_eq!(pending.total, 1);
+    let stats = dispatch
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stats.pending, 1,
+        "the KPIs count the order waiting for a taxi"
+    );
     assert_eq!(
         pending.orders[0].order.as_ref().unwrap().order_id,
         order.order_id

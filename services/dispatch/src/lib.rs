@@ -112,7 +112,7 @@ impl Dispatch {
         let assigned = c("assigned");
         let unfulfilled = c("unfulfilled");
         let dispatched = assigned + unfulfilled;
-        let waiting = self.store.waiting_order_ids().await?.len() as u64;
+        let waiting = self.store.waiting_count().await?;
         let taxis = self.store.taxi_state_counts().await?;
         let count = |s: TaxiState| {
             taxis

@@ -137,13 +137,11 @@ impl OneKey {
         }
     }
 
-    /// The owner's order to talk about: the newest active one.
+    /// The owner's order to talk about: the newest active one (one round trip).
     async fn active_order(&self, owner: &str) -> ApiResult<Option<OrderRecord>> {
-        let (_, recent, active) = self.store.caller_overview(owner, 1).await?;
-        let mut ids = active;
-        ids.extend(recent);
-        let orders = self.store.get_orders(&ids).await?;
-        Ok(orders
+        let screen = self.store.caller_screen(owner, 0).await?;
+        Ok(screen
+            .orders
             .into_iter()
             .filter(|o| o.status.is_active())
             .max_by_key(|o| o.created_ms))

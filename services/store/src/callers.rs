@@ -176,36 +176,6 @@ impl Store {
         Ok(Some(CallerRecord::from_map(phone, &m, devices)))
     }
 
-    /// The caller, their `recent` newest order ids and their active order ids (by pickup
-    /// time), in one round trip: the phone switch's and the screen pop's first read.
-    pub async fn caller_overview(
-        &self,
-        phone: &str,
-        recent: usize,
-    ) -> Result<(Option<CallerRecord>, Vec<String>, Vec<String>), StoreError> {
-        let mut conn = self.conn.clone();
-        let (m, devices, recent_ids, active): (
-            HashMap<String, String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        ) = redis::pipe()
-            .hgetall(self.keys.caller(phone))
-            .smembers(self.keys.caller_devices(phone))
-            .zrevrange(self.keys.caller_orders(phone), 0, recent as isize - 1)
-            .zrange(self.keys.caller_active(phone), 0, -1)
-            .query_async(&mut conn)
-            .await?;
-        let caller = if m.is_empty() {
-            None
-        } else {
-            let mut devices = devices;
-            devices.sort();
-            Some(CallerRecord::from_map(phone, &m, devices))
-        };
-        Ok((caller, recent_ids, active))
-    }
-
     /// The screen pop in one round trip: the caller (if known), their `recent` newest
     /// order ids, their active order ids, and all those orders.
     pub async fn caller_screen(

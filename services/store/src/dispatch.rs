@@ -154,6 +154,18 @@ impl Notification {
     }
 }
 
+/// The reply of `accept_offer.lua` / `decline_offer.lua`.
+fn offer_reply(reply: &[String], order: &str) -> Result<(), StoreError> {
+    match reply.first().map(String::as_str) {
+        Some("ok") => Ok(()),
+        Some("missing") => Err(StoreError::NotFound {
+            what: "order",
+            id: order.into(),
+        }),
+        _ => Err(gone(reply.get(1), "order_id")),
+    }
+}
+
 fn gone(status: Option<&String>, what: &str) -> StoreError {
     let st = status.and_then(|s| OrderStatus::from_code(s));
     StoreError::FailedPrecondition(match st {
@@ -275,14 +287,7 @@ impl Store {
             .arg(eta_s)
             .invoke_async(&mut conn)
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(StoreError::NotFound {
-                what: "order",
-                id: order.into(),
-            }),
-            _ => Err(gone(reply.get(1), "order_id")),
-        }
+        offer_reply(&reply, order)
     }
 
     /// A driver declines an offer.
@@ -299,14 +304,7 @@ impl Store {
             .arg(taxi)
             .invoke_async(&mut conn)
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(StoreError::NotFound {
-                what: "order",
-                id: order.into(),
-            }),
-            _ => Err(gone(reply.get(1), "order_id")),
-        }
+        offer_reply(&reply, order)
     }
 
     /// A step of the trip by the taxi holding the order.
@@ -447,6 +445,18 @@ impl Store {
         let mut ids = a;
         ids.extend(b);
         Ok(ids)
+    }
+
+    /// How many orders wait for a taxi (queued, or waiting for a retry).
+    pub async fn waiting_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let (a, b): (u64, u64) = redis::pipe()
+            .atomic()
+            .zcard(&self.keys.pending)
+            .zcard(format!("{}dispatch:retry", self.keys.entity_prefix))
+            .query_async(&mut conn)
+            .await?;
+        Ok(a + b)
     }
 
     /// The newest unfulfilled orders to call back.
