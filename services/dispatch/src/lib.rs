@@ -1,8 +1,8 @@
 //! The matching engine and `taxi.v1.DispatchService`, the operators' view of it.
 //!
 //! # Layout
-//! - [`engine`]: workers (claim under a lease, one atomic attempt) and the sweeper
-//!   (reservations, retries, lapsed leases, expired offers).
+//! - [`engine`]: the workers, which take the best queued order and attempt it in one
+//!   atomic script, and the sweeper (due reservations, due retries, expired offers).
 //! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`.
 
 pub mod engine;

@@ -50,7 +50,7 @@ pub struct Settings {
     pub retry_interval: Duration,
     /// Dispatch workers per process.
     pub dispatch_workers: usize,
-    /// How often offers, leases, retries and reservations are swept.
+    /// How often expired offers, due retries and due reservations are swept.
     pub sweep_interval: Duration,
 }
 

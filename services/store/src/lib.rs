@@ -8,7 +8,7 @@
 //! - [`orders`]: order creation (idempotent by request id, de-duplicated for one-key and
 //!   voice-menu bookings), reads, cancellation.
 //! - [`devices`]: one-key devices and the emergency alerts of long presses.
-//! - [`dispatch`]: the queue, leases, offers, trip steps, manual assignment, call-backs,
+//! - [`dispatch`]: the queue, offers, trip steps, manual assignment, call-backs,
 //!   KPIs and the notifications to driver streams.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!

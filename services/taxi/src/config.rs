@@ -43,7 +43,7 @@ pub const ENV_MAX_DISPATCH: &str = "TAXI_MAX_DISPATCH_SECS";
 pub const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 /// `TAXI_RETRY_MS`: wait before searching again when no taxi is in reach.
 pub const ENV_RETRY: &str = "TAXI_RETRY_MS";
-/// `TAXI_SWEEP_MS`: how often offers, leases, retries and reservations are swept.
+/// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
 pub const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
 
 /// Flags of `taxi serve` (each also read from its environment variable).
@@ -100,7 +100,7 @@ pub struct ServeArgs {
     /// Milliseconds before searching again when no taxi is in reach.
     #[arg(long, env = ENV_RETRY, default_value_t = 2000)]
     pub retry_ms: u64,
-    /// Milliseconds between sweeps of offers, leases, retries and reservations.
+    /// Milliseconds between sweeps of expired offers, due retries and due reservations.
     #[arg(long, env = ENV_SWEEP, default_value_t = 200)]
     pub sweep_ms: u64,
 }
