@@ -706,3 +706,35 @@ async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_sto
         .unwrap();
     assert_eq!(one_key.orders, 1);
 }
+
+#[tokio::test]
+async fn an_open_driver_stream_gets_offers_after_redis_restarts() {
+    let mut city = TestCity::start_with(fast_config()).await;
+    let mut taxi = driver_at(&city, "渝A12001", north_of_centre(100.0)).await;
+    // Redis goes away and comes back (AOF keeps the taxi); the driver's stream stays open.
+    city.redis.restart().expect("restart redis");
+    let deadline = std::time::Instant::now() + 10 * S;
+    let order = loop {
+        let r = city
+            .hotline()
+            .create_booking(pb::CreateBookingRequest {
+                caller_phone: "13800000099".into(),
+                passenger_name: "乘客".into(),
+                pickup: Some(place(north_of_centre(0.0), "测试上车点")),
+                channel: pb::Channel::Operator as i32,
+                operator_id: "op-1".into(),
+                request_id: "after-restart".into(),
+                ..Default::default()
+            })
+            .await;
+        match r {
+            Ok(r) => break r.into_inner().order.unwrap(),
+            Err(s) if s.code() == Code::Unavailable && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(s) => panic!("booking after the restart failed: {s:?}"),
+        }
+    };
+    // The hub resubscribed (and resent what the taxi holds): the offer arrives.
+    assert_eq!(taxi.offer(5 * S).await.order_id, order.order_id);
+}
