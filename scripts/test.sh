@@ -1,12 +1,48 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every unit and end-to-end test.
-# Installs redis-server if missing; each test starts its own private server.
+# The whole test suite, in tiers; each test starts its own private Redis.
+#   plain    formatting, lints, and every unit and end-to-end test (single redis-server)
+#   cluster  the store and end-to-end tests again, each test city on a private 3-master
+#            Redis Cluster (TAXI_TEST_REDIS=cluster)
+# Usage: scripts/test.sh [--plain | --cluster]    (no argument: every tier, in turn)
+# Installs redis-server and redis-cli if missing. Stops at the first failing tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: $0 [--plain | --cluster]" >&2
+  exit 2
+}
+[ $# -le 1 ] || usage
+case "${1:-}" in
+  "") tiers=(plain cluster) ;;
+  --plain) tiers=(plain) ;;
+  --cluster) tiers=(cluster) ;;
+  *) usage ;;
+esac
+
+# Each tier is one `&&` chain, so it fails as a whole whatever `set -e` does inside `if`.
+tier_plain() {
+  cargo fmt --all --check &&
+    cargo clippy --workspace --all-targets --locked -- -D warnings &&
+    cargo test --workspace --locked
+}
+tier_cluster() {
+  TAXI_TEST_REDIS=cluster cargo test --locked -p taxi-tests -p taxi-store
+}
 
 scripts/ensure-redis.sh
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+summary=""
+for tier in "${tiers[@]}"; do
+  start=$SECONDS
+  if "tier_$tier"; then
+    echo "tier $tier: passed in $((SECONDS - start)) s"
+    summary+=" $tier $((SECONDS - start)) s,"
+  else
+    status=$?
+    echo "tier $tier: FAILED after $((SECONDS - start)) s (exit $status)" >&2
+    exit "$status"
+  fi
+done
+echo "all tiers passed:${summary%,} (total ${SECONDS} s)"

@@ -1,18 +1,23 @@
 //! The end-to-end test harness.
 //!
 //! [`TestCity::start`] starts a private `redis-server` on a free loopback port (never a
-//! Redis someone left running) and the services in-process on an ephemeral port, and
-//! hands out real tonic clients. Everything stops when the city is dropped.
+//! Redis someone left running), or with `TAXI_TEST_REDIS=cluster` a private 3-master
+//! Redis Cluster, and the services in-process on an ephemeral port, and hands out real
+//! tonic clients. Everything stops when the city is dropped. The city runs on a
+//! [`SteppedClock`]: tests jump ahead (an offer's deadline, a reservation's time) with
+//! [`TestCity::advance`] instead of sleeping.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use taxi_domain::clock::{Clock, SteppedClock};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::{
     dispatch_service_client::DispatchServiceClient, driver_service_client::DriverServiceClient,
     fleet_service_client::FleetServiceClient, hotline_service_client::HotlineServiceClient,
     one_key_service_client::OneKeyServiceClient,
 };
-use taxi_redis_process::RedisProcess;
+use taxi_redis_process::{RedisCluster, RedisProcess};
 use taxi_server::ServerConfig;
 use taxi_store::{Store, StoreConfig};
 use tokio::task::JoinHandle;
@@ -21,6 +26,69 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The city code every test city uses.
 pub const CITY: &str = "500100";
+
+/// The private Redis of a test: one server, or a cluster when `TAXI_TEST_REDIS=cluster`.
+pub enum TestRedis {
+    /// One `redis-server`.
+    Single(RedisProcess),
+    /// A 3-master Redis Cluster.
+    Cluster(RedisCluster),
+}
+
+impl TestRedis {
+    /// What `TAXI_TEST_REDIS` asks for: `cluster`, or (unset) one server.
+    pub fn start() -> Self {
+        if Self::cluster_tier() {
+            TestRedis::Cluster(
+                RedisCluster::start_temporary(3).expect("start a private Redis Cluster"),
+            )
+        } else {
+            Self::single()
+        }
+    }
+
+    /// One private server, whatever the tier (tests that stop and restart Redis).
+    pub fn single() -> Self {
+        TestRedis::Single(RedisProcess::start_temporary().expect(
+            "start a private redis-server (is it installed? apt-get install -y redis-server)",
+        ))
+    }
+
+    /// Whether this run is the cluster tier.
+    pub fn cluster_tier() -> bool {
+        std::env::var("TAXI_TEST_REDIS").is_ok_and(|v| v == "cluster")
+    }
+
+    /// The URL the services are given (comma-separated nodes for a cluster).
+    pub fn url(&self) -> String {
+        match self {
+            TestRedis::Single(r) => r.url(),
+            TestRedis::Cluster(c) => c.url(),
+        }
+    }
+
+    fn process(&mut self) -> &mut RedisProcess {
+        match self {
+            TestRedis::Single(r) => r,
+            TestRedis::Cluster(_) => panic!("this test needs one server: use TestRedis::single"),
+        }
+    }
+
+    /// Stops the server (one server only).
+    pub fn stop(&mut self) {
+        self.process().stop();
+    }
+
+    /// Starts it again on the same port and data (one server only).
+    pub fn start_again(&mut self) -> Result<(), taxi_redis_process::LaunchError> {
+        self.process().start_again()
+    }
+
+    /// Stops and starts it (one server only).
+    pub fn restart(&mut self) -> Result<(), taxi_redis_process::LaunchError> {
+        self.process().restart()
+    }
+}
 
 /// A server process started in-process against the city's Redis.
 pub struct TestServer {
@@ -33,13 +101,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts `config`'s roles on a fresh ephemeral port against `redis_url`.
-    pub async fn start(redis_url: &str, config: ServerConfig) -> Self {
+    /// Starts `config`'s roles on a fresh ephemeral port against `redis_url`, reading
+    /// time from `clock`.
+    pub async fn start(redis_url: &str, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let store = Store::connect(StoreConfig::new(redis_url, CITY)).expect("store");
+        let city = config.settings.city.code.clone();
+        let store =
+            Store::connect(StoreConfig::new(redis_url, city).with_clock(clock)).expect("store");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(taxi_server::run(listener, store, config, shutdown.clone()));
         Self {
@@ -58,12 +129,14 @@ impl TestServer {
 
 /// A private Redis and one or more servers.
 pub struct TestCity {
-    /// The private redis-server.
-    pub redis: RedisProcess,
+    /// The private Redis.
+    pub redis: TestRedis,
     /// The first server.
     pub server: TestServer,
     /// A store on the same Redis, for looking behind the API in assertions.
     pub store: Store,
+    /// The city's clock: the system's, plus the steps the test took.
+    pub clock: Arc<SteppedClock>,
     channel: Channel,
 }
 
@@ -73,20 +146,41 @@ impl TestCity {
         Self::start_with(ServerConfig::default()).await
     }
 
-    /// Every role of `config`.
+    /// Every role of `config`, on the tier's Redis.
     pub async fn start_with(config: ServerConfig) -> Self {
-        let redis = RedisProcess::start_temporary().expect(
-            "start a private redis-server (is it installed? apt-get install -y redis-server)",
-        );
-        let server = TestServer::start(&redis.url(), config).await;
+        Self::start_on(TestRedis::start(), config).await
+    }
+
+    /// Every role of `config` on `redis`.
+    pub async fn start_on(redis: TestRedis, config: ServerConfig) -> Self {
+        let clock = Arc::new(SteppedClock::new());
+        let city = config.settings.city.code.clone();
+        let server = TestServer::start(&redis.url(), config, clock.clone()).await;
         let channel = connect(server.addr).await;
-        let store = Store::connect(StoreConfig::new(redis.url(), CITY)).expect("store");
+        let store = Store::connect(StoreConfig::new(redis.url(), city).with_clock(clock.clone()))
+            .expect("store");
         Self {
             redis,
             server,
             store,
+            clock,
             channel,
         }
+    }
+
+    /// Now, by the city's clock (ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Jumps the city's clock ahead.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// A position report at `at`, taken `age` ago by the city's clock.
+    pub fn report(&self, taxi_id: &str, at: pb::LatLng, age: Duration) -> pb::PositionReport {
+        report_at(taxi_id, at, self.now_ms() - age.as_millis() as i64)
     }
 
     /// A channel to the first server.
@@ -117,15 +211,6 @@ impl TestCity {
     /// A DispatchService client.
     pub fn dispatch(&self) -> DispatchServiceClient<Channel> {
         DispatchServiceClient::new(self.channel())
-    }
-
-    /// A raw Redis connection, for assertions on what was (not) stored.
-    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis.url())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection")
     }
 }
 
@@ -192,9 +277,18 @@ pub async fn register_taxi_with(
         .expect("taxi")
 }
 
-/// A position report at `at`, taken `age` ago.
+/// A position report at `at`, taken `age` ago by the system clock (a test city's clock
+/// only runs ahead of it, so this never lies about freshness in the fresh direction).
 pub fn report(taxi_id: &str, at: pb::LatLng, age: Duration) -> pb::PositionReport {
-    let ms = taxi_store::now_ms() - age.as_millis() as i64;
+    report_at(
+        taxi_id,
+        at,
+        taxi_domain::clock::system_now_ms() - age.as_millis() as i64,
+    )
+}
+
+/// A position report at `at`, taken at `ms` (epoch).
+pub fn report_at(taxi_id: &str, at: pb::LatLng, ms: i64) -> pb::PositionReport {
     pb::PositionReport {
         taxi_id: taxi_id.into(),
         position: Some(at),
@@ -307,40 +401,14 @@ pub fn booking_from_home(phone: &str) -> pb::CreateBookingRequest {
     }
 }
 
-/// Counts members of a sorted set (or zero).
-pub async fn zcard(city: &TestCity, key: &str) -> i64 {
-    let mut conn = city.redis_conn().await;
-    redis::cmd("ZCARD")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .expect("zcard")
-}
-
 /// Orders waiting for a taxi: in the queue or, with no taxi in reach, waiting to retry.
-pub async fn waiting(city: &TestCity) -> i64 {
-    let retry = format!("{}dispatch:retry", city.store.keys().entity_prefix);
-    let mut conn = city.redis_conn().await;
-    // One MULTI: an order moving between the two sets is counted exactly once.
-    let (a, b): (i64, i64) = redis::pipe()
-        .atomic()
-        .zcard(&city.store.keys().pending)
-        .zcard(retry)
-        .query_async(&mut conn)
-        .await
-        .expect("zcard");
-    a + b
+pub async fn waiting(city: &TestCity) -> u64 {
+    city.store.waiting_count().await.expect("waiting count")
 }
 
-/// How many orders exist in the city (the order counter may skip; this counts keys).
-pub async fn order_count(city: &TestCity) -> usize {
-    let mut conn = city.redis_conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:order:*", city.store.keys().prefix()))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
-    keys.len()
+/// How many orders were ever created in the city.
+pub async fn order_count(city: &TestCity) -> u64 {
+    city.store.order_count().await.expect("order count")
 }
 
 /// Settings for dispatch tests: short timeouts, fast sweeps, so scenarios take seconds.

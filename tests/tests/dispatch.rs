@@ -470,7 +470,7 @@ async fn a_dispatch_process_killed_mid_offer_loses_nothing() {
     let mut dispatch_only = config.clone();
     dispatch_only.roles = vec![taxi_server::Role::Dispatch];
     dispatch_only.settings.dispatch_workers = 2;
-    let a = TestServer::start(&city.redis.url(), dispatch_only.clone()).await;
+    let a = TestServer::start(&city.redis.url(), dispatch_only.clone(), city.clock.clone()).await;
     assert_eq!(first.offer(2 * S).await.order_id, order.order_id);
     // Killed mid-offer: it never sees the answer (there is none) nor the deadline. Its
     // background tasks stop at their next await; every step it took was one atomic script,
@@ -478,7 +478,7 @@ async fn a_dispatch_process_killed_mid_offer_loses_nothing() {
     a.shutdown.cancel();
     a.task.abort();
     // Another dispatch process takes over: the offer expires and the next taxi gets it.
-    let b = TestServer::start(&city.redis.url(), dispatch_only).await;
+    let b = TestServer::start(&city.redis.url(), dispatch_only, city.clock.clone()).await;
     assert_eq!(second.offer(3 * S).await.order_id, order.order_id);
     b.stop().await;
 }
@@ -709,7 +709,8 @@ async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_sto
 
 #[tokio::test]
 async fn an_open_driver_stream_gets_offers_after_redis_restarts() {
-    let mut city = TestCity::start_with(fast_config()).await;
+    // Restarting needs one server of its own, whatever the tier.
+    let mut city = TestCity::start_on(TestRedis::single(), fast_config()).await;
     let mut taxi = driver_at(&city, "渝A12001", north_of_centre(100.0)).await;
     // Redis goes away and comes back (AOF keeps the taxi); the driver's stream stays open.
     city.redis.restart().expect("restart redis");

@@ -110,12 +110,7 @@ async fn bad_registrations_name_the_field_and_store_nothing() {
     for (req, field) in cases {
         assert_status(fleet.register_taxi(req).await, Code::InvalidArgument, field);
     }
-    let mut conn = city.redis_conn().await;
-    let plates: i64 = redis::cmd("HLEN")
-        .arg(&city.store.keys().plates)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let plates = city.store.plate_count().await.unwrap();
     assert_eq!(plates, 0, "a refused registration stored something");
 }
 
@@ -296,7 +291,7 @@ async fn position_stream_keeps_good_points_and_explains_bad_ones() {
     let future = {
         let mut r = report(&on.taxi_id, north_of_centre(10.0), Duration::ZERO);
         r.fix_time = Some(taxi_proto::Timestamp {
-            seconds: taxi_store::now_ms() / 1000 + 3600,
+            seconds: city.now_ms() / 1000 + 3600,
             nanos: 0,
         });
         r
@@ -526,13 +521,6 @@ async fn street_hail_and_shift_rules() {
     assert_eq!(nearby().await, 1);
 
     // Every transition is on the audit trail.
-    let mut conn = city.redis_conn().await;
-    let events: Vec<redis::Value> = redis::cmd("XRANGE")
-        .arg(&city.store.keys().events)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let events = city.store.audit_trail_all().await.unwrap();
     assert!(events.len() >= 6, "{} events", events.len());
 }

@@ -23,30 +23,14 @@ async fn a_caller_born_in_1950_is_an_older_passenger_and_the_id_is_never_kept() 
     // The ID is nowhere: not in replies, not in Redis.
     let shown = format!("{caller:?}");
     assert!(!shown.contains(&id));
-    let mut conn = city.redis_conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for k in keys {
-        let t: String = redis::cmd("TYPE")
-            .arg(&k)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if t == "hash" {
-            let vals: Vec<String> = redis::cmd("HVALS")
-                .arg(&k)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            assert!(
-                vals.iter()
-                    .all(|v| !v.contains(&id) && !v.contains(&id[6..14]) || v.len() == 10),
-                "{k}"
-            );
-        }
+    let stored = city.store.stored_text().await.unwrap();
+    assert!(!stored.is_empty());
+    for (k, vals) in stored {
+        assert!(
+            vals.iter()
+                .all(|v| !v.contains(&id) && !v.contains(&id[6..14]) || v.len() == 10),
+            "{k}"
+        );
     }
 
     // An update without the ID keeps the birth date.
@@ -283,7 +267,7 @@ async fn bookings_enter_the_queue_or_the_schedule_and_the_event_stream() {
     assert_eq!(waiting(&city).await, 1);
 
     let mut reserve = booking_from_home(PHONE);
-    let pickup_s = taxi_store::now_ms() / 1000 + 3600;
+    let pickup_s = city.now_ms() / 1000 + 3600;
     reserve.pickup_time = Some(taxi_proto::Timestamp {
         seconds: pickup_s,
         nanos: 0,
@@ -300,30 +284,29 @@ async fn bookings_enter_the_queue_or_the_schedule_and_the_event_stream() {
     assert_eq!(later.status, pb::OrderStatus::Scheduled as i32);
     assert!(later.reservation);
     assert_eq!(later.dropoff.unwrap().address, "重庆医科大学附属第一医院");
-    assert_eq!(zcard(&city, &city.store.keys().scheduled).await, 1);
-    let mut conn = city.redis_conn().await;
-    let release: f64 = redis::cmd("ZSCORE")
-        .arg(&city.store.keys().scheduled)
-        .arg(&later.order_id)
-        .query_async(&mut conn)
+    assert_eq!(city.store.scheduled_count().await.unwrap(), 1);
+    let release = city
+        .store
+        .release_time(&later.order_id)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(
-        release as i64,
+        release,
         pickup_s * 1000 - 15 * 60 * 1000,
         "enters dispatch 15 minutes before pickup"
     );
 
-    let events: Vec<redis::Value> = redis::cmd("XRANGE")
-        .arg(&city.store.keys().events)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
+    let created: Vec<String> = city
+        .store
+        .audit_trail_all()
         .await
-        .unwrap();
-    let text = format!("{events:?}");
-    assert!(text.contains(&now.order_id) && text.contains(&later.order_id));
-    assert!(text.contains("order_created"));
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == taxi_domain::audit::AuditKind::OrderCreated)
+        .map(|r| r.field("order").to_string())
+        .collect();
+    assert!(created.contains(&now.order_id) && created.contains(&later.order_id));
 }
 
 #[tokio::test]
@@ -412,7 +395,7 @@ async fn every_bad_booking_is_refused_with_its_field_and_stores_nothing() {
     let city = TestCity::start().await;
     caller_with_home(&city, PHONE, None).await;
     let mut hotline = city.hotline();
-    let now_s = taxi_store::now_ms() / 1000;
+    let now_s = city.now_ms() / 1000;
     let at = |s: i64| {
         Some(taxi_proto::Timestamp {
             seconds: s,
@@ -603,7 +586,7 @@ async fn every_bad_booking_is_refused_with_its_field_and_stores_nothing() {
     }
     assert_eq!(order_count(&city).await, 0);
     assert_eq!(waiting(&city).await, 0);
-    assert_eq!(zcard(&city, &city.store.keys().scheduled).await, 0);
+    assert_eq!(city.store.scheduled_count().await.unwrap(), 0);
     // A landline with area code is a good number.
     let mut landline = ok();
     landline.caller_phone = "023-63881234".into();
@@ -762,6 +745,7 @@ async fn repeat_last_trip_get_list_and_cancel() {
     );
 
     // Once the trip has started it cannot be cancelled.
+    let mut taxi = driver_at(&city, "渝A77001", north_of_centre(500.0)).await;
     let mut b = booking_from_home(PHONE);
     b.request_id = "on-trip".into();
     let o = hotline
@@ -771,12 +755,18 @@ async fn repeat_last_trip_get_list_and_cancel() {
         .into_inner()
         .order
         .unwrap();
-    let mut conn = city.redis_conn().await;
-    let _: () = redis::cmd("HSET")
-        .arg(city.store.keys().order(&o.order_id))
-        .arg("status")
-        .arg("on_trip")
-        .query_async(&mut conn)
+    let offer = taxi.offer(Duration::from_secs(5)).await;
+    assert_eq!(offer.order_id, o.order_id);
+    let mut d = city.driver();
+    let ids = || (taxi.taxi_id.clone(), o.order_id.clone());
+    let (taxi_id, order_id) = ids();
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: taxi_id.clone(),
+        order_id: order_id.clone(),
+    })
+    .await
+    .unwrap();
+    d.start_trip(pb::StartTripRequest { taxi_id, order_id })
         .await
         .unwrap();
     assert_status(
@@ -784,5 +774,4 @@ async fn repeat_last_trip_get_list_and_cancel() {
         Code::FailedPrecondition,
         "already started",
     );
-    tokio::time::sleep(Duration::from_millis(1)).await;
 }

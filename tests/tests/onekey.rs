@@ -145,7 +145,7 @@ async fn the_pickup_is_the_fresh_device_position_else_home() {
     let mut stale = press("dev-3", pb::PressType::Short);
     stale.position = Some(north_of_centre(100.0));
     stale.position_time = Some(taxi_proto::Timestamp {
-        seconds: taxi_store::now_ms() / 1000 - 600,
+        seconds: city.now_ms() / 1000 - 600,
         nanos: 0,
     });
     let o = onekey
@@ -280,13 +280,7 @@ async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
     );
 
     // Recorded for each care contact.
-    let mut conn = city.redis_conn().await;
-    let n: i64 = redis::cmd("XLEN")
-        .arg(&city.store.keys().notifications)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(city.store.notification_count().await.unwrap(), 2);
 
     let acked = hotline
         .acknowledge_alert(pb::AcknowledgeAlertRequest {

@@ -7,7 +7,7 @@ use tonic::Code;
 
 #[tokio::test]
 async fn calls_fail_fast_while_redis_is_down_and_work_again_after() {
-    let mut city = TestCity::start().await;
+    let mut city = TestCity::start_on(TestRedis::single(), Default::default()).await;
     let taxi = taxi_at(&city, "渝A80001", north_of_centre(100.0)).await;
     city.redis.stop();
 

@@ -5,9 +5,10 @@
 //! Redis, and orders are attempted strictly in queue order however many workers and
 //! processes run. Offers, retries and reservations are sorted sets by due time, swept by
 //! every dispatch process (any number at once is safe): a process that dies mid-offer
-//! leaves an offer that expires and moves on like any other. Workers block on the city's
-//! wake-up list (BLPOP on a connection of their own) instead of polling, so an order is
-//! taken within a round trip of its creation.
+//! leaves an offer that expires and moves on like any other. Workers wait on the city's
+//! wake-ups ([`taxi_store::feed::Wakeups`]) instead of polling, so an order is taken
+//! within a round trip of its creation; a wake-up names an order, which the worker
+//! offers to attempt first (the script checks it is still the head of the queue).
 
 use std::time::Duration;
 use taxi_domain::settings::Settings;
@@ -64,18 +65,24 @@ impl Engine {
         tracing::info!("dispatch engine stopped");
     }
 
-    /// Dispatches until the queue is empty; returns false if Redis failed.
-    async fn drain(&self, shutdown: &CancellationToken) -> bool {
+    /// Dispatches until the queue is empty, starting from `hint` (the order a wake-up
+    /// named); returns false if Redis failed.
+    async fn drain(&self, mut hint: Option<String>, shutdown: &CancellationToken) -> bool {
         while !shutdown.is_cancelled() {
-            match self.store.dispatch_next(&self.params).await {
-                Ok(Attempt::Empty) => return true,
-                Ok(Attempt::Offered { order, taxis, .. }) => {
-                    tracing::debug!(order_id = %order, ?taxis, "offered")
+            match self.store.dispatch_next(&self.params, hint.take()).await {
+                Ok((Attempt::Empty, _)) => return true,
+                Ok((Attempt::Offered { order, taxis, .. }, next)) => {
+                    tracing::debug!(order_id = %order, ?taxis, "offered");
+                    hint = next;
                 }
-                Ok(Attempt::Unfulfilled(order)) => {
-                    tracing::info!(order_id = %order, "no taxi found in time: call back")
+                Ok((Attempt::Unfulfilled(order), next)) => {
+                    tracing::info!(order_id = %order, "no taxi found in time: call back");
+                    hint = next;
                 }
-                Ok(other) => tracing::trace!(outcome = ?other, "dispatch attempt"),
+                Ok((other, next)) => {
+                    tracing::trace!(outcome = ?other, "dispatch attempt");
+                    hint = next;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "dispatch attempt failed");
                     return false;
@@ -86,31 +93,26 @@ impl Engine {
     }
 
     async fn worker(self, n: usize, shutdown: CancellationToken) {
-        let mut conn = None;
+        let mut wakeups = self.store.wakeups();
+        let mut hint = None;
         while !shutdown.is_cancelled() {
-            if !self.drain(&shutdown).await {
-                conn = None;
+            if !self.drain(hint.take(), &shutdown).await {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(200)) => continue,
                     () = shutdown.cancelled() => break,
                 }
             }
-            if conn.is_none() {
-                conn = self.store.dedicated_connection().await.ok();
-            }
-            let Some(c) = conn.as_mut() else {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
-                    () = shutdown.cancelled() => break,
-                }
-            };
             tokio::select! {
-                r = self.store.wait_for_work(c, 1.0) => {
-                    if let Err(e) = r {
+                r = wakeups.next(Duration::from_secs(1)) => match r {
+                    Ok(h) => hint = h,
+                    Err(e) => {
                         tracing::debug!(worker = n, error = %e, "wake-up wait failed; reconnecting");
-                        conn = None;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            () = shutdown.cancelled() => break,
+                        }
                     }
-                }
+                },
                 () = shutdown.cancelled() => break,
             }
         }
@@ -124,7 +126,7 @@ impl Engine {
                 _ = tick.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            match self.store.maintain(&self.params).await {
+            match self.store.maintain(&self.params, SWEEP_BATCH).await {
                 Ok([0, 0, 0]) => {}
                 Ok([released, retried, expired]) => {
                     tracing::debug!(released, retried, expired, "swept")
@@ -134,3 +136,6 @@ impl Engine {
         }
     }
 }
+
+/// The most due reservations, retries and expired offers one sweep handles of each.
+const SWEEP_BATCH: usize = 500;

@@ -7,14 +7,13 @@
 
 pub mod engine;
 
-use taxi_domain::booking::Channel;
 use taxi_domain::priority::quantile;
 use taxi_domain::taxi::TaxiState;
 use taxi_domain::validate;
 use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
-use taxi_store::{Store, now_ms};
+use taxi_store::Store;
 use tonic::{Request, Response, Status};
 
 /// The operators' dispatch service of one city.
@@ -69,7 +68,7 @@ impl Dispatch {
         orders.sort_by_key(|o| (o.queue_score, o.created_ms));
         let total = orders.len() as u64;
         orders.truncate(limit);
-        let now = now_ms();
+        let now = self.store.now_ms();
         let mut out = Vec::with_capacity(orders.len());
         for o in &orders {
             out.push(pb::PendingOrder {
@@ -106,11 +105,9 @@ impl Dispatch {
 
     async fn stats(&self) -> ApiResult<pb::GetDispatchStatsResponse> {
         let mut raw = self.store.raw_stats().await?;
-        let c = |k: &str| raw.counters.get(k).copied().unwrap_or(0);
-        let total = c("total");
-        let elderly = c("elderly");
-        let assigned = c("assigned");
-        let unfulfilled = c("unfulfilled");
+        let c = raw.counters.clone();
+        let (total, elderly, assigned, unfulfilled) =
+            (c.total, c.elderly, c.assigned, c.unfulfilled);
         let dispatched = assigned + unfulfilled;
         let waiting = self.store.waiting_count().await?;
         let taxis = self.store.taxi_state_counts().await?;
@@ -123,11 +120,12 @@ impl Dispatch {
         };
         Ok(pb::GetDispatchStatsResponse {
             orders_total: total,
-            orders_by_channel: Channel::ALL
+            orders_by_channel: c
+                .by_channel
                 .iter()
-                .map(|ch| pb::ChannelCount {
+                .map(|(ch, n)| pb::ChannelCount {
                     channel: convert::channel(*ch) as i32,
-                    orders: c(&format!("ch:{}", ch.code())),
+                    orders: *n,
                 })
                 .collect(),
             elderly_orders: elderly,
@@ -140,8 +138,8 @@ impl Dispatch {
             time_to_assign_others: Some(summary(&mut raw.assign_others)),
             time_to_pickup_elderly: Some(summary(&mut raw.pickup_elderly)),
             time_to_pickup_others: Some(summary(&mut raw.pickup_others)),
-            completed: c("completed"),
-            cancelled: c("cancelled"),
+            completed: c.completed,
+            cancelled: c.cancelled,
             unfulfilled,
             fulfilment_rate: if dispatched == 0 {
                 0.0
@@ -151,7 +149,7 @@ impl Dispatch {
             offers_per_order: if dispatched == 0 {
                 0.0
             } else {
-                c("offers") as f64 / dispatched as f64
+                c.offers as f64 / dispatched as f64
             },
             pending: waiting,
             taxis_free: count(TaxiState::Free),

@@ -1,6 +1,8 @@
 //! Pure domain logic of the taxi dispatch backend: no I/O, no Redis, no gRPC types.
 //!
 //! # Layout
+//! - [`audit`]: the kinds of record in the audit trail, each named once.
+//! - [`clock`]: the [`Clock`] every component takes "now" from, and test clocks.
 //! - [`booking`]: channels, payment, passenger needs, who cancelled, and their stored codes.
 //! - [`error`]: [`FieldError`], the one validation error: which field, and why.
 //! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
@@ -16,7 +18,9 @@
 //! Everything here takes the current time as an argument, so it is deterministic and
 //! unit-tested exhaustively.
 
+pub mod audit;
 pub mod booking;
+pub mod clock;
 pub mod error;
 pub mod geo;
 pub mod order;
@@ -27,5 +31,6 @@ pub mod speech;
 pub mod taxi;
 pub mod validate;
 
+pub use clock::Clock;
 pub use error::FieldError;
 pub use geo::{Coordinates, Datum};

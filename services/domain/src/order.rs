@@ -1,7 +1,10 @@
 //! The order state machine.
 //!
-//! As for taxis, the rules live here; the store's scripts receive the allowed source
-//! states from [`OrderEvent::allowed_codes`] and enforce them atomically.
+//! As for taxis, the rules live here and only here. The store generates the Lua prelude
+//! of its scripts from [`OrderStatus::ALL`] and [`OrderEvent::ALL`] (codes, sources,
+//! targets, audit names), so Redis enforces exactly these rules, atomically.
+
+use crate::audit::AuditKind;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +103,52 @@ pub enum OrderEvent {
 }
 
 impl OrderEvent {
+    /// Every event.
+    pub const ALL: [OrderEvent; 10] = [
+        OrderEvent::Release,
+        OrderEvent::Offer,
+        OrderEvent::Accept,
+        OrderEvent::Requeue,
+        OrderEvent::ManualAssign,
+        OrderEvent::Arrive,
+        OrderEvent::StartTrip,
+        OrderEvent::Complete,
+        OrderEvent::Cancel,
+        OrderEvent::GiveUp,
+    ];
+
+    /// The event's name in the scripts' prelude (`ORDER.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderEvent::Release => "release",
+            OrderEvent::Offer => "offer",
+            OrderEvent::Accept => "accept",
+            OrderEvent::Requeue => "requeue",
+            OrderEvent::ManualAssign => "manual_assign",
+            OrderEvent::Arrive => "arrive",
+            OrderEvent::StartTrip => "start_trip",
+            OrderEvent::Complete => "complete",
+            OrderEvent::Cancel => "cancel",
+            OrderEvent::GiveUp => "give_up",
+        }
+    }
+
+    /// The name of the audit record this event writes.
+    pub fn audit(self) -> AuditKind {
+        match self {
+            OrderEvent::Release => AuditKind::OrderReleased,
+            OrderEvent::Offer => AuditKind::OfferMade,
+            OrderEvent::Accept => AuditKind::OfferAccepted,
+            OrderEvent::Requeue => AuditKind::OrderRequeued,
+            OrderEvent::ManualAssign => AuditKind::OrderAssigned,
+            OrderEvent::Arrive => AuditKind::TaxiArrived,
+            OrderEvent::StartTrip => AuditKind::TripStarted,
+            OrderEvent::Complete => AuditKind::TripCompleted,
+            OrderEvent::Cancel => AuditKind::OrderCancelled,
+            OrderEvent::GiveUp => AuditKind::OrderUnfulfilled,
+        }
+    }
+
     /// The statuses this event may start from.
     pub fn allowed_from(self) -> &'static [OrderStatus] {
         use OrderStatus::*;
@@ -108,12 +157,16 @@ impl OrderEvent {
             OrderEvent::Offer => &[Pending],
             OrderEvent::Accept => &[Offered],
             OrderEvent::Requeue => &[Offered],
-            OrderEvent::ManualAssign => &[Pending, Scheduled],
+            // An operator may take an order from a driver who has not answered yet: the
+            // open offers are withdrawn in the same step (settled here, once).
+            OrderEvent::ManualAssign => &[Scheduled, Pending, Offered],
             OrderEvent::Arrive => &[Accepted],
             OrderEvent::StartTrip => &[Accepted, Arrived],
             OrderEvent::Complete => &[OnTrip],
             OrderEvent::Cancel => &[Scheduled, Pending, Offered, Accepted, Arrived],
-            OrderEvent::GiveUp => &[Pending, Offered],
+            // Dispatch gives up on an order at the head of its queue; an offered order
+            // first comes back (declined or expired) and is given up from there.
+            OrderEvent::GiveUp => &[Pending],
         }
     }
 
@@ -132,15 +185,6 @@ impl OrderEvent {
             OrderEvent::Cancel => Cancelled,
             OrderEvent::GiveUp => Unfulfilled,
         }
-    }
-
-    /// The allowed source statuses as stored codes joined by commas, for scripts.
-    pub fn allowed_codes(self) -> String {
-        self.allowed_from()
-            .iter()
-            .map(|s| s.code())
-            .collect::<Vec<_>>()
-            .join(",")
     }
 
     /// Applies the event, or says why it cannot be.
@@ -169,18 +213,7 @@ mod tests {
     use super::*;
     use OrderStatus::*;
 
-    const EVENTS: [OrderEvent; 10] = [
-        OrderEvent::Release,
-        OrderEvent::Offer,
-        OrderEvent::Accept,
-        OrderEvent::Requeue,
-        OrderEvent::ManualAssign,
-        OrderEvent::Arrive,
-        OrderEvent::StartTrip,
-        OrderEvent::Complete,
-        OrderEvent::Cancel,
-        OrderEvent::GiveUp,
-    ];
+    const EVENTS: [OrderEvent; 10] = OrderEvent::ALL;
 
     #[test]
     fn codes_round_trip() {
@@ -243,12 +276,25 @@ mod tests {
                 }
             }
         }
-        // Release 1, Offer 1, Accept 1, Requeue 1, ManualAssign 2, Arrive 1, StartTrip 2,
-        // Complete 1, Cancel 5, GiveUp 2.
+        // Release 1, Offer 1, Accept 1, Requeue 1, ManualAssign 3, Arrive 1, StartTrip 2,
+        // Complete 1, Cancel 5, GiveUp 1.
         assert_eq!(allowed, 17);
-        assert_eq!(
-            OrderEvent::Cancel.allowed_codes(),
-            "scheduled,pending,offered,accepted,arrived"
-        );
+    }
+
+    #[test]
+    fn manual_assignment_takes_a_waiting_or_unanswered_order() {
+        for s in OrderStatus::ALL {
+            assert_eq!(
+                OrderEvent::ManualAssign.apply(s).is_ok(),
+                matches!(s, Scheduled | Pending | Offered),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_codes_are_unique() {
+        let codes: std::collections::HashSet<_> = EVENTS.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), EVENTS.len());
     }
 }

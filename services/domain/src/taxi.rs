@@ -1,8 +1,10 @@
 //! The taxi state machine.
 //!
-//! The rules live here and only here. The store's atomic scripts receive the allowed
-//! source states from [`TaxiEvent::allowed_from`] as arguments, so Redis enforces exactly
-//! these rules without a second copy of them in Lua.
+//! The rules live here and only here. The store generates the Lua prelude of its atomic
+//! scripts from [`TaxiState::ALL`] and [`TaxiEvent::ALL`], so Redis enforces exactly these
+//! rules without a second copy of them in Lua.
+
+use crate::audit::AuditKind;
 
 /// Where a taxi is in its shift, as dispatch sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,7 +58,7 @@ impl TaxiState {
 pub enum TaxiEvent {
     /// The driver starts a shift.
     SignOn,
-    /// The driver ends a shift.
+    /// The driver ends a shift (or dispatch ends it after missed offers).
     SignOff,
     /// A passenger hails the taxi in the street.
     StartStreetHail,
@@ -66,19 +68,79 @@ pub enum TaxiEvent {
     Offer,
     /// The driver accepts the offer.
     Accept,
-    /// The offer is declined, expires or is withdrawn.
+    /// The driver declines the offer.
+    Decline,
+    /// The offer was not answered in time.
+    MissOffer,
+    /// The order it held went elsewhere: taken by another taxi, assigned by an operator,
+    /// or cancelled.
     Release,
     /// An operator assigns the taxi by hand.
     ManualAssign,
+    /// The taxi reaches the pickup.
+    Arrive,
     /// The dispatched passenger boards.
     StartTrip,
     /// The dispatched trip ends.
     CompleteTrip,
-    /// The dispatched order is cancelled before the trip starts.
-    OrderCancelled,
 }
 
 impl TaxiEvent {
+    /// Every event.
+    pub const ALL: [TaxiEvent; 13] = [
+        TaxiEvent::SignOn,
+        TaxiEvent::SignOff,
+        TaxiEvent::StartStreetHail,
+        TaxiEvent::EndStreetHail,
+        TaxiEvent::Offer,
+        TaxiEvent::Accept,
+        TaxiEvent::Decline,
+        TaxiEvent::MissOffer,
+        TaxiEvent::Release,
+        TaxiEvent::ManualAssign,
+        TaxiEvent::Arrive,
+        TaxiEvent::StartTrip,
+        TaxiEvent::CompleteTrip,
+    ];
+
+    /// The event's name in the scripts' prelude (`TAXI.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            TaxiEvent::SignOn => "sign_on",
+            TaxiEvent::SignOff => "sign_off",
+            TaxiEvent::StartStreetHail => "start_street_hail",
+            TaxiEvent::EndStreetHail => "end_street_hail",
+            TaxiEvent::Offer => "offer",
+            TaxiEvent::Accept => "accept",
+            TaxiEvent::Decline => "decline",
+            TaxiEvent::MissOffer => "miss_offer",
+            TaxiEvent::Release => "release",
+            TaxiEvent::ManualAssign => "manual_assign",
+            TaxiEvent::Arrive => "arrive",
+            TaxiEvent::StartTrip => "start_trip",
+            TaxiEvent::CompleteTrip => "complete_trip",
+        }
+    }
+
+    /// The name of the audit record this event writes.
+    pub fn audit(self) -> AuditKind {
+        match self {
+            TaxiEvent::SignOn => AuditKind::TaxiSignedOn,
+            TaxiEvent::SignOff => AuditKind::TaxiSignedOff,
+            TaxiEvent::StartStreetHail => AuditKind::StreetHailStarted,
+            TaxiEvent::EndStreetHail => AuditKind::StreetHailEnded,
+            TaxiEvent::Offer => AuditKind::OfferMade,
+            TaxiEvent::Accept => AuditKind::OfferAccepted,
+            TaxiEvent::Decline => AuditKind::OfferDeclined,
+            TaxiEvent::MissOffer => AuditKind::OfferExpired,
+            TaxiEvent::Release => AuditKind::TaxiReleased,
+            TaxiEvent::ManualAssign => AuditKind::OrderAssigned,
+            TaxiEvent::Arrive => AuditKind::TaxiArrived,
+            TaxiEvent::StartTrip => AuditKind::TripStarted,
+            TaxiEvent::CompleteTrip => AuditKind::TripCompleted,
+        }
+    }
+
     /// The states this event may start from.
     pub fn allowed_from(self) -> &'static [TaxiState] {
         use TaxiState::*;
@@ -89,11 +151,13 @@ impl TaxiEvent {
             TaxiEvent::EndStreetHail => &[Occupied],
             TaxiEvent::Offer => &[Free],
             TaxiEvent::Accept => &[Offered],
-            TaxiEvent::Release => &[Offered],
+            TaxiEvent::Decline => &[Offered],
+            TaxiEvent::MissOffer => &[Offered],
+            TaxiEvent::Release => &[Offered, Assigned],
             TaxiEvent::ManualAssign => &[Free],
+            TaxiEvent::Arrive => &[Assigned],
             TaxiEvent::StartTrip => &[Assigned],
             TaxiEvent::CompleteTrip => &[Occupied],
-            TaxiEvent::OrderCancelled => &[Offered, Assigned],
         }
     }
 
@@ -107,21 +171,14 @@ impl TaxiEvent {
             TaxiEvent::EndStreetHail => Free,
             TaxiEvent::Offer => Offered,
             TaxiEvent::Accept => Assigned,
+            TaxiEvent::Decline => Free,
+            TaxiEvent::MissOffer => Free,
             TaxiEvent::Release => Free,
             TaxiEvent::ManualAssign => Assigned,
+            TaxiEvent::Arrive => Assigned,
             TaxiEvent::StartTrip => Occupied,
             TaxiEvent::CompleteTrip => Free,
-            TaxiEvent::OrderCancelled => Free,
         }
-    }
-
-    /// The allowed source states as stored codes joined by commas, for scripts.
-    pub fn allowed_codes(self) -> String {
-        self.allowed_from()
-            .iter()
-            .map(|s| s.code())
-            .collect::<Vec<_>>()
-            .join(",")
     }
 
     /// Applies the event to `state`, or says why it cannot be.
@@ -150,19 +207,7 @@ pub fn refusal(event: TaxiEvent, state: TaxiState) -> String {
 mod tests {
     use super::*;
 
-    const EVENTS: [TaxiEvent; 11] = [
-        TaxiEvent::SignOn,
-        TaxiEvent::SignOff,
-        TaxiEvent::StartStreetHail,
-        TaxiEvent::EndStreetHail,
-        TaxiEvent::Offer,
-        TaxiEvent::Accept,
-        TaxiEvent::Release,
-        TaxiEvent::ManualAssign,
-        TaxiEvent::StartTrip,
-        TaxiEvent::CompleteTrip,
-        TaxiEvent::OrderCancelled,
-    ];
+    const EVENTS: [TaxiEvent; 13] = TaxiEvent::ALL;
 
     #[test]
     fn codes_round_trip() {
@@ -170,6 +215,8 @@ mod tests {
             assert_eq!(TaxiState::from_code(s.code()), Some(s));
         }
         assert_eq!(TaxiState::from_code("nope"), None);
+        let codes: std::collections::HashSet<_> = EVENTS.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), EVENTS.len());
     }
 
     /// The whole table, event by state: what is allowed and where it leads.
@@ -185,12 +232,14 @@ mod tests {
             (TaxiEvent::EndStreetHail, Occupied, Some(Free)),
             (TaxiEvent::Offer, Free, Some(Offered)),
             (TaxiEvent::Accept, Offered, Some(Assigned)),
+            (TaxiEvent::Decline, Offered, Some(Free)),
+            (TaxiEvent::MissOffer, Offered, Some(Free)),
             (TaxiEvent::Release, Offered, Some(Free)),
+            (TaxiEvent::Release, Assigned, Some(Free)),
             (TaxiEvent::ManualAssign, Free, Some(Assigned)),
+            (TaxiEvent::Arrive, Assigned, Some(Assigned)),
             (TaxiEvent::StartTrip, Assigned, Some(Occupied)),
             (TaxiEvent::CompleteTrip, Occupied, Some(Free)),
-            (TaxiEvent::OrderCancelled, Offered, Some(Free)),
-            (TaxiEvent::OrderCancelled, Assigned, Some(Free)),
         ];
         for event in EVENTS {
             for state in TaxiState::ALL {
@@ -214,15 +263,6 @@ mod tests {
                 .apply(TaxiState::OffDuty)
                 .unwrap_err()
                 .contains("off duty")
-        );
-    }
-
-    #[test]
-    fn allowed_codes_for_scripts() {
-        assert_eq!(TaxiEvent::SignOn.allowed_codes(), "off,free");
-        assert_eq!(
-            TaxiEvent::OrderCancelled.allowed_codes(),
-            "offered,assigned"
         );
     }
 }

@@ -1,18 +1,17 @@
 //! The hub: routes dispatch notifications to the driver streams connected to this process.
 //!
-//! Scripts publish `taxi|kind|order|reason` on the city's channel in the same atomic step
-//! as the transition. Pub/sub delivers at most once, so it is only the fast path: the
-//! truth stays in Redis, a (re)connecting stream is sent the offer its taxi holds, and
-//! after the subscription itself reconnects every connected stream is resynchronised.
+//! The store's notice feed ([`Store::notices`]) carries what the scripts published in the
+//! same atomic step as each transition. It is only the fast path: the truth stays in
+//! Redis, a (re)connecting stream is sent what its taxi holds, and when the feed says
+//! notices may have been lost ([`Notice::Resync`]) every connected stream reads again.
 //!
 //! Concurrency: a `std::sync::Mutex` guards the map of streams; it is never held across an
 //! `.await` (senders are cloned out first).
 
-use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use taxi_domain::booking::{Need, Payment, parse_needs};
 use taxi_domain::geo::eta_seconds;
 use taxi_domain::order::OrderStatus;
 use taxi_domain::settings::{OfferMode, Settings};
@@ -20,40 +19,27 @@ use taxi_domain::validate::mask_phone;
 use taxi_edge::convert;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
-use taxi_store::dispatch::Notification;
-use taxi_store::orders::OrderRecord;
+use taxi_store::feed::{Notice, NoticeKind, OfferPayload};
+use taxi_store::orders::{OrderRecord, PlaceRec};
 use taxi_store::{Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-/// The offer as the dispatch script publishes it (`offer_order.lua`).
-#[derive(Debug, serde::Deserialize)]
-struct OfferPayload {
-    p_lat: String,
-    p_lon: String,
-    p_addr: String,
-    d_lat: String,
-    d_lon: String,
-    d_addr: String,
-    needs: String,
-    notes: String,
-    pay: String,
-    phone: String,
-    pax: String,
-    elderly: String,
-    dist: String,
-    deadline: i64,
-}
-
 /// What a stream receives.
 pub type Item = Result<pb::StreamDispatchesResponse, Status>;
 
-/// The notification kind that asks a stream to resend what its taxi holds.
-pub const RESYNC: &str = "resync";
+/// What a stream's task is asked to deliver.
+#[derive(Debug, Clone)]
+enum Inbound {
+    /// A notice for its taxi.
+    Notice(NoticeKind, String, String, Option<Box<OfferPayload>>),
+    /// Read what the taxi holds and send it.
+    Resync,
+}
 
 /// The inboxes of one taxi's open streams (a driver may briefly have two while reconnecting).
-type Inboxes = Vec<(u64, mpsc::Sender<Notification>)>;
+type Inboxes = Vec<(u64, mpsc::Sender<Inbound>)>;
 
 struct Inner {
     streams: Mutex<HashMap<String, Inboxes>>,
@@ -94,13 +80,20 @@ impl Drop for Registration {
     }
 }
 
-fn resync(taxi: &str) -> Notification {
-    Notification {
-        taxi: taxi.to_string(),
-        kind: RESYNC.to_string(),
-        order: String::new(),
-        reason: String::new(),
-    }
+/// The facts an offer shows a driver, from the notice or from the stored order: one
+/// conversion to `pb::Offer` for both.
+struct OfferFacts {
+    order_id: String,
+    pickup: Option<PlaceRec>,
+    dropoff: Option<PlaceRec>,
+    distance_m: f64,
+    elderly: bool,
+    needs: Vec<Need>,
+    notes: String,
+    payment: Payment,
+    phone: String,
+    passengers: u32,
+    deadline_ms: i64,
 }
 
 impl Hub {
@@ -120,10 +113,10 @@ impl Hub {
     /// on the returned receiver, starting with what the taxi holds now. The task ends when
     /// the driver goes away or `shutdown` fires, which ends the stream.
     pub fn open(&self, taxi: &str, shutdown: CancellationToken) -> mpsc::Receiver<Item> {
-        let (inbox_tx, mut inbox) = mpsc::channel::<Notification>(64);
+        let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(64);
         let (out, rx) = mpsc::channel::<Item>(16);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let _ = inbox_tx.try_send(resync(taxi));
+        let _ = inbox_tx.try_send(Inbound::Resync);
         self.inner
             .streams
             .lock()
@@ -137,6 +130,7 @@ impl Hub {
             id,
         };
         let hub = self.clone();
+        let taxi = taxi.to_string();
         tokio::spawn(async move {
             let _registration = registration;
             loop {
@@ -146,7 +140,7 @@ impl Hub {
                     () = shutdown.cancelled() => break,
                 };
                 let Some(n) = n else { break };
-                match hub.event_for(&n).await {
+                match hub.event_for(&taxi, n).await {
                     Ok(Some(event)) => {
                         let item = Ok(pb::StreamDispatchesResponse { event: Some(event) });
                         if out.send(item).await.is_err() {
@@ -155,7 +149,7 @@ impl Hub {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(taxi_id = %n.taxi, error = %e, "could not build a dispatch event")
+                        tracing::warn!(taxi_id = %taxi, error = %e, "could not build a dispatch event")
                     }
                 }
             }
@@ -174,19 +168,18 @@ impl Hub {
             .sum()
     }
 
-    fn forward(&self, n: &Notification) {
-        let inboxes: Vec<mpsc::Sender<Notification>> = self
+    fn forward(&self, taxi: &str, n: Inbound) {
+        let inboxes: Vec<mpsc::Sender<Inbound>> = self
             .inner
             .streams
             .lock()
             .expect("hub lock")
-            .get(&n.taxi)
+            .get(taxi)
             .map(|l| l.iter().map(|(_, tx)| tx.clone()).collect())
             .unwrap_or_default();
         for tx in inboxes {
             if tx.try_send(n.clone()).is_err() {
-                // A stream that cannot keep up gets a resync instead once it drains.
-                tracing::warn!(taxi_id = %n.taxi, "driver stream is full; dropping a notification");
+                tracing::warn!(taxi_id = %taxi, "driver stream is full; dropping a notification");
             }
         }
     }
@@ -201,65 +194,46 @@ impl Hub {
             .collect()
     }
 
-    /// Subscribes and delivers until `shutdown`; resubscribes after Redis comes back.
+    /// Delivers the store's notices until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut first = true;
-        loop {
-            let sub = tokio::select! {
-                s = self.store.subscribe_notifications() => s,
-                () = shutdown.cancelled() => return,
-            };
-            let mut pubsub = match sub {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dispatch notifications: cannot subscribe; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                        () = shutdown.cancelled() => return,
+        let mut notices = self.store.notices(shutdown.clone());
+        while let Some(n) = notices.recv().await {
+            match n {
+                Notice::Taxi {
+                    taxi,
+                    kind,
+                    order,
+                    reason,
+                    offer,
+                } => self.forward(&taxi, Inbound::Notice(kind, order, reason, offer)),
+                Notice::Resync => {
+                    // Notices may have been lost while the feed was away: resend what is open.
+                    for taxi in self.taxis() {
+                        self.forward(&taxi, Inbound::Resync);
                     }
                 }
-            };
-            if !first {
-                // Messages may have been lost while we were away: resend what is open.
-                for taxi in self.taxis() {
-                    self.forward(&resync(&taxi));
-                }
             }
-            first = false;
-            let mut messages = pubsub.on_message();
-            loop {
-                let msg = tokio::select! {
-                    m = messages.next() => m,
-                    () = shutdown.cancelled() => return,
-                };
-                let Some(msg) = msg else { break };
-                let Ok(payload) = msg.get_payload::<String>() else {
-                    continue;
-                };
-                if let Some(n) = Notification::parse(&payload) {
-                    self.forward(&n);
-                }
-            }
-            tracing::warn!("dispatch notifications: subscription lost; resubscribing");
         }
     }
 
-    /// The event a notification becomes, if it still applies.
-    async fn event_for(&self, n: &Notification) -> Result<Option<Event>, StoreError> {
-        Ok(match n.kind.as_str() {
-            "offer" => match serde_json::from_str::<OfferPayload>(&n.reason) {
-                // The fast path: the offer came with the notification; no Redis read.
-                Ok(p) => Some(Event::Offer(self.offer_from(&n.order, &p))),
-                Err(_) => self.offer_event(&n.taxi, &n.order, false).await?,
+    /// The event a notice becomes for `taxi`'s stream, if it still applies.
+    async fn event_for(&self, taxi: &str, n: Inbound) -> Result<Option<Event>, StoreError> {
+        let Inbound::Notice(kind, order, reason, offer) = n else {
+            return self.current(taxi).await;
+        };
+        Ok(match kind {
+            NoticeKind::Offer => match offer {
+                // The fast path: the offer came with the notice; no Redis read.
+                Some(p) => Some(Event::Offer(self.offer_pb(offer_facts(&order, &p)))),
+                None => self.offer_event(taxi, &order, false).await?,
             },
-            "assigned" => self.offer_event(&n.taxi, &n.order, true).await?,
-            RESYNC => self.current(&n.taxi).await?,
-            "withdrawn" => Some(Event::OfferWithdrawn(pb::OfferWithdrawn {
-                order_id: n.order.clone(),
-                reason: n.reason.clone(),
+            NoticeKind::Assigned => self.offer_event(taxi, &order, true).await?,
+            NoticeKind::Withdrawn => Some(Event::OfferWithdrawn(pb::OfferWithdrawn {
+                order_id: order,
+                reason,
             })),
-            "cancelled" => {
-                let by = match self.store.get_order(&n.order).await {
+            NoticeKind::Cancelled => {
+                let by = match self.store.get_order(&order).await {
                     Ok(o) => o
                         .cancelled_by
                         .map(convert::cancelled_by)
@@ -267,15 +241,12 @@ impl Hub {
                     Err(_) => pb::CancelledBy::Unspecified,
                 };
                 Some(Event::OrderCancelled(pb::OrderCancelled {
-                    order_id: n.order.clone(),
+                    order_id: order,
                     cancelled_by: by as i32,
-                    reason: n.reason.clone(),
+                    reason,
                 }))
             }
-            "signed_off" => Some(Event::SignedOff(pb::SignedOff {
-                reason: n.reason.clone(),
-            })),
-            _ => None,
+            NoticeKind::SignedOff => Some(Event::SignedOff(pb::SignedOff { reason })),
         })
     }
 
@@ -313,43 +284,26 @@ impl Hub {
         Ok(None)
     }
 
-    /// Builds an offer from the payload the dispatch script published.
-    fn offer_from(&self, order: &str, p: &OfferPayload) -> pb::Offer {
-        let place = |lat: &str, lon: &str, addr: &str| {
-            let (lat, lon) = (lat.parse::<f64>().ok()?, lon.parse::<f64>().ok()?);
-            Some(pb::Place {
-                location: Some(pb::LatLng {
-                    latitude: lat,
-                    longitude: lon,
-                    datum: pb::Datum::Wgs84 as i32,
-                }),
-                address: addr.to_string(),
-            })
-        };
-        let dist: f64 = p.dist.parse().unwrap_or(0.0);
+    /// The one conversion to the offer a driver sees.
+    fn offer_pb(&self, f: OfferFacts) -> pb::Offer {
         pb::Offer {
-            order_id: order.to_string(),
-            pickup: place(&p.p_lat, &p.p_lon, &p.p_addr),
-            dropoff: place(&p.d_lat, &p.d_lon, &p.d_addr),
-            distance_meters: dist.round() as u32,
-            eta_seconds: eta_seconds(dist),
-            elderly: !p.elderly.is_empty(),
-            needs: taxi_domain::booking::parse_needs(&p.needs)
-                .into_iter()
-                .map(|n| convert::need(n) as i32)
-                .collect(),
-            notes: p.notes.clone(),
-            payment: taxi_domain::booking::Payment::from_code(&p.pay)
-                .map(convert::payment)
-                .unwrap_or(pb::PaymentMethod::Cash) as i32,
-            passenger_phone_masked: mask_phone(&p.phone),
-            passenger_count: p.pax.parse().unwrap_or(1),
-            expire_time: Some(convert::timestamp(p.deadline)),
+            order_id: f.order_id,
+            pickup: f.pickup.as_ref().map(convert::place_to),
+            dropoff: f.dropoff.as_ref().map(convert::place_to),
+            distance_meters: f.distance_m.round() as u32,
+            eta_seconds: eta_seconds(f.distance_m),
+            elderly: f.elderly,
+            needs: f.needs.iter().map(|n| convert::need(*n) as i32).collect(),
+            notes: f.notes,
+            payment: convert::payment(f.payment) as i32,
+            passenger_phone_masked: mask_phone(&f.phone),
+            passenger_count: f.passengers,
+            expire_time: (f.deadline_ms > 0).then(|| convert::timestamp(f.deadline_ms)),
             broadcast: matches!(self.settings.offer_mode, OfferMode::Broadcast(_)),
         }
     }
 
-    /// Builds the offer a driver sees.
+    /// Builds the offer a driver sees from the stored order.
     pub async fn offer(
         &self,
         o: &OrderRecord,
@@ -357,24 +311,46 @@ impl Hub {
         deadline_ms: i64,
     ) -> Result<pb::Offer, StoreError> {
         let t = self.store.get_taxi(taxi).await?;
-        let distance = t
+        let distance_m = t
             .position
             .map(|(at, _)| at.distance_m(&o.pickup.at))
             .unwrap_or(0.0);
-        Ok(pb::Offer {
+        Ok(self.offer_pb(OfferFacts {
             order_id: o.id.clone(),
-            pickup: Some(convert::place_to(&o.pickup)),
-            dropoff: o.dropoff.as_ref().map(convert::place_to),
-            distance_meters: distance.round() as u32,
-            eta_seconds: eta_seconds(distance),
+            pickup: Some(o.pickup.clone()),
+            dropoff: o.dropoff.clone(),
+            distance_m,
             elderly: o.elderly.is_some(),
-            needs: o.needs.iter().map(|n| convert::need(*n) as i32).collect(),
+            needs: o.needs.clone(),
             notes: o.notes.clone(),
-            payment: convert::payment(o.payment) as i32,
-            passenger_phone_masked: mask_phone(&o.phone),
-            passenger_count: o.passengers,
-            expire_time: (deadline_ms > 0).then(|| convert::timestamp(deadline_ms)),
-            broadcast: matches!(self.settings.offer_mode, OfferMode::Broadcast(_)),
+            payment: o.payment,
+            phone: o.phone.clone(),
+            passengers: o.passengers,
+            deadline_ms,
+        }))
+    }
+}
+
+/// The facts of an offer as the dispatch script published them.
+fn offer_facts(order: &str, p: &OfferPayload) -> OfferFacts {
+    let place = |lat: &str, lon: &str, addr: &str| {
+        let at = taxi_domain::Coordinates::new(lat.parse().ok()?, lon.parse().ok()?).ok()?;
+        Some(PlaceRec {
+            at,
+            address: addr.to_string(),
         })
+    };
+    OfferFacts {
+        order_id: order.to_string(),
+        pickup: place(&p.p_lat, &p.p_lon, &p.p_addr),
+        dropoff: place(&p.d_lat, &p.d_lon, &p.d_addr),
+        distance_m: p.dist,
+        elderly: !p.elderly.is_empty(),
+        needs: parse_needs(&p.needs),
+        notes: p.notes.clone(),
+        payment: Payment::from_code(&p.pay).unwrap_or(Payment::Cash),
+        phone: p.phone.clone(),
+        passengers: p.pax.parse().unwrap_or(1),
+        deadline_ms: p.deadline,
     }
 }

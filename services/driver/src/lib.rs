@@ -119,10 +119,10 @@ impl Driver {
         DriverServiceServer::new(self)
     }
 
-    async fn shift(&self, taxi_id: &str, event: TaxiEvent, kind: &str) -> ApiResult<pb::Taxi> {
+    async fn shift(&self, taxi_id: &str, event: TaxiEvent) -> ApiResult<pb::Taxi> {
         let id = validate::id("taxi_id", taxi_id)?;
-        let taxi = self.store.transition_taxi(&id, event, kind).await?;
-        tracing::info!(taxi_id = %id, state = ?taxi.state, "{kind}");
+        let taxi = self.store.transition_taxi(&id, event).await?;
+        tracing::info!(taxi_id = %id, state = ?taxi.state, audit = event.audit().code(), "taxi event");
         Ok(convert::taxi(&taxi))
     }
 
@@ -145,7 +145,7 @@ impl Driver {
             };
             let Some(message) = message else { break };
             let message = message?;
-            let now = taxi_store::now_ms();
+            let now = self.store.now_ms();
             let mut fixes = Vec::with_capacity(message.positions.len());
             let mut fix_index = Vec::with_capacity(message.positions.len());
             for (i, report) in message.positions.iter().enumerate() {
@@ -228,7 +228,7 @@ impl DriverService for Driver {
         request: Request<pb::SignOnRequest>,
     ) -> Result<Response<pb::SignOnResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOn, "signed_on")
+            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOn)
             .await?;
         Ok(Response::new(pb::SignOnResponse { taxi: Some(taxi) }))
     }
@@ -239,7 +239,7 @@ impl DriverService for Driver {
         request: Request<pb::SignOffRequest>,
     ) -> Result<Response<pb::SignOffResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOff, "signed_off")
+            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOff)
             .await?;
         Ok(Response::new(pb::SignOffResponse { taxi: Some(taxi) }))
     }
@@ -338,11 +338,7 @@ impl DriverService for Driver {
         request: Request<pb::StartStreetHailRequest>,
     ) -> Result<Response<pb::StartStreetHailResponse>, Status> {
         let taxi = self
-            .shift(
-                &request.get_ref().taxi_id,
-                TaxiEvent::StartStreetHail,
-                "street_hail_started",
-            )
+            .shift(&request.get_ref().taxi_id, TaxiEvent::StartStreetHail)
             .await?;
         Ok(Response::new(pb::StartStreetHailResponse {
             taxi: Some(taxi),
@@ -355,11 +351,7 @@ impl DriverService for Driver {
         request: Request<pb::EndStreetHailRequest>,
     ) -> Result<Response<pb::EndStreetHailResponse>, Status> {
         let taxi = self
-            .shift(
-                &request.get_ref().taxi_id,
-                TaxiEvent::EndStreetHail,
-                "street_hail_ended",
-            )
+            .shift(&request.get_ref().taxi_id, TaxiEvent::EndStreetHail)
             .await?;
         Ok(Response::new(pb::EndStreetHailResponse {
             taxi: Some(taxi),

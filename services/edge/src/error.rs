@@ -1,7 +1,8 @@
 //! Handler errors and their one mapping to gRPC status codes.
 
 use taxi_domain::FieldError;
-use taxi_store::StoreError;
+use taxi_domain::order::OrderStatus;
+use taxi_store::{Entity, StoreError};
 use tonic::{Code, Status};
 
 /// Anything a handler can fail with.
@@ -11,7 +12,7 @@ pub enum ApiError {
     #[error(transparent)]
     Invalid(#[from] FieldError),
     /// The store refused or failed.
-    #[error(transparent)]
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
     /// A device or driver did not prove who it is.
     #[error("{0}")]
@@ -43,11 +44,69 @@ impl ApiError {
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Store(e) => match e {
                 StoreError::NotFound { .. } => Code::NotFound,
-                StoreError::AlreadyExists(_) => Code::AlreadyExists,
-                StoreError::FailedPrecondition(_) => Code::FailedPrecondition,
+                StoreError::PlateTaken { .. } | StoreError::DeviceTaken { .. } => {
+                    Code::AlreadyExists
+                }
+                StoreError::OrderRefused { .. }
+                | StoreError::TaxiRefused { .. }
+                | StoreError::TaxiHoldsOrder { .. }
+                | StoreError::OfferGone { .. }
+                | StoreError::NotAssigned { .. }
+                | StoreError::TaxiBusy { .. } => Code::FailedPrecondition,
                 StoreError::Unavailable(_) => Code::Unavailable,
                 StoreError::Config(_) | StoreError::Internal(_) => Code::Internal,
             },
+        }
+    }
+}
+
+fn id_field(what: Entity) -> &'static str {
+    match what {
+        Entity::Taxi => "taxi_id",
+        Entity::Order => "order_id",
+        Entity::Alert => "alert_id",
+        Entity::Device => "device_id",
+    }
+}
+
+/// What the client reads for a store refusal: the field at fault, then why in words.
+fn store_message(e: &StoreError) -> String {
+    use taxi_domain::{order, taxi};
+    match e {
+        StoreError::NotFound { what, id } => {
+            format!("{}: {} {id} not found", id_field(*what), what.name())
+        }
+        StoreError::PlateTaken { plate, taxi } => {
+            format!("plate: {plate} is already registered as taxi {taxi}")
+        }
+        StoreError::DeviceTaken { device } => {
+            format!("device_id: device {device} is registered to another caller")
+        }
+        StoreError::OrderRefused { event, status } => {
+            format!("order_id: {}", order::refusal(*event, *status))
+        }
+        StoreError::TaxiRefused { event, state } => {
+            format!("taxi_id: {}", taxi::refusal(*event, *state))
+        }
+        StoreError::TaxiHoldsOrder { order } => {
+            format!("taxi_id: the taxi holds order {order}; finish or release it first")
+        }
+        StoreError::OfferGone { status } => match status {
+            Some(OrderStatus::Cancelled) => "order_id: the order was cancelled".into(),
+            Some(s) if *s != OrderStatus::Offered => format!(
+                "order_id: the offer is no longer open (the order is {})",
+                s.code()
+            ),
+            _ => "order_id: the offer has expired or was given to another taxi".into(),
+        },
+        StoreError::NotAssigned { order, taxi } => {
+            format!("order_id: order {order} is not assigned to taxi {taxi}")
+        }
+        StoreError::TaxiBusy { taxi, state } => {
+            format!("taxi_id: taxi {taxi} is {}, not free", state.code())
+        }
+        StoreError::Unavailable(_) | StoreError::Config(_) | StoreError::Internal(_) => {
+            e.to_string()
         }
     }
 }
@@ -87,18 +146,22 @@ mod tests {
             (ApiError::Unavailable("x".into()), Code::Unavailable),
             (
                 StoreError::NotFound {
-                    what: "taxi",
+                    what: Entity::Taxi,
                     id: "T1".into(),
                 }
                 .into(),
                 Code::NotFound,
             ),
             (
-                StoreError::AlreadyExists("x".into()).into(),
+                StoreError::PlateTaken {
+                    plate: "渝A12345".into(),
+                    taxi: "T1".into(),
+                }
+                .into(),
                 Code::AlreadyExists,
             ),
             (
-                StoreError::FailedPrecondition("x".into()).into(),
+                StoreError::OfferGone { status: None }.into(),
                 Code::FailedPrecondition,
             ),
             (
@@ -120,5 +183,22 @@ mod tests {
             "must be a finite number",
         ));
         assert_eq!(s.message(), "position.latitude: must be a finite number");
+    }
+
+    #[test]
+    fn store_refusals_name_the_field() {
+        use taxi_domain::order::OrderEvent;
+        let s = Status::from(ApiError::from(StoreError::OrderRefused {
+            event: OrderEvent::Cancel,
+            status: OrderStatus::OnTrip,
+        }));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(s.message().starts_with("order_id: "), "{}", s.message());
+        assert!(s.message().contains("already started"));
+        let s = Status::from(ApiError::from(StoreError::NotFound {
+            what: Entity::Order,
+            id: "O404".into(),
+        }));
+        assert_eq!(s.message(), "order_id: order O404 not found");
     }
 }

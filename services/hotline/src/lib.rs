@@ -18,9 +18,9 @@ use taxi_domain::validate::{self, Phone, mask_phone};
 use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::hotline_service_server::{HotlineService, HotlineServiceServer};
+use taxi_store::Store;
 use taxi_store::callers::CallerRecord;
 use taxi_store::orders::{NewOrder, OrderRecord, PlaceRec};
-use taxi_store::{Store, now_ms};
 use tonic::{Request, Response, Status};
 
 /// Orders shown on the screen pop.
@@ -65,7 +65,7 @@ impl Hotline {
     }
 
     fn today(&self) -> chrono::NaiveDate {
-        china_date(now_ms())
+        china_date(self.store.now_ms())
     }
 
     /// The most recently created order that is still in progress.
@@ -151,7 +151,8 @@ impl Hotline {
             Some(c) if !c.name.is_empty() => c.name.clone(),
             _ => validate::text("passenger_name", &r.passenger_name, checks::MAX_NAME)?,
         };
-        let when = checks::pickup_time(r.pickup_time.as_ref(), now_ms(), &self.settings)?;
+        let when =
+            checks::pickup_time(r.pickup_time.as_ref(), self.store.now_ms(), &self.settings)?;
         let pickup = checks::place_choice(
             "pickup_saved_place",
             &r.pickup_saved_place,
@@ -194,7 +195,7 @@ impl Hotline {
         b: Booking,
         caller: Option<&CallerRecord>,
     ) -> ApiResult<(pb::Order, bool)> {
-        let now = now_ms();
+        let now = self.store.now_ms();
         let s = &self.settings;
         let reason =
             caller.and_then(|c| priority::elderly_reason(&convert::facts(c), self.today()));

@@ -20,10 +20,10 @@ use taxi_domain::validate::{self, Phone, mask_phone};
 use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::one_key_service_server::{OneKeyService, OneKeyServiceServer};
+use taxi_store::Store;
 use taxi_store::callers::CallerRecord;
 use taxi_store::devices::{DeviceRecord, NewAlert, NewDevice};
 use taxi_store::orders::{NewOrder, OrderRecord, PlaceRec};
-use taxi_store::{Store, now_ms};
 use tonic::{Request, Response, Status};
 
 /// The address text of a pickup at the device's own position (no reverse geocoding here).
@@ -162,7 +162,7 @@ impl OneKey {
     async fn press(&self, r: pb::PressButtonRequest) -> ApiResult<pb::PressButtonResponse> {
         let d = self.authenticate(&r.device_id, &r.device_secret).await?;
         let press = convert::known_enum::<pb::PressType>("press", r.press, false)?;
-        let now = now_ms();
+        let now = self.store.now_ms();
         let pickup = self.pickup(&r, &d, now)?;
         let owner = self.owner(&d).await?;
         if press == pb::PressType::Long {
@@ -250,7 +250,8 @@ impl OneKey {
                 let (ids, _) = self.store.caller_order_ids(&d.owner, 0, 1).await?;
                 let recent = self.store.get_orders(&ids).await?;
                 recent.into_iter().find(|o| {
-                    now_ms() - o.updated_ms <= self.settings.duplicate_window.as_millis() as i64
+                    self.store.now_ms() - o.updated_ms
+                        <= self.settings.duplicate_window.as_millis() as i64
                 })
             }
         };

@@ -1,6 +1,7 @@
 //! Callers: the profiles behind phone numbers.
 
-use crate::{Store, StoreError, now_ms};
+use crate::fields::Fields;
+use crate::{Store, StoreError};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use taxi_domain::booking::{Need, join_codes, parse_needs};
@@ -72,39 +73,29 @@ impl CallerRecord {
         self.places.iter().find(|p| p.name == name)
     }
 
-    pub(crate) fn from_map(phone: &str, m: &HashMap<String, String>, devices: Vec<String>) -> Self {
-        let get = |f: &str| m.get(f).cloned().unwrap_or_default();
-        let csv = |f: &str| -> Vec<String> {
-            get(f)
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
+    pub(crate) fn from_fields(phone: &str, f: &Fields, devices: Vec<String>) -> Self {
         Self {
             phone: phone.to_string(),
-            name: get("name"),
-            birth: NaiveDate::parse_from_str(&get("birth"), "%Y-%m-%d").ok(),
-            contacts: csv("contacts"),
-            places: serde_json::from_str(&get("places")).unwrap_or_default(),
-            needs: parse_needs(&get("needs")),
-            elderly_flag: get("flag") == "1",
-            notes: get("notes"),
+            name: f.text("name"),
+            birth: NaiveDate::parse_from_str(&f.text("birth"), "%Y-%m-%d").ok(),
+            contacts: f.csv("contacts"),
+            places: serde_json::from_str(&f.text("places")).unwrap_or_default(),
+            needs: parse_needs(&f.text("needs")),
+            elderly_flag: f.flag("flag"),
+            notes: f.text("notes"),
             devices,
-            created_ms: get("created").parse().unwrap_or(0),
-            updated_ms: get("updated").parse().unwrap_or(0),
+            created_ms: f.int("created"),
+            updated_ms: f.int("updated"),
         }
     }
 }
 
-/// The replies of `caller_screen.lua`: profile, devices, recent ids, active ids, orders
-/// (each a flat field/value list).
+/// The first read of the screen pop: profile, devices, recent ids, active ids.
 type ScreenRows = (
+    HashMap<String, String>,
     Vec<String>,
     Vec<String>,
     Vec<String>,
-    Vec<String>,
-    Vec<Vec<String>>,
 );
 
 /// What the screen pop shows: see [`Store::caller_screen`].
@@ -130,7 +121,7 @@ impl Store {
         p: &CallerProfile,
     ) -> Result<(CallerRecord, bool), StoreError> {
         let key = self.keys.caller(&p.phone);
-        let now = now_ms();
+        let now = self.now_ms();
         let places =
             serde_json::to_string(&p.places).map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut fields: Vec<(&str, String)> = vec![
@@ -168,46 +159,45 @@ impl Store {
             .smembers(self.keys.caller_devices(phone))
             .query_async(&mut conn)
             .await?;
-        if m.is_empty() {
+        let f = Fields::new(m);
+        if f.is_empty() {
             return Ok(None);
         }
         let mut devices = devices;
         devices.sort();
-        Ok(Some(CallerRecord::from_map(phone, &m, devices)))
+        Ok(Some(CallerRecord::from_fields(phone, &f, devices)))
     }
 
-    /// The screen pop in one round trip: the caller (if known), their `recent` newest
-    /// order ids, their active order ids, and all those orders.
+    /// The screen pop in two pipelined round trips: the caller (if known), their
+    /// `recent` newest order ids and their active order ids; then those orders.
     pub async fn caller_screen(
         &self,
         phone: &str,
         recent: usize,
     ) -> Result<CallerScreen, StoreError> {
+        let k = &self.keys;
         let mut conn = self.conn.clone();
-        let (profile, devices, recent_ids, active, orders): ScreenRows = self
-            .scripts
-            .caller_screen
-            .key(self.keys.caller(phone))
-            .arg(&self.keys.entity_prefix)
-            .arg(phone)
-            .arg(recent)
-            .invoke_async(&mut conn)
+        let (profile, devices, recent_ids, active): ScreenRows = redis::pipe()
+            .hgetall(k.caller(phone))
+            .smembers(k.caller_devices(phone))
+            .zrevrange(k.caller_orders(phone), 0, recent as isize - 1)
+            .zrange(k.caller_active(phone), 0, -1)
+            .query_async(&mut conn)
             .await?;
-        let pairs = |flat: Vec<String>| -> HashMap<String, String> {
-            flat.chunks_exact(2)
-                .map(|c| (c[0].clone(), c[1].clone()))
-                .collect()
-        };
+        let profile = Fields::new(profile);
         let caller = (!profile.is_empty()).then(|| {
             let mut devices = devices;
             devices.sort();
-            CallerRecord::from_map(phone, &pairs(profile), devices)
+            CallerRecord::from_fields(phone, &profile, devices)
         });
-        let orders = orders
-            .into_iter()
-            .filter(|o| !o.is_empty())
-            .map(|o| crate::orders::OrderRecord::from_map(&pairs(o)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids: Vec<String> = Vec::with_capacity(recent_ids.len() + active.len());
+        for id in recent_ids.iter().chain(&active) {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let recent_ids = if recent == 0 { vec![] } else { recent_ids };
+        let orders = self.get_orders(&ids).await?;
         Ok(CallerScreen {
             caller,
             recent: recent_ids,

@@ -1,9 +1,12 @@
 //! One-key devices and the emergency alerts of their long presses.
 
+use crate::fields::Fields;
 use crate::orders::PlaceRec;
-use crate::{Store, StoreError, now_ms};
+use crate::scripts::{
+    AckAlert, AckAlertReply, RaiseAlert, RaiseAlertReply, RegisterDevice, RegisterDeviceReply,
+};
+use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
-use taxi_domain::Coordinates;
 
 /// A device as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,35 +82,20 @@ pub struct NewAlert {
     pub contacts: Vec<String>,
 }
 
-fn place(m: &HashMap<String, String>, p: &str) -> Option<PlaceRec> {
-    let get = |f: String| m.get(&f).cloned().unwrap_or_default();
-    let lat = get(format!("{p}_lat")).parse().ok()?;
-    let lon = get(format!("{p}_lon")).parse().ok()?;
-    Some(PlaceRec {
-        at: Coordinates::new(lat, lon).ok()?,
-        address: get(format!("{p}_addr")),
-    })
-}
-
 impl AlertRecord {
-    fn from_map(m: &HashMap<String, String>) -> Option<Self> {
-        let get = |f: &str| m.get(f).cloned().unwrap_or_default();
+    fn from_fields(f: &Fields) -> Option<Self> {
         Some(Self {
-            id: get("id"),
-            device: get("device"),
-            phone: get("phone"),
-            name: get("name"),
-            location: place(m, "l")?,
-            contacts: get("contacts")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            raised_ms: get("raised").parse().unwrap_or(0),
-            acknowledged: get("ack") == "1",
-            acknowledged_by: get("ack_by"),
-            acknowledged_ms: get("ack_ms").parse().unwrap_or(0),
-            note: get("note"),
+            id: f.text("id"),
+            device: f.text("device"),
+            phone: f.text("phone"),
+            name: f.text("name"),
+            location: f.place("l")?,
+            contacts: f.csv("contacts"),
+            raised_ms: f.int("raised"),
+            acknowledged: f.flag("ack"),
+            acknowledged_by: f.text("ack_by"),
+            acknowledged_ms: f.int("ack_ms"),
+            note: f.text("note"),
         })
     }
 }
@@ -116,43 +104,14 @@ impl Store {
     /// Registers a device to its owner (creating the owner's profile if new). A device
     /// already registered to someone else is refused.
     pub async fn register_device(&self, d: &NewDevice) -> Result<DeviceRecord, StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .register_device
-            .key(k.device(&d.id))
-            .key(k.caller(&d.owner))
-            .key(k.caller_devices(&d.owner))
-            .key(&k.events)
-            .arg(&d.id)
-            .arg(&d.owner)
-            .arg(now_ms())
-            .arg(&d.owner_name)
-            .arg("secret")
-            .arg(&d.secret_hash)
-            .arg("salt")
-            .arg(&d.salt)
-            .arg("h_lat")
-            .arg(d.home.at.lat())
-            .arg("h_lon")
-            .arg(d.home.at.lon())
-            .arg("h_addr")
-            .arg(&d.home.address)
-            .invoke_async(&mut conn)
-            .await?;
-        match reply.first().map(String::as_str) {
-            Some("created" | "updated") => self
+        match self.call(&RegisterDevice { device: d }).await? {
+            RegisterDeviceReply::Created | RegisterDeviceReply::Updated => self
                 .get_device(&d.id)
                 .await?
                 .ok_or_else(|| StoreError::Internal("device vanished".into())),
-            Some("taken") => Err(StoreError::AlreadyExists(format!(
-                "device_id: device {} is registered to another caller",
-                d.id
-            ))),
-            _ => Err(StoreError::Internal(format!(
-                "register_device replied {reply:?}"
-            ))),
+            RegisterDeviceReply::Taken => Err(StoreError::DeviceTaken {
+                device: d.id.clone(),
+            }),
         }
     }
 
@@ -163,17 +122,18 @@ impl Store {
             .arg(self.keys.device(id))
             .query_async(&mut conn)
             .await?;
-        if m.is_empty() {
+        let f = Fields::new(m);
+        if f.is_empty() {
             return Ok(None);
         }
-        let get = |f: &str| m.get(f).cloned().unwrap_or_default();
-        let home = place(&m, "h")
+        let home = f
+            .place("h")
             .ok_or_else(|| StoreError::Internal(format!("device {id} has no home")))?;
         Ok(Some(DeviceRecord {
             id: id.to_string(),
-            owner: get("owner"),
-            secret_hash: get("secret"),
-            salt: get("salt"),
+            owner: f.text("owner"),
+            secret_hash: f.text("secret"),
+            salt: f.text("salt"),
             home,
         }))
     }
@@ -185,44 +145,25 @@ impl Store {
         a: &NewAlert,
         repeat_window_ms: i64,
     ) -> Result<(AlertRecord, bool), StoreError> {
-        let k = &self.keys;
         let mut conn = self.conn.clone();
-        let contacts = a.contacts.join(",");
-        let reply: Vec<String> = self
-            .scripts
-            .raise_alert
-            .key(k.device(&a.device))
-            .key(k.seq("alert"))
-            .key(&k.alerts_open)
-            .key(&k.alerts_all)
-            .key(&k.events)
-            .key(&k.notifications)
-            .arg(&a.device)
-            .arg(now_ms())
-            .arg(repeat_window_ms)
-            .arg(&k.entity_prefix)
-            .arg(&a.phone)
-            .arg(&contacts)
-            .arg("phone")
-            .arg(&a.phone)
-            .arg("name")
-            .arg(&a.name)
-            .arg("contacts")
-            .arg(&contacts)
-            .arg("l_lat")
-            .arg(a.location.at.lat())
-            .arg("l_lon")
-            .arg(a.location.at.lon())
-            .arg("l_addr")
-            .arg(&a.location.address)
-            .invoke_async(&mut conn)
+        // The new alert's key must be declared, so its id comes first (ids may skip).
+        let n: i64 = redis::cmd("INCR")
+            .arg(self.keys.seq("alert"))
+            .query_async(&mut conn)
             .await?;
-        let (Some(kind), Some(id)) = (reply.first(), reply.get(1)) else {
-            return Err(StoreError::Internal(format!(
-                "raise_alert replied {reply:?}"
-            )));
+        let id = format!("A{n}");
+        let reply = self
+            .call(&RaiseAlert {
+                id: &id,
+                alert: a,
+                repeat_window_ms,
+            })
+            .await?;
+        let (id, created) = match reply {
+            RaiseAlertReply::Created { alert } => (alert, true),
+            RaiseAlertReply::Existing { alert } => (alert, false),
         };
-        Ok((self.get_alert(id).await?, kind == "created"))
+        Ok((self.get_alert(&id).await?, created))
     }
 
     /// One alert.
@@ -232,13 +173,11 @@ impl Store {
             .arg(self.keys.alert(id))
             .query_async(&mut conn)
             .await?;
-        if m.is_empty() {
-            return Err(StoreError::NotFound {
-                what: "alert",
-                id: id.to_string(),
-            });
+        let f = Fields::new(m);
+        if f.is_empty() {
+            return Err(StoreError::not_found(Entity::Alert, id));
         }
-        AlertRecord::from_map(&m)
+        AlertRecord::from_fields(&f)
             .ok_or_else(|| StoreError::Internal(format!("alert {id} is malformed")))
     }
 
@@ -270,7 +209,10 @@ impl Store {
             pipe.hgetall(k.alert(id));
         }
         let maps: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
-        Ok(maps.iter().filter_map(AlertRecord::from_map).collect())
+        Ok(maps
+            .into_iter()
+            .filter_map(|m| AlertRecord::from_fields(&Fields::new(m)))
+            .collect())
     }
 
     /// Acknowledges an alert (a second acknowledgement keeps the first).
@@ -280,26 +222,9 @@ impl Store {
         operator: &str,
         note: &str,
     ) -> Result<AlertRecord, StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: String = self
-            .scripts
-            .ack_alert
-            .key(k.alert(id))
-            .key(&k.alerts_open)
-            .key(&k.events)
-            .arg(id)
-            .arg(operator)
-            .arg(note)
-            .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await?;
-        if reply == "missing" {
-            return Err(StoreError::NotFound {
-                what: "alert",
-                id: id.to_string(),
-            });
+        match self.call(&AckAlert { id, operator, note }).await? {
+            AckAlertReply::Missing => Err(StoreError::not_found(Entity::Alert, id)),
+            AckAlertReply::Acknowledged | AckAlertReply::Already => self.get_alert(id).await,
         }
-        self.get_alert(id).await
     }
 }

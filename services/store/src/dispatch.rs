@@ -1,14 +1,21 @@
 //! Dispatch: the queue, offers, trip steps, manual assignment, call-backs, KPIs.
 //!
-//! Every function here is one Lua script (or a read). The scripts share `lua/lib.lua`
-//! (prepended when they are loaded), so releasing an offer, freeing a taxi and requeueing
-//! an order are written once.
+//! Every transition here is one Lua script with every key declared. The scripts share
+//! `lua/lib.lua`, so releasing an offer, freeing a taxi and requeueing an order are
+//! written once. Where a script must touch a key it cannot know in advance (the caller
+//! of the order at the head of the queue), the store learns it first and the script
+//! checks that nothing moved in between.
 
-use crate::{Store, StoreError, now_ms};
+use crate::scripts::{
+    AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, GiveUp,
+    OfferOrder, OfferOrderReply, ReleaseReservation, RequeueDue, StepReply, TripStepCall,
+    TripStepReply,
+};
+use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
-use taxi_domain::booking::Payment;
-use taxi_domain::order::{OrderEvent, OrderStatus, refusal};
-use taxi_domain::taxi::{TaxiEvent, TaxiState};
+use taxi_domain::booking::{Channel, Payment};
+use taxi_domain::order::{OrderEvent, OrderStatus};
+use taxi_domain::taxi::TaxiEvent;
 
 /// The numbers one dispatch attempt works by.
 #[derive(Debug, Clone)]
@@ -71,7 +78,8 @@ pub enum TripStep {
 }
 
 impl TripStep {
-    fn order_event(self) -> OrderEvent {
+    /// The order's event.
+    pub fn order_event(self) -> OrderEvent {
         match self {
             TripStep::Arrive => OrderEvent::Arrive,
             TripStep::Start => OrderEvent::StartTrip,
@@ -79,42 +87,51 @@ impl TripStep {
         }
     }
 
-    fn taxi_rule(self) -> (String, &'static str) {
+    /// The taxi's event.
+    pub fn taxi_event(self) -> TaxiEvent {
         match self {
-            TripStep::Arrive => (TaxiState::Assigned.code().to_string(), ""),
-            TripStep::Start => (
-                TaxiEvent::StartTrip.allowed_codes(),
-                TaxiState::Occupied.code(),
-            ),
-            TripStep::Complete => (
-                TaxiEvent::CompleteTrip.allowed_codes(),
-                TaxiState::Free.code(),
-            ),
+            TripStep::Arrive => TaxiEvent::Arrive,
+            TripStep::Start => TaxiEvent::StartTrip,
+            TripStep::Complete => TaxiEvent::CompleteTrip,
         }
     }
 
-    fn time_field(self) -> &'static str {
+    /// The order's field that records when the step happened.
+    pub(crate) fn time_field(self) -> &'static str {
         match self {
             TripStep::Arrive => "arrived_ms",
             TripStep::Start => "started_ms",
             TripStep::Complete => "ended_ms",
         }
     }
+}
 
-    fn event(self) -> &'static str {
-        match self {
-            TripStep::Arrive => "taxi_arrived",
-            TripStep::Start => "trip_started",
-            TripStep::Complete => "trip_completed",
-        }
-    }
+/// The KPI counters, kept as the transitions happen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Orders created.
+    pub total: u64,
+    /// Orders created per channel.
+    pub by_channel: Vec<(Channel, u64)>,
+    /// Orders of older passengers.
+    pub elderly: u64,
+    /// Orders that got a taxi (accepted or assigned by hand).
+    pub assigned: u64,
+    /// Trips completed.
+    pub completed: u64,
+    /// Orders cancelled.
+    pub cancelled: u64,
+    /// Orders given up (no taxi).
+    pub unfulfilled: u64,
+    /// Offers made.
+    pub offers: u64,
 }
 
 /// The raw figures behind the KPIs.
 #[derive(Debug, Clone, Default)]
 pub struct RawStats {
-    /// Counters: total, ch:<channel>, elderly, assigned, completed, cancelled, unfulfilled, offers.
-    pub counters: HashMap<String, u64>,
+    /// The counters.
+    pub counters: Counters,
     /// Recent times to assign (ms), older passengers.
     pub assign_elderly: Vec<i64>,
     /// Recent times to assign (ms), others.
@@ -128,143 +145,143 @@ pub struct RawStats {
 /// The replies of `raw_stats`' pipeline: counters, then four sample lists.
 type StatsRows = (HashMap<String, u64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
 
-/// A dispatch notification for one taxi, as published by the scripts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    /// The taxi.
-    pub taxi: String,
-    /// `offer`, `assigned`, `withdrawn`, `cancelled` or `signed_off`.
-    pub kind: String,
-    /// The order concerned (empty for `signed_off`).
-    pub order: String,
-    /// Why, in words.
-    pub reason: String,
+/// The counter of orders that reached `status` (`lib.lua`'s `count`).
+fn status_counter(status: OrderStatus) -> String {
+    format!("n:{}", status.code())
 }
 
-impl Notification {
-    /// Parses `taxi|kind|order|reason`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.splitn(4, '|');
-        Some(Self {
-            taxi: parts.next()?.to_string(),
-            kind: parts.next()?.to_string(),
-            order: parts.next()?.to_string(),
-            reason: parts.next().unwrap_or("").to_string(),
-        })
+fn answer(reply: AnswerReply, order: &str) -> Result<(), StoreError> {
+    match reply {
+        AnswerReply::Done => Ok(()),
+        AnswerReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+        AnswerReply::Gone { status } => Err(StoreError::OfferGone { status }),
     }
-}
-
-/// The reply of `accept_offer.lua` / `decline_offer.lua`.
-fn offer_reply(reply: &[String], order: &str) -> Result<(), StoreError> {
-    match reply.first().map(String::as_str) {
-        Some("ok") => Ok(()),
-        Some("missing") => Err(StoreError::NotFound {
-            what: "order",
-            id: order.into(),
-        }),
-        _ => Err(gone(reply.get(1), "order_id")),
-    }
-}
-
-fn gone(status: Option<&String>, what: &str) -> StoreError {
-    let st = status.and_then(|s| OrderStatus::from_code(s));
-    StoreError::FailedPrecondition(match st {
-        Some(OrderStatus::Cancelled) => format!("{what}: the order was cancelled"),
-        Some(s) if s != OrderStatus::Offered => format!(
-            "{what}: the offer is no longer open (the order is {})",
-            s.code()
-        ),
-        _ => format!("{what}: the offer has expired or was given to another taxi"),
-    })
 }
 
 impl Store {
-    /// Takes the first queued order and makes one dispatch attempt for it, atomically.
-    pub async fn dispatch_next(&self, p: &DispatchParams) -> Result<Attempt, StoreError> {
-        let k = &self.keys;
-        let now = now_ms();
-        let radii = p
-            .radii_m
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .offer_order
-            .key(&k.pending)
-            .arg(&k.entity_prefix)
-            .arg(now)
-            .arg("")
-            .arg(p.fan_out)
-            .arg(radii)
-            .arg(p.elderly_extra_radius_m)
-            .arg(p.caring_radius_m)
-            .arg(now - p.fresh_ms)
-            .arg(p.offer_timeout_ms)
-            .arg(p.max_offers)
-            .arg(p.max_age_ms)
-            .arg(p.retry_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        let order = reply.get(1).cloned().unwrap_or_default();
-        Ok(match reply.first().map(String::as_str) {
-            Some("empty") => Attempt::Empty,
-            Some("offered") => Attempt::Offered {
-                order,
-                deadline_ms: reply.get(2).and_then(|d| d.parse().ok()).unwrap_or(now),
-                taxis: reply[3..]
-                    .chunks_exact(2)
-                    .map(|c| (c[0].clone(), c[1].parse().unwrap_or(0.0)))
-                    .collect(),
-            },
-            Some("retry") => Attempt::Retry(order),
-            Some("unfulfilled") => Attempt::Unfulfilled(order),
-            Some("gone") => Attempt::Gone(order),
-            _ => {
-                return Err(StoreError::Internal(format!(
-                    "offer_order replied {reply:?}"
-                )));
-            }
-        })
-    }
-
-    /// The sweep: due reservations, due retries, expired offers. Returns how many of each
-    /// it handled.
-    pub async fn maintain(&self, p: &DispatchParams) -> Result<[u64; 3], StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let counts: Vec<u64> = self
-            .scripts
-            .maintain
-            .key(&k.pending)
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(p.head_start_ms)
-            .arg(p.max_missed)
-            .arg(500)
-            .invoke_async(&mut conn)
-            .await?;
-        let mut out = [0; 3];
-        for (o, c) in out.iter_mut().zip(counts) {
-            *o = c;
-        }
-        Ok(out)
-    }
-
-    /// Blocks (on `conn`, a dedicated connection) until work may be waiting or `timeout_s` passes.
-    pub async fn wait_for_work(
+    /// Makes one dispatch attempt for the order at the head of the queue, atomically.
+    /// `hint` is the order the caller believes is at the head (a wake-up's token, or the
+    /// previous attempt's `next`); a wrong or missing hint costs one more round trip.
+    /// Returns the attempt and the new head of the queue, if known.
+    pub async fn dispatch_next(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        timeout_s: f64,
-    ) -> Result<bool, StoreError> {
-        let got: Option<(String, String)> = redis::cmd("BLPOP")
-            .arg(format!("{}dispatch:wakeup", self.keys.entity_prefix))
-            .arg(timeout_s)
-            .query_async(conn)
+        p: &DispatchParams,
+        hint: Option<String>,
+    ) -> Result<(Attempt, Option<String>), StoreError> {
+        let mut expected = match hint {
+            Some(h) if !h.is_empty() => h,
+            _ => match self.queue_head().await? {
+                Some(h) => h,
+                None => return Ok((Attempt::Empty, None)),
+            },
+        };
+        // The head may move between reads; a few tries always find it.
+        for _ in 0..8 {
+            let call = OfferOrder {
+                expected: &expected,
+                params: p,
+                oldest_fresh_ms: self.now_ms() - p.fresh_ms,
+            };
+            let next = |n: String| (!n.is_empty()).then_some(n);
+            return Ok(match self.call(&call).await? {
+                OfferOrderReply::Empty => (Attempt::Empty, None),
+                OfferOrderReply::Moved { head } => {
+                    expected = head;
+                    continue;
+                }
+                OfferOrderReply::Made {
+                    order,
+                    deadline,
+                    taxis,
+                    next: n,
+                } => (
+                    Attempt::Offered {
+                        order,
+                        deadline_ms: deadline,
+                        taxis: taxis.into_iter().map(|t| (t.id, t.dist)).collect(),
+                    },
+                    next(n),
+                ),
+                OfferOrderReply::Retry { order, next: n } => (Attempt::Retry(order), next(n)),
+                OfferOrderReply::Gone { order, next: n } => (Attempt::Gone(order), next(n)),
+                OfferOrderReply::GiveUp { order, phone } => {
+                    let give_up = GiveUp {
+                        order: &order,
+                        phone: &phone,
+                        params: p,
+                    };
+                    match self.call(&give_up).await? {
+                        StepReply::Done => (Attempt::Unfulfilled(order), None),
+                        StepReply::Gone => (Attempt::Gone(order), None),
+                    }
+                }
+            });
+        }
+        Ok((Attempt::Gone(expected), None))
+    }
+
+    /// The order at the head of the dispatch queue.
+    async fn queue_head(&self) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let top: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.keys.pending)
+            .arg(0)
+            .arg(0)
+            .query_async(&mut conn)
             .await?;
-        Ok(got.is_some())
+        Ok(top.into_iter().next())
+    }
+
+    /// The sweep: due reservations, due retries, expired offers, at most `batch` of each.
+    /// Returns how many of each it handled.
+    pub async fn maintain(&self, p: &DispatchParams, batch: usize) -> Result<[u64; 3], StoreError> {
+        let k = &self.keys;
+        let now = self.now_ms();
+        let due = |key: &str| {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(key)
+                .arg("-inf")
+                .arg(now)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(batch);
+            cmd
+        };
+        let mut conn = self.conn.clone();
+        let (released, retried, expired): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+            .add_command(due(&k.scheduled))
+            .add_command(due(&k.retry))
+            .add_command(due(&k.offers))
+            .query_async(&mut conn)
+            .await?;
+        let mut counts = [0u64; 3];
+        for id in &released {
+            let call = ReleaseReservation {
+                order: id,
+                head_start_ms: p.head_start_ms,
+            };
+            if matches!(self.call(&call).await?, StepReply::Done) {
+                counts[0] += 1;
+            }
+        }
+        if !retried.is_empty() {
+            counts[1] = self.call(&RequeueDue { most: batch }).await?;
+        }
+        for member in &expired {
+            let Some((order, taxi)) = member.split_once('|') else {
+                continue;
+            };
+            let call = ExpireOffer {
+                order,
+                taxi,
+                max_missed: p.max_missed,
+            };
+            if matches!(self.call(&call).await?, StepReply::Done) {
+                counts[2] += 1;
+            }
+        }
+        Ok(counts)
     }
 
     /// A driver accepts an offer.
@@ -274,37 +291,12 @@ impl Store {
         taxi: &str,
         eta_s: u32,
     ) -> Result<(), StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .accept_offer
-            .key(k.order(order))
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(order)
-            .arg(taxi)
-            .arg(eta_s)
-            .invoke_async(&mut conn)
-            .await?;
-        offer_reply(&reply, order)
+        answer(self.call(&AcceptOffer { order, taxi, eta_s }).await?, order)
     }
 
     /// A driver declines an offer.
     pub async fn decline_offer(&self, order: &str, taxi: &str) -> Result<(), StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .decline_offer
-            .key(k.order(order))
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(order)
-            .arg(taxi)
-            .invoke_async(&mut conn)
-            .await?;
-        offer_reply(&reply, order)
+        answer(self.call(&DeclineOffer { order, taxi }).await?, order)
     }
 
     /// A step of the trip by the taxi holding the order.
@@ -316,47 +308,30 @@ impl Store {
         fare_cents: i64,
         paid_by: Option<Payment>,
     ) -> Result<(), StoreError> {
-        let k = &self.keys;
-        let event = step.order_event();
-        let (taxi_allowed, taxi_target) = step.taxi_rule();
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .trip_step
-            .key(k.order(order))
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(order)
-            .arg(taxi)
-            .arg(event.allowed_codes())
-            .arg(event.target().code())
-            .arg(taxi_allowed)
-            .arg(taxi_target)
-            .arg(step.time_field())
-            .arg(step.event())
-            .arg(fare_cents)
-            .arg(paid_by.map(Payment::code).unwrap_or(""))
-            .invoke_async(&mut conn)
-            .await?;
-        let status = || reply.get(1).and_then(|s| OrderStatus::from_code(s));
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(StoreError::NotFound {
-                what: "order",
-                id: order.into(),
+        let phone = self.order_phone(order).await?;
+        let call = TripStepCall {
+            order,
+            taxi,
+            phone: &phone,
+            step,
+            fare_cents,
+            paid_by,
+        };
+        match self.call(&call).await? {
+            TripStepReply::Done => Ok(()),
+            TripStepReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+            TripStepReply::NotYours => Err(StoreError::NotAssigned {
+                order: order.into(),
+                taxi: taxi.into(),
             }),
-            Some("not_yours") => Err(StoreError::FailedPrecondition(format!(
-                "order_id: order {order} is not assigned to taxi {taxi}"
-            ))),
-            Some("refused") => Err(StoreError::FailedPrecondition(refusal(
-                event,
-                status().unwrap_or(OrderStatus::Completed),
-            ))),
-            Some("taxi_state") => Err(StoreError::FailedPrecondition(format!(
-                "taxi_id: the taxi is {}",
-                reply.get(1).map(String::as_str).unwrap_or("?")
-            ))),
-            _ => Err(StoreError::Internal(format!("trip_step replied {reply:?}"))),
+            TripStepReply::Refused { status } => Err(StoreError::OrderRefused {
+                event: step.order_event(),
+                status,
+            }),
+            TripStepReply::TaxiRefused { state } => Err(StoreError::TaxiRefused {
+                event: step.taxi_event(),
+                state,
+            }),
         }
     }
 
@@ -368,53 +343,33 @@ impl Store {
         eta_s: u32,
         operator: &str,
     ) -> Result<(), StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .assign_order
-            .key(k.order(order))
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(order)
-            .arg(taxi)
-            .arg(eta_s)
-            .arg(operator)
-            .invoke_async(&mut conn)
-            .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(StoreError::NotFound {
-                what: "order",
-                id: order.into(),
+        let call = AssignOrder {
+            order,
+            taxi,
+            eta_s,
+            operator,
+        };
+        match self.call(&call).await? {
+            AssignOrderReply::Done => Ok(()),
+            AssignOrderReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+            AssignOrderReply::NoTaxi => Err(StoreError::not_found(Entity::Taxi, taxi)),
+            AssignOrderReply::TaxiBusy { state } => Err(StoreError::TaxiBusy {
+                taxi: taxi.into(),
+                state,
             }),
-            Some("no_taxi") => Err(StoreError::NotFound {
-                what: "taxi",
-                id: taxi.into(),
+            AssignOrderReply::Refused { status } => Err(StoreError::OrderRefused {
+                event: OrderEvent::ManualAssign,
+                status,
             }),
-            Some("taxi_busy") => Err(StoreError::FailedPrecondition(format!(
-                "taxi_id: taxi {taxi} is {}, not free",
-                reply.get(1).map(String::as_str).unwrap_or("?")
-            ))),
-            Some("refused") => Err(StoreError::FailedPrecondition(format!(
-                "order_id: the order is {}; only a waiting order can be assigned",
-                reply.get(1).map(String::as_str).unwrap_or("?")
-            ))),
-            _ => Err(StoreError::Internal(format!(
-                "assign_order replied {reply:?}"
-            ))),
         }
     }
 
     /// The offer a taxi holds right now, if any: (order, deadline ms).
     pub async fn open_offer(&self, taxi: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let Some(order) = self.held_order(taxi).await? else {
+            return Ok(None);
+        };
         let mut conn = self.conn.clone();
-        let order: Option<String> = redis::cmd("HGET")
-            .arg(&self.keys.taxi_orders)
-            .arg(taxi)
-            .query_async(&mut conn)
-            .await?;
-        let Some(order) = order else { return Ok(None) };
         let deadline: Option<f64> = redis::cmd("ZSCORE")
             .arg(&self.keys.offers)
             .arg(format!("{order}|{taxi}"))
@@ -433,13 +388,21 @@ impl Store {
             .await?)
     }
 
+    /// Every taxi that holds an order, with the order (invariant checks in tests and tools).
+    pub async fn held_orders(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(&self.keys.taxi_orders)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// Orders waiting for a taxi (queued, or waiting for a retry).
     pub async fn waiting_order_ids(&self) -> Result<Vec<String>, StoreError> {
-        let p = &self.keys.entity_prefix;
         let mut conn = self.conn.clone();
         let (a, b): (Vec<String>, Vec<String>) = redis::pipe()
             .zrange(&self.keys.pending, 0, -1)
-            .zrange(format!("{p}dispatch:retry"), 0, -1)
+            .zrange(&self.keys.retry, 0, -1)
             .query_async(&mut conn)
             .await?;
         let mut ids = a;
@@ -447,23 +410,44 @@ impl Store {
         Ok(ids)
     }
 
-    /// How many orders wait for a taxi (queued, or waiting for a retry).
+    /// How many orders wait for a taxi (queued, or waiting for a retry), read atomically
+    /// so an order moving between the two is counted once.
     pub async fn waiting_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         let (a, b): (u64, u64) = redis::pipe()
             .atomic()
             .zcard(&self.keys.pending)
-            .zcard(format!("{}dispatch:retry", self.keys.entity_prefix))
+            .zcard(&self.keys.retry)
             .query_async(&mut conn)
             .await?;
         Ok(a + b)
+    }
+
+    /// How many reservations wait for their time.
+    pub async fn scheduled_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(&self.keys.scheduled)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// When a scheduled order enters dispatch (ms), if it is scheduled.
+    pub async fn release_time(&self, order: &str) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.conn.clone();
+        let at: Option<f64> = redis::cmd("ZSCORE")
+            .arg(&self.keys.scheduled)
+            .arg(order)
+            .query_async(&mut conn)
+            .await?;
+        Ok(at.map(|a| a as i64))
     }
 
     /// The newest unfulfilled orders to call back.
     pub async fn callback_ids(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         Ok(redis::cmd("ZRANGE")
-            .arg(format!("{}dispatch:callbacks", self.keys.entity_prefix))
+            .arg(&self.keys.callbacks)
             .arg(0)
             .arg(limit as i64 - 1)
             .arg("REV")
@@ -473,16 +457,30 @@ impl Store {
 
     /// Counters and recent latency samples.
     pub async fn raw_stats(&self) -> Result<RawStats, StoreError> {
-        let p = &self.keys.entity_prefix;
+        let k = &self.keys;
         let mut conn = self.conn.clone();
-        let (counters, ae, ao, pe, po): StatsRows = redis::pipe()
-            .hgetall(format!("{p}stats"))
-            .lrange(format!("{p}stats:assign:e"), 0, -1)
-            .lrange(format!("{p}stats:assign:o"), 0, -1)
-            .lrange(format!("{p}stats:pickup:e"), 0, -1)
-            .lrange(format!("{p}stats:pickup:o"), 0, -1)
+        let (c, ae, ao, pe, po): StatsRows = redis::pipe()
+            .hgetall(&k.stats)
+            .lrange(&k.assign_elderly, 0, -1)
+            .lrange(&k.assign_others, 0, -1)
+            .lrange(&k.pickup_elderly, 0, -1)
+            .lrange(&k.pickup_others, 0, -1)
             .query_async(&mut conn)
             .await?;
+        let get = |name: &str| c.get(name).copied().unwrap_or(0);
+        let counters = Counters {
+            total: get("total"),
+            by_channel: Channel::ALL
+                .iter()
+                .map(|ch| (*ch, get(&format!("ch:{}", ch.code()))))
+                .collect(),
+            elderly: get("elderly"),
+            assigned: get(&status_counter(OrderStatus::Accepted)),
+            completed: get(&status_counter(OrderStatus::Completed)),
+            cancelled: get(&status_counter(OrderStatus::Cancelled)),
+            unfulfilled: get(&status_counter(OrderStatus::Unfulfilled)),
+            offers: get("offers"),
+        };
         Ok(RawStats {
             counters,
             assign_elderly: ae,
@@ -492,19 +490,8 @@ impl Store {
         })
     }
 
-    /// The pub/sub channel dispatch notifications go to.
-    pub fn notify_channel(&self) -> String {
-        format!("{}dispatch:notify", self.keys.entity_prefix)
-    }
-
-    /// A fresh pub/sub connection subscribed to dispatch notifications.
-    pub async fn subscribe_notifications(&self) -> Result<redis::aio::PubSub, StoreError> {
-        let client = crate::redis_client(self.url())?;
-        let mut pubsub =
-            tokio::time::timeout(std::time::Duration::from_secs(2), client.get_async_pubsub())
-                .await
-                .map_err(|_| StoreError::Unavailable("pub/sub connection timed out".into()))??;
-        pubsub.subscribe(self.notify_channel()).await?;
-        Ok(pubsub)
+    /// How many orders were ever created in the city (kept as they are created).
+    pub async fn order_count(&self) -> Result<u64, StoreError> {
+        Ok(self.raw_stats().await?.counters.total)
     }
 }

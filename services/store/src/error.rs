@@ -1,22 +1,103 @@
-//! The store's typed errors.
+//! The store's typed errors: what happened, in domain terms; no gRPC names, no prose.
+//! The service edge turns each variant into a status code and a message naming the field.
 
-/// What went wrong in the store, in terms the service edge can map to a status code.
+use taxi_domain::order::{OrderEvent, OrderStatus};
+use taxi_domain::taxi::{TaxiEvent, TaxiState};
+
+/// What kind of thing a missing id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// A taxi.
+    Taxi,
+    /// An order.
+    Order,
+    /// An emergency alert.
+    Alert,
+    /// A one-key device.
+    Device,
+}
+
+impl Entity {
+    /// The word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Taxi => "taxi",
+            Entity::Order => "order",
+            Entity::Alert => "alert",
+            Entity::Device => "device",
+        }
+    }
+}
+
+/// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The thing named does not exist.
-    #[error("{what} {id} not found")]
+    #[error("{} {id} not found", what.name())]
     NotFound {
-        /// What kind of thing: "taxi", "order", ...
-        what: &'static str,
+        /// What kind of thing.
+        what: Entity,
         /// Its id, as given.
         id: String,
     },
-    /// A unique value is taken.
-    #[error("{0}")]
-    AlreadyExists(String),
-    /// The transition is not allowed in the current state.
-    #[error("{0}")]
-    FailedPrecondition(String),
+    /// The plate is registered to another taxi.
+    #[error("plate {plate} is already registered as taxi {taxi}")]
+    PlateTaken {
+        /// The plate asked for.
+        plate: String,
+        /// The taxi that has it.
+        taxi: String,
+    },
+    /// The device is registered to another caller.
+    #[error("device {device} is registered to another caller")]
+    DeviceTaken {
+        /// The device.
+        device: String,
+    },
+    /// The order's status does not allow the event.
+    #[error("order refused {event:?} in status {status:?}")]
+    OrderRefused {
+        /// What was tried.
+        event: OrderEvent,
+        /// The order's status then.
+        status: OrderStatus,
+    },
+    /// The taxi's state does not allow the event.
+    #[error("taxi refused {event:?} in state {state:?}")]
+    TaxiRefused {
+        /// What was tried.
+        event: TaxiEvent,
+        /// The taxi's state then.
+        state: TaxiState,
+    },
+    /// The taxi holds an order, so it cannot change state on its own.
+    #[error("taxi holds order {order}")]
+    TaxiHoldsOrder {
+        /// The order it holds.
+        order: String,
+    },
+    /// The offer a driver answered is no longer open (expired, taken, cancelled).
+    #[error("the offer is gone (order status {status:?})")]
+    OfferGone {
+        /// The order's status now, if it still exists.
+        status: Option<OrderStatus>,
+    },
+    /// A trip step by a taxi that does not hold the order.
+    #[error("order {order} is not assigned to taxi {taxi}")]
+    NotAssigned {
+        /// The order.
+        order: String,
+        /// The taxi that tried.
+        taxi: String,
+    },
+    /// An operator chose a taxi that is not free.
+    #[error("taxi {taxi} is {state:?}, not free")]
+    TaxiBusy {
+        /// The taxi.
+        taxi: String,
+        /// Its state.
+        state: TaxiState,
+    },
     /// Redis cannot be reached or did not answer in time.
     #[error("redis unavailable: {0}")]
     Unavailable(String),
@@ -28,6 +109,15 @@ pub enum StoreError {
     Internal(String),
 }
 
+impl StoreError {
+    pub(crate) fn not_found(what: Entity, id: &str) -> Self {
+        StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         if e.is_io_error()
@@ -35,10 +125,12 @@ impl From<redis::RedisError> for StoreError {
             || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_unrecoverable_error()
+            || e.is_cluster_error()
             || matches!(
                 e.kind(),
                 redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
                     | redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain)
+                    | redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown)
             )
         {
             StoreError::Unavailable(e.to_string())

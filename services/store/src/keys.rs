@@ -1,7 +1,10 @@
-//! The key schema of one city.
+//! The key schema of one city: every Redis key is built here and nowhere else.
 //!
 //! Every key starts with the city's hash tag, `{c:<code>}`, so all of a city's keys hash
-//! to one Redis Cluster slot: scripts may touch any of them, and a city moves whole.
+//! to one Redis Cluster slot: a script's keys always share a slot, and a city moves whole
+//! between shards. Scripts never build key names: they receive every key they touch in
+//! KEYS, the city-wide ones as the block [`Keys::city_keys`] (bound by name in the
+//! generated prelude, `K.<name>`), the per-entity ones after it.
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -14,35 +17,35 @@
 //! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms) |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
+//! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
 //! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
 //! | `{c}:caller:<phone>:orders` | zset | the caller's orders by creation time |
-//! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time |
+//! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
 //! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`) |
+//! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<request id>` | string | the order a booking's request id made (expires after a day) |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
 //! | `{c}:dispatch:scheduled` | zset | SCHEDULED orders by the time they enter dispatch |
 //! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
+//! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
-//! | `{c}:dispatch:wakeup` | list | tokens that wake blocked dispatch workers |
-//! | `{c}:dispatch:notify` | pub/sub channel | `taxi|kind|order|reason` for driver streams |
-//! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
-//! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
-//! | `{c}:stats`, `{c}:stats:<kind>:<e|o>` | hash, lists | KPI counters and recent latency samples |
+//! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
+//! | `{c}:dispatch:notify` | pub/sub channel | JSON notices for driver streams (see `feed.rs`) |
+//! | `{c}:stats` | hash | KPI counters |
+//! | `{c}:stats:assign:<e\|o>`, `{c}:stats:pickup:<e\|o>` | lists | recent times to assign and to pickup (older passengers, others) |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time |
 //! | `{c}:notifications` | stream | messages for passengers' care contacts (an SMS gateway's feed) |
-//! | `{c}:seq:<name>` | string | id counters |
+//! | `{c}:seq:<name>` | string | id counters (taxis, alerts) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
 
 /// The keys of one city.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
-    /// Prefix of per-taxi hashes, `{c}:taxi:`.
-    pub taxi_prefix: String,
     /// `{c}:taxis:plates`.
     pub plates: String,
     /// `{c}:taxis:state`.
@@ -59,6 +62,8 @@ pub struct Keys {
     pub wheelchair: String,
     /// `{c}:taxis:caring`.
     pub caring: String,
+    /// `{c}:taxis:missed`.
+    pub missed: String,
     /// `{c}:events`.
     pub events: String,
     /// `{c}:dispatch:pending`.
@@ -67,14 +72,32 @@ pub struct Keys {
     pub scheduled: String,
     /// `{c}:dispatch:offers`: open offers by their deadline (ms), member `order|taxi`.
     pub offers: String,
+    /// `{c}:dispatch:retry`.
+    pub retry: String,
+    /// `{c}:dispatch:retry:qscore`: the queue score of each order waiting to retry.
+    pub retry_scores: String,
+    /// `{c}:dispatch:callbacks`.
+    pub callbacks: String,
+    /// `{c}:dispatch:wakeup`.
+    pub wakeup: String,
+    /// `{c}:dispatch:notify` (a pub/sub channel, not a key).
+    pub notify: String,
+    /// `{c}:stats`.
+    pub stats: String,
+    /// `{c}:stats:assign:e`.
+    pub assign_elderly: String,
+    /// `{c}:stats:assign:o`.
+    pub assign_others: String,
+    /// `{c}:stats:pickup:e`.
+    pub pickup_elderly: String,
+    /// `{c}:stats:pickup:o`.
+    pub pickup_others: String,
     /// `{c}:alerts:open`.
     pub alerts_open: String,
     /// `{c}:alerts:all`.
     pub alerts_all: String,
     /// `{c}:notifications`.
     pub notifications: String,
-    /// The prefix scripts build per-entity keys from: `{c}:`.
-    pub entity_prefix: String,
 }
 
 impl Keys {
@@ -83,7 +106,6 @@ impl Keys {
         let prefix = format!("{{c:{code}}}");
         let k = |s: &str| format!("{prefix}:{s}");
         Self {
-            taxi_prefix: k("taxi:"),
             plates: k("taxis:plates"),
             taxi_states: k("taxis:state"),
             taxi_orders: k("taxis:order"),
@@ -92,14 +114,24 @@ impl Keys {
             fixes: k("taxis:fix"),
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
+            missed: k("taxis:missed"),
             events: k("events"),
             pending: k("dispatch:pending"),
             scheduled: k("dispatch:scheduled"),
             offers: k("dispatch:offers"),
+            retry: k("dispatch:retry"),
+            retry_scores: k("dispatch:retry:qscore"),
+            callbacks: k("dispatch:callbacks"),
+            wakeup: k("dispatch:wakeup"),
+            notify: k("dispatch:notify"),
+            stats: k("stats"),
+            assign_elderly: k("stats:assign:e"),
+            assign_others: k("stats:assign:o"),
+            pickup_elderly: k("stats:pickup:e"),
+            pickup_others: k("stats:pickup:o"),
             alerts_open: k("alerts:open"),
             alerts_all: k("alerts:all"),
             notifications: k("notifications"),
-            entity_prefix: k(""),
             prefix,
         }
     }
@@ -109,9 +141,45 @@ impl Keys {
         &self.prefix
     }
 
+    /// The Redis Cluster slot every key of the city hashes to: CRC16 (XMODEM) of the
+    /// text inside the hash tag's braces, modulo 16384.
+    pub fn slot(&self) -> u16 {
+        let tag = self.prefix.trim_start_matches('{').trim_end_matches('}');
+        crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) % 16384
+    }
+
+    /// The city-wide keys the dispatch scripts receive first in KEYS, with the names the
+    /// generated prelude binds them to (`K.<name>`). The order here is the order in KEYS.
+    pub fn city_keys(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("states", self.taxi_states.as_str()),
+            ("torders", &self.taxi_orders),
+            ("free", &self.free),
+            ("pos", &self.positions),
+            ("fixes", &self.fixes),
+            ("wheelchair", &self.wheelchair),
+            ("caring", &self.caring),
+            ("missed", &self.missed),
+            ("plates", &self.plates),
+            ("pending", &self.pending),
+            ("scheduled", &self.scheduled),
+            ("offers", &self.offers),
+            ("retry", &self.retry),
+            ("retry_q", &self.retry_scores),
+            ("callbacks", &self.callbacks),
+            ("wakeup", &self.wakeup),
+            ("events", &self.events),
+            ("stats", &self.stats),
+            ("assign_e", &self.assign_elderly),
+            ("assign_o", &self.assign_others),
+            ("pickup_e", &self.pickup_elderly),
+            ("pickup_o", &self.pickup_others),
+        ]
+    }
+
     /// `{c}:taxi:<id>`.
     pub fn taxi(&self, id: &str) -> String {
-        format!("{}{id}", self.taxi_prefix)
+        format!("{}:taxi:{id}", self.prefix)
     }
 
     /// `{c}:caller:<phone>`.
@@ -137,6 +205,11 @@ impl Keys {
     /// `{c}:order:<id>`.
     pub fn order(&self, id: &str) -> String {
         format!("{}:order:{id}", self.prefix)
+    }
+
+    /// `{c}:order:<id>:tried`.
+    pub fn order_tried(&self, id: &str) -> String {
+        format!("{}:order:{id}:tried", self.prefix)
     }
 
     /// `{c}:req:<request id>`.
@@ -167,17 +240,42 @@ mod tests {
     #[test]
     fn every_key_carries_the_city_hash_tag() {
         let k = Keys::new("500100");
-        for key in [
-            &k.plates,
-            &k.taxi_states,
-            &k.free,
-            &k.positions,
-            &k.fixes,
-            &k.events,
-            &k.taxi("T1"),
-            &k.seq("taxi"),
-        ] {
+        let mut all: Vec<String> = k.city_keys().iter().map(|(_, v)| v.to_string()).collect();
+        all.extend([
+            k.alerts_open.clone(),
+            k.alerts_all.clone(),
+            k.notifications.clone(),
+            k.notify.clone(),
+            k.taxi("T1"),
+            k.caller("13800138000"),
+            k.caller_orders("13800138000"),
+            k.caller_active("13800138000"),
+            k.caller_devices("13800138000"),
+            k.order("O1"),
+            k.order_tried("O1"),
+            k.request("r"),
+            k.device("D1"),
+            k.alert("A1"),
+            k.seq("taxi"),
+        ]);
+        for key in &all {
             assert!(key.starts_with("{c:500100}:"), "{key}");
         }
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), all.len(), "no two keys share a name");
+    }
+
+    #[test]
+    fn slots_are_those_redis_computes() {
+        // `CLUSTER KEYSLOT {c:500100}` and `CLUSTER KEYSLOT {c:110100}` on Redis 7.
+        assert_eq!(Keys::new("500100").slot(), 8919);
+        assert_eq!(Keys::new("110100").slot(), 3623);
+    }
+
+    #[test]
+    fn city_block_names_are_unique() {
+        let k = Keys::new("1");
+        let names: std::collections::HashSet<_> = k.city_keys().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), k.city_keys().len());
     }
 }

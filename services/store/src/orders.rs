@@ -1,10 +1,12 @@
 //! Orders: creation (idempotent, de-duplicated), reads, cancellation.
 
-use crate::{Store, StoreError, now_ms};
+use crate::fields::{Fields, place_fields};
+use crate::scripts::{CancelOrder, CancelOrderReply, CreateOrder, CreateOrderReply};
+use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
 use taxi_domain::Coordinates;
 use taxi_domain::booking::{CancelledBy, Channel, Need, Payment, join_codes, parse_needs};
-use taxi_domain::order::{OrderEvent, OrderStatus, refusal};
+use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::priority::ElderlyReason;
 
 /// A pickup or drop-off.
@@ -141,73 +143,59 @@ pub struct Created {
     pub created: bool,
 }
 
-fn place_fields(prefix: &str, p: &Option<PlaceRec>, out: &mut Vec<String>) {
-    let (lat, lon, addr) = match p {
-        Some(p) => (
-            p.at.lat().to_string(),
-            p.at.lon().to_string(),
-            p.address.clone(),
-        ),
-        None => (String::new(), String::new(), String::new()),
-    };
-    out.extend([
-        format!("{prefix}_lat"),
-        lat,
-        format!("{prefix}_lon"),
-        lon,
-        format!("{prefix}_addr"),
-        addr,
-    ]);
+/// A new order id: `O` and 12 random base-32 characters (60 bits), so ids cannot be
+/// guessed or counted, and the id is known before the script that stores it runs (its
+/// key must be declared).
+fn new_order_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bits: u64 = rand::random();
+    let mut id = String::with_capacity(13);
+    id.push('O');
+    for _ in 0..12 {
+        id.push(ALPHABET[(bits & 31) as usize] as char);
+        bits >>= 5;
+    }
+    id
 }
 
 impl OrderRecord {
-    pub(crate) fn from_map(m: &HashMap<String, String>) -> Result<Self, StoreError> {
-        let get = |f: &str| m.get(f).cloned().unwrap_or_default();
-        let num = |f: &str| get(f).parse::<i64>().unwrap_or(0);
-        let place = |p: &str| -> Option<PlaceRec> {
-            let lat = get(&format!("{p}_lat")).parse::<f64>().ok()?;
-            let lon = get(&format!("{p}_lon")).parse::<f64>().ok()?;
-            Some(PlaceRec {
-                at: Coordinates::new(lat, lon).ok()?,
-                address: get(&format!("{p}_addr")),
-            })
-        };
-        let bad = |f: &str| StoreError::Internal(format!("order {} has a bad {f}", get("id")));
-        let taxi = get("taxi");
+    pub(crate) fn from_fields(f: &Fields) -> Result<Self, StoreError> {
+        let bad =
+            |field: &str| StoreError::Internal(format!("order {} has a bad {field}", f.text("id")));
         Ok(Self {
-            id: get("id"),
-            status: OrderStatus::from_code(&get("status")).ok_or_else(|| bad("status"))?,
-            channel: Channel::from_code(&get("channel")).ok_or_else(|| bad("channel"))?,
-            phone: get("phone"),
-            name: get("name"),
-            pickup: place("p").ok_or_else(|| bad("pickup"))?,
-            dropoff: place("d"),
-            pickup_ms: num("pickup_ms"),
-            reservation: get("resv") == "1",
-            elderly: ElderlyReason::from_code(&get("reason")),
-            needs: parse_needs(&get("needs")),
-            passengers: num("pax") as u32,
-            notes: get("notes"),
-            payment: Payment::from_code(&get("pay")).unwrap_or(Payment::Cash),
-            operator: get("operator"),
-            booker: get("booker"),
-            device: get("device"),
-            priority: num("prio") as i32,
-            taxi: (!taxi.is_empty()).then_some(taxi),
-            created_ms: num("created"),
-            updated_ms: num("updated"),
-            cancelled_by: CancelledBy::from_code(&get("c_by")),
-            cancel_reason: get("c_reason"),
-            fare_cents: num("fare"),
-            paid_by: Payment::from_code(&get("paid_by")),
-            offers: num("offers") as u32,
-            accepted_ms: num("accepted_ms"),
-            arrived_ms: num("arrived_ms"),
-            started_ms: num("started_ms"),
-            ended_ms: num("ended_ms"),
-            eta_s: num("eta_s") as u32,
-            release_ms: num("release_ms"),
-            queue_score: num("qscore"),
+            id: f.text("id"),
+            status: OrderStatus::from_code(&f.text("status")).ok_or_else(|| bad("status"))?,
+            channel: Channel::from_code(&f.text("channel")).ok_or_else(|| bad("channel"))?,
+            phone: f.text("phone"),
+            name: f.text("name"),
+            pickup: f.place("p").ok_or_else(|| bad("pickup"))?,
+            dropoff: f.place("d"),
+            pickup_ms: f.int("pickup_ms"),
+            reservation: f.flag("resv"),
+            elderly: ElderlyReason::from_code(&f.text("reason")),
+            needs: parse_needs(&f.text("needs")),
+            passengers: f.int("pax") as u32,
+            notes: f.text("notes"),
+            payment: Payment::from_code(&f.text("pay")).unwrap_or(Payment::Cash),
+            operator: f.text("operator"),
+            booker: f.text("booker"),
+            device: f.text("device"),
+            priority: f.int("prio") as i32,
+            taxi: f.opt("taxi"),
+            created_ms: f.int("created"),
+            updated_ms: f.int("updated"),
+            cancelled_by: CancelledBy::from_code(&f.text("c_by")),
+            cancel_reason: f.text("c_reason"),
+            fare_cents: f.int("fare"),
+            paid_by: Payment::from_code(&f.text("paid_by")),
+            offers: f.int("offers") as u32,
+            accepted_ms: f.int("accepted_ms"),
+            arrived_ms: f.int("arrived_ms"),
+            started_ms: f.int("started_ms"),
+            ended_ms: f.int("ended_ms"),
+            eta_s: f.int("eta_s") as u32,
+            release_ms: f.int("release_ms"),
+            queue_score: f.int("qscore"),
         })
     }
 }
@@ -217,102 +205,51 @@ impl Store {
     /// active order of the same caller due in the window, returns the existing order.
     /// Immediate orders enter the pending queue, reservations the schedule.
     pub async fn create_order(&self, o: &NewOrder) -> Result<Created, StoreError> {
-        let k = &self.keys;
-        let now = now_ms();
         let status = if o.reservation {
             OrderStatus::Scheduled
         } else {
             OrderStatus::Pending
         };
-        // The script reads the channel and the reason at fixed places: keep them first.
-        let mut fields: Vec<String> = vec![
-            "channel".into(),
-            o.channel.code().into(),
-            "reason".into(),
-            o.elderly.map(|r| r.code()).unwrap_or("").into(),
-            "qscore".into(),
-            o.queue_score.to_string(),
-            "phone".into(),
-            o.phone.clone(),
-            "name".into(),
-            o.name.clone(),
-            "pickup_ms".into(),
-            o.pickup_ms.to_string(),
-            "resv".into(),
-            if o.reservation { "1" } else { "0" }.into(),
-            "release_ms".into(),
-            o.release_ms.to_string(),
-            "needs".into(),
-            join_codes(&o.needs, Need::code),
-            "pax".into(),
-            o.passengers.to_string(),
-            "notes".into(),
-            o.notes.clone(),
-            "pay".into(),
-            o.payment.code().into(),
-            "operator".into(),
-            o.operator.clone(),
-            "booker".into(),
-            o.booker.clone(),
-            "device".into(),
-            o.device.clone(),
-            "prio".into(),
-            o.priority.to_string(),
-            "req".into(),
-            o.request_id.clone().unwrap_or_default(),
-            "offers".into(),
-            "0".into(),
-            "holders".into(),
-            String::new(),
-        ];
-        place_fields("p", &Some(o.pickup.clone()), &mut fields);
-        place_fields("d", &o.dropoff, &mut fields);
-        let request_key = match &o.request_id {
-            Some(r) => k.request(r),
-            None => k.request("-"),
-        };
-        let score = if o.reservation {
-            o.release_ms
-        } else {
-            o.queue_score
-        };
-        let mut conn = self.conn.clone();
-        let mut inv = self.scripts.create_order.prepare_invoke();
-        inv.key(k.seq("order"))
-            .key(k.caller_orders(&o.phone))
-            .key(k.caller_active(&o.phone))
-            .key(&k.pending)
-            .key(&k.scheduled)
-            .key(&k.events)
-            .key(&request_key)
-            .key(k.caller(&o.phone))
-            .arg(&k.entity_prefix)
-            .arg(if o.request_id.is_some() { "1" } else { "0" })
-            .arg(self.request_ttl_s())
-            .arg(if o.dedupe_until_ms.is_some() {
-                "1"
-            } else {
-                "0"
+        let mut fields: Vec<(String, String)> = [
+            ("qscore", o.queue_score.to_string()),
+            ("phone", o.phone.clone()),
+            ("name", o.name.clone()),
+            ("pickup_ms", o.pickup_ms.to_string()),
+            ("resv", if o.reservation { "1" } else { "0" }.into()),
+            ("release_ms", o.release_ms.to_string()),
+            ("needs", join_codes(&o.needs, Need::code)),
+            ("pax", o.passengers.to_string()),
+            ("notes", o.notes.clone()),
+            ("pay", o.payment.code().into()),
+            ("operator", o.operator.clone()),
+            ("booker", o.booker.clone()),
+            ("device", o.device.clone()),
+            ("prio", o.priority.to_string()),
+            ("req", o.request_id.clone().unwrap_or_default()),
+            ("offers", "0".into()),
+            ("holders", String::new()),
+        ]
+        .map(|(f, v)| (f.to_string(), v))
+        .into();
+        fields.extend(place_fields("p", Some(&o.pickup)));
+        fields.extend(place_fields("d", o.dropoff.as_ref()));
+        let id = new_order_id();
+        let reply = self
+            .call(&CreateOrder {
+                id: &id,
+                order: o,
+                status,
+                request_ttl_s: self.request_ttl_s(),
+                fields,
             })
-            .arg(o.dedupe_until_ms.unwrap_or(0))
-            .arg(now)
-            .arg(status.code())
-            .arg(score)
-            .arg(o.pickup_ms)
-            .arg(&o.name);
-        for f in &fields {
-            inv.arg(f);
-        }
-        let reply: Vec<String> = inv.invoke_async(&mut conn).await?;
-        let (Some(kind), Some(id)) = (reply.first(), reply.get(1)) else {
-            return Err(StoreError::Internal(format!(
-                "create_order replied {reply:?}"
-            )));
+            .await?;
+        let (id, created) = match reply {
+            CreateOrderReply::Created => (id, true),
+            CreateOrderReply::Existing { order } => (order, false),
         };
-        let order = self.get_order(id).await?;
         Ok(Created {
-            order,
-            created: kind == "created",
+            order: self.get_order(&id).await?,
+            created,
         })
     }
 
@@ -323,13 +260,11 @@ impl Store {
             .arg(self.keys.order(id))
             .query_async(&mut conn)
             .await?;
-        if m.is_empty() {
-            return Err(StoreError::NotFound {
-                what: "order",
-                id: id.to_string(),
-            });
+        let f = Fields::new(m);
+        if f.is_empty() {
+            return Err(StoreError::not_found(Entity::Order, id));
         }
-        OrderRecord::from_map(&m)
+        OrderRecord::from_fields(&f)
     }
 
     /// Several orders in one round trip, in the order asked; unknown ids are skipped.
@@ -343,9 +278,10 @@ impl Store {
         }
         let mut conn = self.conn.clone();
         let maps: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
-        maps.iter()
-            .filter(|m| !m.is_empty())
-            .map(OrderRecord::from_map)
+        maps.into_iter()
+            .map(Fields::new)
+            .filter(|f| !f.is_empty())
+            .map(|f| OrderRecord::from_fields(&f))
             .collect()
     }
 
@@ -357,50 +293,34 @@ impl Store {
         by: CancelledBy,
         reason: &str,
     ) -> Result<(OrderRecord, Vec<String>), StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .cancel_order
-            .key(k.order(id))
-            .arg(&k.entity_prefix)
-            .arg(now_ms())
-            .arg(id)
-            .arg(OrderEvent::Cancel.allowed_codes())
-            .arg(by.code())
-            .arg(reason)
-            .invoke_async(&mut conn)
+        // The caller's keys must be declared: read whose order it is first (it never changes).
+        let phone = self.order_phone(id).await?;
+        let reply = self
+            .call(&CancelOrder {
+                order: id,
+                phone: &phone,
+                by,
+                reason,
+            })
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => {
-                let released = reply
-                    .get(2)
-                    .map(|s| {
-                        s.split(',')
-                            .filter(|t| !t.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Ok((self.get_order(id).await?, released))
-            }
-            Some("missing") => Err(StoreError::NotFound {
-                what: "order",
-                id: id.to_string(),
+        match reply {
+            CancelOrderReply::Done { released } => Ok((self.get_order(id).await?, released)),
+            CancelOrderReply::Missing => Err(StoreError::not_found(Entity::Order, id)),
+            CancelOrderReply::Refused { status } => Err(StoreError::OrderRefused {
+                event: OrderEvent::Cancel,
+                status,
             }),
-            Some("refused") => {
-                let st = reply
-                    .get(1)
-                    .and_then(|s| OrderStatus::from_code(s))
-                    .unwrap_or(OrderStatus::Completed);
-                Err(StoreError::FailedPrecondition(refusal(
-                    OrderEvent::Cancel,
-                    st,
-                )))
-            }
-            _ => Err(StoreError::Internal(format!(
-                "cancel_order replied {reply:?}"
-            ))),
         }
+    }
+
+    /// The phone of the caller whose order `id` is.
+    pub(crate) async fn order_phone(&self, id: &str) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        let phone: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.order(id))
+            .arg("phone")
+            .query_async(&mut conn)
+            .await?;
+        phone.ok_or_else(|| StoreError::not_found(Entity::Order, id))
     }
 }

@@ -1,9 +1,13 @@
 //! The fleet: registry, states, positions and the free geo index.
 
-use crate::{Store, StoreError, now_ms};
-use redis::Value;
+use crate::fields::Fields;
+use crate::scripts::{
+    NearbyFree, RegisterTaxi, RegisterTaxiReply, ReportPositions, SweepStale, TaxiTransition,
+    TaxiTransitionReply,
+};
+use crate::{Entity, Store, StoreError};
 use taxi_domain::Coordinates;
-use taxi_domain::taxi::{TaxiEvent, TaxiState, refusal};
+use taxi_domain::taxi::{TaxiEvent, TaxiState};
 
 /// The fleet tag that marks the caring fleet (爱心车队).
 pub const CARING_TAG: &str = "caring";
@@ -122,23 +126,6 @@ type TaxiRows = (
 /// it for about half a millisecond.
 pub const FIXES_PER_SCRIPT: usize = 100;
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::Double(d) => d.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn split_tags(csv: &str) -> Vec<String> {
-    csv.split(',')
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 impl Store {
     /// Registers a taxi; its plate must be new in the city. It starts OFF_DUTY.
     pub async fn register_taxi(&self, taxi: &NewTaxi) -> Result<TaxiRecord, StoreError> {
@@ -148,40 +135,23 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         let id = format!("T{n}");
-        let k = &self.keys;
-        let reply: Vec<String> = self
-            .scripts
-            .register_taxi
-            .key(&k.plates)
-            .key(k.taxi(&id))
-            .key(&k.taxi_states)
-            .key(&k.wheelchair)
-            .key(&k.caring)
-            .key(&k.events)
-            .arg(&id)
-            .arg(&taxi.plate)
-            .arg(&taxi.driver_name)
-            .arg(&taxi.color)
-            .arg(if taxi.wheelchair { "1" } else { "0" })
-            .arg(taxi.tags.join(","))
-            .arg(now_ms())
-            .arg(if taxi.tags.iter().any(|t| t == CARING_TAG) {
-                "1"
-            } else {
-                "0"
+        let reply = self
+            .call(&RegisterTaxi {
+                id: &id,
+                plate: &taxi.plate,
+                driver: &taxi.driver_name,
+                color: &taxi.color,
+                wheelchair: taxi.wheelchair,
+                tags: &taxi.tags,
+                caring: taxi.tags.iter().any(|t| t == CARING_TAG),
             })
-            .invoke_async(&mut conn)
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => self.get_taxi(&id).await,
-            Some("exists") => Err(StoreError::AlreadyExists(format!(
-                "plate: {} is already registered as taxi {}",
-                taxi.plate,
-                reply.get(1).map(String::as_str).unwrap_or("?")
-            ))),
-            _ => Err(StoreError::Internal(format!(
-                "register_taxi replied {reply:?}"
-            ))),
+        match reply {
+            RegisterTaxiReply::Registered => self.get_taxi(&id).await,
+            RegisterTaxiReply::PlateTaken { taxi: holder } => Err(StoreError::PlateTaken {
+                plate: taxi.plate.clone(),
+                taxi: holder,
+            }),
         }
     }
 
@@ -202,13 +172,10 @@ impl Store {
             .zscore(&k.fixes, id)
             .query_async(&mut conn)
             .await?;
+        let info = Fields::new(info);
         if info.is_empty() {
-            return Err(StoreError::NotFound {
-                what: "taxi",
-                id: id.to_string(),
-            });
+            return Err(StoreError::not_found(Entity::Taxi, id));
         }
-        let get = |f: &str| info.get(f).cloned().unwrap_or_default();
         let state = state
             .as_deref()
             .and_then(TaxiState::from_code)
@@ -226,163 +193,126 @@ impl Store {
         };
         Ok(TaxiRecord {
             id: id.to_string(),
-            plate: get("plate"),
-            driver_name: get("driver"),
-            color: get("color"),
-            wheelchair: get("wc") == "1",
-            tags: split_tags(&get("tags")),
+            plate: info.text("plate"),
+            driver_name: info.text("driver"),
+            color: info.text("color"),
+            wheelchair: info.flag("wc"),
+            tags: info.csv("tags"),
             state,
             position,
             order_id: order,
-            registered_ms: get("reg").parse().unwrap_or(0),
+            registered_ms: info.int("reg"),
         })
     }
 
-    /// Applies a state change to a taxi that holds no order (sign on/off, street hail),
-    /// atomically with the free index.
+    /// Applies an event to a taxi that holds no order (sign on/off, street hail),
+    /// atomically with the free index; the event names its audit record.
     pub async fn transition_taxi(
         &self,
         id: &str,
         event: TaxiEvent,
-        event_type: &str,
     ) -> Result<TaxiRecord, StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .taxi_transition
-            .key(k.taxi(id))
-            .key(&k.taxi_states)
-            .key(&k.free)
-            .key(&k.positions)
-            .key(&k.taxi_orders)
-            .key(&k.events)
-            .arg(id)
-            .arg(event.allowed_codes())
-            .arg(event.target().code())
-            .arg(now_ms())
-            .arg(event_type)
-            .invoke_async(&mut conn)
-            .await?;
-        let state = |i: usize| {
-            reply
-                .get(i)
-                .and_then(|s| TaxiState::from_code(s))
-                .unwrap_or(TaxiState::OffDuty)
-        };
-        match reply.first().map(String::as_str) {
-            Some("ok") => self.get_taxi(id).await,
-            Some("missing") => Err(StoreError::NotFound {
-                what: "taxi",
-                id: id.to_string(),
-            }),
-            Some("refused") => Err(StoreError::FailedPrecondition(refusal(event, state(1)))),
-            Some("busy") => Err(StoreError::FailedPrecondition(format!(
-                "taxi holds order {}; finish or release it first",
-                reply.get(2).map(String::as_str).unwrap_or("?")
-            ))),
-            _ => Err(StoreError::Internal(format!(
-                "taxi_transition replied {reply:?}"
-            ))),
+        match self.call(&TaxiTransition { id, event }).await? {
+            TaxiTransitionReply::Done => self.get_taxi(id).await,
+            TaxiTransitionReply::Missing => Err(StoreError::not_found(Entity::Taxi, id)),
+            TaxiTransitionReply::Refused { state } => Err(StoreError::TaxiRefused { event, state }),
+            TaxiTransitionReply::HoldsOrder { order } => Err(StoreError::TaxiHoldsOrder { order }),
         }
     }
 
     /// Stores position fixes, four Redis commands per script call of up to
     /// [`FIXES_PER_SCRIPT`], on a connection of their own; returns one outcome per fix, in
-    /// order. `fresh_ms` is the freshness bound (a free taxi whose
-    /// last fix was staler had been moved out of the free index).
+    /// order. `fresh_ms` is the freshness bound (a free taxi whose last fix was staler
+    /// had been moved out of the free index).
     pub async fn report_positions(
         &self,
         fixes: &[Fix],
         fresh_ms: i64,
     ) -> Result<Vec<FixOutcome>, StoreError> {
-        let k = &self.keys;
         let mut out = Vec::with_capacity(fixes.len());
-        let mut invocations = Vec::new();
-        for chunk in fixes.chunks(FIXES_PER_SCRIPT) {
-            let mut inv = self.scripts.report_positions.prepare_invoke();
-            inv.key(&k.taxi_states)
-                .key(&k.free)
-                .key(&k.positions)
-                .key(&k.fixes)
-                .arg(chunk.len())
-                .arg(now_ms() - fresh_ms);
-            for f in chunk {
-                inv.arg(&f.taxi_id)
-                    .arg(f.at.lon())
-                    .arg(f.at.lat())
-                    .arg(f.fix_ms);
-            }
-            invocations.push(inv);
-        }
         // One call at a time on the bulk connection: Redis serves other clients between
         // calls (a pipeline of them would hold its single thread for the whole message).
         let mut conn = self.bulk.clone();
-        for inv in &invocations {
-            let codes: Vec<i64> = inv.invoke_async(&mut conn).await?;
-            out.extend(codes.into_iter().map(|c| match c {
-                0 => FixOutcome::Stored,
-                1 => FixOutcome::UnknownTaxi,
-                2 => FixOutcome::OffDuty,
-                _ => FixOutcome::Superseded,
-            }));
+        for chunk in fixes.chunks(FIXES_PER_SCRIPT) {
+            let call = ReportPositions {
+                fixes: chunk,
+                oldest_fresh_ms: self.now_ms() - fresh_ms,
+            };
+            out.extend(self.call_on(&mut conn, &call).await?);
         }
         Ok(out)
     }
 
     /// Free taxis with a fresh fix within the radius, nearest first.
     pub async fn nearby_free(&self, q: &NearbyQuery) -> Result<Vec<NearbyTaxi>, StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let flat: Vec<Value> = self
-            .scripts
-            .nearby_free
-            .key(&k.free)
-            .key(&k.fixes)
-            .key(&k.wheelchair)
-            .arg(q.center.lon())
-            .arg(q.center.lat())
-            .arg(q.radius_m)
-            .arg(q.limit)
-            .arg(now_ms() - q.fresh_ms)
-            .arg(if q.wheelchair_only { "1" } else { "0" })
-            .arg(&k.taxi_prefix)
-            .invoke_async(&mut conn)
+        let hits = self
+            .call(&NearbyFree {
+                query: q,
+                oldest_fresh_ms: self.now_ms() - q.fresh_ms,
+            })
             .await?;
-        let mut out = Vec::with_capacity(flat.len() / 8);
-        for g in flat.chunks_exact(8) {
-            let num = |v: &Value| text(v).parse::<f64>().unwrap_or(f64::NAN);
-            let Ok(at) = Coordinates::new(num(&g[3]), num(&g[2])) else {
-                continue;
-            };
-            out.push(NearbyTaxi {
-                id: text(&g[0]),
-                distance_m: num(&g[1]),
-                at,
-                fix_ms: num(&g[4]) as i64,
-                plate: text(&g[5]),
-                wheelchair: text(&g[6]) == "1",
-                tags: split_tags(&text(&g[7])),
-            });
+        if hits.is_empty() {
+            return Ok(vec![]);
         }
-        Ok(out)
+        // The taxis' details: one pipelined read of the hashes the search found.
+        let mut pipe = redis::pipe();
+        for h in &hits {
+            pipe.cmd("HMGET")
+                .arg(self.keys.taxi(&h.id))
+                .arg("plate")
+                .arg("wc")
+                .arg("tags");
+        }
+        let mut conn = self.conn.clone();
+        let details: Vec<(Option<String>, Option<String>, Option<String>)> =
+            pipe.query_async(&mut conn).await?;
+        Ok(hits
+            .into_iter()
+            .zip(details)
+            .filter_map(|(h, (plate, wc, tags))| {
+                Some(NearbyTaxi {
+                    at: Coordinates::new(h.lat, h.lon).ok()?,
+                    id: h.id,
+                    distance_m: h.dist,
+                    fix_ms: h.fix as i64,
+                    plate: plate.unwrap_or_default(),
+                    wheelchair: wc.as_deref() == Some("1"),
+                    tags: crate::fields::split_csv(tags.as_deref().unwrap_or("")),
+                })
+            })
+            .collect())
+    }
+
+    /// Which geo sets hold the taxi's last position: (the free index, the positions
+    /// index). The invariant is at most one; tests and tools check it here.
+    pub async fn position_index(&self, id: &str) -> Result<(bool, bool), StoreError> {
+        let mut conn = self.conn.clone();
+        let (free, pos): (Option<f64>, Option<f64>) = redis::pipe()
+            .zscore(&self.keys.free, id)
+            .zscore(&self.keys.positions, id)
+            .query_async(&mut conn)
+            .await?;
+        Ok((free.is_some(), pos.is_some()))
+    }
+
+    /// How many taxis' latest fix is at or after `since_ms` (ingest rates in the bench).
+    pub async fn fixes_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCOUNT")
+            .arg(&self.keys.fixes)
+            .arg(since_ms)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// Removes taxis with stale fixes from the free index; returns how many.
     pub async fn sweep_stale(&self, fresh_ms: i64) -> Result<u64, StoreError> {
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        let n: u64 = self
-            .scripts
-            .sweep_stale
-            .key(&k.fixes)
-            .key(&k.free)
-            .key(&k.positions)
-            .arg(now_ms() - fresh_ms)
-            .arg(5000)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(n)
+        self.call(&SweepStale {
+            oldest_fresh_ms: self.now_ms() - fresh_ms,
+            most: 5000,
+        })
+        .await
     }
 
     /// Counts of taxis per state (for KPIs and the demo's progress line).

@@ -1,11 +1,13 @@
 //! The fleet store against a real private redis-server.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taxi_domain::Coordinates;
+use taxi_domain::clock::{Clock, ManualClock, system_now_ms};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 use taxi_redis_process::RedisProcess;
 use taxi_store::taxis::{Fix, FixOutcome, NearbyQuery, NewTaxi};
-use taxi_store::{Store, StoreConfig, StoreError, now_ms};
+use taxi_store::{Store, StoreConfig, StoreError};
 
 fn taxi(plate: &str) -> NewTaxi {
     NewTaxi {
@@ -18,10 +20,14 @@ fn taxi(plate: &str) -> NewTaxi {
 }
 
 fn fix(id: &str, lat: f64, lon: f64, age_ms: i64) -> Fix {
+    fix_at(system_now_ms(), id, lat, lon, age_ms)
+}
+
+fn fix_at(now_ms: i64, id: &str, lat: f64, lon: f64, age_ms: i64) -> Fix {
     Fix {
         taxi_id: id.into(),
         at: Coordinates::new(lat, lon).unwrap(),
-        fix_ms: now_ms() - age_ms,
+        fix_ms: now_ms - age_ms,
     }
 }
 
@@ -33,7 +39,7 @@ async fn fleet_lifecycle_in_redis() {
     let a = store.register_taxi(&taxi("渝A10001")).await.unwrap();
     assert_eq!(a.state, TaxiState::OffDuty);
     let dup = store.register_taxi(&taxi("渝A10001")).await.unwrap_err();
-    assert!(matches!(dup, StoreError::AlreadyExists(_)), "{dup:?}");
+    assert!(matches!(dup, StoreError::PlateTaken { .. }), "{dup:?}");
 
     // Off duty: refused.
     let out = store
@@ -43,7 +49,7 @@ async fn fleet_lifecycle_in_redis() {
     assert_eq!(out, vec![FixOutcome::OffDuty]);
 
     store
-        .transition_taxi(&a.id, TaxiEvent::SignOn, "signed_on")
+        .transition_taxi(&a.id, TaxiEvent::SignOn)
         .await
         .unwrap();
     let out = store
@@ -73,17 +79,17 @@ async fn fleet_lifecycle_in_redis() {
     assert_eq!(near[0].plate, "渝A10001");
 
     store
-        .transition_taxi(&a.id, TaxiEvent::StartStreetHail, "street_hail_started")
+        .transition_taxi(&a.id, TaxiEvent::StartStreetHail)
         .await
         .unwrap();
     assert!(store.nearby_free(&q).await.unwrap().is_empty());
     let err = store
-        .transition_taxi(&a.id, TaxiEvent::SignOff, "signed_off")
+        .transition_taxi(&a.id, TaxiEvent::SignOff)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::FailedPrecondition(_)));
+    assert!(matches!(err, StoreError::TaxiRefused { .. }), "{err:?}");
     store
-        .transition_taxi(&a.id, TaxiEvent::EndStreetHail, "street_hail_ended")
+        .transition_taxi(&a.id, TaxiEvent::EndStreetHail)
         .await
         .unwrap();
     assert_eq!(store.nearby_free(&q).await.unwrap().len(), 1);
@@ -124,64 +130,44 @@ async fn fails_fast_while_redis_is_down_and_recovers() {
     }
 }
 
-/// Where a taxi's position is: (in the free index, in taxis:pos).
-async fn where_is(url: &str, store: &Store, id: &str) -> (bool, bool) {
-    let mut conn = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let k = store.keys();
-    let free: Option<f64> = redis::cmd("ZSCORE")
-        .arg(&k.free)
-        .arg(id)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let pos: Option<f64> = redis::cmd("ZSCORE")
-        .arg(&k.positions)
-        .arg(id)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    (free.is_some(), pos.is_some())
-}
-
 #[tokio::test]
 async fn a_position_lives_in_exactly_one_geo_set() {
     let redis = RedisProcess::start_temporary().unwrap();
-    let url = redis.url();
-    let store = Store::connect(StoreConfig::new(redis.url(), "500100")).unwrap();
+    let clock = Arc::new(ManualClock::at(system_now_ms()));
+    let store =
+        Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone())).unwrap();
+    let where_is = |id: String| {
+        let store = store.clone();
+        async move { store.position_index(&id).await.unwrap() }
+    };
+    let fix =
+        |id: &str, lat: f64, lon: f64, age_ms: i64| fix_at(clock.now_ms(), id, lat, lon, age_ms);
     let t = store.register_taxi(&taxi("渝A10009")).await.unwrap();
     store
-        .transition_taxi(&t.id, TaxiEvent::SignOn, "signed_on")
+        .transition_taxi(&t.id, TaxiEvent::SignOn)
         .await
         .unwrap();
-    assert_eq!(
-        where_is(&url, &store, &t.id).await,
-        (false, false),
-        "no fix yet"
-    );
+    assert_eq!(where_is(t.id.clone()).await, (false, false), "no fix yet");
     store
         .report_positions(&[fix(&t.id, 29.56, 106.55, 0)], 30_000)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    assert_eq!(where_is(t.id.clone()).await, (true, false));
     store
-        .transition_taxi(&t.id, TaxiEvent::StartStreetHail, "h")
+        .transition_taxi(&t.id, TaxiEvent::StartStreetHail)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    assert_eq!(where_is(t.id.clone()).await, (false, true));
     store
         .report_positions(&[fix(&t.id, 29.57, 106.55, 0)], 30_000)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    assert_eq!(where_is(t.id.clone()).await, (false, true));
     store
-        .transition_taxi(&t.id, TaxiEvent::EndStreetHail, "h")
+        .transition_taxi(&t.id, TaxiEvent::EndStreetHail)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    assert_eq!(where_is(t.id.clone()).await, (true, false));
     let got = store.get_taxi(&t.id).await.unwrap();
     assert!(
         (got.position.unwrap().0.lat() - 29.57).abs() < 1e-5,
@@ -192,24 +178,24 @@ async fn a_position_lives_in_exactly_one_geo_set() {
         .report_positions(&[fix(&t.id, 29.58, 106.55, 0)], 30_000)
         .await
         .unwrap();
-    assert_eq!(store.sweep_stale(-60_000).await.unwrap(), 1);
-    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), 1);
+    assert_eq!(where_is(t.id.clone()).await, (false, true));
     assert!(store.get_taxi(&t.id).await.unwrap().position.is_some());
     // A fresh fix brings it back, and only there.
-    tokio::time::sleep(Duration::from_millis(5)).await;
     store
-        .report_positions(&[fix(&t.id, 29.59, 106.55, 0)], 1)
+        .report_positions(&[fix(&t.id, 29.59, 106.55, 0)], 30_000)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    assert_eq!(where_is(t.id.clone()).await, (true, false));
     store
-        .transition_taxi(&t.id, TaxiEvent::SignOff, "off")
+        .transition_taxi(&t.id, TaxiEvent::SignOff)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (false, true));
+    assert_eq!(where_is(t.id.clone()).await, (false, true));
     store
-        .transition_taxi(&t.id, TaxiEvent::SignOn, "on")
+        .transition_taxi(&t.id, TaxiEvent::SignOn)
         .await
         .unwrap();
-    assert_eq!(where_is(&url, &store, &t.id).await, (true, false));
+    assert_eq!(where_is(t.id.clone()).await, (true, false));
 }

@@ -211,9 +211,7 @@ async fn fleet(store: &Store, n: usize) -> anyhow::Result<Vec<String>> {
                         tags: vec![],
                     })
                     .await?;
-                store
-                    .transition_taxi(&t.id, TaxiEvent::SignOn, "signed_on")
-                    .await?;
+                store.transition_taxi(&t.id, TaxiEvent::SignOn).await?;
                 Ok(t.id)
             }
         })
@@ -476,10 +474,7 @@ async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
     futures::stream::iter(ids[free_n..].iter())
         .map(|id| {
             let s = env.store.clone();
-            async move {
-                s.transition_taxi(id, TaxiEvent::StartStreetHail, "street_hail_started")
-                    .await
-            }
+            async move { s.transition_taxi(id, TaxiEvent::StartStreetHail).await }
         })
         .buffer_unordered(128)
         .collect::<Vec<_>>()
@@ -526,22 +521,9 @@ async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
         }
     }
     let ingest_rate = |env: &Env, window_ms: i64| {
-        let url = env.redis.url();
-        let key = env.store.keys().fixes.clone();
+        let store = env.store.clone();
         async move {
-            let mut conn = redis::Client::open(url)
-                .ok()?
-                .get_multiplexed_async_connection()
-                .await
-                .ok()?;
-            let now = taxi_store::now_ms();
-            let n: i64 = redis::cmd("ZCOUNT")
-                .arg(&key)
-                .arg(now - window_ms)
-                .arg("+inf")
-                .query_async(&mut conn)
-                .await
-                .ok()?;
+            let n = store.fixes_since(store.now_ms() - window_ms).await.ok()?;
             Some(n as f64 / (window_ms as f64 / 1000.0))
         }
     };

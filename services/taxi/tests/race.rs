@@ -8,6 +8,7 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use taxi_domain::audit::AuditKind;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use taxi_tests::*;
@@ -165,10 +166,6 @@ fn rnd(lo: u64, hi: u64) -> u64 {
     rand::rng().random_range(lo..hi)
 }
 
-fn field<'a>(fields: &'a HashMap<String, String>, k: &str) -> &'a str {
-    fields.get(k).map(String::as_str).unwrap_or("")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
     let mut config = fast_config();
@@ -271,51 +268,34 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
     );
 
     // Replay the audit trail.
-    let mut conn = city.redis_conn().await;
-    let events: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(&city.store.keys().events)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let events = city.store.audit_trail_all().await.unwrap();
     let mut taxi_holds: HashMap<String, String> = HashMap::new();
     let mut order_taxi: HashMap<String, String> = HashMap::new();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for e in &events.ids {
-        let f: HashMap<String, String> = e
-            .map
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    redis::from_redis_value_ref::<String>(v).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let (kind, order, taxi) = (field(&f, "type"), field(&f, "order"), field(&f, "taxi"));
-        *counts.entry(kind.to_string()).or_default() += 1;
+    let mut counts: HashMap<AuditKind, usize> = HashMap::new();
+    for e in &events {
+        let (kind, order, taxi) = (e.kind, e.field("order"), e.field("taxi"));
+        *counts.entry(kind).or_default() += 1;
         match kind {
-            "offer_made" => {
+            AuditKind::OfferMade => {
                 let prev = taxi_holds.insert(taxi.to_string(), order.to_string());
                 assert!(
                     prev.is_none(),
                     "taxi {taxi} offered {order} while holding {prev:?}"
                 );
             }
-            "offer_declined" | "offer_expired" | "taxi_released" => {
+            AuditKind::OfferDeclined | AuditKind::OfferExpired | AuditKind::TaxiReleased => {
                 let held = taxi_holds.remove(taxi);
                 assert_eq!(
                     held.as_deref(),
                     Some(order),
-                    "{kind}: taxi {taxi} did not hold {order}"
+                    "{kind:?}: taxi {taxi} did not hold {order}"
                 );
             }
-            "offer_accepted" | "order_assigned" => {
+            AuditKind::OfferAccepted | AuditKind::OrderAssigned => {
                 assert_eq!(
                     taxi_holds.get(taxi).map(String::as_str),
                     Some(order),
-                    "{kind}: {taxi} / {order}"
+                    "{kind:?}: {taxi} / {order}"
                 );
                 let prev = order_taxi.insert(order.to_string(), taxi.to_string());
                 assert!(
@@ -323,11 +303,11 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
                     "order {order} got a second taxi {taxi} after {prev:?}"
                 );
             }
-            "trip_completed" => {
+            AuditKind::TripCompleted => {
                 assert_eq!(order_taxi.get(order).map(String::as_str), Some(taxi));
                 assert_eq!(taxi_holds.remove(taxi).as_deref(), Some(order));
             }
-            "taxi_signed_off" => {
+            AuditKind::TaxiSignedOff => {
                 assert!(
                     !taxi_holds.contains_key(taxi),
                     "taxi {taxi} signed off holding an order"
@@ -341,13 +321,9 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
         taxi_holds.is_empty(),
         "taxis still holding orders at the end: {taxi_holds:?}"
     );
-    assert!(counts.get("offer_expired").copied().unwrap_or(0) > 0);
-    assert!(counts.get("offer_declined").copied().unwrap_or(0) > 0);
+    assert!(counts.get(&AuditKind::OfferExpired).copied().unwrap_or(0) > 0);
+    assert!(counts.get(&AuditKind::OfferDeclined).copied().unwrap_or(0) > 0);
     // Redis agrees: no taxi holds an order.
-    let held: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(&city.store.keys().taxi_orders)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let held = city.store.held_orders().await.unwrap();
     assert!(held.is_empty(), "{held:?}");
 }

@@ -1,21 +1,24 @@
+#!lua
 -- A driver accepts: the order gets this taxi, every other offer of it is withdrawn.
--- ARGV: prefix, now, order, taxi, eta seconds
-local id, taxi = ARGV[3], ARGV[4]
-local ok = okey(id)
-if redis.call('EXISTS', ok) == 0 then return {'missing'} end
-local status = redis.call('HGET', ok, 'status')
-if not redis.call('ZSCORE', K.offers, id .. '|' .. taxi) or status ~= 'offered'
-  or redis.call('HGET', K.torders, taxi) ~= id or redis.call('HGET', K.states, taxi) ~= 'offered' then
-  return {'gone', status}
+-- KEYS (after the city's): the order's hash
+-- ARGV (after NOW, CHANNEL): order id, taxi id, eta seconds
+-- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
+local order_key = own_keys()
+local id, taxi, eta_s = own_args()
+if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
+local status = redis.call('HGET', order_key, 'status')
+local member = id .. '|' .. taxi
+if not redis.call('ZSCORE', K.offers, member) or not may(ORDER.accept, status)
+  or redis.call('HGET', K.torders, taxi) ~= id or not may(TAXI.accept, redis.call('HGET', K.states, taxi)) then
+  return reply('gone', {status = status})
 end
-redis.call('ZREM', K.offers, id .. '|' .. taxi)
-withdraw_all(id, taxi, 'taken by another taxi', 'withdrawn')
-redis.call('HSET', ok, 'status', 'accepted', 'taxi', taxi, 'holders', taxi, 'accepted_ms', NOW,
-  'eta_s', ARGV[5], 'updated', NOW)
-redis.call('HSET', K.states, taxi, 'assigned')
+redis.call('ZREM', K.offers, member)
+withdraw_all(id, order_key, taxi, 'taken by another taxi', NOTICE.withdrawn)
+redis.call('HSET', order_key, 'status', ORDER.accept.to, 'taxi', taxi, 'holders', taxi,
+  'accepted_ms', NOW, 'eta_s', eta_s, 'updated', NOW)
+set_taxi_state(taxi, TAXI.accept.to)
 redis.call('HSET', K.missed, taxi, 0)
-redis.call('HINCRBY', K.stats, 'assigned', 1)
-sample('assign:' .. group(ok), NOW - tonumber(redis.call('HGET', ok, 'release_ms')))
-redis.call('XADD', K.events, '*', 'type', 'offer_accepted', 'order', id, 'taxi', taxi, 'from', 'offered',
-  'to', 'accepted', 'ts', NOW)
-return {'ok'}
+count(ORDER.accept.to)
+sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))
+audit(ORDER.accept.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.accept.to)
+return reply('done')

@@ -1,9 +1,13 @@
+#!lua
 -- Acknowledges an alert (idempotent: a second acknowledgement changes nothing).
--- KEYS: alert hash, open alerts, events
--- ARGV: [1] alert id, [2] operator, [3] note, [4] now ms
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
-if redis.call('HGET', KEYS[1], 'ack') == '1' then return 'already' end
-redis.call('HSET', KEYS[1], 'ack', '1', 'ack_by', ARGV[2], 'ack_ms', ARGV[4], 'note', ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], '*', 'type', 'alert_acknowledged', 'alert', ARGV[1], 'by', ARGV[2], 'ts', ARGV[4])
-return 'ok'
+-- KEYS: the alert's hash, open alerts, events
+-- ARGV (after NOW): alert id, operator, note
+-- Reply: {kind = 'acknowledged' | 'already' | 'missing'}
+local alert_key, open, events = own_keys()
+local id, operator, note = own_args()
+if redis.call('EXISTS', alert_key) == 0 then return reply('missing') end
+if redis.call('HGET', alert_key, 'ack') == '1' then return reply('already') end
+redis.call('HSET', alert_key, 'ack', '1', 'ack_by', operator, 'ack_ms', NOW, 'note', note)
+redis.call('ZREM', open, id)
+redis.call('XADD', events, '*', 'type', AUDIT.alert_acknowledged, 'alert', id, 'by', operator, 'ts', NOW)
+return reply('acknowledged')

@@ -1,24 +1,31 @@
--- An operator assigns a chosen free taxi by hand, atomically like any other claim.
--- ARGV: prefix, now, order, taxi, eta seconds, operator
-local id, taxi = ARGV[3], ARGV[4]
-local ok = okey(id)
-if redis.call('EXISTS', ok) == 0 then return {'missing'} end
-local status = redis.call('HGET', ok, 'status')
-if status ~= 'pending' and status ~= 'scheduled' and status ~= 'offered' then return {'refused', status} end
+#!lua
+-- An operator assigns a chosen free taxi by hand, atomically like any other claim; open
+-- offers of the order are withdrawn in the same step.
+-- KEYS (after the city's): the order's hash
+-- ARGV (after NOW, CHANNEL): order id, taxi id, eta seconds, operator id
+-- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', status}
+--      | {kind = 'no_taxi'} | {kind = 'taxi_busy', state}
+local order_key = own_keys()
+local id, taxi, eta_s, operator = own_args()
+if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
+local status = redis.call('HGET', order_key, 'status')
+if not may(ORDER.manual_assign, status) then return reply('refused', {status = status}) end
 local tst = redis.call('HGET', K.states, taxi)
-if not tst then return {'no_taxi'} end
-if tst ~= 'free' or redis.call('HEXISTS', K.torders, taxi) == 1 then return {'taxi_busy', tst} end
-withdraw_all(id, '', 'assigned by an operator', 'withdrawn')
+if not tst then return reply('no_taxi') end
+if not may(TAXI.manual_assign, tst) or redis.call('HEXISTS', K.torders, taxi) == 1 then
+  return reply('taxi_busy', {state = tst})
+end
+withdraw_all(id, order_key, '', 'assigned by an operator', NOTICE.withdrawn)
 for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
-redis.call('HSET', ok, 'status', 'accepted', 'taxi', taxi, 'holders', taxi, 'accepted_ms', NOW,
-  'eta_s', ARGV[5], 'assigned_by', ARGV[6], 'updated', NOW)
-redis.call('HSET', K.states, taxi, 'assigned')
+redis.call('HDEL', K.retry_q, id)
+redis.call('HSET', order_key, 'status', ORDER.manual_assign.to, 'taxi', taxi, 'holders', taxi,
+  'accepted_ms', NOW, 'eta_s', eta_s, 'assigned_by', operator, 'updated', NOW)
 redis.call('HSET', K.torders, taxi, id)
-leave_free(taxi)
-redis.call('HINCRBY', K.stats, 'assigned', 1)
-local waited = NOW - tonumber(redis.call('HGET', ok, 'release_ms'))
-if waited >= 0 then sample('assign:' .. group(ok), waited) end
-notify(taxi, 'assigned', id, '')
-redis.call('XADD', K.events, '*', 'type', 'order_assigned', 'order', id, 'taxi', taxi, 'from', status,
-  'to', 'accepted', 'by', ARGV[6], 'ts', NOW)
-return {'ok'}
+set_taxi_state(taxi, TAXI.manual_assign.to)
+count(ORDER.manual_assign.to)
+local waited = NOW - tonumber(redis.call('HGET', order_key, 'release_ms'))
+if waited >= 0 then sample(ASSIGN, order_key, waited) end
+notify(taxi, NOTICE.assigned, id, '')
+audit(ORDER.manual_assign.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.manual_assign.to,
+  'by', operator)
+return reply('done')

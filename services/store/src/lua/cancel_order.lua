@@ -1,21 +1,25 @@
+#!lua
 -- Cancels an order if its status allows, taking back every offer of it and freeing the
 -- taxi that holds it, in the same step; the drivers concerned are told.
--- ARGV: prefix, now, order, allowed statuses csv, cancelled by, reason
-local id = ARGV[3]
-local ok = okey(id)
-if redis.call('EXISTS', ok) == 0 then return {'missing'} end
-local st = redis.call('HGET', ok, 'status')
-if not string.find(',' .. ARGV[4] .. ',', ',' .. st .. ',', 1, true) then return {'refused', st} end
+-- KEYS (after the city's): the order's hash, the caller's active orders
+-- ARGV (after NOW, CHANNEL): order id, cancelled by (code), reason
+-- Reply: {kind = 'done', from, released = [taxi ids]} | {kind = 'missing'}
+--      | {kind = 'refused', status}
+local order_key, caller_active = own_keys()
+local id, by, why = own_args()
+if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
+local st = redis.call('HGET', order_key, 'status')
+if not may(ORDER.cancel, st) then return reply('refused', {status = st}) end
 local released = {}
-for _, h in ipairs(split(redis.call('HGET', ok, 'holders'))) do
+for _, h in ipairs(split(redis.call('HGET', order_key, 'holders'))) do
   if redis.call('HGET', K.torders, h) == id then released[#released + 1] = h end
 end
-withdraw_all(id, '', ARGV[6], 'cancelled')
-redis.call('HSET', ok, 'status', 'cancelled', 'c_by', ARGV[5], 'c_reason', ARGV[6], 'holders', '',
+withdraw_all(id, order_key, '', why, NOTICE.cancelled)
+redis.call('HSET', order_key, 'status', ORDER.cancel.to, 'c_by', by, 'c_reason', why, 'holders', '',
   'updated', NOW, 'ended_ms', NOW)
 for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
-redis.call('ZREM', P .. 'caller:' .. redis.call('HGET', ok, 'phone') .. ':active', id)
-redis.call('HINCRBY', K.stats, 'cancelled', 1)
-redis.call('XADD', K.events, '*', 'type', 'order_cancelled', 'order', id, 'from', st, 'to', 'cancelled',
-  'by', ARGV[5], 'ts', NOW)
-return {'ok', st, table.concat(released, ',')}
+redis.call('HDEL', K.retry_q, id)
+redis.call('ZREM', caller_active, id)
+count(ORDER.cancel.to)
+audit(ORDER.cancel.audit, 'order', id, 'from', st, 'to', ORDER.cancel.to, 'by', by)
+return reply('done', {from = st, released = released})

@@ -1,44 +1,48 @@
--- Creates an order unless its request id was seen, or (for duplicate-prone channels)
--- the caller already has an active order due within the window: then returns that one.
--- KEYS: order seq, caller orders, caller active, pending queue, scheduled, events, request key, caller hash
--- ARGV: [1] entity prefix, [2] has request id (0/1), [3] request ttl s, [4] dedupe (0/1),
---       [5] dedupe: pickup at or before this ms, [6] now ms, [7] status, [8] queue score or release ms,
---       [9] pickup ms, [10] caller name if new, then field/value pairs of the order, which
---       start with channel ([11], [12]) and reason ([13], [14])
-if ARGV[2] == '1' then
-  local seen = redis.call('GET', KEYS[7])
-  if seen then return {'existing', seen} end
+#!lua
+-- Creates an order unless its request id was seen, or (for duplicate-prone channels) the
+-- caller already has an active order due within the window: then names that one.
+-- KEYS (after the city's): the new order's hash, the caller's orders, the caller's active
+--   orders, the request id's key, the caller's hash
+-- ARGV (after NOW, CHANNEL): order id, has request id (0/1), request ttl s, dedupe (0/1),
+--   dedupe: pickup at or before this ms, status code (OS.pending or OS.scheduled), queue
+--   score or release ms, pickup ms, caller name if new, channel code, elderly reason
+--   ('' if none), then field/value pairs of the order
+-- Reply: {kind = 'created'} | {kind = 'existing', order}
+local order_key, caller_orders, caller_active, request_key, caller_key = own_keys()
+local id, has_request, ttl, dedupe, due_by, status, score, pickup_ms, name, channel, reason =
+  own_args()
+local FIELDS = 14
+if has_request == '1' then
+  local seen = redis.call('GET', request_key)
+  if seen then return reply('existing', {order = seen}) end
 end
-if ARGV[4] == '1' then
-  local active = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
-  for i = #active, 1, -1 do
-    local st = redis.call('HGET', ARGV[1] .. 'order:' .. active[i], 'status')
-    if st and st ~= 'completed' and st ~= 'cancelled' and st ~= 'unfulfilled' then
-      if ARGV[2] == '1' then redis.call('SET', KEYS[7], active[i], 'EX', ARGV[3]) end
-      return {'existing', active[i]}
-    end
+if dedupe == '1' then
+  -- The active set is exact (every ending removes the order), so its members are live.
+  local active = redis.call('ZRANGE', caller_active, '-inf', due_by, 'BYSCORE')
+  if #active > 0 then
+    local existing = active[#active]
+    if has_request == '1' then redis.call('SET', request_key, existing, 'EX', ttl) end
+    return reply('existing', {order = existing})
   end
 end
-local id = 'O' .. redis.call('INCR', KEYS[1])
-local key = ARGV[1] .. 'order:' .. id
-local fields = {'id', id, 'status', ARGV[7], 'created', ARGV[6], 'updated', ARGV[6]}
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', key, unpack(fields))
-redis.call('ZADD', KEYS[2], ARGV[6], id)
-redis.call('ZADD', KEYS[3], ARGV[9], id)
-redis.call('HINCRBY', ARGV[1] .. 'stats', 'total', 1)
-redis.call('HINCRBY', ARGV[1] .. 'stats', 'ch:' .. ARGV[12], 1)
-if ARGV[14] ~= '' then redis.call('HINCRBY', ARGV[1] .. 'stats', 'elderly', 1) end
-if ARGV[7] == 'pending' then
-  redis.call('ZADD', KEYS[4], ARGV[8], id)
-  redis.call('LPUSH', ARGV[1] .. 'dispatch:wakeup', '1')
-  redis.call('LTRIM', ARGV[1] .. 'dispatch:wakeup', 0, 999)
+local fields = {'id', id, 'status', status, 'channel', channel, 'reason', reason, 'created', NOW,
+  'updated', NOW}
+for i = FIELDS, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', order_key, unpack(fields))
+redis.call('ZADD', caller_orders, NOW, id)
+redis.call('ZADD', caller_active, pickup_ms, id)
+redis.call('HINCRBY', K.stats, 'total', 1)
+redis.call('HINCRBY', K.stats, 'ch:' .. channel, 1)
+if reason ~= '' then redis.call('HINCRBY', K.stats, 'elderly', 1) end
+if status == OS.pending then
+  redis.call('ZADD', K.pending, score, id)
+  wake(id)
 else
-  redis.call('ZADD', KEYS[5], ARGV[8], id)
+  redis.call('ZADD', K.scheduled, score, id)
 end
-if ARGV[2] == '1' then redis.call('SET', KEYS[7], id, 'EX', ARGV[3]) end
-if redis.call('HSETNX', KEYS[8], 'created', ARGV[6]) == 1 then
-  redis.call('HSET', KEYS[8], 'name', ARGV[10], 'updated', ARGV[6])
+if has_request == '1' then redis.call('SET', request_key, id, 'EX', ttl) end
+if redis.call('HSETNX', caller_key, 'created', NOW) == 1 then
+  redis.call('HSET', caller_key, 'name', name, 'updated', NOW)
 end
-redis.call('XADD', KEYS[6], '*', 'type', 'order_created', 'order', id, 'to', ARGV[7], 'ts', ARGV[6])
-return {'created', id}
+audit(AUDIT.order_created, 'order', id, 'to', status)
+return reply('created')

@@ -1,6 +1,10 @@
+#!lua
 -- A driver declines: the taxi is free again and the order goes on to the next taxi.
--- ARGV: prefix, now, order, taxi
-local ok = okey(ARGV[3])
-if redis.call('EXISTS', ok) == 0 then return {'missing'} end
-if release_offer(ARGV[3], ARGV[4], 'declined', 0) then return {'ok'} end
-return {'gone', redis.call('HGET', ok, 'status')}
+-- KEYS (after the city's): the order's hash, its tried set
+-- ARGV (after NOW, CHANNEL): order id, taxi id
+-- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
+local order_key, tried_key = own_keys()
+local id, taxi = own_args()
+if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
+if release_offer(id, order_key, tried_key, taxi, TAXI.decline, 'declined', 0) then return reply('done') end
+return reply('gone', {status = redis.call('HGET', order_key, 'status')})

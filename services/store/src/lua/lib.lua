@@ -1,27 +1,34 @@
--- Shared by the dispatch scripts (prepended when they are loaded).
--- ARGV[1] is the city's key prefix, `{c:<code>}:`, and ARGV[2] the time (ms). Every key
--- is built from the prefix, so every key carries the city's hash tag and lives in its
--- slot; KEYS[1] is always a key of the city so a Redis Cluster routes the call there.
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
-local K = {
-  states = P .. 'taxis:state', torders = P .. 'taxis:order', free = P .. 'taxis:free',
-  pos = P .. 'taxis:pos', fixes = P .. 'taxis:fix', wheelchair = P .. 'taxis:wheelchair',
-  caring = P .. 'taxis:caring', missed = P .. 'taxis:missed',
-  pending = P .. 'dispatch:pending', scheduled = P .. 'dispatch:scheduled',
-  offers = P .. 'dispatch:offers', retry = P .. 'dispatch:retry',
-  callbacks = P .. 'dispatch:callbacks', wakeup = P .. 'dispatch:wakeup',
-  notify = P .. 'dispatch:notify', events = P .. 'events', stats = P .. 'stats',
-}
-local function okey(id) return P .. 'order:' .. id end
-local function tried_key(id) return P .. 'order:' .. id .. ':tried' end
+#!lua
+-- The city family's shared library, loaded after the generated prelude and before each
+-- script's body (its shebang line is dropped): offers released, taxis freed, orders
+-- requeued and withdrawn are written once, here. Every key comes from K (the city's keys,
+-- first in KEYS) or from the script's own KEYS; every state and rule from the prelude.
 
-local function notify(taxi, kind, order, reason)
-  redis.call('PUBLISH', K.notify, taxi .. '|' .. kind .. '|' .. (order or '') .. '|' .. (reason or ''))
+-- Whether `event` may happen in `state` (a status or state code, or nil).
+local function may(event, state)
+  if not state then return false end
+  return string.find(event.from, ',' .. state .. ',', 1, true) ~= nil
 end
 
-local function wake()
-  redis.call('LPUSH', K.wakeup, '1')
+-- Appends a record to the audit trail.
+local function audit(kind, ...)
+  redis.call('XADD', K.events, '*', 'type', kind, 'ts', NOW, ...)
+end
+
+-- Counts an order reaching `status` (the KPI counters).
+local function count(status, by)
+  redis.call('HINCRBY', K.stats, 'n:' .. status, by or 1)
+end
+
+-- Tells driver streams: one JSON notice on the city's channel, in the same atomic step.
+local function notify(taxi, kind, order, reason, offer)
+  redis.call('PUBLISH', CHANNEL, cjson.encode({taxi = taxi, kind = kind, order = order or '',
+    reason = reason or '', offer = offer}))
+end
+
+-- Wakes a blocked dispatch worker; the token is the order id, a hint of the queue's head.
+local function wake(order)
+  redis.call('LPUSH', K.wakeup, order)
   redis.call('LTRIM', K.wakeup, 0, 999)
 end
 
@@ -37,92 +44,88 @@ local function without(csv, item)
   return table.concat(out, ',')
 end
 
--- A taxi's last position lives in exactly one geo set: `taxis:free` while it is FREE (and
--- fresh), `taxis:pos` otherwise. Moving it is part of every state change.
-local function set_taxi_free(taxi)
-  redis.call('HSET', K.states, taxi, 'free')
-  local p = redis.call('GEOPOS', K.pos, taxi)[1]
+-- Sets a taxi's state. Its last position lives in exactly one geo set: `K.free` while
+-- it is FREE (and fresh), `K.pos` otherwise; moving it is part of every state change.
+local function set_taxi_state(taxi, state)
+  redis.call('HSET', K.states, taxi, state)
+  local from, to = K.free, K.pos
+  if state == TS.free then from, to = K.pos, K.free end
+  local p = redis.call('GEOPOS', from, taxi)[1]
   if p then
-    redis.call('GEOADD', K.free, p[1], p[2], taxi)
-    redis.call('ZREM', K.pos, taxi)
+    redis.call('GEOADD', to, p[1], p[2], taxi)
+    redis.call('ZREM', from, taxi)
   end
 end
 
-local function leave_free(taxi)
-  local p = redis.call('GEOPOS', K.free, taxi)[1]
-  if p then
-    redis.call('GEOADD', K.pos, p[1], p[2], taxi)
-    redis.call('ZREM', K.free, taxi)
-  end
-end
-
-local function sample(list, value)
-  redis.call('LPUSH', P .. 'stats:' .. list, value)
-  redis.call('LTRIM', P .. 'stats:' .. list, 0, 9999)
-end
-
-local function group(order_key)
+-- Records a latency sample in the older passengers' or the others' list.
+local function sample(lists, order_key, value)
   local reason = redis.call('HGET', order_key, 'reason')
-  if reason and reason ~= '' then return 'e' end
-  return 'o'
+  local list = lists.o
+  if reason and reason ~= '' then list = lists.e end
+  redis.call('LPUSH', list, value)
+  redis.call('LTRIM', list, 0, 9999)
 end
+local ASSIGN = {e = K.assign_e, o = K.assign_o}
+local PICKUP = {e = K.pickup_e, o = K.pickup_o}
 
 -- Back to the queue at the order's own score (its priority and age are kept).
-local function requeue(order)
-  local ok = okey(order)
-  redis.call('HSET', ok, 'status', 'pending', 'updated', NOW)
-  redis.call('ZADD', K.pending, redis.call('HGET', ok, 'qscore') or NOW, order)
-  wake()
+local function requeue(order, order_key)
+  redis.call('HSET', order_key, 'status', ORDER.requeue.to, 'updated', NOW)
+  redis.call('ZADD', K.pending, redis.call('HGET', order_key, 'qscore') or NOW, order)
+  audit(ORDER.requeue.audit, 'order', order, 'from', OS.offered, 'to', ORDER.requeue.to)
+  wake(order)
 end
 
--- Ends one taxi's offer of an order (declined, expired); the order goes back to the
--- queue when no taxi holds an offer of it any more. False if the offer was not open.
-local function release_offer(order, taxi, reason, max_missed)
+-- Ends one taxi's offer of an order: `event` is TAXI.decline or TAXI.miss_offer. The order
+-- goes back to the queue when no taxi holds an offer of it any more; a taxi that missed
+-- `max_missed` offers in a row is signed off. False if the offer was not open.
+local function release_offer(order, order_key, tried_key, taxi, event, reason, max_missed)
   local member = order .. '|' .. taxi
   if not redis.call('ZSCORE', K.offers, member) then return false end
   redis.call('ZREM', K.offers, member)
-  local ok = okey(order)
   if redis.call('HGET', K.torders, taxi) == order then
     redis.call('HDEL', K.torders, taxi)
-    if redis.call('HGET', K.states, taxi) == 'offered' then set_taxi_free(taxi) end
+    if may(event, redis.call('HGET', K.states, taxi)) then set_taxi_state(taxi, event.to) end
   end
-  redis.call('SADD', tried_key(order), taxi)
-  redis.call('EXPIRE', tried_key(order), 86400)
-  local holders = without(redis.call('HGET', ok, 'holders'), taxi)
-  redis.call('HSET', ok, 'holders', holders)
-  notify(taxi, 'withdrawn', order, reason)
-  redis.call('XADD', K.events, '*', 'type', 'offer_' .. reason, 'order', order, 'taxi', taxi, 'ts', NOW)
-  if reason == 'expired' then
+  redis.call('SADD', tried_key, taxi)
+  redis.call('EXPIRE', tried_key, 86400)
+  local holders = without(redis.call('HGET', order_key, 'holders'), taxi)
+  redis.call('HSET', order_key, 'holders', holders)
+  notify(taxi, NOTICE.withdrawn, order, reason)
+  audit(event.audit, 'order', order, 'taxi', taxi)
+  if event == TAXI.miss_offer then
     local missed = redis.call('HINCRBY', K.missed, taxi, 1)
-    if missed >= max_missed and redis.call('HGET', K.states, taxi) == 'free' then
-      leave_free(taxi)
-      redis.call('HSET', K.states, taxi, 'off')
+    local st = redis.call('HGET', K.states, taxi)
+    if missed >= max_missed and may(TAXI.sign_off, st) and st ~= TAXI.sign_off.to then
+      set_taxi_state(taxi, TAXI.sign_off.to)
       redis.call('HSET', K.missed, taxi, 0)
-      notify(taxi, 'signed_off', '', 'missed ' .. missed .. ' offers in a row')
-      redis.call('XADD', K.events, '*', 'type', 'taxi_signed_off', 'taxi', taxi, 'from', 'free', 'to', 'off',
-        'reason', 'missed_offers', 'ts', NOW)
+      notify(taxi, NOTICE.signed_off, '', 'missed ' .. missed .. ' offers in a row')
+      audit(TAXI.sign_off.audit, 'taxi', taxi, 'from', st, 'to', TAXI.sign_off.to,
+        'reason', 'missed_offers')
     end
   else
     redis.call('HSET', K.missed, taxi, 0)
   end
-  if holders == '' and redis.call('HGET', ok, 'status') == 'offered' then requeue(order) end
+  if holders == '' and may(ORDER.requeue, redis.call('HGET', order_key, 'status')) then
+    requeue(order, order_key)
+  end
   return true
 end
 
--- Takes every offer of an order back (another taxi won, an operator assigned, cancelled).
-local function withdraw_all(order, except, reason, kind)
-  local ok = okey(order)
-  for _, h in ipairs(split(redis.call('HGET', ok, 'holders'))) do
+-- Takes every offer (or the assignment) of an order back from the taxis holding it but
+-- `except`: another taxi won, an operator assigned, the order was cancelled.
+local function withdraw_all(order, order_key, except, reason, notice)
+  for _, h in ipairs(split(redis.call('HGET', order_key, 'holders'))) do
     if h ~= except then
       redis.call('ZREM', K.offers, order .. '|' .. h)
       if redis.call('HGET', K.torders, h) == order then
         redis.call('HDEL', K.torders, h)
         local st = redis.call('HGET', K.states, h)
-        if st == 'offered' or st == 'assigned' then set_taxi_free(h) end
-        redis.call('XADD', K.events, '*', 'type', 'taxi_released', 'order', order, 'taxi', h,
-          'from', st or '', 'to', 'free', 'reason', reason, 'ts', NOW)
+        if may(TAXI.release, st) then set_taxi_state(h, TAXI.release.to) end
+        audit(TAXI.release.audit, 'order', order, 'taxi', h, 'from', st or '', 'to', TAXI.release.to,
+          'reason', reason)
       end
-      notify(h, kind, order, reason)
+      notify(h, notice, order, reason)
     end
   end
 end

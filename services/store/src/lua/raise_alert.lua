@@ -1,23 +1,26 @@
+#!lua
 -- Raises an emergency alert for a long press, unless the device raised one recently that
 -- is still open; tells each care contact through the notifications stream.
--- KEYS: device hash, alert seq, open alerts, all alerts, events, notifications
--- ARGV: [1] device id, [2] now ms, [3] repeat window ms, [4] entity prefix, [5] caller phone,
---       [6] contacts csv, then field/value pairs of the alert
-local last = redis.call('HMGET', KEYS[1], 'alert', 'alert_ms')
-if last[1] and last[2] and tonumber(ARGV[2]) - tonumber(last[2]) <= tonumber(ARGV[3])
-   and redis.call('ZSCORE', KEYS[3], last[1]) then
-  return {'existing', last[1]}
+-- KEYS: the device's hash, the new alert's hash, open alerts, all alerts, events, notifications
+-- ARGV (after NOW): device id, repeat window ms, new alert id, caller phone, contacts csv,
+--   then field/value pairs of the alert
+-- Reply: {kind = 'created' | 'existing', alert}
+local device_key, alert_key, open, all, events, notifications = own_keys()
+local device, window, id, phone, contacts = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local FIELDS = 7
+local last = redis.call('HMGET', device_key, 'alert', 'alert_ms')
+if last[1] and last[2] and NOW - tonumber(last[2]) <= window and redis.call('ZSCORE', open, last[1]) then
+  return reply('existing', {alert = last[1]})
 end
-local id = 'A' .. redis.call('INCR', KEYS[2])
-local fields = {'id', id, 'device', ARGV[1], 'raised', ARGV[2], 'ack', '0'}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', ARGV[4] .. 'alert:' .. id, unpack(fields))
-redis.call('ZADD', KEYS[3], ARGV[2], id)
-redis.call('ZADD', KEYS[4], ARGV[2], id)
-redis.call('HSET', KEYS[1], 'alert', id, 'alert_ms', ARGV[2])
-redis.call('XADD', KEYS[5], '*', 'type', 'alert_raised', 'alert', id, 'device', ARGV[1], 'ts', ARGV[2])
-for contact in string.gmatch(ARGV[6], '[^,]+') do
-  redis.call('XADD', KEYS[6], '*', 'kind', 'emergency', 'to', contact, 'alert', id,
-    'caller', ARGV[5], 'ts', ARGV[2])
+local fields = {'id', id, 'device', device, 'raised', NOW, 'ack', '0'}
+for i = FIELDS, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', alert_key, unpack(fields))
+redis.call('ZADD', open, NOW, id)
+redis.call('ZADD', all, NOW, id)
+redis.call('HSET', device_key, 'alert', id, 'alert_ms', NOW)
+redis.call('XADD', events, '*', 'type', AUDIT.alert_raised, 'alert', id, 'device', device, 'ts', NOW)
+for contact in string.gmatch(contacts, '[^,]+') do
+  redis.call('XADD', notifications, '*', 'kind', 'emergency', 'to', contact, 'alert', id,
+    'caller', phone, 'ts', NOW)
 end
-return {'created', id}
+return reply('created', {alert = id})

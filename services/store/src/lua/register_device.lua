@@ -1,15 +1,22 @@
--- Registers (or re-registers) a one-key device to its owner.
--- KEYS: device hash, owner caller hash, owner devices set, events
--- ARGV: [1] device id, [2] owner phone, [3] now ms, [4] owner name if new, then field/value pairs
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[2] then return {'taken', owner} end
-local fields = {'owner', ARGV[2], 'updated', ARGV[3]}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
-if redis.call('HSETNX', KEYS[2], 'created', ARGV[3]) == 1 then
-  redis.call('HSET', KEYS[2], 'name', ARGV[4], 'updated', ARGV[3])
+#!lua
+-- Registers (or re-registers) a one-key device to its owner, creating the owner's
+-- profile if the number is new.
+-- KEYS: the device's hash, the owner's caller hash, the owner's devices set, events
+-- ARGV (after NOW): device id, owner phone, owner name if new, then field/value pairs
+-- Reply: {kind = 'created' | 'updated' | 'taken'}
+local device_key, caller_key, devices_key, events = own_keys()
+local id, owner_phone, owner_name = ARGV[2], ARGV[3], ARGV[4]
+local FIELDS = 5
+local owner = redis.call('HGET', device_key, 'owner')
+if owner and owner ~= owner_phone then return reply('taken') end
+local fields = {'owner', owner_phone, 'updated', NOW}
+for i = FIELDS, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', device_key, unpack(fields))
+redis.call('HSETNX', device_key, 'created', NOW)
+if redis.call('HSETNX', caller_key, 'created', NOW) == 1 then
+  redis.call('HSET', caller_key, 'name', owner_name, 'updated', NOW)
 end
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('XADD', KEYS[4], '*', 'type', 'device_registered', 'device', ARGV[1], 'ts', ARGV[3])
-return {owner and 'updated' or 'created'}
+redis.call('SADD', devices_key, id)
+redis.call('XADD', events, '*', 'type', AUDIT.device_registered, 'device', id, 'ts', NOW)
+if owner then return reply('updated') end
+return reply('created')

@@ -1,29 +1,18 @@
--- Moves a taxi that holds no order from one state to another, keeping the free index true.
--- KEYS: taxi hash, states, free geo, positions geo, taxi orders, events
--- ARGV: id, allowed source states csv, target state, now_ms, event type
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local st = redis.call('HGET', KEYS[2], ARGV[1]) or 'off'
-if not string.find(',' .. ARGV[2] .. ',', ',' .. st .. ',', 1, true) then
-  return {'refused', st}
-end
-local held = redis.call('HGET', KEYS[5], ARGV[1])
-if held then return {'busy', st, held} end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
--- A taxi's last position lives in `taxis:free` while FREE, in `taxis:pos` otherwise.
-if ARGV[3] == 'free' then
-  local p = redis.call('GEOPOS', KEYS[4], ARGV[1])[1]
-  if p then
-    redis.call('GEOADD', KEYS[3], p[1], p[2], ARGV[1])
-    redis.call('ZREM', KEYS[4], ARGV[1])
-  end
-else
-  local p = redis.call('GEOPOS', KEYS[3], ARGV[1])[1]
-  if p then
-    redis.call('GEOADD', KEYS[4], p[1], p[2], ARGV[1])
-    redis.call('ZREM', KEYS[3], ARGV[1])
-  end
-end
-if st ~= ARGV[3] then
-  redis.call('XADD', KEYS[6], '*', 'type', ARGV[5], 'taxi', ARGV[1], 'from', st, 'to', ARGV[3], 'ts', ARGV[4])
-end
-return {'ok', st}
+#!lua
+-- Moves a taxi that holds no order by a taxi event (sign on/off, street hail), keeping
+-- the free index true.
+-- KEYS (after the city's): the taxi's hash
+-- ARGV (after NOW, CHANNEL): taxi id, event code (TAXI.<code>)
+-- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', state}
+--      | {kind = 'holds_order', order}
+local taxi_key = own_keys()
+local id, code = own_args()
+local event = TAXI[code]
+if redis.call('EXISTS', taxi_key) == 0 then return reply('missing') end
+local st = redis.call('HGET', K.states, id) or TS.off
+if not may(event, st) then return reply('refused', {state = st}) end
+local held = redis.call('HGET', K.torders, id)
+if held then return reply('holds_order', {order = held}) end
+set_taxi_state(id, event.to)
+if st ~= event.to then audit(event.audit, 'taxi', id, 'from', st, 'to', event.to) end
+return reply('done')

@@ -1,25 +1,27 @@
+#!lua
 -- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed.
--- ARGV: prefix, now, order, taxi, allowed statuses csv, target status, allowed taxi states csv,
---       taxi target state ('' = unchanged), time field, event type, fare cents, paid by
-local id, taxi, target = ARGV[3], ARGV[4], ARGV[6]
-local ok = okey(id)
-if redis.call('EXISTS', ok) == 0 then return {'missing'} end
-local o = redis.call('HMGET', ok, 'status', 'taxi', 'phone', 'release_ms')
-if o[2] ~= taxi then return {'not_yours', o[1]} end
-if not string.find(',' .. ARGV[5] .. ',', ',' .. o[1] .. ',', 1, true) then return {'refused', o[1]} end
-local tst = redis.call('HGET', K.states, taxi) or 'off'
-if not string.find(',' .. ARGV[7] .. ',', ',' .. tst .. ',', 1, true) then return {'taxi_state', tst} end
-redis.call('HSET', ok, 'status', target, ARGV[9], NOW, 'updated', NOW)
-if target == 'completed' then
-  redis.call('HSET', ok, 'fare', ARGV[11], 'paid_by', ARGV[12], 'ended_ms', NOW)
+-- KEYS (after the city's): the order's hash, the caller's active orders
+-- ARGV (after NOW, CHANNEL): order id, taxi id, order event code (ORDER.<code>), taxi event
+--   code (TAXI.<code>), the order's time field, fare cents, paid by
+-- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'not_yours'}
+--      | {kind = 'refused', status} | {kind = 'taxi_refused', state}
+local order_key, caller_active = own_keys()
+local id, taxi, order_code, taxi_code, time_field, fare, paid_by = own_args()
+local event, taxi_event = ORDER[order_code], TAXI[taxi_code]
+if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
+local o = redis.call('HMGET', order_key, 'status', 'taxi', 'release_ms')
+if o[2] ~= taxi then return reply('not_yours') end
+if not may(event, o[1]) then return reply('refused', {status = o[1]}) end
+local st = redis.call('HGET', K.states, taxi) or TS.off
+if not may(taxi_event, st) then return reply('taxi_refused', {state = st}) end
+redis.call('HSET', order_key, 'status', event.to, time_field, NOW, 'updated', NOW)
+if event == ORDER.complete then
+  redis.call('HSET', order_key, 'fare', fare, 'paid_by', paid_by, 'ended_ms', NOW)
   redis.call('HDEL', K.torders, taxi)
-  redis.call('ZREM', P .. 'caller:' .. o[3] .. ':active', id)
-  set_taxi_free(taxi)
-  redis.call('HINCRBY', K.stats, 'completed', 1)
-elseif ARGV[8] ~= '' then
-  redis.call('HSET', K.states, taxi, ARGV[8])
+  redis.call('ZREM', caller_active, id)
+  count(event.to)
 end
-if target == 'arrived' then sample('pickup:' .. group(ok), NOW - tonumber(o[4])) end
-redis.call('XADD', K.events, '*', 'type', ARGV[10], 'order', id, 'taxi', taxi, 'from', o[1], 'to', target,
-  'ts', NOW)
-return {'ok', o[1]}
+if event == ORDER.arrive then sample(PICKUP, order_key, NOW - tonumber(o[3])) end
+set_taxi_state(taxi, taxi_event.to)
+audit(event.audit, 'order', id, 'taxi', taxi, 'from', o[1], 'to', event.to)
+return reply('done')

@@ -1,0 +1,132 @@
+//! The kinds of record in the audit trail, each named once.
+//!
+//! Every transition of an order or a taxi is appended to the city's event stream under
+//! the name its event carries ([`crate::order::OrderEvent::audit`],
+//! [`crate::taxi::TaxiEvent::audit`]); the few records that are not transitions (a taxi
+//! registered, an order created) have kinds of their own here. No caller passes a free
+//! string into the trail.
+
+/// What an audit record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A taxi was registered.
+    TaxiRegistered,
+    /// A driver started a shift.
+    TaxiSignedOn,
+    /// A driver ended a shift, or dispatch signed off a taxi that missed offers.
+    TaxiSignedOff,
+    /// A street hail started.
+    StreetHailStarted,
+    /// A street hail ended.
+    StreetHailEnded,
+    /// An order was created.
+    OrderCreated,
+    /// A reservation entered dispatch.
+    OrderReleased,
+    /// Dispatch offered an order to a taxi.
+    OfferMade,
+    /// A driver accepted an offer.
+    OfferAccepted,
+    /// A driver declined an offer.
+    OfferDeclined,
+    /// An offer was not answered in time.
+    OfferExpired,
+    /// An order went back to the dispatch queue.
+    OrderRequeued,
+    /// A taxi lost the order it held (taken by another taxi, assigned by hand, cancelled).
+    TaxiReleased,
+    /// An operator assigned an order by hand.
+    OrderAssigned,
+    /// The taxi reached the pickup.
+    TaxiArrived,
+    /// The passenger boarded.
+    TripStarted,
+    /// The trip ended and was paid.
+    TripCompleted,
+    /// An order was cancelled.
+    OrderCancelled,
+    /// Dispatch gave up on an order.
+    OrderUnfulfilled,
+    /// A one-key device was registered.
+    DeviceRegistered,
+    /// A long press raised an emergency alert.
+    AlertRaised,
+    /// An operator acknowledged an alert.
+    AlertAcknowledged,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 22] = [
+        AuditKind::TaxiRegistered,
+        AuditKind::TaxiSignedOn,
+        AuditKind::TaxiSignedOff,
+        AuditKind::StreetHailStarted,
+        AuditKind::StreetHailEnded,
+        AuditKind::OrderCreated,
+        AuditKind::OrderReleased,
+        AuditKind::OfferMade,
+        AuditKind::OfferAccepted,
+        AuditKind::OfferDeclined,
+        AuditKind::OfferExpired,
+        AuditKind::OrderRequeued,
+        AuditKind::TaxiReleased,
+        AuditKind::OrderAssigned,
+        AuditKind::TaxiArrived,
+        AuditKind::TripStarted,
+        AuditKind::TripCompleted,
+        AuditKind::OrderCancelled,
+        AuditKind::OrderUnfulfilled,
+        AuditKind::DeviceRegistered,
+        AuditKind::AlertRaised,
+        AuditKind::AlertAcknowledged,
+    ];
+
+    /// The name stored in the trail's `type` field.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditKind::TaxiRegistered => "taxi_registered",
+            AuditKind::TaxiSignedOn => "taxi_signed_on",
+            AuditKind::TaxiSignedOff => "taxi_signed_off",
+            AuditKind::StreetHailStarted => "street_hail_started",
+            AuditKind::StreetHailEnded => "street_hail_ended",
+            AuditKind::OrderCreated => "order_created",
+            AuditKind::OrderReleased => "order_released",
+            AuditKind::OfferMade => "offer_made",
+            AuditKind::OfferAccepted => "offer_accepted",
+            AuditKind::OfferDeclined => "offer_declined",
+            AuditKind::OfferExpired => "offer_expired",
+            AuditKind::OrderRequeued => "order_requeued",
+            AuditKind::TaxiReleased => "taxi_released",
+            AuditKind::OrderAssigned => "order_assigned",
+            AuditKind::TaxiArrived => "taxi_arrived",
+            AuditKind::TripStarted => "trip_started",
+            AuditKind::TripCompleted => "trip_completed",
+            AuditKind::OrderCancelled => "order_cancelled",
+            AuditKind::OrderUnfulfilled => "order_unfulfilled",
+            AuditKind::DeviceRegistered => "device_registered",
+            AuditKind::AlertRaised => "alert_raised",
+            AuditKind::AlertAcknowledged => "alert_acknowledged",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let names: HashSet<_> = AuditKind::ALL.iter().map(|k| k.code()).collect();
+        assert_eq!(names.len(), AuditKind::ALL.len());
+        for k in AuditKind::ALL {
+            assert_eq!(AuditKind::from_code(k.code()), Some(k));
+        }
+    }
+}

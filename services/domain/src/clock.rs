@@ -1,0 +1,112 @@
+//! Time as an input: every component that needs "now" takes it from a [`Clock`] it was
+//! given, so tests step time instead of sleeping.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// A source of the current time, in milliseconds since the Unix epoch (the unit of every
+/// stored timestamp).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in epoch milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The machine's clock: what production runs on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+/// The system time in epoch milliseconds.
+pub fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        system_now_ms()
+    }
+}
+
+/// A clock that stands still until told to move: for tests that must be exact.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    now_ms: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock standing at `now_ms`.
+    pub fn at(now_ms: i64) -> Self {
+        Self {
+            now_ms: AtomicI64::new(now_ms),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.now_ms
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `now_ms`.
+    pub fn set(&self, now_ms: i64) {
+        self.now_ms.store(now_ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now_ms.load(Ordering::SeqCst)
+    }
+}
+
+/// The system clock plus an offset that only grows: time passes as usual, and a test can
+/// jump ahead (an offer's deadline, a reservation's release) instead of sleeping.
+#[derive(Debug, Default)]
+pub struct SteppedClock {
+    offset_ms: AtomicI64,
+}
+
+impl SteppedClock {
+    /// A clock that starts at the system time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Jumps ahead by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for SteppedClock {
+    fn now_ms(&self) -> i64 {
+        system_now_ms() + self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let c = ManualClock::at(1_000);
+        assert_eq!(c.now_ms(), 1_000);
+        c.advance(Duration::from_millis(1_500));
+        assert_eq!(c.now_ms(), 2_500);
+        c.set(10);
+        assert_eq!(c.now_ms(), 10);
+    }
+
+    #[test]
+    fn stepped_clock_follows_the_system_clock_plus_its_steps() {
+        let c = SteppedClock::new();
+        let before = system_now_ms();
+        c.advance(Duration::from_secs(60));
+        let now = c.now_ms();
+        assert!(now >= before + 60_000 && now < system_now_ms() + 61_000);
+    }
+}

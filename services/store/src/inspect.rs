@@ -1,0 +1,127 @@
+//! Looking behind the API: what the city has stored, for tests that prove something was
+//! (or was not) written, and for operators' tools. Never on a request path: these read
+//! whole collections.
+
+use crate::conn::Conn;
+use crate::{Store, StoreError};
+use redis::Value;
+
+impl Store {
+    /// Every key of the city with the text of every value it holds (hash values, set and
+    /// sorted-set members, list items, stream field values, strings).
+    pub async fn stored_text(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let pattern = format!("{}*", glob_escape(self.keys.prefix()));
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, page): (u64, Vec<String>) = self.on_city_node(cmd).await?;
+            keys.extend(page);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        let mut conn = self.conn.clone();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
+            let values: Vec<String> = match kind.as_str() {
+                "hash" => redis::cmd("HVALS").arg(&key).query_async(&mut conn).await?,
+                "set" => {
+                    redis::cmd("SMEMBERS")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await?
+                }
+                "zset" => {
+                    redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await?
+                }
+                "list" => {
+                    redis::cmd("LRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await?
+                }
+                "string" => vec![redis::cmd("GET").arg(&key).query_async(&mut conn).await?],
+                "stream" => {
+                    let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg("-")
+                        .arg("+")
+                        .query_async(&mut conn)
+                        .await?;
+                    r.ids
+                        .iter()
+                        .flat_map(|e| e.map.values())
+                        .map(|v| redis::from_redis_value_ref::<String>(v).unwrap_or_default())
+                        .collect()
+                }
+                _ => vec![],
+            };
+            out.push((key, values));
+        }
+        Ok(out)
+    }
+
+    /// How many plates are registered.
+    pub async fn plate_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HLEN")
+            .arg(&self.keys.plates)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// How many messages for care contacts are in the notifications feed.
+    pub async fn notification_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.keys.notifications)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Runs a keyless command on the node that holds the city's slot (on one server,
+    /// simply on it).
+    async fn on_city_node<T: redis::FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let value: Value = match self.conn.clone() {
+            Conn::Single(mut c) => cmd.query_async(&mut c).await?,
+            Conn::Cluster(mut c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(self.keys.slot(), SlotAddr::Master),
+                ));
+                c.route_command(cmd, route).await?
+            }
+        };
+        redis::from_redis_value(value).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+}
+
+/// `{c:500100}` as a SCAN pattern: braces are literal, but escape glob specials anyway.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -1,0 +1,20 @@
+#!lua
+-- Gives up on a queued order that waited too long or was offered too often: UNFULFILLED,
+-- on the operators' call-back list, no longer the caller's active order.
+-- KEYS (after the city's): the order's hash, the caller's active orders
+-- ARGV (after NOW, CHANNEL): order id, max offers, max age ms
+-- Reply: {kind = 'done'} | {kind = 'kept'} (no longer queued, or no longer due)
+local order_key, caller_active = own_keys()
+local id, max_offers, max_age = own_args()
+local o = redis.call('HMGET', order_key, 'status', 'offers', 'release_ms')
+if not redis.call('ZSCORE', K.pending, id) or not may(ORDER.give_up, o[1]) then return reply('kept') end
+if (tonumber(o[2]) or 0) < tonumber(max_offers) and NOW - tonumber(o[3]) < tonumber(max_age) then
+  return reply('kept')
+end
+redis.call('ZREM', K.pending, id)
+redis.call('HSET', order_key, 'status', ORDER.give_up.to, 'updated', NOW, 'ended_ms', NOW)
+redis.call('ZADD', K.callbacks, NOW, id)
+redis.call('ZREM', caller_active, id)
+count(ORDER.give_up.to)
+audit(ORDER.give_up.audit, 'order', id, 'from', o[1], 'to', ORDER.give_up.to)
+return reply('done')

@@ -1,0 +1,73 @@
+//! `create_order.lua`: an order, idempotent by request id and de-duplicated for one-key
+//! and voice-menu bookings.
+
+use super::{Call, Loaded, Scripts, json};
+use crate::keys::Keys;
+use crate::orders::NewOrder;
+use redis::{ScriptInvocation, Value};
+use taxi_domain::order::OrderStatus;
+
+/// Creates `order` as `id` (allocated) in `status` (pending or scheduled).
+#[derive(Debug)]
+pub(crate) struct CreateOrder<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) order: &'a NewOrder,
+    pub(crate) status: OrderStatus,
+    pub(crate) request_ttl_s: u64,
+    /// The order's field/value pairs beyond those the script sets itself.
+    pub(crate) fields: Vec<(String, String)>,
+}
+
+/// Which order stands.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum CreateOrderReply {
+    Created,
+    /// The request id was seen, or the caller has an active order due in the window.
+    Existing {
+        order: String,
+    },
+}
+
+impl Call for CreateOrder<'_> {
+    type Reply = CreateOrderReply;
+    fn script(s: &Scripts) -> &Loaded {
+        &s.create_order
+    }
+    fn keys(&self, k: &Keys) -> Vec<String> {
+        let o = self.order;
+        vec![
+            k.order(self.id),
+            k.caller_orders(&o.phone),
+            k.caller_active(&o.phone),
+            // No request id: a key of the city that is never written.
+            k.request(o.request_id.as_deref().unwrap_or("-")),
+            k.caller(&o.phone),
+        ]
+    }
+    fn args(&self, inv: &mut ScriptInvocation<'_>) {
+        let o = self.order;
+        let score = if o.reservation {
+            o.release_ms
+        } else {
+            o.queue_score
+        };
+        inv.arg(self.id)
+            .arg(u8::from(o.request_id.is_some()))
+            .arg(self.request_ttl_s)
+            .arg(u8::from(o.dedupe_until_ms.is_some()))
+            .arg(o.dedupe_until_ms.unwrap_or(0))
+            .arg(self.status.code())
+            .arg(score)
+            .arg(o.pickup_ms)
+            .arg(&o.name)
+            .arg(o.channel.code())
+            .arg(o.elderly.map(|r| r.code()).unwrap_or(""));
+        for (f, v) in &self.fields {
+            inv.arg(f).arg(v);
+        }
+    }
+    fn decode(v: Value) -> Result<Self::Reply, String> {
+        json(v)
+    }
+}

@@ -1,0 +1,52 @@
+//! `report_positions.lua`: a batch of position fixes in four commands.
+
+use super::{Call, Loaded, Scripts};
+use crate::keys::Keys;
+use crate::taxis::{Fix, FixOutcome};
+use redis::{ScriptInvocation, Value};
+
+/// Stores `fixes` (at most [`crate::taxis::FIXES_PER_SCRIPT`]).
+#[derive(Debug)]
+pub(crate) struct ReportPositions<'a> {
+    pub(crate) fixes: &'a [Fix],
+    /// Fixes older than this (ms) are stale: a free taxi reporting again returns to the
+    /// free index.
+    pub(crate) oldest_fresh_ms: i64,
+}
+
+impl Call for ReportPositions<'_> {
+    type Reply = Vec<FixOutcome>;
+    fn script(s: &Scripts) -> &Loaded {
+        &s.report_positions
+    }
+    fn keys(&self, k: &Keys) -> Vec<String> {
+        vec![
+            k.taxi_states.clone(),
+            k.free.clone(),
+            k.positions.clone(),
+            k.fixes.clone(),
+        ]
+    }
+    fn args(&self, inv: &mut ScriptInvocation<'_>) {
+        inv.arg(self.fixes.len()).arg(self.oldest_fresh_ms);
+        for f in self.fixes {
+            inv.arg(&f.taxi_id)
+                .arg(f.at.lon())
+                .arg(f.at.lat())
+                .arg(f.fix_ms);
+        }
+    }
+    fn decode(v: Value) -> Result<Self::Reply, String> {
+        let codes: Vec<i64> = redis::from_redis_value(v).map_err(|e| e.to_string())?;
+        codes
+            .into_iter()
+            .map(|c| match c {
+                0 => Ok(FixOutcome::Stored),
+                1 => Ok(FixOutcome::UnknownTaxi),
+                2 => Ok(FixOutcome::OffDuty),
+                3 => Ok(FixOutcome::Superseded),
+                other => Err(format!("fix code {other}")),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,537 @@
+//! The state machines as Redis runs them: every event in every state, through the real
+//! Lua scripts against a real `redis-server`, compared with `OrderEvent::apply` and
+//! `TaxiEvent::apply` in the domain.
+//!
+//! The domain defines the rules once and the scripts receive them in their prelude, but
+//! each script adds its own conditions (an offer must be open, the order must be in the
+//! queue, the taxi must hold the order...). This test checks that, seen from outside, the
+//! store does exactly what the domain says, case by case:
+//!
+//! - a fresh order (or taxi) is brought to the state through the store's own API, by the
+//!   events that lead there in service (`order_path`, `taxi_path`);
+//! - the event is tried through the store action that performs it (`apply_order`,
+//!   `apply_taxi`); where the action needs context the state cannot have (an open offer,
+//!   a held order), it gets the context a real caller would have, and the store must
+//!   refuse;
+//! - the state is read back. The domain allows the event: the action succeeded and the
+//!   state is the domain's target. The domain refuses it: the store refused too (an error,
+//!   or a queue-driven action that did nothing) and the state did not move.
+//!
+//! Each case has a city of its own in one private Redis per test, and a `ManualClock`, so
+//! releases, expiries and give-ups come from stepping time, never from sleeping. Every
+//! disagreement is collected and the test fails once, listing them all.
+
+use std::cell::Cell;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use taxi_domain::Coordinates;
+use taxi_domain::booking::{CancelledBy, Channel, Payment};
+use taxi_domain::clock::{Clock, ManualClock};
+use taxi_domain::order::{OrderEvent, OrderStatus};
+use taxi_domain::taxi::{TaxiEvent, TaxiState};
+use taxi_redis_process::RedisProcess;
+use taxi_store::dispatch::{Attempt, DispatchParams, TripStep};
+use taxi_store::orders::{NewOrder, PlaceRec};
+use taxi_store::taxis::{Fix, FixOutcome, NewTaxi};
+use taxi_store::{Store, StoreConfig, StoreError};
+
+/// Where every case's orders are picked up (Jiefangbei, Chongqing), WGS-84.
+const PICKUP: (f64, f64) = (29.5575, 106.5770);
+/// Where every case's taxis wait: about 150 m from the pickup.
+const TAXI_STAND: (f64, f64) = (29.5585, 106.5780);
+/// The clock every case starts at.
+const START_MS: i64 = 1_750_000_000_000;
+/// A reservation enters dispatch this long after it is made.
+const RELEASE_IN: Duration = Duration::from_secs(60);
+/// Time to answer an offer: longer than `RELEASE_IN`, so releasing a reservation never
+/// expires an offer on the way.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Fixes stay fresh for longer than any step of the clock here.
+const FRESH_MS: i64 = 3_600_000;
+/// What a completed trip costs.
+const FARE_CENTS: i64 = 2_500;
+
+/// Dispatch as in service, but slow enough that stepping the clock past one deadline
+/// never crosses another: one taxi per offer, generous freshness and age limits, and
+/// more missed offers allowed than any case misses (a miss frees the taxi, never signs
+/// it off).
+fn params() -> DispatchParams {
+    DispatchParams {
+        fan_out: 1,
+        radii_m: vec![1_000, 3_000],
+        elderly_extra_radius_m: 0,
+        caring_radius_m: 0,
+        fresh_ms: FRESH_MS,
+        offer_timeout_ms: OFFER_TIMEOUT.as_millis() as i64,
+        max_offers: 10,
+        max_age_ms: FRESH_MS,
+        retry_ms: 5_000,
+        head_start_ms: 0,
+        max_missed: 3,
+    }
+}
+
+/// Dispatch that has run out of patience: no order may be offered again.
+fn give_up_params() -> DispatchParams {
+    DispatchParams {
+        max_offers: 0,
+        ..params()
+    }
+}
+
+fn at((lat, lon): (f64, f64)) -> Coordinates {
+    Coordinates::new(lat, lon).expect("a valid point")
+}
+
+/// What the store answered, as the test compares it: done, or its refusal in words.
+fn said<T>(reply: Result<T, StoreError>) -> Result<(), String> {
+    reply.map(|_| ()).map_err(|e| format!("{e:?}"))
+}
+
+/// One case's world: a city of its own in the test's Redis, on a clock of its own.
+struct City {
+    store: Store,
+    clock: Arc<ManualClock>,
+    taxis: Cell<u32>,
+}
+
+impl City {
+    async fn open(redis: &RedisProcess, case: usize) -> City {
+        let clock = Arc::new(ManualClock::at(START_MS));
+        let config = StoreConfig::new(redis.url(), format!("9{case:04}")).with_clock(clock.clone());
+        City {
+            store: Store::connect(config).expect("store"),
+            clock,
+            taxis: Cell::new(0),
+        }
+    }
+
+    /// A new immediate order (PENDING), or a reservation (SCHEDULED) released in
+    /// `RELEASE_IN`.
+    async fn order(&self, reservation: bool) -> String {
+        let now = self.clock.now_ms();
+        let release_ms = if reservation {
+            now + RELEASE_IN.as_millis() as i64
+        } else {
+            now
+        };
+        let order = NewOrder {
+            channel: Channel::Operator,
+            phone: "13800138000".into(),
+            name: "王阿姨".into(),
+            pickup: PlaceRec {
+                at: at(PICKUP),
+                address: "解放碑步行街 8 号".into(),
+            },
+            dropoff: None,
+            pickup_ms: release_ms,
+            reservation,
+            release_ms,
+            elderly: None,
+            needs: vec![],
+            passengers: 1,
+            notes: String::new(),
+            payment: Payment::Cash,
+            operator: "op-1".into(),
+            booker: String::new(),
+            device: String::new(),
+            priority: 0,
+            queue_score: now,
+            request_id: None,
+            dedupe_until_ms: None,
+        };
+        let created = self.store.create_order(&order).await.expect("create order");
+        created.order.id
+    }
+
+    /// A new taxi, OFF_DUTY.
+    async fn taxi(&self) -> String {
+        let n = self.taxis.get() + 1;
+        self.taxis.set(n);
+        let taxi = NewTaxi {
+            plate: format!("渝A1{n:04}"),
+            driver_name: "张师傅".into(),
+            color: "白色".into(),
+            wheelchair: false,
+            tags: vec![],
+        };
+        self.store.register_taxi(&taxi).await.expect("register").id
+    }
+
+    /// The taxi's app reports a fresh fix at the taxi stand.
+    async fn report(&self, taxi: &str) {
+        let fix = Fix {
+            taxi_id: taxi.into(),
+            at: at(TAXI_STAND),
+            fix_ms: self.clock.now_ms(),
+        };
+        let out = self.store.report_positions(&[fix], FRESH_MS).await;
+        assert_eq!(out.expect("report"), vec![FixOutcome::Stored], "{taxi}");
+    }
+
+    /// A new taxi, signed on, FREE and fresh at the taxi stand.
+    async fn free_taxi(&self) -> String {
+        let taxi = self.taxi().await;
+        let signed_on = self.store.transition_taxi(&taxi, TaxiEvent::SignOn).await;
+        signed_on.expect("sign on");
+        self.report(&taxi).await;
+        taxi
+    }
+
+    /// One dispatch attempt at the head of the queue.
+    async fn dispatch(&self, p: &DispatchParams) -> Attempt {
+        self.store.dispatch_next(p, None).await.expect("dispatch").0
+    }
+
+    /// Steps the clock, then runs the sweep: [released, retried, expired].
+    async fn sweep_after(&self, by: Duration) -> [u64; 3] {
+        self.clock.advance(by);
+        self.store.maintain(&params(), 100).await.expect("sweep")
+    }
+
+    async fn status(&self, order: &str) -> OrderStatus {
+        self.store.get_order(order).await.expect("get order").status
+    }
+
+    async fn state(&self, taxi: &str) -> TaxiState {
+        self.store.get_taxi(taxi).await.expect("get taxi").state
+    }
+
+    /// A trip step by `taxi`.
+    async fn trip_step(&self, order: &str, taxi: &str, step: TripStep) -> Result<(), String> {
+        let paid = Some(Payment::Cash);
+        let reply = self.store.trip_step(order, taxi, step, FARE_CENTS, paid);
+        said(reply.await)
+    }
+}
+
+/// Compares one case: `None` when the store did what the domain says, else the
+/// disagreement in words.
+fn disagreement<S: PartialEq + Debug, E: Debug>(
+    event: E,
+    from: S,
+    domain: Result<S, String>,
+    store: Result<(), String>,
+    now: S,
+) -> Option<String> {
+    let case = format!("{event:?} from {from:?}");
+    match (domain, store) {
+        (Ok(to), Ok(())) if now == to => None,
+        (Ok(to), store) => Some(format!(
+            "{case}: the domain says {to:?}; the store answered {store:?} and left {now:?}"
+        )),
+        (Err(_), Err(_)) if now == from => None,
+        (Err(why), store) => Some(format!(
+            "{case}: the domain refuses ({why}); the store answered {store:?} and left {now:?}"
+        )),
+    }
+}
+
+/// Fails once with every disagreement found.
+fn assert_agree(what: &str, cases: usize, found: &[String]) {
+    assert!(
+        found.is_empty(),
+        "{} of {cases} {what} cases disagree with the domain:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Orders
+
+/// An order under test and the taxi holding it (offered, assigned, on trip), if any.
+struct OrderCase {
+    order: String,
+    taxi: Option<String>,
+}
+
+impl OrderCase {
+    /// The taxi a trip step, an answer or an acceptance comes from: the one holding the
+    /// order, else a free taxi that has nothing to do with it.
+    async fn holder(&self, city: &City) -> String {
+        match &self.taxi {
+            Some(taxi) => taxi.clone(),
+            None => city.free_taxi().await,
+        }
+    }
+
+    /// A trip step by the holder.
+    async fn trip_step(&self, city: &City, step: TripStep) -> Result<(), String> {
+        let taxi = self.holder(city).await;
+        city.trip_step(&self.order, &taxi, step).await
+    }
+}
+
+/// The events that bring a new order to `status` the way it happens in service; a
+/// reservation starts SCHEDULED, any other order PENDING.
+fn order_path(status: OrderStatus) -> &'static [OrderEvent] {
+    use OrderEvent::*;
+    match status {
+        OrderStatus::Scheduled | OrderStatus::Pending => &[],
+        OrderStatus::Offered => &[Offer],
+        OrderStatus::Accepted => &[Offer, Accept],
+        OrderStatus::Arrived => &[Offer, Accept, Arrive],
+        OrderStatus::OnTrip => &[Offer, Accept, Arrive, StartTrip],
+        OrderStatus::Completed => &[Offer, Accept, Arrive, StartTrip, Complete],
+        OrderStatus::Cancelled => &[Cancel],
+        OrderStatus::Unfulfilled => &[GiveUp],
+    }
+}
+
+/// A new order in `status`, reached through the store.
+async fn reach_order(city: &City, status: OrderStatus) -> OrderCase {
+    let reservation = status == OrderStatus::Scheduled;
+    let start = if reservation {
+        OrderStatus::Scheduled
+    } else {
+        OrderStatus::Pending
+    };
+    let path = order_path(status);
+    let by_domain = path.iter().try_fold(start, |s, e| e.apply(s));
+    assert_eq!(by_domain, Ok(status), "the path to {status:?}");
+    let mut case = OrderCase {
+        order: city.order(reservation).await,
+        taxi: None,
+    };
+    for &event in path {
+        let done = apply_order(city, &mut case, event).await;
+        assert_eq!(done, Ok(()), "reaching {status:?}: {event:?}");
+    }
+    assert_eq!(
+        city.status(&case.order).await,
+        status,
+        "reaching {status:?}"
+    );
+    case
+}
+
+/// Tries `event` on the case's order through the store action that performs it.
+async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Result<(), String> {
+    let order = case.order.clone();
+    match event {
+        OrderEvent::Release => match city.sweep_after(RELEASE_IN).await {
+            [1, ..] => Ok(()),
+            counts => Err(format!("the sweep released nothing: {counts:?}")),
+        },
+        OrderEvent::Offer => {
+            let taxi = city.free_taxi().await;
+            match city.dispatch(&params()).await {
+                Attempt::Offered {
+                    order: o, taxis, ..
+                } if o == order && taxis[0].0 == taxi => {
+                    case.taxi = Some(taxi);
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        }
+        OrderEvent::Accept => {
+            let taxi = case.holder(city).await;
+            said(city.store.accept_offer(&order, &taxi, 300).await)
+        }
+        OrderEvent::Requeue => {
+            let taxi = case.holder(city).await;
+            said(city.store.decline_offer(&order, &taxi).await)
+        }
+        OrderEvent::ManualAssign => {
+            let taxi = city.free_taxi().await;
+            let done = said(city.store.assign_order(&order, &taxi, 300, "op-1").await);
+            if done.is_ok() {
+                case.taxi = Some(taxi);
+            }
+            done
+        }
+        OrderEvent::Arrive => case.trip_step(city, TripStep::Arrive).await,
+        OrderEvent::StartTrip => case.trip_step(city, TripStep::Start).await,
+        OrderEvent::Complete => case.trip_step(city, TripStep::Complete).await,
+        OrderEvent::Cancel => {
+            let by = CancelledBy::Passenger;
+            said(city.store.cancel_order(&order, by, "plans changed").await)
+        }
+        OrderEvent::GiveUp => match city.dispatch(&give_up_params()).await {
+            Attempt::Unfulfilled(o) if o == order => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    }
+}
+
+#[tokio::test]
+async fn every_order_event_in_every_status_does_what_the_domain_says() {
+    let started = Instant::now();
+    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let mut found = vec![];
+    let mut cases = 0;
+    for status in OrderStatus::ALL {
+        for event in OrderEvent::ALL {
+            let city = City::open(&redis, cases).await;
+            cases += 1;
+            let mut case = reach_order(&city, status).await;
+            let store = apply_order(&city, &mut case, event).await;
+            let now = city.status(&case.order).await;
+            found.extend(disagreement(event, status, event.apply(status), store, now));
+        }
+    }
+    eprintln!("{cases} order cases in {:?}", started.elapsed());
+    assert_agree("order", cases, &found);
+}
+
+// ---------------------------------------------------------------------------------------
+// Taxis
+
+/// A taxi under test and the order it holds (offered, assigned, on trip), if any.
+struct TaxiCase {
+    taxi: String,
+    order: Option<String>,
+}
+
+impl TaxiCase {
+    /// The order an answer, a trip step or a release concerns: the one the taxi holds,
+    /// else a new order waiting in the queue that has nothing to do with it.
+    async fn held(&self, city: &City) -> String {
+        match &self.order {
+            Some(order) => order.clone(),
+            None => city.order(false).await,
+        }
+    }
+
+    /// A trip step by the taxi, of the order it holds.
+    async fn trip_step(&self, city: &City, step: TripStep) -> Result<(), String> {
+        let order = self.held(city).await;
+        city.trip_step(&order, &self.taxi, step).await
+    }
+}
+
+/// The events that bring a new (OFF_DUTY) taxi to `state`.
+///
+/// OCCUPIED is two situations the domain does not tell apart: a street hail (`hail`),
+/// which only EndStreetHail ends, and a dispatched trip, which only CompleteTrip ends.
+fn taxi_path(state: TaxiState, hail: bool) -> &'static [TaxiEvent] {
+    use TaxiEvent::*;
+    match state {
+        TaxiState::OffDuty => &[],
+        TaxiState::Free => &[SignOn],
+        TaxiState::Offered => &[SignOn, Offer],
+        TaxiState::Assigned => &[SignOn, Offer, Accept],
+        TaxiState::Occupied if hail => &[SignOn, StartStreetHail],
+        TaxiState::Occupied => &[SignOn, Offer, Accept, StartTrip],
+    }
+}
+
+/// A new taxi in `state` (OCCUPIED by a street hail if `hail`), reached through the store.
+async fn reach_taxi(city: &City, state: TaxiState, hail: bool) -> TaxiCase {
+    let path = taxi_path(state, hail);
+    let by_domain = path.iter().try_fold(TaxiState::OffDuty, |s, e| e.apply(s));
+    assert_eq!(by_domain, Ok(state), "the path to {state:?}");
+    let mut case = TaxiCase {
+        taxi: city.taxi().await,
+        order: None,
+    };
+    for &step in path {
+        let done = apply_taxi(city, &mut case, step).await;
+        assert_eq!(done, Ok(()), "reaching {state:?}: {step:?}");
+        if step == TaxiEvent::SignOn {
+            city.report(&case.taxi).await;
+        }
+    }
+    assert_eq!(city.state(&case.taxi).await, state, "reaching {state:?}");
+    case
+}
+
+/// Tries `event` on the case's taxi through the store action that performs it.
+async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Result<(), String> {
+    let taxi = case.taxi.clone();
+    let done = match event {
+        TaxiEvent::SignOn
+        | TaxiEvent::SignOff
+        | TaxiEvent::StartStreetHail
+        | TaxiEvent::EndStreetHail => said(city.store.transition_taxi(&taxi, event).await),
+        TaxiEvent::Offer => {
+            city.order(false).await;
+            match city.dispatch(&params()).await {
+                Attempt::Offered { taxis, .. } if taxis[0].0 == taxi => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+        TaxiEvent::Accept => {
+            let order = case.held(city).await;
+            said(city.store.accept_offer(&order, &taxi, 300).await)
+        }
+        TaxiEvent::Decline => {
+            let order = case.held(city).await;
+            said(city.store.decline_offer(&order, &taxi).await)
+        }
+        TaxiEvent::MissOffer => match city.sweep_after(OFFER_TIMEOUT).await {
+            [_, _, 1] => Ok(()),
+            counts => Err(format!("the sweep expired no offer: {counts:?}")),
+        },
+        TaxiEvent::Release => {
+            let order = case.held(city).await;
+            let by = CancelledBy::Passenger;
+            match city.store.cancel_order(&order, by, "plans changed").await {
+                Ok((_, released)) if released.contains(&taxi) => Ok(()),
+                Ok((_, released)) => Err(format!("{order} cancelled, released {released:?}")),
+                Err(e) => Err(format!("{e:?}")),
+            }
+        }
+        TaxiEvent::ManualAssign => {
+            let order = city.order(false).await;
+            said(city.store.assign_order(&order, &taxi, 300, "op-1").await)
+        }
+        TaxiEvent::Arrive => case.trip_step(city, TripStep::Arrive).await,
+        TaxiEvent::StartTrip => case.trip_step(city, TripStep::Start).await,
+        TaxiEvent::CompleteTrip => case.trip_step(city, TripStep::Complete).await,
+    };
+    // The order the taxi holds now, for the next step of a path.
+    case.order = city.store.held_order(&case.taxi).await.expect("held order");
+    done
+}
+
+#[tokio::test]
+async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
+    let started = Instant::now();
+    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let mut found = vec![];
+    let mut cases = 0;
+    for state in TaxiState::ALL {
+        for event in TaxiEvent::ALL {
+            let city = City::open(&redis, cases).await;
+            cases += 1;
+            // An OCCUPIED taxi is tried in the situation where the event can apply.
+            let hail = event == TaxiEvent::EndStreetHail;
+            let mut case = reach_taxi(&city, state, hail).await;
+            let store = apply_taxi(&city, &mut case, event).await;
+            let now = city.state(&case.taxi).await;
+            found.extend(disagreement(event, state, event.apply(state), store, now));
+        }
+    }
+    eprintln!("{cases} taxi cases in {:?}", started.elapsed());
+    assert_agree("taxi", cases, &found);
+}
+
+/// Where the store knows more than the domain: an OCCUPIED taxi carries either a street
+/// hail or a dispatched passenger, and each trip ends only its own way (a street hail
+/// has no order to complete; a dispatched trip is not the driver's to end alone).
+#[tokio::test]
+async fn an_occupied_taxi_ends_only_its_own_kind_of_trip() {
+    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let cases = [
+        (true, TaxiEvent::CompleteTrip),
+        (false, TaxiEvent::EndStreetHail),
+    ];
+    for (n, (hail, event)) in cases.into_iter().enumerate() {
+        let city = City::open(&redis, n).await;
+        let mut case = reach_taxi(&city, TaxiState::Occupied, hail).await;
+        let store = apply_taxi(&city, &mut case, event).await;
+        let trip = if hail {
+            "a street hail"
+        } else {
+            "a dispatched trip"
+        };
+        assert!(store.is_err(), "{event:?} on {trip}: {store:?}");
+        let now = city.state(&case.taxi).await;
+        assert_eq!(now, TaxiState::Occupied, "{event:?} on {trip}: {store:?}");
+    }
+}
