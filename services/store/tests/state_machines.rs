@@ -31,7 +31,7 @@ use taxi_domain::booking::{CancelledBy, Channel, Payment};
 use taxi_domain::clock::{Clock, ManualClock};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
-use taxi_redis_process::RedisProcess;
+use taxi_redis_process::{RedisCluster, RedisProcess};
 use taxi_store::dispatch::{Attempt, DispatchParams, TripStep};
 use taxi_store::orders::{NewOrder, PlaceRec};
 use taxi_store::taxis::{Fix, FixOutcome, NewTaxi};
@@ -98,7 +98,7 @@ struct City {
 }
 
 impl City {
-    async fn open(redis: &RedisProcess, case: usize) -> City {
+    async fn open(redis: &TestRedis, case: usize) -> City {
         let clock = Arc::new(ManualClock::at(START_MS));
         let config = StoreConfig::new(redis.url(), format!("9{case:04}")).with_clock(clock.clone());
         City {
@@ -361,7 +361,7 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
 #[tokio::test]
 async fn every_order_event_in_every_status_does_what_the_domain_says() {
     let started = Instant::now();
-    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let redis = TestRedis::start();
     let mut found = vec![];
     let mut cases = 0;
     for status in OrderStatus::ALL {
@@ -492,7 +492,7 @@ async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Resul
 #[tokio::test]
 async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
     let started = Instant::now();
-    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let redis = TestRedis::start();
     let mut found = vec![];
     let mut cases = 0;
     for state in TaxiState::ALL {
@@ -516,7 +516,7 @@ async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
 /// has no order to complete; a dispatched trip is not the driver's to end alone).
 #[tokio::test]
 async fn an_occupied_taxi_ends_only_its_own_kind_of_trip() {
-    let redis = RedisProcess::start_temporary().expect("redis-server");
+    let redis = TestRedis::start();
     let cases = [
         (true, TaxiEvent::CompleteTrip),
         (false, TaxiEvent::EndStreetHail),
@@ -533,5 +533,30 @@ async fn an_occupied_taxi_ends_only_its_own_kind_of_trip() {
         assert!(store.is_err(), "{event:?} on {trip}: {store:?}");
         let now = city.state(&case.taxi).await;
         assert_eq!(now, TaxiState::Occupied, "{event:?} on {trip}: {store:?}");
+    }
+}
+
+/// One private server, or with `TAXI_TEST_REDIS=cluster` a private 3-master cluster: on a
+/// cluster, every city of the cases lands on some node and every script must declare its
+/// keys (Redis refuses a stray key in a script with a shebang).
+enum TestRedis {
+    Single(RedisProcess),
+    Cluster(RedisCluster),
+}
+
+impl TestRedis {
+    fn start() -> Self {
+        if std::env::var("TAXI_TEST_REDIS").is_ok_and(|v| v == "cluster") {
+            TestRedis::Cluster(RedisCluster::start_temporary(3).expect("redis cluster"))
+        } else {
+            TestRedis::Single(RedisProcess::start_temporary().expect("redis-server"))
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            TestRedis::Single(r) => r.url(),
+            TestRedis::Cluster(c) => c.url(),
+        }
     }
 }
