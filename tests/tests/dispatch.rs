@@ -94,10 +94,11 @@ async fn an_older_passenger_goes_first_and_the_other_still_gets_a_taxi_within_th
     let pickup = || north_of_centre(100.0);
     // No taxi yet: three orders wait. The ordinary one first; an older passenger's 0.3 s
     // later (inside the head start: it overtakes); another 2 s later (outside: it does not).
+    // The city's clock steps instead of the test sleeping.
     let ordinary = book_at(&city, "13800000010", pickup()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    city.advance(Duration::from_millis(300));
     let old1 = book_at(&city, "13900000001", pickup()).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    city.advance(Duration::from_millis(2000));
     let old2 = book_at(&city, "13900000002", pickup()).await;
     assert!(old1.elderly && old2.elderly && !ordinary.elderly);
 
@@ -409,8 +410,13 @@ async fn a_taxi_that_misses_three_offers_is_signed_off_and_told_why() {
     for i in 0..3 {
         let o = book_at(&city, &format!("1380000006{i}"), north_of_centre(0.0)).await;
         assert_eq!(lazy.offer(2 * S).await.order_id, o.order_id);
-        // Let it expire; the order then waits (no other taxi) and is cancelled to keep it simple.
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        // Let it expire (the clock steps past the deadline; the next sweep sees it); the
+        // order then waits (no other taxi) and is cancelled to keep it simple.
+        city.advance(Duration::from_millis(450));
+        assert!(
+            matches!(lazy.next(2 * S).await, Some(Event::OfferWithdrawn(_))),
+            "the expired offer is withdrawn"
+        );
         city.hotline()
             .cancel_order(pb::CancelOrderRequest {
                 order_id: o.order_id,
