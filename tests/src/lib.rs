@@ -28,6 +28,7 @@ use tonic::transport::{Channel, Endpoint};
 pub const CITY: &str = "500100";
 
 /// The private Redis of a test: one server, or a cluster when `TAXI_TEST_REDIS=cluster`.
+#[derive(Debug)]
 pub enum TestRedis {
     /// One `redis-server`.
     Single(RedisProcess),
@@ -91,6 +92,7 @@ impl TestRedis {
 }
 
 /// A server process started in-process against the city's Redis.
+#[derive(Debug)]
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -128,6 +130,7 @@ impl TestServer {
 }
 
 /// A private Redis and one or more servers.
+#[derive(Debug)]
 pub struct TestCity {
     /// The private Redis.
     pub redis: TestRedis,
@@ -423,6 +426,7 @@ pub fn fast_config() -> ServerConfig {
 }
 
 /// A driver's open dispatch stream.
+#[derive(Debug)]
 pub struct DriverStream {
     /// The taxi.
     pub taxi_id: String,

@@ -72,7 +72,7 @@ impl OfferMode {
         }
     }
 
-    /// Parses `sequential` or `broadcast:N`.
+    /// Parses `sequential` or `broadcast:N` (what [`std::fmt::Display`] prints).
     pub fn parse(text: &str) -> Option<Self> {
         match text.trim() {
             "sequential" => Some(OfferMode::Sequential),
@@ -80,6 +80,15 @@ impl OfferMode {
                 let n: u32 = t.strip_prefix("broadcast:")?.parse().ok()?;
                 (1..=20).contains(&n).then_some(OfferMode::Broadcast(n))
             }
+        }
+    }
+}
+
+impl std::fmt::Display for OfferMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OfferMode::Sequential => f.write_str("sequential"),
+            OfferMode::Broadcast(n) => write!(f, "broadcast:{n}"),
         }
     }
 }
@@ -128,5 +137,8 @@ mod tests {
         assert_eq!(OfferMode::parse("grab"), None);
         assert_eq!(OfferMode::Broadcast(3).fan_out(), 3);
         assert_eq!(OfferMode::Sequential.fan_out(), 1);
+        for m in [OfferMode::Sequential, OfferMode::Broadcast(4)] {
+            assert_eq!(OfferMode::parse(&m.to_string()), Some(m));
+        }
     }
 }

@@ -61,6 +61,7 @@ impl std::fmt::Debug for Hub {
 }
 
 /// Removes a stream from the hub when dropped (the driver went away).
+#[derive(Debug)]
 pub struct Registration {
     hub: Hub,
     taxi: String,

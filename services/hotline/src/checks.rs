@@ -229,6 +229,7 @@ pub fn in_service_area(field: &str, p: &PlaceRec, s: &Settings) -> Result<(), Fi
 }
 
 /// The small fields of a booking: passengers, notes, payment, needs, request id, name.
+#[derive(Debug)]
 pub struct Extras {
     /// Passengers (1 to 6).
     pub passengers: u32,

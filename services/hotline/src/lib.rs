@@ -34,6 +34,7 @@ pub struct Hotline {
 }
 
 /// What a booking asks for, checked, before it is placed.
+#[derive(Debug)]
 pub struct Booking {
     /// Channel.
     pub channel: Channel,

@@ -105,7 +105,7 @@ pub struct Tracked {
 pub type Point = (f64, f64);
 
 /// What the simulation has seen so far.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Observed {
     /// Every taxi's position and phase.
     pub taxis: Mutex<HashMap<String, (Point, Phase)>>,
@@ -155,6 +155,7 @@ struct Caller {
 }
 
 /// The simulation: a population on the services at `channel`.
+#[derive(Debug)]
 pub struct Sim {
     channel: Channel,
     config: SimConfig,

@@ -76,6 +76,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Redis' own count of calls and microseconds per command since its start
+    /// (`INFO commandstats`), for the benchmark's "Redis time per ..." figures. On a
+    /// cluster, the node holding the city's slot.
+    pub async fn command_stats(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (u64, u64)>, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("commandstats");
+        let info: String = self.on_city_node(cmd).await?;
+        let mut out = std::collections::HashMap::new();
+        for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
+            let (name, rest) = line.split_once(':').unwrap_or_default();
+            let get = |k: &str| {
+                rest.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(key, _)| *key == k)
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            out.insert(
+                name.trim_start_matches("cmdstat_").to_string(),
+                (get("calls"), get("usec")),
+            );
+        }
+        Ok(out)
+    }
+
     /// How many plates are registered.
     pub async fn plate_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();

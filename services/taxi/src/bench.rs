@@ -26,7 +26,7 @@ use tonic::transport::Channel;
 
 /// Flags of `taxi bench`.
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Scenarios: all, or a comma list of ingest, dispatch, hotline, fanout.
     #[arg(long, default_value = "all")]
     pub scenario: String,
@@ -159,28 +159,7 @@ impl Env {
     }
 
     async fn commandstats(&self) -> anyhow::Result<HashMap<String, (u64, u64)>> {
-        let mut conn = redis::Client::open(self.redis.url())?
-            .get_multiplexed_async_connection()
-            .await?;
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(&mut conn)
-            .await?;
-        let mut out = HashMap::new();
-        for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
-            let (name, rest) = line.split_once(':').unwrap_or_default();
-            let get = |k: &str| {
-                rest.split(',')
-                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            out.insert(
-                name.trim_start_matches("cmdstat_").to_string(),
-                (get("calls"), get("usec")),
-            );
-        }
-        Ok(out)
+        Ok(self.store.command_stats().await?)
     }
 }
 
@@ -910,7 +889,7 @@ async fn fanout(quick: bool) -> anyhow::Result<Vec<Figure>> {
 }
 
 /// Runs the benchmark.
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) && !args.quick {
         eprintln!(
             "taxi bench: this is a debug build; figures mean little. Use `cargo run --release -p taxi -- bench`."

@@ -9,57 +9,110 @@ use taxi_domain::geo::{City, ServiceArea};
 use taxi_server::{ServerConfig, parse_roles};
 
 /// `TAXI_ROLE`: the roles to serve.
-pub const ENV_ROLE: &str = "TAXI_ROLE";
+pub(crate) const ENV_ROLE: &str = "TAXI_ROLE";
 /// `TAXI_LISTEN`: the gRPC listen address.
-pub const ENV_LISTEN: &str = "TAXI_LISTEN";
+pub(crate) const ENV_LISTEN: &str = "TAXI_LISTEN";
 /// `TAXI_REDIS_URL`: an external Redis; unset means a private embedded one.
-pub const ENV_REDIS_URL: &str = "TAXI_REDIS_URL";
+pub(crate) const ENV_REDIS_URL: &str = "TAXI_REDIS_URL";
 /// `TAXI_CITY`: the administrative code of the city served.
-pub const ENV_CITY: &str = "TAXI_CITY";
+pub(crate) const ENV_CITY: &str = "TAXI_CITY";
 /// `TAXI_SERVICE_AREA`: the service polygon, `lat,lon;lat,lon;...` (required for cities not built in).
-pub const ENV_SERVICE_AREA: &str = "TAXI_SERVICE_AREA";
+pub(crate) const ENV_SERVICE_AREA: &str = "TAXI_SERVICE_AREA";
 /// `TAXI_DATA_DIR`: where the embedded Redis keeps its AOF.
-pub const ENV_DATA_DIR: &str = "TAXI_DATA_DIR";
+pub(crate) const ENV_DATA_DIR: &str = "TAXI_DATA_DIR";
 /// `TAXI_POSITION_FRESH_SECS`: positions older than this are never matched.
-pub const ENV_POSITION_FRESH: &str = "TAXI_POSITION_FRESH_SECS";
+pub(crate) const ENV_POSITION_FRESH: &str = "TAXI_POSITION_FRESH_SECS";
 /// `TAXI_GRACE_SECS`: how long in-flight calls may finish after a shutdown signal.
-pub const ENV_GRACE: &str = "TAXI_GRACE_SECS";
+pub(crate) const ENV_GRACE: &str = "TAXI_GRACE_SECS";
 /// `TAXI_DRAIN_SECS`: how long NOT_SERVING shows before the listener closes.
-pub const ENV_DRAIN: &str = "TAXI_DRAIN_SECS";
+pub(crate) const ENV_DRAIN: &str = "TAXI_DRAIN_SECS";
 
 /// `TAXI_OFFER_TIMEOUT_MS`: how long a driver has to answer an offer.
-pub const ENV_OFFER_TIMEOUT: &str = "TAXI_OFFER_TIMEOUT_MS";
+pub(crate) const ENV_OFFER_TIMEOUT: &str = "TAXI_OFFER_TIMEOUT_MS";
 /// `TAXI_OFFER_MODE`: `sequential` or `broadcast:N`.
-pub const ENV_OFFER_MODE: &str = "TAXI_OFFER_MODE";
+pub(crate) const ENV_OFFER_MODE: &str = "TAXI_OFFER_MODE";
 /// `TAXI_DISPATCH_WORKERS`: dispatch workers per process.
-pub const ENV_WORKERS: &str = "TAXI_DISPATCH_WORKERS";
+pub(crate) const ENV_WORKERS: &str = "TAXI_DISPATCH_WORKERS";
 /// `TAXI_RADII_M`: search radii, e.g. `1000,2000,3000,5000`.
-pub const ENV_RADII: &str = "TAXI_RADII_M";
+pub(crate) const ENV_RADII: &str = "TAXI_RADII_M";
 /// `TAXI_MAX_OFFERS`: offers before an order is unfulfilled.
-pub const ENV_MAX_OFFERS: &str = "TAXI_MAX_OFFERS";
+pub(crate) const ENV_MAX_OFFERS: &str = "TAXI_MAX_OFFERS";
 /// `TAXI_MAX_DISPATCH_SECS`: time in dispatch before an order is unfulfilled.
-pub const ENV_MAX_DISPATCH: &str = "TAXI_MAX_DISPATCH_SECS";
+pub(crate) const ENV_MAX_DISPATCH: &str = "TAXI_MAX_DISPATCH_SECS";
 /// `TAXI_ELDERLY_HEAD_START_SECS`: the priority head start (and aging bound).
-pub const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
+pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 /// `TAXI_RETRY_MS`: wait before searching again when no taxi is in reach.
-pub const ENV_RETRY: &str = "TAXI_RETRY_MS";
+pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
-pub const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+
+/// The defaults of the flags, read from where each is defined once: the city's numbers
+/// in `Settings::default()`, the server's in `ServerConfig::default()`.
+mod defaults {
+    use taxi_domain::settings::Settings;
+    use taxi_server::ServerConfig;
+
+    fn s() -> Settings {
+        Settings::default()
+    }
+
+    pub(super) fn city() -> String {
+        s().city.code
+    }
+    pub(super) fn position_fresh_secs() -> u64 {
+        s().position_fresh.as_secs()
+    }
+    pub(super) fn grace_secs() -> u64 {
+        ServerConfig::default().grace.as_secs()
+    }
+    pub(super) fn drain_secs() -> u64 {
+        ServerConfig::default().drain_delay.as_secs()
+    }
+    pub(super) fn offer_timeout_ms() -> u64 {
+        s().offer_timeout.as_millis() as u64
+    }
+    pub(super) fn offer_mode() -> String {
+        s().offer_mode.to_string()
+    }
+    pub(super) fn dispatch_workers() -> usize {
+        s().dispatch_workers
+    }
+    pub(super) fn radii_m() -> String {
+        let radii: Vec<String> = s().radii_m.iter().map(u32::to_string).collect();
+        radii.join(",")
+    }
+    pub(super) fn max_offers() -> u32 {
+        s().max_offers
+    }
+    pub(super) fn max_dispatch_secs() -> u64 {
+        s().max_dispatch_time.as_secs()
+    }
+    pub(super) fn elderly_head_start_secs() -> u64 {
+        s().elderly_head_start.as_secs()
+    }
+    pub(super) fn retry_ms() -> u64 {
+        s().retry_interval.as_millis() as u64
+    }
+    pub(super) fn sweep_ms() -> u64 {
+        s().sweep_interval.as_millis() as u64
+    }
+}
 
 /// Flags of `taxi serve` (each also read from its environment variable).
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Roles: all, or a comma-separated list of fleet, driver, hotline, onekey, dispatch.
     #[arg(long, env = ENV_ROLE, default_value = "all")]
     pub role: String,
     /// gRPC listen address.
     #[arg(long, env = ENV_LISTEN, default_value = "127.0.0.1:50051")]
     pub listen: String,
-    /// Redis URL (redis://host:port/db). Unset: start a private redis-server.
+    /// Redis URL (redis://host:port/db), or a Redis Cluster's nodes separated by commas.
+    /// Unset: start a private redis-server.
     #[arg(long, env = ENV_REDIS_URL)]
     pub redis_url: Option<String>,
     /// City code (500100 Chongqing and 110100 Beijing are built in).
-    #[arg(long, env = ENV_CITY, default_value = "500100")]
+    #[arg(long, env = ENV_CITY, default_value_t = defaults::city())]
     pub city: String,
     /// Service area polygon as `lat,lon;lat,lon;...` (WGS-84).
     #[arg(long, env = ENV_SERVICE_AREA)]
@@ -68,46 +121,46 @@ pub struct ServeArgs {
     #[arg(long, env = ENV_DATA_DIR, default_value = ".taxi-data")]
     pub data_dir: PathBuf,
     /// Seconds after which a position is stale.
-    #[arg(long, env = ENV_POSITION_FRESH, default_value_t = 30)]
+    #[arg(long, env = ENV_POSITION_FRESH, default_value_t = defaults::position_fresh_secs())]
     pub position_fresh_secs: u64,
     /// Seconds in-flight calls may run on after SIGINT/SIGTERM.
-    #[arg(long, env = ENV_GRACE, default_value_t = 10)]
+    #[arg(long, env = ENV_GRACE, default_value_t = defaults::grace_secs())]
     pub grace_secs: u64,
     /// Seconds NOT_SERVING is shown before the listener closes.
-    #[arg(long, env = ENV_DRAIN, default_value_t = 0)]
+    #[arg(long, env = ENV_DRAIN, default_value_t = defaults::drain_secs())]
     pub drain_secs: u64,
     /// Milliseconds a driver has to answer an offer.
-    #[arg(long, env = ENV_OFFER_TIMEOUT, default_value_t = 15_000)]
+    #[arg(long, env = ENV_OFFER_TIMEOUT, default_value_t = defaults::offer_timeout_ms())]
     pub offer_timeout_ms: u64,
     /// `sequential`, or `broadcast:N` (the N nearest at once, first to accept wins).
-    #[arg(long, env = ENV_OFFER_MODE, default_value = "sequential")]
+    #[arg(long, env = ENV_OFFER_MODE, default_value_t = defaults::offer_mode())]
     pub offer_mode: String,
     /// Dispatch workers in this process.
-    #[arg(long, env = ENV_WORKERS, default_value_t = 2)]
+    #[arg(long, env = ENV_WORKERS, default_value_t = defaults::dispatch_workers())]
     pub dispatch_workers: usize,
     /// Search radii in metres, nearest first.
-    #[arg(long, env = ENV_RADII, default_value = "1000,2000,3000,5000")]
+    #[arg(long, env = ENV_RADII, default_value_t = defaults::radii_m())]
     pub radii_m: String,
     /// Offers before an order is unfulfilled.
-    #[arg(long, env = ENV_MAX_OFFERS, default_value_t = 5)]
+    #[arg(long, env = ENV_MAX_OFFERS, default_value_t = defaults::max_offers())]
     pub max_offers: u32,
     /// Seconds in dispatch before an order is unfulfilled.
-    #[arg(long, env = ENV_MAX_DISPATCH, default_value_t = 180)]
+    #[arg(long, env = ENV_MAX_DISPATCH, default_value_t = defaults::max_dispatch_secs())]
     pub max_dispatch_secs: u64,
     /// Seconds an older passenger's order is queued ahead (the aging bound for others).
-    #[arg(long, env = ENV_HEAD_START, default_value_t = 90)]
+    #[arg(long, env = ENV_HEAD_START, default_value_t = defaults::elderly_head_start_secs())]
     pub elderly_head_start_secs: u64,
     /// Milliseconds before searching again when no taxi is in reach.
-    #[arg(long, env = ENV_RETRY, default_value_t = 2000)]
+    #[arg(long, env = ENV_RETRY, default_value_t = defaults::retry_ms())]
     pub retry_ms: u64,
     /// Milliseconds between sweeps of expired offers, due retries and due reservations.
-    #[arg(long, env = ENV_SWEEP, default_value_t = 200)]
+    #[arg(long, env = ENV_SWEEP, default_value_t = defaults::sweep_ms())]
     pub sweep_ms: u64,
 }
 
 /// Configuration that passed every check.
 #[derive(Debug, Clone)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub listen: SocketAddr,
     pub redis_url: Option<String>,
     pub data_dir: PathBuf,
@@ -116,7 +169,7 @@ pub struct Checked {
 
 impl ServeArgs {
     /// Checks everything; the error names the flag and its variable.
-    pub fn check(&self) -> anyhow::Result<Checked> {
+    pub(crate) fn check(&self) -> anyhow::Result<Checked> {
         let roles = parse_roles(&self.role).with_context(|| format!("--role / {ENV_ROLE}"))?;
         let listen: SocketAddr = self.listen.parse().with_context(|| {
             format!(
@@ -125,14 +178,18 @@ impl ServeArgs {
             )
         })?;
         if let Some(url) = &self.redis_url {
-            let ok = ["redis://", "rediss://", "unix://", "redis+unix://"]
-                .iter()
-                .any(|p| url.starts_with(p));
+            let ok = url.split(',').map(str::trim).all(|u| {
+                ["redis://", "rediss://", "unix://", "redis+unix://"]
+                    .iter()
+                    .any(|p| u.starts_with(p))
+            });
             if !ok {
                 bail!(
-                    "--redis-url / {ENV_REDIS_URL}: `{url}` must start with redis://, rediss:// or unix://"
+                    "--redis-url / {ENV_REDIS_URL}: `{url}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)"
                 );
             }
+            taxi_store::Target::parse(url)
+                .map_err(|e| anyhow::anyhow!("--redis-url / {ENV_REDIS_URL}: {e}"))?;
         }
         if self.city.is_empty()
             || self.city.len() > 12
@@ -286,6 +343,45 @@ mod tests {
         assert!(c.redis_url.is_none());
         assert_eq!(c.server.settings.city.code, "500100");
         assert_eq!(c.server.roles.len(), 5);
+    }
+
+    /// Every default comes from the one place it is defined.
+    #[test]
+    fn the_defaults_are_the_settings_defaults() {
+        let c = parse(&[]).unwrap();
+        let (got, want) = (
+            &c.server.settings,
+            &taxi_domain::settings::Settings::default(),
+        );
+        assert_eq!(got.position_fresh, want.position_fresh);
+        assert_eq!(got.offer_timeout, want.offer_timeout);
+        assert_eq!(got.offer_mode, want.offer_mode);
+        assert_eq!(got.dispatch_workers, want.dispatch_workers);
+        assert_eq!(got.radii_m, want.radii_m);
+        assert_eq!(got.max_offers, want.max_offers);
+        assert_eq!(got.max_dispatch_time, want.max_dispatch_time);
+        assert_eq!(got.elderly_head_start, want.elderly_head_start);
+        assert_eq!(got.retry_interval, want.retry_interval);
+        assert_eq!(got.sweep_interval, want.sweep_interval);
+        assert_eq!(got.city.code, want.city.code);
+        let server = ServerConfig::default();
+        assert_eq!(
+            (c.server.grace, c.server.drain_delay),
+            (server.grace, server.drain_delay)
+        );
+    }
+
+    #[test]
+    fn a_cluster_is_several_urls() {
+        let c = parse(&[
+            "--redis-url",
+            "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.redis_url.as_deref(),
+            Some("redis://127.0.0.1:7000,redis://127.0.0.1:7001")
+        );
     }
 
     #[test]

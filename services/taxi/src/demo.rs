@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Flags of `taxi demo`.
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// How long the city runs, in seconds.
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
@@ -40,7 +40,7 @@ pub struct DemoArgs {
 
 /// What the demo saw, for its caller (the smoke test) and the summary.
 #[derive(Debug, Clone)]
-pub struct DemoResult {
+pub(crate) struct DemoResult {
     /// The final KPIs.
     pub stats: pb::GetDispatchStatsResponse,
     /// Orders the simulation made.
@@ -59,7 +59,7 @@ fn secs(d: &Option<taxi_proto::Duration>) -> String {
 }
 
 /// Runs the demo.
-pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.duration >= 1, "--duration: at least 1 second");
     anyhow::ensure!((1..=20_000).contains(&args.taxis), "--taxis: 1 to 20000");
     anyhow::ensure!(
@@ -101,7 +101,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The demo against `redis_url`; prints progress and a summary, writes the pictures.
-pub async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<DemoResult> {
+pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<DemoResult> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let store = taxi_store::Store::connect(taxi_store::StoreConfig::new(redis_url, "500100"))?;
