@@ -130,7 +130,7 @@ impl Store {
             conn: Conn::open(&target, timeouts)?,
             bulk: Conn::open(&target, timeouts)?,
             keys: Arc::new(Keys::new(&config.city)),
-            scripts: Arc::new(scripts::Scripts::new()),
+            scripts: scripts::Scripts::shared(),
             target: Arc::new(target),
             config: Arc::new(config),
         })

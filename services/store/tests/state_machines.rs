@@ -362,18 +362,27 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
 async fn every_order_event_in_every_status_does_what_the_domain_says() {
     let started = Instant::now();
     let redis = TestRedis::start();
-    let mut found = vec![];
-    let mut cases = 0;
-    for status in OrderStatus::ALL {
-        for event in OrderEvent::ALL {
-            let city = City::open(&redis, cases).await;
-            cases += 1;
+    // Every case has a city of its own, so they all run at once.
+    let pairs: Vec<(OrderStatus, OrderEvent)> = OrderStatus::ALL
+        .into_iter()
+        .flat_map(|s| OrderEvent::ALL.into_iter().map(move |e| (s, e)))
+        .collect();
+    let cases = pairs.len();
+    let runs = pairs.into_iter().enumerate().map(|(n, (status, event))| {
+        let redis = &redis;
+        async move {
+            let city = City::open(redis, n).await;
             let mut case = reach_order(&city, status).await;
             let store = apply_order(&city, &mut case, event).await;
             let now = city.status(&case.order).await;
-            found.extend(disagreement(event, status, event.apply(status), store, now));
+            disagreement(event, status, event.apply(status), store, now)
         }
-    }
+    });
+    let found: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     eprintln!("{cases} order cases in {:?}", started.elapsed());
     assert_agree("order", cases, &found);
 }
@@ -493,20 +502,28 @@ async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Resul
 async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
     let started = Instant::now();
     let redis = TestRedis::start();
-    let mut found = vec![];
-    let mut cases = 0;
-    for state in TaxiState::ALL {
-        for event in TaxiEvent::ALL {
-            let city = City::open(&redis, cases).await;
-            cases += 1;
+    let pairs: Vec<(TaxiState, TaxiEvent)> = TaxiState::ALL
+        .into_iter()
+        .flat_map(|s| TaxiEvent::ALL.into_iter().map(move |e| (s, e)))
+        .collect();
+    let cases = pairs.len();
+    let runs = pairs.into_iter().enumerate().map(|(n, (state, event))| {
+        let redis = &redis;
+        async move {
+            let city = City::open(redis, n).await;
             // An OCCUPIED taxi is tried in the situation where the event can apply.
             let hail = event == TaxiEvent::EndStreetHail;
             let mut case = reach_taxi(&city, state, hail).await;
             let store = apply_taxi(&city, &mut case, event).await;
             let now = city.state(&case.taxi).await;
-            found.extend(disagreement(event, state, event.apply(state), store, now));
+            disagreement(event, state, event.apply(state), store, now)
         }
-    }
+    });
+    let found: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     eprintln!("{cases} taxi cases in {:?}", started.elapsed());
     assert_agree("taxi", cases, &found);
 }

@@ -171,7 +171,17 @@ macro_rules! scripts {
         }
 
         impl Scripts {
-            pub(crate) fn new() -> Self {
+            /// The scripts of this process, assembled once (assembling scans every
+            /// script's text for the prelude entries it names).
+            pub(crate) fn shared() -> std::sync::Arc<Self> {
+                static SCRIPTS: std::sync::OnceLock<std::sync::Arc<Scripts>> =
+                    std::sync::OnceLock::new();
+                SCRIPTS
+                    .get_or_init(|| std::sync::Arc::new(Self::new()))
+                    .clone()
+            }
+
+            fn new() -> Self {
                 Self {
                     $($name: Loaded::new(
                         stringify!($name),
