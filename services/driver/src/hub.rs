@@ -197,21 +197,23 @@ impl Hub {
 
     /// Delivers the store's notices until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut notices = self.store.notices(shutdown.clone());
-        while let Some(n) = notices.recv().await {
-            match n {
-                Notice::Taxi {
-                    taxi,
-                    kind,
-                    order,
-                    reason,
-                    offer,
-                } => self.forward(&taxi, Inbound::Notice(kind, order, reason, offer)),
-                Notice::Resync => {
-                    // Notices may have been lost while the feed was away: resend what is open.
-                    for taxi in self.taxis() {
-                        self.forward(&taxi, Inbound::Resync);
-                    }
+        let store = self.store.clone();
+        store.on_notices(shutdown, |n| self.deliver(n)).await;
+    }
+
+    fn deliver(&self, n: Notice) {
+        match n {
+            Notice::Taxi {
+                taxi,
+                kind,
+                order,
+                reason,
+                offer,
+            } => self.forward(&taxi, Inbound::Notice(kind, order, reason, offer)),
+            Notice::Resync => {
+                // Notices may have been lost while the feed was away: resend what is open.
+                for taxi in self.taxis() {
+                    self.forward(&taxi, Inbound::Resync);
                 }
             }
         }

@@ -1,5 +1,5 @@
-//! What the services wait on, as typed streams that reconnect inside the store:
-//! [`Wakeups`] for dispatch workers, [`Store::notices`] for driver streams.
+//! What the services wait on, typed, reconnecting inside the store: [`Wakeups`] for
+//! dispatch workers, [`Store::on_notices`] for driver streams.
 //!
 //! Scripts publish one JSON notice per taxi on the city's channel in the same atomic step
 //! as the transition. Pub/sub delivers at most once, so it is only the fast path: the
@@ -11,7 +11,6 @@ use crate::conn::{Conn, Timeouts, single_client};
 use crate::{Store, StoreError};
 use futures::StreamExt;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The kinds of notice a driver stream receives; the scripts' `NOTICE.<code>`.
@@ -187,55 +186,52 @@ impl Store {
         }
     }
 
-    /// The city's driver notices until `shutdown`: subscribes, and after every
-    /// reconnection yields [`Notice::Resync`] first.
-    pub fn notices(&self, shutdown: CancellationToken) -> mpsc::Receiver<Notice> {
-        let (tx, rx) = mpsc::channel(4096);
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut first = true;
+    /// Hands the city's driver notices to `deliver` until `shutdown`: subscribes, and
+    /// after every reconnection hands over [`Notice::Resync`] first. `deliver` runs on the
+    /// subscription's own task, so it must not block (the hub only queues): a channel in
+    /// between cost a task hop per offer, which the fan-out bench showed in its tail.
+    pub async fn on_notices(
+        &self,
+        shutdown: CancellationToken,
+        mut deliver: impl FnMut(Notice) + Send,
+    ) {
+        let mut first = true;
+        loop {
+            let sub = tokio::select! {
+                s = self.subscribe() => s,
+                () = shutdown.cancelled() => return,
+            };
+            let mut pubsub = match sub {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "driver notices: cannot subscribe; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            };
+            if !first {
+                deliver(Notice::Resync);
+            }
+            first = false;
+            let mut messages = pubsub.on_message();
             loop {
-                let sub = tokio::select! {
-                    s = store.subscribe() => s,
+                let msg = tokio::select! {
+                    m = messages.next() => m,
                     () = shutdown.cancelled() => return,
                 };
-                let mut pubsub = match sub {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "driver notices: cannot subscribe; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                            () = shutdown.cancelled() => return,
-                        }
-                    }
+                let Some(msg) = msg else { break };
+                let Ok(text) = msg.get_payload::<String>() else {
+                    continue;
                 };
-                if !first && tx.send(Notice::Resync).await.is_err() {
-                    return;
+                match Notice::parse(&text) {
+                    Some(n) => deliver(n),
+                    None => tracing::warn!(%text, "driver notices: unreadable notice"),
                 }
-                first = false;
-                let mut messages = pubsub.on_message();
-                loop {
-                    let msg = tokio::select! {
-                        m = messages.next() => m,
-                        () = shutdown.cancelled() => return,
-                    };
-                    let Some(msg) = msg else { break };
-                    let Ok(text) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match Notice::parse(&text) {
-                        Some(n) => {
-                            if tx.send(n).await.is_err() {
-                                return;
-                            }
-                        }
-                        None => tracing::warn!(%text, "driver notices: unreadable notice"),
-                    }
-                }
-                tracing::warn!("driver notices: subscription lost; resubscribing");
             }
-        });
-        rx
+            tracing::warn!("driver notices: subscription lost; resubscribing");
+        }
     }
 
     async fn subscribe(&self) -> Result<redis::aio::PubSub, StoreError> {

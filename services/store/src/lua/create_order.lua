@@ -1,17 +1,19 @@
 #!lua
 -- Creates an order unless its request id was seen, or (for duplicate-prone channels) the
 -- caller already has an active order due within the window: then names that one.
--- KEYS (after the city's): the new order's hash, the caller's orders, the caller's active
---   orders, the request id's key, the caller's hash
--- ARGV (after NOW, CHANNEL): order id, has request id (0/1), request ttl s, dedupe (0/1),
+-- Not of the city family (no library, few keys): it is on every booking's path.
+-- KEYS: the new order's hash, the caller's orders, the caller's active orders, the request
+--   id's key, the caller's hash, the city's stats, pending queue, schedule, wake-up list, events
+-- ARGV (after NOW): order id, has request id (0/1), request ttl s, dedupe (0/1),
 --   dedupe: pickup at or before this ms, status code (OS.pending or OS.scheduled), queue
 --   score or release ms, pickup ms, caller name if new, channel code, elderly reason
 --   ('' if none), then field/value pairs of the order
 -- Reply: {kind = 'created'} | {kind = 'existing', order}
-local order_key, caller_orders, caller_active, request_key, caller_key = own_keys()
+local order_key, caller_orders, caller_active, request_key, caller_key, stats, pending, scheduled,
+  wakeup, events = own_keys()
 local id, has_request, ttl, dedupe, due_by, status, score, pickup_ms, name, channel, reason =
   own_args()
-local FIELDS = 14
+local FIELDS = 13
 if has_request == '1' then
   local seen = redis.call('GET', request_key)
   if seen then return reply('existing', {order = seen}) end
@@ -31,18 +33,20 @@ for i = FIELDS, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', order_key, unpack(fields))
 redis.call('ZADD', caller_orders, NOW, id)
 redis.call('ZADD', caller_active, pickup_ms, id)
-redis.call('HINCRBY', K.stats, 'total', 1)
-redis.call('HINCRBY', K.stats, 'ch:' .. channel, 1)
-if reason ~= '' then redis.call('HINCRBY', K.stats, 'elderly', 1) end
+redis.call('HINCRBY', stats, 'total', 1)
+redis.call('HINCRBY', stats, 'ch:' .. channel, 1)
+if reason ~= '' then redis.call('HINCRBY', stats, 'elderly', 1) end
 if status == OS.pending then
-  redis.call('ZADD', K.pending, score, id)
-  wake(id)
+  redis.call('ZADD', pending, score, id)
+  -- Wake a dispatch worker; the token names the order (a hint of the queue's head).
+  redis.call('LPUSH', wakeup, id)
+  redis.call('LTRIM', wakeup, 0, 999)
 else
-  redis.call('ZADD', K.scheduled, score, id)
+  redis.call('ZADD', scheduled, score, id)
 end
 if has_request == '1' then redis.call('SET', request_key, id, 'EX', ttl) end
 if redis.call('HSETNX', caller_key, 'created', NOW) == 1 then
   redis.call('HSET', caller_key, 'name', name, 'updated', NOW)
 end
-audit(AUDIT.order_created, 'order', id, 'to', status)
+redis.call('XADD', events, '*', 'type', AUDIT.order_created, 'order', id, 'to', status, 'ts', NOW)
 return reply('created')

@@ -43,6 +43,11 @@ impl Call for CreateOrder<'_> {
             // No request id: a key of the city that is never written.
             k.request(o.request_id.as_deref().unwrap_or("-")),
             k.caller(&o.phone),
+            k.stats.clone(),
+            k.pending.clone(),
+            k.scheduled.clone(),
+            k.wakeup.clone(),
+            k.events.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {

@@ -215,7 +215,7 @@ scripts! {
     raise_alert: Own,
     ack_alert: Own,
     taxi_transition: City,
-    create_order: City,
+    create_order: Own,
     offer_order: City,
     give_up: City,
     accept_offer: City,
