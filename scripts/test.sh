@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, in tiers; each test starts its own private Redis.
 #   plain    formatting, lints, and every unit and end-to-end test (single redis-server)
-#   cluster  the store and end-to-end tests again, each test city on a private 3-master
+#   cluster  every test again, each test city on a private 3-master
 #            Redis Cluster (TAXI_TEST_REDIS=cluster)
 # Usage: scripts/test.sh [--plain | --cluster]    (no argument: every tier, in turn)
 # Installs redis-server and redis-cli if missing. Stops at the first failing tier.
@@ -27,7 +27,7 @@ tier_plain() {
     cargo test --workspace --locked
 }
 tier_cluster() {
-  TAXI_TEST_REDIS=cluster cargo test --locked -p taxi-tests -p taxi-store
+  TAXI_TEST_REDIS=cluster cargo test --workspace --locked
 }
 
 scripts/ensure-redis.sh

@@ -1,6 +1,7 @@
 //! Dispatch end to end, with real driver streams.
 
 use std::time::Duration;
+use taxi_domain::audit::AuditKind;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use taxi_tests::*;
@@ -673,16 +674,19 @@ async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_sto
         .taxis;
     assert_eq!(nearby.len(), 1);
     assert_eq!(nearby[0].taxi_id, t);
-    // Steps out of order, or by another taxi, are refused.
-    assert_status(
-        d.start_trip(pb::StartTripRequest {
+    // A stale retry of a step that happened is answered as done and changes nothing;
+    // a step by another taxi is refused.
+    let again = d
+        .start_trip(pb::StartTripRequest {
             taxi_id: t.clone(),
             order_id: o.clone(),
         })
-        .await,
-        Code::FailedPrecondition,
-        "completed",
-    );
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(again.status, pb::OrderStatus::Completed as i32);
     assert_status(
         d.arrive_at_pickup(pb::ArriveAtPickupRequest {
             taxi_id: far.taxi_id.clone(),
@@ -744,4 +748,80 @@ async fn an_open_driver_stream_gets_offers_after_redis_restarts() {
     };
     // The hub resubscribed (and resent what the taxi holds): the offer arrives.
     assert_eq!(taxi.offer(5 * S).await.order_id, order.order_id);
+}
+
+#[tokio::test]
+async fn a_driver_may_retry_every_step_after_a_lost_reply() {
+    let city = TestCity::start_with(fast_config()).await;
+    let mut taxi = driver_at(&city, "渝A13001", north_of_centre(100.0)).await;
+    let mut other = driver_at(&city, "渝A13002", north_of_centre(900.0)).await;
+    let order = book_at(&city, "13800000130", north_of_centre(0.0)).await;
+    assert_eq!(taxi.offer(S).await.order_id, order.order_id);
+    let (t, o) = (taxi.taxi_id.clone(), order.order_id.clone());
+    let mut d = city.driver();
+    for _ in 0..2 {
+        d.accept_offer(pb::AcceptOfferRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+        })
+        .await
+        .expect("accept, and its retry");
+    }
+    // Another taxi still cannot take it.
+    assert_status(
+        d.accept_offer(pb::AcceptOfferRequest {
+            taxi_id: other.taxi_id.clone(),
+            order_id: o.clone(),
+        })
+        .await,
+        Code::FailedPrecondition,
+        "order_id",
+    );
+    other.no_offer(Duration::from_millis(100)).await;
+    for _ in 0..2 {
+        d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+        })
+        .await
+        .expect("arrive, and its retry");
+    }
+    for _ in 0..2 {
+        d.start_trip(pb::StartTripRequest {
+            taxi_id: t.clone(),
+            order_id: o.clone(),
+        })
+        .await
+        .expect("start, and its retry");
+    }
+    for _ in 0..2 {
+        let done = d
+            .complete_trip(pb::CompleteTripRequest {
+                taxi_id: t.clone(),
+                order_id: o.clone(),
+                fare_cents: 2350,
+                paid_by: 0,
+            })
+            .await
+            .expect("complete, and its retry")
+            .into_inner()
+            .order
+            .unwrap();
+        assert_eq!(done.status, pb::OrderStatus::Completed as i32);
+        assert_eq!(done.fare_cents, 2350);
+    }
+    // Each step happened once.
+    let trail = city.store.audit_trail_all().await.unwrap();
+    for kind in [
+        AuditKind::OfferAccepted,
+        AuditKind::TaxiArrived,
+        AuditKind::TripStarted,
+        AuditKind::TripCompleted,
+    ] {
+        let n = trail
+            .iter()
+            .filter(|r| r.kind == kind && r.field("order") == o)
+            .count();
+        assert_eq!(n, 1, "{kind:?} recorded {n} times");
+    }
 }

@@ -336,6 +336,45 @@ async fn twenty_concurrent_bookings_with_one_request_id_make_one_order() {
 }
 
 #[tokio::test]
+async fn a_request_id_belongs_to_its_caller_not_the_city() {
+    let city = TestCity::start().await;
+    let other = "13700137000";
+    caller_with_home(&city, PHONE, None).await;
+    caller_with_home(&city, other, None).await;
+    let book = |phone: &str| {
+        let mut b = booking_from_home(phone);
+        b.request_id = "42".into();
+        b
+    };
+    let mut hotline = city.hotline();
+    let first = hotline
+        .create_booking(book(PHONE))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = hotline
+        .create_booking(book(other))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.created && second.created, "two callers, two orders");
+    let (a, b) = (first.order.unwrap(), second.order.unwrap());
+    assert_ne!(a.order_id, b.order_id);
+    assert_eq!(
+        b.passenger_phone, other,
+        "nobody sees another caller's order"
+    );
+    // The same caller's retry still returns the same order.
+    let again = hotline
+        .create_booking(book(PHONE))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.created);
+    assert_eq!(again.order.unwrap().order_id, a.order_id);
+}
+
+#[tokio::test]
 async fn the_voice_menu_never_books_twice_but_operators_may() {
     let city = TestCity::start().await;
     caller_with_home(&city, PHONE, None).await;

@@ -63,6 +63,18 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|s| s.code() == code)
     }
 
+    /// How far a dispatched trip has got (accepted 1, arrived 2, on trip 3, completed 4),
+    /// for orders on that path.
+    pub fn trip_progress(self) -> Option<u8> {
+        match self {
+            OrderStatus::Accepted => Some(1),
+            OrderStatus::Arrived => Some(2),
+            OrderStatus::OnTrip => Some(3),
+            OrderStatus::Completed => Some(4),
+            _ => None,
+        }
+    }
+
     /// Whether the order has ended for good.
     pub fn is_final(self) -> bool {
         matches!(
@@ -187,6 +199,20 @@ impl OrderEvent {
         }
     }
 
+    /// Whether `status` shows this driver's step already happened. A step retried by the
+    /// taxi that holds the order (its reply was lost) is answered as done and changes
+    /// nothing; only the driver's steps are retried this way.
+    pub fn already_done(self, status: OrderStatus) -> bool {
+        let step = matches!(
+            self,
+            OrderEvent::Accept | OrderEvent::Arrive | OrderEvent::StartTrip | OrderEvent::Complete
+        );
+        match (status.trip_progress(), self.target().trip_progress()) {
+            (Some(now), Some(target)) => step && now >= target,
+            _ => false,
+        }
+    }
+
     /// Applies the event, or says why it cannot be.
     pub fn apply(self, status: OrderStatus) -> Result<OrderStatus, String> {
         if self.allowed_from().contains(&status) {
@@ -289,6 +315,27 @@ mod tests {
                 matches!(s, Scheduled | Pending | Offered),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_driver_step_retried_after_it_happened_is_done() {
+        assert!(OrderEvent::Accept.already_done(Accepted));
+        assert!(OrderEvent::Accept.already_done(Completed));
+        assert!(OrderEvent::Arrive.already_done(OnTrip));
+        assert!(!OrderEvent::Arrive.already_done(Accepted));
+        assert!(OrderEvent::Complete.already_done(Completed));
+        assert!(
+            !OrderEvent::Cancel.already_done(Cancelled),
+            "not a driver's step"
+        );
+        for s in OrderStatus::ALL {
+            for e in EVENTS {
+                assert!(
+                    !(e.already_done(s) && e.apply(s).is_ok()),
+                    "{e:?} in {s:?} is both to do and done"
+                );
+            }
         }
     }
 

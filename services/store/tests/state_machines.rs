@@ -375,7 +375,14 @@ async fn every_order_event_in_every_status_does_what_the_domain_says() {
             let mut case = reach_order(&city, status).await;
             let store = apply_order(&city, &mut case, event).await;
             let now = city.status(&case.order).await;
-            disagreement(event, status, event.apply(status), store, now)
+            // A driver's step retried after it happened is answered as done (by the
+            // taxi that holds the order, which is the case's taxi).
+            let domain = if event.already_done(status) {
+                Ok(status)
+            } else {
+                event.apply(status)
+            };
+            disagreement(event, status, domain, store, now)
         }
     });
     let found: Vec<String> = futures::future::join_all(runs)
@@ -498,6 +505,17 @@ async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Resul
     done
 }
 
+/// The order's event a driver's step of the taxi is.
+fn driver_step(event: TaxiEvent) -> Option<OrderEvent> {
+    match event {
+        TaxiEvent::Accept => Some(OrderEvent::Accept),
+        TaxiEvent::Arrive => Some(OrderEvent::Arrive),
+        TaxiEvent::StartTrip => Some(OrderEvent::StartTrip),
+        TaxiEvent::CompleteTrip => Some(OrderEvent::Complete),
+        _ => None,
+    }
+}
+
 #[tokio::test]
 async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
     let started = Instant::now();
@@ -514,9 +532,20 @@ async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
             // An OCCUPIED taxi is tried in the situation where the event can apply.
             let hail = event == TaxiEvent::EndStreetHail;
             let mut case = reach_taxi(&city, state, hail).await;
+            // A driver's step retried after it happened is answered as done: the order
+            // the taxi holds says whether it happened.
+            let retried = match (&case.order, driver_step(event)) {
+                (Some(order), Some(step)) => step.already_done(city.status(order).await),
+                _ => false,
+            };
             let store = apply_taxi(&city, &mut case, event).await;
             let now = city.state(&case.taxi).await;
-            disagreement(event, state, event.apply(state), store, now)
+            let domain = if retried {
+                Ok(state)
+            } else {
+                event.apply(state)
+            };
+            disagreement(event, state, domain, store, now)
         }
     });
     let found: Vec<String> = futures::future::join_all(runs)

@@ -7,6 +7,10 @@ local order_key = own_keys()
 local id, taxi, eta_s = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local status = redis.call('HGET', order_key, 'status')
+-- A retry after a lost reply: this taxi already holds the order it accepted. Nothing to do.
+if redis.call('HGET', order_key, 'taxi') == taxi and already(ORDER.accept, status) then
+  return reply('done')
+end
 local member = id .. '|' .. taxi
 if not redis.call('ZSCORE', K.offers, member) or not may(ORDER.accept, status)
   or redis.call('HGET', K.torders, taxi) ~= id or not may(TAXI.accept, redis.call('HGET', K.states, taxi)) then

@@ -10,6 +10,12 @@ local function may(event, state)
   return string.find(event.from, ',' .. state .. ',', 1, true) ~= nil
 end
 
+-- Whether a driver's step `event` already happened in `status` (a retry after a lost reply).
+local function already(event, status)
+  if not status then return false end
+  return string.find(event.done, ',' .. status .. ',', 1, true) ~= nil
+end
+
 -- Appends a record to the audit trail.
 local function audit(kind, ...)
   redis.call('XADD', K.events, '*', 'type', kind, 'ts', NOW, ...)

@@ -11,6 +11,8 @@ local event, taxi_event = ORDER[order_code], TAXI[taxi_code]
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local o = redis.call('HMGET', order_key, 'status', 'taxi', 'release_ms')
 if o[2] ~= taxi then return reply('not_yours') end
+-- A retry after a lost reply: the step is already done, by this taxi. Nothing to do.
+if already(event, o[1]) then return reply('done') end
 if not may(event, o[1]) then return reply('refused', {status = o[1]}) end
 local st = redis.call('HGET', K.states, taxi) or TS.off
 if not may(taxi_event, st) then return reply('taxi_refused', {state = st}) end

@@ -41,7 +41,7 @@ impl Call for CreateOrder<'_> {
             k.caller_orders(&o.phone),
             k.caller_active(&o.phone),
             // No request id: a key of the city that is never written.
-            k.request(o.request_id.as_deref().unwrap_or("-")),
+            k.request(&o.device, &o.phone, o.request_id.as_deref().unwrap_or("-")),
             k.caller(&o.phone),
             k.stats.clone(),
             k.pending.clone(),

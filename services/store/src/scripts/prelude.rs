@@ -4,7 +4,8 @@
 //! - `OS.<code>` / `TS.<code>`: order statuses and taxi states ([`OrderStatus::ALL`],
 //!   [`TaxiState::ALL`]).
 //! - `ORDER.<event>` / `TAXI.<event>`: `{from = ',<code>,<code>,', to = <code>,
-//!   audit = <name>}` for every event (`lib.lua`'s `may` reads `from`) ([`OrderEvent::ALL`], [`TaxiEvent::ALL`]).
+//!   audit = <name>, done = ',<code>,'}` for every event (`lib.lua`'s `may` reads `from`,
+//!   `already` reads `done`: the statuses in which a driver's retried step is done) ([`OrderEvent::ALL`], [`TaxiEvent::ALL`]).
 //! - `AUDIT.<name>`: the audit kinds that are not transitions ([`AuditKind::ALL`]).
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
@@ -60,24 +61,27 @@ fn code_table(body: &str, name: &str, codes: impl Iterator<Item = &'static str>)
     format!("local {name} = {{{}}}\n", items.join(", "))
 }
 
-fn event_table<E: Copy>(
-    body: &str,
-    name: &str,
-    events: &[E],
-    code: impl Fn(E) -> &'static str,
-    from: impl Fn(E) -> Vec<&'static str>,
-    to: impl Fn(E) -> &'static str,
-    audit: impl Fn(E) -> &'static str,
-) -> String {
+/// One event's rule, as the prelude states it.
+struct Rule {
+    code: &'static str,
+    from: Vec<&'static str>,
+    to: &'static str,
+    audit: &'static str,
+    /// Statuses in which a retry of the step by the holder is already done.
+    done: Vec<&'static str>,
+}
+
+fn event_table(body: &str, name: &str, rules: Vec<Rule>) -> String {
     let mut out = format!("local {name} = {{\n");
-    for &e in events.iter().filter(|e| wants(body, name, code(**e))) {
+    for r in rules.into_iter().filter(|r| wants(body, name, r.code)) {
         let _ = writeln!(
             out,
-            "  {} = {{from = {}, to = '{}', audit = '{}'}},",
-            code(e),
-            set_of(from(e).into_iter()),
-            to(e),
-            audit(e)
+            "  {} = {{from = {}, to = '{}', audit = '{}', done = {}}},",
+            r.code,
+            set_of(r.from.into_iter()),
+            r.to,
+            r.audit,
+            set_of(r.done.into_iter()),
         );
     }
     out.push_str("}\n");
@@ -99,26 +103,28 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
         out += &code_table(body, "TS", TaxiState::ALL.iter().map(|s| s.code()));
     }
     if mentions(body, "ORDER") {
-        out += &event_table(
-            body,
-            "ORDER",
-            &OrderEvent::ALL,
-            OrderEvent::code,
-            |e| e.allowed_from().iter().map(|s| s.code()).collect(),
-            |e| e.target().code(),
-            |e| e.audit().code(),
-        );
+        let rules = OrderEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: OrderStatus::ALL
+                .into_iter()
+                .filter(|s| e.already_done(*s))
+                .map(|s| s.code())
+                .collect(),
+        });
+        out += &event_table(body, "ORDER", rules.into());
     }
     if mentions(body, "TAXI") {
-        out += &event_table(
-            body,
-            "TAXI",
-            &TaxiEvent::ALL,
-            TaxiEvent::code,
-            |e| e.allowed_from().iter().map(|s| s.code()).collect(),
-            |e| e.target().code(),
-            |e| e.audit().code(),
-        );
+        let rules = TaxiEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: vec![],
+        });
+        out += &event_table(body, "TAXI", rules.into());
     }
     if mentions(body, "AUDIT") {
         out += &code_table(body, "AUDIT", AuditKind::ALL.iter().map(|k| k.code()));
@@ -164,7 +170,7 @@ mod tests {
     fn the_prelude_carries_the_domain_rules() {
         let p = prelude(Family::City, "ORDER[e] TAXI[e] OS[s] TS[s] AUDIT. NOTICE.");
         assert!(
-            p.contains("accept = {from = ',offered,', to = 'accepted', audit = 'offer_accepted'}")
+            p.contains("accept = {from = ',offered,', to = 'accepted', audit = 'offer_accepted', done = ',accepted,arrived,on_trip,completed,'}")
         );
         assert!(p.contains("off = 'off'"));
         assert!(p.contains("K = {states = KEYS[1]"));
