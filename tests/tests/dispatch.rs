@@ -825,3 +825,46 @@ async fn a_driver_may_retry_every_step_after_a_lost_reply() {
         assert_eq!(n, 1, "{kind:?} recorded {n} times");
     }
 }
+
+#[tokio::test]
+async fn a_reservation_enters_dispatch_fifteen_minutes_before_its_pickup() {
+    // The clock steps through half an hour; nothing sleeps.
+    let city = TestCity::start_with(fast_config()).await;
+    let taxi = taxi_at(&city, "渝A14001", north_of_centre(100.0)).await;
+    let mut stream = DriverStream::open(&city, &taxi.taxi_id).await;
+    let here = || vec![city.report(&taxi.taxi_id, north_of_centre(100.0), Duration::ZERO)];
+    let pickup_s = city.now_ms() / 1000 + 30 * 60;
+    let order = city
+        .hotline()
+        .create_booking(pb::CreateBookingRequest {
+            caller_phone: "13800000140".into(),
+            passenger_name: "乘客".into(),
+            pickup: Some(place(north_of_centre(0.0), "测试上车点")),
+            pickup_time: Some(taxi_proto::Timestamp {
+                seconds: pickup_s,
+                nanos: 0,
+            }),
+            channel: pb::Channel::Operator as i32,
+            operator_id: "op-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.status, pb::OrderStatus::Scheduled as i32);
+    stream.no_offer(Duration::from_millis(300)).await;
+
+    // Sixteen minutes before pickup: still scheduled (the taxi keeps reporting).
+    city.advance(Duration::from_secs(14 * 60));
+    send_positions(&mut city.driver(), here()).await;
+    stream.no_offer(Duration::from_millis(300)).await;
+    let o = wait_order(&city, &order.order_id, S, |_| true).await;
+    assert_eq!(o.status, pb::OrderStatus::Scheduled as i32);
+
+    // Fifteen minutes before: released, and offered to the taxi.
+    city.advance(Duration::from_secs(61));
+    send_positions(&mut city.driver(), here()).await;
+    assert_eq!(stream.offer(2 * S).await.order_id, order.order_id);
+}
