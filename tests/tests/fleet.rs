@@ -34,6 +34,24 @@ async fn register_get_and_refuse_duplicates() {
         })
         .await;
     assert_status(dup, Code::AlreadyExists, "plate");
+    // The same plate in fullwidth characters is the same plate.
+    let fullwidth = fleet
+        .register_taxi(pb::RegisterTaxiRequest {
+            plate: "渝Ａ１０００１".into(),
+            driver_name: "李师傅".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_status(fullwidth, Code::AlreadyExists, "plate");
+    // Text that hides what it says is refused, naming the field.
+    let hidden = fleet
+        .register_taxi(pb::RegisterTaxiRequest {
+            plate: "渝A10099".into(),
+            driver_name: "李\u{202E}师傅".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_status(hidden, Code::InvalidArgument, "driver_name");
 
     assert_status(
         fleet

@@ -750,6 +750,18 @@ async fn repeat_last_trip_get_list_and_cancel() {
         Code::InvalidArgument,
         "page_token",
     );
+    // A token past any real page does not wrap around to the first page.
+    assert_status(
+        hotline
+            .list_orders(pb::ListOrdersRequest {
+                caller_phone: PHONE.into(),
+                page_size: 3,
+                page_token: u64::MAX.to_string(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_token",
+    );
 
     // Cancelling: who must be said; a cancelled order cannot be cancelled again.
     let cancel = |id: &str, by: i32| pb::CancelOrderRequest {

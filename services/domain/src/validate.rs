@@ -109,8 +109,27 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> Result<String, FieldE
     if value.chars().any(|c| c.is_control() && c != '\n') {
         return Err(FieldError::new(field, "contains control characters"));
     }
+    if let Some(c) = value.chars().find(|c| is_invisible_format(*c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "contains the invisible formatting character U+{:04X}, which could disguise what a driver or an operator reads",
+                c as u32
+            ),
+        ));
+    }
     Ok(value.trim().to_string())
 }
+
+/// Bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069), zero-width
+/// characters (U+200B–U+200F, U+2060) and the byte-order mark: they change how text
+/// reads without being seen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060 | 0x2066..=0x2069 | 0xFEFF)
+}
+
+/// The provinces' one-character abbreviations that start a mainland plate.
+const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 
 /// Like [`text`], and not empty.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, FieldError> {
@@ -141,11 +160,15 @@ pub fn id(field: &str, value: &str) -> Result<String, FieldError> {
     Ok(value.to_string())
 }
 
-/// Checks a licence plate such as `渝A12345` or `渝AD12345` and returns it upper-cased.
+/// Checks a licence plate such as `渝A12345` or `渝AD12345` and returns it in one form:
+/// NFKC-normalised (fullwidth `渝Ａ１２３４５` is `渝A12345`, so a plate cannot be
+/// registered twice in two spellings), upper-cased, without separators; a province
+/// character, a letter, then letters and digits.
 pub fn plate(field: &str, value: &str) -> Result<String, FieldError> {
+    use unicode_normalization::UnicodeNormalization;
     let value: String = value
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '·' | '-'))
+        .nfkc()
+        .filter(|c| !matches!(c, ' ' | '·' | '-' | '・'))
         .collect::<String>()
         .to_uppercase();
     let count = value.chars().count();
@@ -158,10 +181,15 @@ pub fn plate(field: &str, value: &str) -> Result<String, FieldError> {
             format!("has {count} characters; a plate has 6 to 10"),
         ));
     }
-    if !value.chars().all(|c| c.is_alphanumeric()) {
+    let mut chars = value.chars();
+    let (first, second) = (chars.next(), chars.next());
+    let well_formed = first.is_some_and(|c| PROVINCES.contains(c))
+        && second.is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphanumeric());
+    if !well_formed {
         return Err(FieldError::new(
             field,
-            "may hold only letters and digits (a province character first)",
+            "must be a province character, a letter, then letters and digits (e.g. 渝A12345)",
         ));
     }
     Ok(value)
@@ -255,6 +283,15 @@ mod tests {
     }
 
     #[test]
+    fn invisible_formatting_is_refused() {
+        for bad in ["司机\u{202E}看", "a\u{200B}b", "\u{FEFF}x", "x\u{2066}y"] {
+            let e = text("notes", bad, 100).unwrap_err();
+            assert!(e.to_string().contains("notes"), "{e}");
+        }
+        assert!(text("notes", "拄拐杖，请帮忙", 100).is_ok());
+    }
+
+    #[test]
     fn ids_plates_tags() {
         assert!(id("taxi_id", "T42").is_ok());
         assert!(id("taxi_id", "").is_err());
@@ -263,6 +300,14 @@ mod tests {
         assert_eq!(plate("plate", "渝a·12345").unwrap(), "渝A12345");
         assert!(plate("plate", "渝A1").is_err());
         assert!(plate("plate", "渝A12$45").is_err());
+        assert_eq!(plate("plate", "渝Ａ１２３４５").unwrap(), "渝A12345");
+        assert_eq!(plate("plate", "渝ＡＤ１２３４５").unwrap(), "渝AD12345");
+        assert!(plate("plate", "AB12345").is_err(), "no province");
+        assert!(
+            plate("plate", "渝123456").is_err(),
+            "no letter after the province"
+        );
+        assert!(plate("plate", "渝A1234好").is_err());
         assert_eq!(tag("fleet_tags[0]", "Caring").unwrap(), "caring");
         assert!(tag("fleet_tags[0]", "no spaces").is_err());
     }

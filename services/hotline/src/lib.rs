@@ -33,6 +33,9 @@ pub struct Hotline {
     settings: Settings,
 }
 
+/// The largest offset a page token may name.
+const MAX_PAGE_OFFSET: usize = 1_000_000;
+
 /// What a booking asks for, checked, before it is placed.
 #[derive(Debug)]
 pub struct Booking {
@@ -322,9 +325,15 @@ impl Hotline {
         let offset = if r.page_token.is_empty() {
             0
         } else {
-            r.page_token.parse::<usize>().map_err(|_| {
-                ApiError::invalid("page_token", "is not a token this service gave out")
-            })?
+            // A token is an offset this service gave out: never past what a caller can
+            // have (u64::MAX once wrapped around into the first page).
+            r.page_token
+                .parse::<usize>()
+                .ok()
+                .filter(|o| *o <= MAX_PAGE_OFFSET)
+                .ok_or_else(|| {
+                    ApiError::invalid("page_token", "is not a token this service gave out")
+                })?
         };
         let (ids, total) = self
             .store

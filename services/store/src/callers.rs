@@ -216,7 +216,13 @@ impl Store {
         let mut conn = self.conn.clone();
         let key = self.keys.caller_orders(phone);
         let (ids, total): (Vec<String>, usize) = redis::pipe()
-            .zrevrange(&key, offset as isize, (offset + limit) as isize - 1)
+            .zrevrange(
+                &key,
+                isize::try_from(offset).unwrap_or(isize::MAX),
+                isize::try_from(offset.saturating_add(limit))
+                    .unwrap_or(isize::MAX)
+                    .saturating_sub(1),
+            )
             .zcard(&key)
             .query_async(&mut conn)
             .await?;

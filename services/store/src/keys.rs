@@ -24,7 +24,7 @@
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
 //! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`) |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
-//! | `{c}:req:<scope>:<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
+//! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
 //! | `{c}:dispatch:scheduled` | zset | SCHEDULED orders by the time they enter dispatch |
 //! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
@@ -212,14 +212,15 @@ impl Keys {
         format!("{}:order:{id}:tried", self.prefix)
     }
 
-    /// `{c}:req:d:<device>:<request id>` for a device's booking, else
-    /// `{c}:req:p:<phone>:<request id>`: a request id is the client's, so it is scoped to
-    /// who books; another caller's 42 is another request.
+    /// `{c}:req:d:<device>|<request id>` for a device's booking, else
+    /// `{c}:req:p:<phone>|<request id>`: a request id is the client's, so it is scoped to
+    /// who books; another caller's 42 is another request. (`|` appears in no id, so two
+    /// devices' scopes never run into each other.)
     pub fn request(&self, device: &str, phone: &str, request_id: &str) -> String {
         if device.is_empty() {
-            format!("{}:req:p:{phone}:{request_id}", self.prefix)
+            format!("{}:req:p:{phone}|{request_id}", self.prefix)
         } else {
-            format!("{}:req:d:{device}:{request_id}", self.prefix)
+            format!("{}:req:d:{device}|{request_id}", self.prefix)
         }
     }
 
