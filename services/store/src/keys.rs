@@ -18,6 +18,7 @@
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
 //! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
+//! | `{c}:taxis:count` | hash | state code → how many taxis are in it (kept with every state change) |
 //! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
 //! | `{c}:caller:<phone>:orders` | zset | the caller's orders by creation time |
 //! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
@@ -64,6 +65,8 @@ pub struct Keys {
     pub caring: String,
     /// `{c}:taxis:missed`.
     pub missed: String,
+    /// `{c}:taxis:count`: taxis per state, kept with every state change.
+    pub state_counts: String,
     /// `{c}:events`.
     pub events: String,
     /// `{c}:dispatch:pending`.
@@ -115,6 +118,7 @@ impl Keys {
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
             missed: k("taxis:missed"),
+            state_counts: k("taxis:count"),
             events: k("events"),
             pending: k("dispatch:pending"),
             scheduled: k("dispatch:scheduled"),
@@ -160,6 +164,7 @@ impl Keys {
             ("wheelchair", &self.wheelchair),
             ("caring", &self.caring),
             ("missed", &self.missed),
+            ("state_n", &self.state_counts),
             ("plates", &self.plates),
             ("pending", &self.pending),
             ("scheduled", &self.scheduled),

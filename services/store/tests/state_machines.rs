@@ -95,6 +95,7 @@ struct City {
     store: Store,
     clock: Arc<ManualClock>,
     taxis: Cell<u32>,
+    ids: std::cell::RefCell<Vec<String>>,
 }
 
 impl City {
@@ -105,6 +106,7 @@ impl City {
             store: Store::connect(config).expect("store"),
             clock,
             taxis: Cell::new(0),
+            ids: Default::default(),
         }
     }
 
@@ -150,6 +152,7 @@ impl City {
     async fn taxi(&self) -> String {
         let n = self.taxis.get() + 1;
         self.taxis.set(n);
+        self.ids.borrow_mut().push(String::new());
         let taxi = NewTaxi {
             plate: format!("渝A1{n:04}"),
             driver_name: "张师傅".into(),
@@ -157,7 +160,26 @@ impl City {
             wheelchair: false,
             tags: vec![],
         };
-        self.store.register_taxi(&taxi).await.expect("register").id
+        let id = self.store.register_taxi(&taxi).await.expect("register").id;
+        if let Some(last) = self.ids.borrow_mut().last_mut() {
+            last.clone_from(&id);
+        }
+        id
+    }
+
+    /// `None` when the per-state counters the scripts keep equal the states of the
+    /// city's taxis, else the difference in words.
+    async fn counts_disagree(&self) -> Option<String> {
+        let ids: Vec<String> = self.ids.borrow().clone();
+        let mut truth: Vec<(TaxiState, u64)> = TaxiState::ALL.iter().map(|s| (*s, 0)).collect();
+        for id in &ids {
+            let state = self.state(id).await;
+            if let Some(c) = truth.iter_mut().find(|(s, _)| *s == state) {
+                c.1 += 1;
+            }
+        }
+        let kept = self.store.taxi_state_counts().await.expect("counts");
+        (kept != truth).then(|| format!("per-state counts {kept:?}, the taxis say {truth:?}"))
     }
 
     /// The taxi's app reports a fresh fix at the taxi stand.
@@ -382,7 +404,14 @@ async fn every_order_event_in_every_status_does_what_the_domain_says() {
             } else {
                 event.apply(status)
             };
+            let counts = city
+                .counts_disagree()
+                .await
+                .map(|d| format!("{event:?} from {status:?}: {d}"));
             disagreement(event, status, domain, store, now)
+                .into_iter()
+                .chain(counts)
+                .collect::<Vec<_>>()
         }
     });
     let found: Vec<String> = futures::future::join_all(runs)
@@ -545,7 +574,14 @@ async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
             } else {
                 event.apply(state)
             };
+            let counts = city
+                .counts_disagree()
+                .await
+                .map(|d| format!("{event:?} from {state:?}: {d}"));
             disagreement(event, state, domain, store, now)
+                .into_iter()
+                .chain(counts)
+                .collect::<Vec<_>>()
         }
     });
     let found: Vec<String> = futures::future::join_all(runs)

@@ -52,8 +52,14 @@ end
 
 -- Sets a taxi's state. Its last position lives in exactly one geo set: `K.free` while
 -- it is FREE (and fresh), `K.pos` otherwise; moving it is part of every state change.
+-- The per-state counts move with it, so KPIs never read every taxi.
 local function set_taxi_state(taxi, state)
+  local old = redis.call('HGET', K.states, taxi)
   redis.call('HSET', K.states, taxi, state)
+  if old ~= state then
+    if old then redis.call('HINCRBY', K.state_n, old, -1) end
+    redis.call('HINCRBY', K.state_n, state, 1)
+  end
   local from, to = K.free, K.pos
   if state == TS.free then from, to = K.pos, K.free end
   local p = redis.call('GEOPOS', from, taxi)[1]

@@ -39,6 +39,7 @@ impl Call for RegisterTaxi<'_> {
             k.wheelchair.clone(),
             k.caring.clone(),
             k.events.clone(),
+            k.state_counts.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
