@@ -227,6 +227,72 @@ async fn a_device_that_does_not_prove_itself_books_nothing() {
 }
 
 #[tokio::test]
+async fn an_emergency_is_recorded_where_the_person_is_not_at_home() {
+    let city = TestCity::start().await;
+    device(&city, "dev-sos").await;
+    device(&city, "dev-home").await;
+    let mut onekey = city.onekey();
+    // A fix twenty minutes old and outside the service area: no use for a taxi, but it
+    // is where the person last was.
+    let taken_ms = city.now_ms() - 20 * 60 * 1000;
+    let far = wgs(30.2, 107.5);
+    let mut sos = press("dev-sos", pb::PressType::Long);
+    sos.position = Some(far);
+    sos.position_time = Some(taxi_proto::Timestamp {
+        seconds: taken_ms.div_euclid(1000),
+        nanos: (taken_ms.rem_euclid(1000) * 1_000_000) as i32,
+    });
+    let alert = onekey
+        .press_button(sos)
+        .await
+        .unwrap()
+        .into_inner()
+        .alert
+        .unwrap();
+    let at = alert.location.as_ref().unwrap().location.as_ref().unwrap();
+    assert!((at.latitude - 30.2).abs() < 1e-9 && (at.longitude - 107.5).abs() < 1e-9);
+    assert_eq!(alert.location_source, pb::LocationSource::DeviceFix as i32);
+    let time = alert.location_time.unwrap();
+    assert_eq!(
+        time.seconds * 1000 + i64::from(time.nanos) / 1_000_000,
+        taken_ms
+    );
+
+    // A device that never sent a fix: its home, saying so.
+    let home = onekey
+        .press_button(press("dev-home", pb::PressType::Long))
+        .await
+        .unwrap()
+        .into_inner()
+        .alert
+        .unwrap();
+    assert_eq!(home.location_source, pb::LocationSource::Home as i32);
+    assert!(home.location_time.is_none());
+    assert_eq!(home.location.unwrap().address, "渝中区枇杷山正街12号");
+
+    // A later long press without a position uses the last fix the device sent.
+    city.hotline()
+        .acknowledge_alert(pb::AcknowledgeAlertRequest {
+            alert_id: alert.alert_id.clone(),
+            operator_id: "op-1".into(),
+            note: "called back".into(),
+        })
+        .await
+        .unwrap();
+    let again = onekey
+        .press_button(press("dev-sos", pb::PressType::Long))
+        .await
+        .unwrap()
+        .into_inner()
+        .alert
+        .unwrap();
+    assert_ne!(again.alert_id, alert.alert_id);
+    assert_eq!(again.location_source, pb::LocationSource::DeviceFix as i32);
+    let at = again.location.unwrap().location.unwrap();
+    assert!((at.latitude - 30.2).abs() < 1e-9);
+}
+
+#[tokio::test]
 async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
     let city = TestCity::start().await;
     device(&city, "dev-5").await;

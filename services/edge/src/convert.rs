@@ -454,6 +454,12 @@ mod orders {
             acknowledged_by: a.acknowledged_by.clone(),
             acknowledge_time: (a.acknowledged_ms > 0).then(|| timestamp(a.acknowledged_ms)),
             note: a.note.clone(),
+            location_time: a.location_ms.map(timestamp),
+            location_source: if a.location_ms.is_some() {
+                pb::LocationSource::DeviceFix
+            } else {
+                pb::LocationSource::Home
+            } as i32,
         }
     }
 }

@@ -109,31 +109,59 @@ impl OneKey {
         })
     }
 
-    /// Where to pick up: the device's own fix if it is fresh and inside the service area,
-    /// else its home point. A malformed fix is refused.
-    fn pickup(
+    /// The fix sent with the press, checked (a malformed one is refused): where, and when
+    /// it was taken (ms).
+    fn press_fix(
         &self,
         r: &pb::PressButtonRequest,
         d: &DeviceRecord,
         now: i64,
-    ) -> ApiResult<PlaceRec> {
+    ) -> ApiResult<Option<(PlaceRec, i64)>> {
         let Some(p) = r.position.as_ref() else {
-            return Ok(d.home.clone());
+            return Ok(None);
         };
         let at = convert::coordinates("position", Some(p))?;
         let fix_ms = match &r.position_time {
             Some(ts) => convert::millis("position_time", ts)?,
             None => now,
         };
-        let fresh = now - fix_ms <= self.settings.device_fix_max_age.as_millis() as i64
-            && fix_ms <= now + self.settings.max_fix_ahead.as_millis() as i64;
-        if fresh && self.settings.city.service_area.contains(&at) {
-            Ok(PlaceRec {
-                at,
-                address: format!("{DEVICE_POSITION_ADDRESS}（家：{}）", d.home.address),
-            })
-        } else {
-            Ok(d.home.clone())
+        if fix_ms > now + self.settings.max_fix_ahead.as_millis() as i64 {
+            return Err(ApiError::invalid(
+                "position_time",
+                "is in the future; send the time the fix was taken",
+            ));
+        }
+        let place = PlaceRec {
+            at,
+            address: format!("{DEVICE_POSITION_ADDRESS}（家：{}）", d.home.address),
+        };
+        Ok(Some((place, fix_ms)))
+    }
+
+    /// Where to pick up: the device's own fix if it is fresh and inside the service area,
+    /// else its home point.
+    fn pickup(&self, fix: Option<&(PlaceRec, i64)>, d: &DeviceRecord, now: i64) -> PlaceRec {
+        match fix {
+            Some((place, fix_ms))
+                if now - fix_ms <= self.settings.device_fix_max_age.as_millis() as i64
+                    && self.settings.city.service_area.contains(&place.at) =>
+            {
+                place.clone()
+            }
+            _ => d.home.clone(),
+        }
+    }
+
+    /// Where an emergency is: the device's own last fix however old and wherever it is
+    /// (the press's, else the last one the device sent), with when it was taken; its home
+    /// only when it never sent one.
+    fn emergency_location(
+        fix: Option<&(PlaceRec, i64)>,
+        d: &DeviceRecord,
+    ) -> (PlaceRec, Option<i64>) {
+        match fix.or(d.last_fix.as_ref()) {
+            Some((place, fix_ms)) => (place.clone(), Some(*fix_ms)),
+            None => (d.home.clone(), None),
         }
     }
 
@@ -163,9 +191,15 @@ impl OneKey {
         let d = self.authenticate(&r.device_id, &r.device_secret).await?;
         let press = convert::known_enum::<pb::PressType>("press", r.press, false)?;
         let now = self.store.now_ms();
-        let pickup = self.pickup(&r, &d, now)?;
+        let fix = self.press_fix(&r, &d, now)?;
         let owner = self.owner(&d).await?;
+        if let Some((place, fix_ms)) = &fix {
+            self.store
+                .remember_device_fix(&d.id, place, *fix_ms)
+                .await?;
+        }
         if press == pb::PressType::Long {
+            let (location, location_ms) = Self::emergency_location(fix.as_ref(), &d);
             let (alert, created) = self
                 .store
                 .raise_alert(
@@ -173,7 +207,8 @@ impl OneKey {
                         device: d.id.clone(),
                         phone: owner.phone.clone(),
                         name: owner.name.clone(),
-                        location: pickup,
+                        location,
+                        location_ms,
                         contacts: owner.contacts.clone(),
                     },
                     self.settings.alert_repeat_window.as_millis() as i64,
@@ -209,7 +244,7 @@ impl OneKey {
                 channel: Channel::OneKey,
                 phone: owner.phone.clone(),
                 name: owner.name.clone(),
-                pickup,
+                pickup: self.pickup(fix.as_ref(), &d, now),
                 dropoff: None,
                 pickup_ms: now,
                 reservation: false,

@@ -21,6 +21,8 @@ pub struct DeviceRecord {
     pub salt: String,
     /// Home pickup point.
     pub home: PlaceRec,
+    /// The last fix the device sent, and when it was taken (ms).
+    pub last_fix: Option<(PlaceRec, i64)>,
 }
 
 /// A device to register.
@@ -53,6 +55,8 @@ pub struct AlertRecord {
     pub name: String,
     /// Where.
     pub location: PlaceRec,
+    /// When the device's fix was taken (ms); `None` when the location is its home.
+    pub location_ms: Option<i64>,
     /// Care contacts told.
     pub contacts: Vec<String>,
     /// Raised (ms).
@@ -78,6 +82,8 @@ pub struct NewAlert {
     pub name: String,
     /// Where.
     pub location: PlaceRec,
+    /// When the device's fix was taken (ms); `None` when the location is its home.
+    pub location_ms: Option<i64>,
     /// Care contacts to tell.
     pub contacts: Vec<String>,
 }
@@ -90,6 +96,7 @@ impl AlertRecord {
             phone: f.text("phone"),
             name: f.text("name"),
             location: f.place("l")?,
+            location_ms: (f.int("l_ms") > 0).then(|| f.int("l_ms")),
             contacts: f.csv("contacts"),
             raised_ms: f.int("raised"),
             acknowledged: f.flag("ack"),
@@ -129,13 +136,43 @@ impl Store {
         let home = f
             .place("h")
             .ok_or_else(|| StoreError::Internal(format!("device {id} has no home")))?;
+        let last_fix = f.place("f").map(|p| (p, f.int("f_ms")));
         Ok(Some(DeviceRecord {
             id: id.to_string(),
             owner: f.text("owner"),
             secret_hash: f.text("secret"),
             salt: f.text("salt"),
             home,
+            last_fix,
         }))
+    }
+
+    /// Remembers the fix a device sent (taken at `fix_ms`), unless it already holds a
+    /// newer one, so a later press without a position still knows where the person was.
+    pub async fn remember_device_fix(
+        &self,
+        id: &str,
+        at: &PlaceRec,
+        fix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.device(id);
+        let mut conn = self.conn.clone();
+        let stored: Option<i64> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("f_ms")
+            .query_async(&mut conn)
+            .await?;
+        if stored.is_some_and(|s| s >= fix_ms) {
+            return Ok(());
+        }
+        let mut fields: Vec<(String, String)> = crate::fields::place_fields("f", Some(at)).into();
+        fields.push(("f_ms".into(), fix_ms.to_string()));
+        let () = redis::cmd("HSET")
+            .arg(&key)
+            .arg(fields)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Raises an alert, or returns the device's recent open one; tells the care contacts.

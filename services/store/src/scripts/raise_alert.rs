@@ -50,6 +50,7 @@ impl Call for RaiseAlert<'_> {
         for (f, v) in place_fields("l", Some(&a.location)) {
             inv.arg(f).arg(v);
         }
+        inv.arg("l_ms").arg(a.location_ms.unwrap_or(0));
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
         json(v)
