@@ -1,6 +1,7 @@
 //! Redis going away and coming back, under the services.
 
 use std::time::{Duration, Instant};
+use taxi_domain::clock::Clock;
 use taxi_proto::v1 as pb;
 use taxi_tests::*;
 use tonic::Code;
@@ -55,4 +56,58 @@ async fn calls_fail_fast_while_redis_is_down_and_work_again_after() {
     assert_eq!(got.state, pb::TaxiState::Free as i32);
     // And writes work again without restarting the service.
     register_taxi(&mut city.fleet(), "渝A80002").await;
+}
+
+#[tokio::test]
+async fn a_position_stream_survives_redis_going_away_and_its_next_batch_is_stored() {
+    let mut city = TestCity::start_on(TestRedis::single(), Default::default()).await;
+    let taxi = taxi_at(&city, "渝A80011", north_of_centre(100.0)).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ReportPositionsRequest>(4);
+    let mut driver = city.driver();
+    let call = tokio::spawn(async move {
+        driver
+            .report_positions(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    let clock = city.clock.clone();
+    let id = taxi.taxi_id.clone();
+    let batch = move |north: f64| pb::ReportPositionsRequest {
+        positions: vec![report_at(&id, north_of_centre(north), clock.now_ms())],
+    };
+    tx.send(batch(110.0)).await.unwrap();
+    // Let the first batch land, then take Redis away under the open stream.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    city.redis.stop();
+    tx.send(batch(120.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    city.redis.start_again().expect("restart redis");
+    // The first batch after Redis is back is stored.
+    tx.send(batch(130.0)).await.unwrap();
+    drop(tx);
+    let summary = call
+        .await
+        .unwrap()
+        .expect("the stream is answered, not aborted")
+        .into_inner();
+    assert_eq!(summary.accepted, 2, "{summary:?}");
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    let why = &summary.rejections[0];
+    assert_eq!(why.index, 1);
+    assert!(why.reason.contains("unavailable"), "{why:?}");
+    let stored = city
+        .fleet()
+        .get_taxi(pb::GetTaxiRequest {
+            taxi_id: taxi.taxi_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .taxi
+        .unwrap();
+    let at = stored.position.unwrap();
+    assert!(
+        (at.latitude - north_of_centre(130.0).latitude).abs() < 1e-5,
+        "the last batch, within the geo index precision: {at:?} vs {:?}",
+        north_of_centre(130.0)
+    );
 }

@@ -177,11 +177,36 @@ impl Driver {
             if fixes.is_empty() {
                 continue;
             }
-            let outcomes = self
+            let stored = self
                 .store
                 .report_positions(&fixes, self.settings.position_fresh.as_millis() as i64)
-                .await
-                .map_err(taxi_edge::ApiError::from)?;
+                .await;
+            let outcomes = match stored {
+                Ok(o) => o,
+                Err(e) => {
+                    // One message that could not be stored does not end the stream: its
+                    // reports are answered as refused, and the next message is tried.
+                    tracing::warn!(error = %e, reports = fixes.len(), "positions not stored");
+                    let reason = match e {
+                        taxi_store::StoreError::Unavailable(_) => {
+                            "not stored: the data store is unavailable; send it again"
+                        }
+                        _ => "not stored: the data store failed; it has been logged",
+                    };
+                    for (fix, at) in fixes.iter().zip(fix_index) {
+                        reject(
+                            &mut reply,
+                            pb::PositionRejection {
+                                index: at,
+                                taxi_id: fix.taxi_id.clone(),
+                                field: "positions".into(),
+                                reason: reason.into(),
+                            },
+                        );
+                    }
+                    continue;
+                }
+            };
             for ((fix, at), outcome) in fixes.iter().zip(fix_index).zip(outcomes) {
                 let why = match outcome {
                     FixOutcome::Stored => {

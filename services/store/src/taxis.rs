@@ -238,7 +238,17 @@ impl Store {
                 fixes: chunk,
                 oldest_fresh_ms: self.now_ms() - fresh_ms,
             };
-            out.extend(self.call_on(&mut conn, &call).await?);
+            let codes = match self.call_on(&mut conn, &call).await {
+                // The first command after Redis comes back finds the old connection dead;
+                // storing fixes is idempotent (an older fix never overwrites a newer one),
+                // so it is tried once more on the connection that replaces it.
+                Err(StoreError::Unavailable(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    self.call_on(&mut conn, &call).await?
+                }
+                other => other?,
+            };
+            out.extend(codes);
         }
         Ok(out)
     }
