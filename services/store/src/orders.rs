@@ -243,14 +243,24 @@ impl Store {
                 fields,
             })
             .await?;
-        let (id, created) = match reply {
-            CreateOrderReply::Created => (id, true),
-            CreateOrderReply::Existing { order } => (order, false),
-        };
-        Ok(Created {
-            order: self.get_order(&id).await?,
-            created,
-        })
+        match reply {
+            // What was stored comes back with the answer: nothing is read after it, so a
+            // slow read can never turn a stored order into an error.
+            CreateOrderReply::Created { fields } => {
+                let map = fields
+                    .chunks_exact(2)
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .collect();
+                Ok(Created {
+                    order: OrderRecord::from_fields(&Fields::new(map))?,
+                    created: true,
+                })
+            }
+            CreateOrderReply::Existing { order } => Ok(Created {
+                order: self.get_order(&order).await?,
+                created: false,
+            }),
+        }
     }
 
     /// One order.

@@ -8,7 +8,8 @@
 --   dedupe: pickup at or before this ms, status code (OS.pending or OS.scheduled), queue
 --   score or release ms, pickup ms, caller name if new, channel code, elderly reason
 --   ('' if none), then field/value pairs of the order
--- Reply: {kind = 'created'} | {kind = 'existing', order}
+-- Reply: {kind = 'created', fields = {field, value, ...}} (the stored order, so nothing is
+--   read back) | {kind = 'existing', order}
 local order_key, caller_orders, caller_active, request_key, caller_key, stats, pending, scheduled,
   wakeup, events = own_keys()
 local id, has_request, ttl, dedupe, due_by, status, score, pickup_ms, name, channel, reason =
@@ -49,4 +50,4 @@ if redis.call('HSETNX', caller_key, 'created', NOW) == 1 then
   redis.call('HSET', caller_key, 'name', name, 'updated', NOW)
 end
 redis.call('XADD', events, '*', 'type', AUDIT.order_created, 'order', id, 'to', status, 'ts', NOW)
-return reply('created')
+return reply('created', {fields = redis.call('HGETALL', order_key)})

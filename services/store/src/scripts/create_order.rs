@@ -22,11 +22,10 @@ pub(crate) struct CreateOrder<'a> {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum CreateOrderReply {
-    Created,
+    /// Created; the order's hash as stored, field after value.
+    Created { fields: Vec<String> },
     /// The request id was seen, or the caller has an active order due in the window.
-    Existing {
-        order: String,
-    },
+    Existing { order: String },
 }
 
 impl Call for CreateOrder<'_> {
