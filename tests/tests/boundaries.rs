@@ -1,0 +1,49 @@
+//! The store boundary, checked on the sources: only `taxi-store` depends on the `redis`
+//! crate and uses it, except the one exception ARCHITECTURE.md names (the bench's raw
+//! `GEOADD` baseline in `services/taxi/src/bench.rs`).
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+            files(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) || name == ext {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_store_and_the_bench_talk_to_redis() {
+    let root = workspace();
+    let mut manifests = vec![];
+    files(&root.join("services"), "Cargo.toml", &mut manifests);
+    files(&root.join("tests"), "Cargo.toml", &mut manifests);
+    files(&root.join("proto"), "Cargo.toml", &mut manifests);
+    assert!(manifests.len() > 10, "{manifests:?}");
+    for m in &manifests {
+        let text = std::fs::read_to_string(m).unwrap();
+        let depends = text.lines().any(|l| l.trim_start().starts_with("redis "));
+        let allowed =
+            m.ends_with("services/store/Cargo.toml") || m.ends_with("services/taxi/Cargo.toml");
+        assert!(!depends || allowed, "{} depends on redis", m.display());
+    }
+    let mut sources = vec![];
+    files(&root.join("services"), "rs", &mut sources);
+    files(&root.join("tests"), "rs", &mut sources);
+    for f in &sources {
+        let text = std::fs::read_to_string(f).unwrap();
+        let uses = text.contains("redis::");
+        let allowed = f.components().any(|c| c.as_os_str() == "store")
+            || f.ends_with("services/taxi/src/bench.rs")
+            || f.ends_with("tests/tests/boundaries.rs");
+        assert!(!uses || allowed, "{} uses the redis crate", f.display());
+    }
+}
