@@ -162,6 +162,27 @@ async fn the_pickup_is_the_fresh_device_position_else_home() {
     );
     cancel(&mut onekey).await;
 
+    // A device clock an hour fast: its fix is not used, and the press still books.
+    let mut ahead = press("dev-3", pb::PressType::Short);
+    ahead.position = Some(north_of_centre(100.0));
+    ahead.position_time = Some(taxi_proto::Timestamp {
+        seconds: city.now_ms() / 1000 + 3600,
+        nanos: 0,
+    });
+    let o = onekey
+        .press_button(ahead)
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(
+        o.pickup.unwrap().address,
+        "渝中区枇杷山正街12号",
+        "a fix from the future falls back to home"
+    );
+    cancel(&mut onekey).await;
+
     let mut far = press("dev-3", pb::PressType::Short);
     far.position = Some(wgs(39.9, 116.4));
     let o = onekey

@@ -125,12 +125,6 @@ impl OneKey {
             Some(ts) => convert::millis("position_time", ts)?,
             None => now,
         };
-        if fix_ms > now + self.settings.max_fix_ahead.as_millis() as i64 {
-            return Err(ApiError::invalid(
-                "position_time",
-                "is in the future; send the time the fix was taken",
-            ));
-        }
         let place = PlaceRec {
             at,
             address: format!("{DEVICE_POSITION_ADDRESS}（家：{}）", d.home.address),
@@ -144,6 +138,7 @@ impl OneKey {
         match fix {
             Some((place, fix_ms))
                 if now - fix_ms <= self.settings.device_fix_max_age.as_millis() as i64
+                    && *fix_ms <= now + self.settings.max_fix_ahead.as_millis() as i64
                     && self.settings.city.service_area.contains(&place.at) =>
             {
                 place.clone()
@@ -158,9 +153,10 @@ impl OneKey {
     fn emergency_location(
         fix: Option<&(PlaceRec, i64)>,
         d: &DeviceRecord,
+        now: i64,
     ) -> (PlaceRec, Option<i64>) {
         match fix.or(d.last_fix.as_ref()) {
-            Some((place, fix_ms)) => (place.clone(), Some(*fix_ms)),
+            Some((place, fix_ms)) => (place.clone(), Some((*fix_ms).min(now))),
             None => (d.home.clone(), None),
         }
     }
@@ -199,7 +195,7 @@ impl OneKey {
                 .await?;
         }
         if press == pb::PressType::Long {
-            let (location, location_ms) = Self::emergency_location(fix.as_ref(), &d);
+            let (location, location_ms) = Self::emergency_location(fix.as_ref(), &d, now);
             let (alert, created) = self
                 .store
                 .raise_alert(

@@ -47,6 +47,9 @@
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    /// The values of [`Keys::city_keys`], in order, built once: every dispatch script
+    /// call sends them.
+    block: Vec<String>,
     /// `{c}:taxis:plates`.
     pub plates: String,
     /// `{c}:taxis:state`.
@@ -108,7 +111,7 @@ impl Keys {
     pub fn new(code: &str) -> Self {
         let prefix = format!("{{c:{code}}}");
         let k = |s: &str| format!("{prefix}:{s}");
-        Self {
+        let mut keys = Self {
             plates: k("taxis:plates"),
             taxi_states: k("taxis:state"),
             taxi_orders: k("taxis:order"),
@@ -137,7 +140,19 @@ impl Keys {
             alerts_all: k("alerts:all"),
             notifications: k("notifications"),
             prefix,
-        }
+            block: vec![],
+        };
+        keys.block = keys
+            .city_keys()
+            .iter()
+            .map(|(_, k)| k.to_string())
+            .collect();
+        keys
+    }
+
+    /// The city's keys as the dispatch scripts receive them first in KEYS.
+    pub(crate) fn city_block(&self) -> &[String] {
+        &self.block
     }
 
     /// The hash tag every key starts with.

@@ -382,45 +382,74 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
 
 #[tokio::test]
 async fn every_order_event_in_every_status_does_what_the_domain_says() {
-    let started = Instant::now();
     let redis = TestRedis::start();
-    // Every case has a city of its own, so they all run at once.
-    let pairs: Vec<(OrderStatus, OrderEvent)> = OrderStatus::ALL
-        .into_iter()
-        .flat_map(|s| OrderEvent::ALL.into_iter().map(move |e| (s, e)))
-        .collect();
-    let cases = pairs.len();
-    let runs = pairs.into_iter().enumerate().map(|(n, (status, event))| {
-        let redis = &redis;
-        async move {
+    let redis = &redis;
+    run_all(
+        "order",
+        &OrderStatus::ALL,
+        &OrderEvent::ALL,
+        |n, status, event| async move {
             let city = City::open(redis, n).await;
             let mut case = reach_order(&city, status).await;
             let store = apply_order(&city, &mut case, event).await;
             let now = city.status(&case.order).await;
-            // A driver's step retried after it happened is answered as done (by the
-            // taxi that holds the order, which is the case's taxi).
+            // A driver's step retried after it happened is answered as done (by the taxi that
+            // holds the order, which is the case's taxi).
             let domain = if event.already_done(status) {
                 Ok(status)
             } else {
                 event.apply(status)
             };
-            let counts = city
-                .counts_disagree()
-                .await
-                .map(|d| format!("{event:?} from {status:?}: {d}"));
-            disagreement(event, status, domain, store, now)
-                .into_iter()
-                .chain(counts)
-                .collect::<Vec<_>>()
-        }
-    });
+            verdict(&city, event, status, domain, store, now).await
+        },
+    )
+    .await;
+}
+
+/// Runs every (state, event) case at once, each in a city of its own, and fails once
+/// with every disagreement found.
+async fn run_all<S: Copy, E: Copy, F, Fut>(what: &str, states: &[S], events: &[E], case: F)
+where
+    F: Fn(usize, S, E) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let started = Instant::now();
+    let pairs: Vec<(S, E)> = states
+        .iter()
+        .flat_map(|s| events.iter().map(move |e| (*s, *e)))
+        .collect();
+    let cases = pairs.len();
+    let runs = pairs
+        .into_iter()
+        .enumerate()
+        .map(|(n, (s, e))| case(n, s, e));
     let found: Vec<String> = futures::future::join_all(runs)
         .await
         .into_iter()
         .flatten()
         .collect();
-    eprintln!("{cases} order cases in {:?}", started.elapsed());
-    assert_agree("order", cases, &found);
+    eprintln!("{cases} {what} cases in {:?}", started.elapsed());
+    assert_agree(what, cases, &found);
+}
+
+/// One case's verdict: its disagreement with the domain, if any, and the per-state taxi
+/// counters' with the taxis themselves.
+async fn verdict<S: PartialEq + Debug, E: Debug>(
+    city: &City,
+    event: E,
+    from: S,
+    domain: Result<S, String>,
+    store: Result<(), String>,
+    now: S,
+) -> Vec<String> {
+    let counts = city
+        .counts_disagree()
+        .await
+        .map(|d| format!("{event:?} from {from:?}: {d}"));
+    disagreement(event, from, domain, store, now)
+        .into_iter()
+        .chain(counts)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -547,22 +576,19 @@ fn driver_step(event: TaxiEvent) -> Option<OrderEvent> {
 
 #[tokio::test]
 async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
-    let started = Instant::now();
     let redis = TestRedis::start();
-    let pairs: Vec<(TaxiState, TaxiEvent)> = TaxiState::ALL
-        .into_iter()
-        .flat_map(|s| TaxiEvent::ALL.into_iter().map(move |e| (s, e)))
-        .collect();
-    let cases = pairs.len();
-    let runs = pairs.into_iter().enumerate().map(|(n, (state, event))| {
-        let redis = &redis;
-        async move {
+    let redis = &redis;
+    run_all(
+        "taxi",
+        &TaxiState::ALL,
+        &TaxiEvent::ALL,
+        |n, state, event| async move {
             let city = City::open(redis, n).await;
             // An OCCUPIED taxi is tried in the situation where the event can apply.
             let hail = event == TaxiEvent::EndStreetHail;
             let mut case = reach_taxi(&city, state, hail).await;
-            // A driver's step retried after it happened is answered as done: the order
-            // the taxi holds says whether it happened.
+            // A driver's step retried after it happened is answered as done: the order the
+            // taxi holds says whether it happened.
             let retried = match (&case.order, driver_step(event)) {
                 (Some(order), Some(step)) => step.already_done(city.status(order).await),
                 _ => false,
@@ -574,23 +600,10 @@ async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
             } else {
                 event.apply(state)
             };
-            let counts = city
-                .counts_disagree()
-                .await
-                .map(|d| format!("{event:?} from {state:?}: {d}"));
-            disagreement(event, state, domain, store, now)
-                .into_iter()
-                .chain(counts)
-                .collect::<Vec<_>>()
-        }
-    });
-    let found: Vec<String> = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    eprintln!("{cases} taxi cases in {:?}", started.elapsed());
-    assert_agree("taxi", cases, &found);
+            verdict(&city, event, state, domain, store, now).await
+        },
+    )
+    .await;
 }
 
 /// Where the store knows more than the domain: an OCCUPIED taxi carries either a street

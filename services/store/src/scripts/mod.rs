@@ -145,7 +145,7 @@ impl Loaded {
     pub(crate) fn call(&self, store: &Store) -> ScriptInvocation<'_> {
         let mut inv = self.script.prepare_invoke();
         if self.family == Family::City {
-            for (_, key) in store.keys.city_keys() {
+            for key in store.keys.city_block() {
                 inv.key(key);
             }
         }
