@@ -52,6 +52,11 @@ async fn register_get_and_refuse_duplicates() {
         })
         .await;
     assert_status(hidden, Code::InvalidArgument, "driver_name");
+    assert_eq!(
+        city.store.plate_count().await.unwrap(),
+        1,
+        "refused registrations stored nothing"
+    );
 
     assert_status(
         fleet
