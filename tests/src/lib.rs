@@ -7,6 +7,8 @@
 //! [`SteppedClock`]: tests jump ahead (an offer's deadline, a reservation's time) with
 //! [`TestCity::advance`] instead of sleeping.
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +67,14 @@ impl TestRedis {
         match self {
             TestRedis::Single(r) => r.url(),
             TestRedis::Cluster(c) => c.url(),
+        }
+    }
+
+    /// The server's address (one server only).
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            TestRedis::Single(r) => r.addr(),
+            TestRedis::Cluster(_) => panic!("this test needs one server: use TestRedis::single"),
         }
     }
 
@@ -156,9 +166,16 @@ impl TestCity {
 
     /// Every role of `config` on `redis`.
     pub async fn start_on(redis: TestRedis, config: ServerConfig) -> Self {
+        let url = redis.url();
+        Self::start_via(redis, &url, config).await
+    }
+
+    /// Every role of `config` on `redis`, the server reaching it through `server_url`
+    /// (a [`proxy::FaultProxy`]'s URL); the city's own store goes straight to Redis.
+    pub async fn start_via(redis: TestRedis, server_url: &str, config: ServerConfig) -> Self {
         let clock = Arc::new(SteppedClock::new());
         let city = config.settings.city.code.clone();
-        let server = TestServer::start(&redis.url(), config, clock.clone()).await;
+        let server = TestServer::start(server_url, config, clock.clone()).await;
         let channel = connect(server.addr).await;
         let store = Store::connect(StoreConfig::new(redis.url(), city).with_clock(clock.clone()))
             .expect("store");

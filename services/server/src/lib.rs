@@ -20,6 +20,7 @@ use taxi_proto::v1::{
     one_key_service_server::OneKeyServiceServer,
 };
 use taxi_store::Store;
+use taxi_store::liveness::Reachability;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
@@ -218,6 +219,22 @@ pub async fn run(
             .set_service_status(role.service_name(), ServingStatus::Serving)
             .await;
     }
+    let (reach_tx, reach_rx) = tokio::sync::watch::channel(Reachability::Reachable);
+    background.push(tokio::spawn({
+        let store = store.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            store
+                .watch_liveness(LIVENESS_INTERVAL, shutdown, reach_tx)
+                .await
+        }
+    }));
+    background.push(tokio::spawn(readiness(
+        health.clone(),
+        config.roles.clone(),
+        reach_rx,
+        shutdown.clone(),
+    )));
 
     let janitor = tokio::spawn(janitor(
         store.clone(),
@@ -270,6 +287,39 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// How often every Redis connection is pinged (a dead one is replaced within about two).
+pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Readiness follows Redis: every service NOT_SERVING while Redis does not answer (a load
+/// balancer sends callers elsewhere instead of into errors), SERVING again by itself.
+/// After shutdown starts, the drain owns the statuses.
+async fn readiness(
+    health: tonic_health::server::HealthReporter,
+    roles: Vec<Role>,
+    mut reach: tokio::sync::watch::Receiver<Reachability>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            r = reach.changed() => if r.is_err() { return },
+            () = shutdown.cancelled() => return,
+        }
+        let now = *reach.borrow_and_update();
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let status = match now {
+            Reachability::Reachable => ServingStatus::Serving,
+            Reachability::Unreachable => ServingStatus::NotServing,
+        };
+        health.set_service_status("", status).await;
+        for role in &roles {
+            health.set_service_status(role.service_name(), status).await;
+        }
+        tracing::info!(?status, "readiness follows Redis");
+    }
 }
 
 /// Background upkeep: keeps the free index free of taxis whose fixes went stale.

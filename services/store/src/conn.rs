@@ -1,17 +1,40 @@
-//! Connections to Redis: one server or a Redis Cluster, behind one type.
+//! Connections to Redis: one server or a Redis Cluster, behind one type that replaces
+//! itself when it stops answering.
 //!
 //! `TAXI_REDIS_URL` names one server (`redis://host:port/db`) or a cluster: several
 //! `redis://` node URLs separated by commas (any reachable subset of the nodes is
-//! enough; the client learns the rest from `CLUSTER SLOTS`). Every connection has
-//! Nagle's algorithm off: redis-rs leaves it on, and with delayed ACKs a quiet connection
-//! waited up to 40 ms, which a dispatch path of a few round trips cannot afford.
+//! enough; the client learns the rest from `CLUSTER SLOTS`).
+//!
+//! # Socket settings
+//! Every connection has Nagle's algorithm off (redis-rs leaves it on, and with delayed
+//! ACKs a quiet connection waited up to 40 ms), TCP keepalive probes after
+//! [`KEEPALIVE_IDLE`] of silence, and `TCP_USER_TIMEOUT` so unacknowledged writes give up
+//! after [`USER_TIMEOUT`] instead of the kernel's 15 minutes.
+//!
+//! # Half-open connections
+//! The socket settings find a dead peer, but not a path that still acknowledges and
+//! never answers (a proxy or NAT that black-holes the flow). So a [`Conn`] watches its
+//! own replies: a command that times out or finds the connection broken makes the
+//! connection replace itself with a fresh one (dialled on the next command), and
+//! [`Store::watch_liveness`](crate::Store::watch_liveness) pings every connection once a
+//! second, so an idle dead one is replaced too, within about two seconds.
 
 use crate::StoreError;
+use arc_swap::ArcSwap;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::io::tcp::TcpSettings;
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Silence after which the kernel starts keepalive probes.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// Time between keepalive probes; three unanswered probes close the connection.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long written data may stay unacknowledged before the kernel closes the connection.
+pub const USER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where Redis is: one server or the seed nodes of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,16 +76,25 @@ impl Target {
     }
 }
 
-fn nodelay() -> TcpSettings {
-    TcpSettings::default().set_nodelay(true)
+/// Nagle off, keepalive probes, and a bound on unacknowledged writes.
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(
+            TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(3),
+        )
+        .set_user_timeout(USER_TIMEOUT)
 }
 
-/// A client for one server, with TCP_NODELAY on.
+/// A client for one server, with the socket settings above.
 pub(crate) fn single_client(url: &str) -> Result<redis::Client, StoreError> {
     let info = url
         .into_connection_info()
         .map_err(|e| StoreError::Config(format!("TAXI_REDIS_URL: {e}")))?
-        .set_tcp_settings(nodelay());
+        .set_tcp_settings(tcp_settings());
     redis::Client::open(info).map_err(|e| StoreError::Config(format!("TAXI_REDIS_URL: {e}")))
 }
 
@@ -74,18 +106,133 @@ pub(crate) struct Timeouts {
     pub(crate) response: Option<Duration>,
 }
 
-/// A multiplexed connection to one server or to a cluster; cheap to clone, reconnects by
-/// itself.
+/// The redis-rs connection under a [`Conn`]: it reconnects by itself after a dropped
+/// connection, but not after a reply that never comes.
 #[derive(Clone)]
-pub(crate) enum Conn {
+enum Raw {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+/// The connection in use and its generation (bumped on every replacement).
+struct Current {
+    generation: u64,
+    raw: Raw,
+}
+
+struct Shared {
+    /// Which connection this is, for logs ("main", "bulk", "wakeups").
+    name: &'static str,
+    target: Target,
+    timeouts: Timeouts,
+    current: ArcSwap<Current>,
+    replaced: AtomicU64,
+    /// The latest generation that answered a command.
+    answered: AtomicU64,
+}
+
+/// A multiplexed connection to one server or to a cluster; cheap to clone (clones share
+/// it), reconnects by itself, and replaces itself when replies stop coming.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
 }
 
 impl Conn {
     /// A lazy connection: nothing is dialled until the first command, so a service can
     /// start while Redis is still coming up.
-    pub(crate) fn open(target: &Target, t: Timeouts) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        name: &'static str,
+        target: &Target,
+        t: Timeouts,
+    ) -> Result<Self, StoreError> {
+        let raw = Raw::open(target, t)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                name,
+                target: target.clone(),
+                timeouts: t,
+                current: ArcSwap::from_pointee(Current { generation: 0, raw }),
+                replaced: AtomicU64::new(0),
+                answered: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// How many times this connection has been replaced.
+    pub(crate) fn replacements(&self) -> u64 {
+        self.shared.replaced.load(Ordering::Relaxed)
+    }
+
+    /// Runs a keyless command on the node that serves `slot` (on one server, simply on it).
+    pub(crate) async fn on_slot(&self, cmd: Cmd, slot: u16) -> Result<Value, RedisError> {
+        match self.shared.current.load().raw.clone() {
+            Raw::Single(mut c) => cmd.query_async(&mut c).await,
+            Raw::Cluster(mut c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                c.route_command(cmd, route).await
+            }
+        }
+    }
+
+    fn answered(&self, generation: u64) {
+        self.shared
+            .answered
+            .fetch_max(generation, Ordering::Relaxed);
+    }
+
+    /// After `error` on the connection of `generation`: if it says the connection is
+    /// dead or not answering, put a fresh one in its place (once, however many commands
+    /// saw the same failure).
+    fn judge(&self, generation: u64, error: &RedisError) {
+        if !(error.is_timeout() || error.is_connection_dropped() || error.is_io_error()) {
+            return;
+        }
+        let s = &self.shared;
+        let raw = match Raw::open(&s.target, s.timeouts) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(connection = s.name, error = %e, "cannot open a Redis connection");
+                return;
+            }
+        };
+        let mut swapped = false;
+        s.current.rcu(|cur| {
+            swapped = cur.generation == generation;
+            if swapped {
+                Arc::new(Current {
+                    generation: generation + 1,
+                    raw: raw.clone(),
+                })
+            } else {
+                Arc::clone(cur)
+            }
+        });
+        if swapped {
+            let n = s.replaced.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::counter!("taxi_redis_connection_replacements_total", "connection" => s.name)
+                .increment(1);
+            // While Redis is down every command fails and replaces the connection: say
+            // so once, then quietly until it has answered again.
+            if generation == s.answered.load(Ordering::Relaxed) {
+                tracing::warn!(
+                    connection = s.name,
+                    error = %error,
+                    replacements = n,
+                    "Redis connection failed; replaced by a new one"
+                );
+            } else {
+                tracing::debug!(connection = s.name, error = %error, "Redis connection replaced again");
+            }
+        }
+    }
+}
+
+impl Raw {
+    fn open(target: &Target, t: Timeouts) -> Result<Self, StoreError> {
         match target {
             Target::Single(url) => {
                 let mut config = ConnectionManagerConfig::new()
@@ -94,14 +241,14 @@ impl Conn {
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(200));
                 config = config.set_response_timeout(t.response);
-                Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
+                Ok(Raw::Single(ConnectionManager::new_lazy_with_config(
                     single_client(url)?,
                     config,
                 )?))
             }
             Target::Cluster(urls) => {
                 let mut builder = redis::cluster::ClusterClientBuilder::new(urls.clone())
-                    .tcp_settings(nodelay())
+                    .tcp_settings(tcp_settings())
                     .connection_timeout(t.connect)
                     .retries(2)
                     .min_retry_wait(20)
@@ -117,7 +264,7 @@ impl Conn {
                 if let Some(r) = t.response {
                     config = config.set_response_timeout(r);
                 }
-                Ok(Conn::Cluster(
+                Ok(Raw::Cluster(
                     client.get_pending_async_connection_with_config(config),
                 ))
             }
@@ -127,10 +274,18 @@ impl Conn {
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        Box::pin(async move {
+            let cur = self.shared.current.load_full();
+            let r = match cur.raw.clone() {
+                Raw::Single(mut c) => c.req_packed_command(cmd).await,
+                Raw::Cluster(mut c) => c.req_packed_command(cmd).await,
+            };
+            match &r {
+                Ok(_) => self.answered(cur.generation),
+                Err(e) => self.judge(cur.generation, e),
+            }
+            r
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -139,16 +294,24 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
+        Box::pin(async move {
+            let cur = self.shared.current.load_full();
+            let r = match cur.raw.clone() {
+                Raw::Single(mut c) => c.req_packed_commands(pipeline, offset, count).await,
+                Raw::Cluster(mut c) => c.req_packed_commands(pipeline, offset, count).await,
+            };
+            match &r {
+                Ok(_) => self.answered(cur.generation),
+                Err(e) => self.judge(cur.generation, e),
+            }
+            r
+        })
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+        match &self.shared.current.load().raw {
+            Raw::Single(c) => c.get_db(),
+            Raw::Cluster(c) => c.get_db(),
         }
     }
 }

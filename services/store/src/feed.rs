@@ -13,6 +13,11 @@ use futures::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How often an idle subscription is pinged.
+const PUBSUB_PING_EVERY: Duration = Duration::from_secs(1);
+/// How long a subscription's ping may go unanswered before it is replaced.
+const PUBSUB_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The kinds of notice a driver stream receives; the scripts' `NOTICE.<code>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
@@ -157,7 +162,7 @@ impl Wakeups {
                 // The blocking wait brings its own bound; a second more for the reply.
                 response: Some(timeout + Duration::from_secs(1)),
             };
-            self.conn = Some(Conn::open(&self.store.target, t)?);
+            self.conn = Some(Conn::open("wakeups", &self.store.target, t)?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Ok(None);
@@ -201,8 +206,8 @@ impl Store {
                 s = self.subscribe() => s,
                 () = shutdown.cancelled() => return,
             };
-            let mut pubsub = match sub {
-                Ok(p) => p,
+            let (mut sink, mut messages) = match sub {
+                Ok(p) => p.split(),
                 Err(e) => {
                     tracing::warn!(error = %e, "driver notices: cannot subscribe; retrying");
                     tokio::select! {
@@ -215,10 +220,22 @@ impl Store {
                 deliver(Notice::Resync);
             }
             first = false;
-            let mut messages = pubsub.on_message();
+            // A subscription only ever reads, so a black-holed one would look like a quiet
+            // city: ping it, and give it up when a ping goes unanswered.
+            let mut probe = tokio::time::interval(PUBSUB_PING_EVERY);
+            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            probe.reset();
             loop {
                 let msg = tokio::select! {
                     m = messages.next() => m,
+                    _ = probe.tick() => {
+                        match tokio::time::timeout(PUBSUB_PING_TIMEOUT, sink.ping::<redis::Value>()).await {
+                            Ok(Ok(_)) => continue,
+                            Ok(Err(e)) => tracing::warn!(error = %e, "driver notices: ping failed"),
+                            Err(_) => tracing::warn!("driver notices: ping unanswered"),
+                        }
+                        break;
+                    }
                     () = shutdown.cancelled() => return,
                 };
                 let Some(msg) = msg else { break };
@@ -230,17 +247,21 @@ impl Store {
                     None => tracing::warn!(%text, "driver notices: unreadable notice"),
                 }
             }
+            metrics::counter!("taxi_redis_connection_replacements_total", "connection" => "notices")
+                .increment(1);
             tracing::warn!("driver notices: subscription lost; resubscribing");
         }
     }
 
     async fn subscribe(&self) -> Result<redis::aio::PubSub, StoreError> {
         let client = single_client(self.target.first())?;
-        let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
-            .await
-            .map_err(|_| StoreError::Unavailable("pub/sub connection timed out".into()))??;
-        pubsub.subscribe(&self.keys.notify).await?;
-        Ok(pubsub)
+        tokio::time::timeout(Duration::from_secs(2), async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.keys.notify).await?;
+            Ok::<_, StoreError>(pubsub)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable("pub/sub subscription timed out".into()))?
     }
 }
 

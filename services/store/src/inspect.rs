@@ -2,7 +2,6 @@
 //! (or was not) written, and for operators' tools. Never on a request path: these read
 //! whole collections.
 
-use crate::conn::Conn;
 use crate::{Store, StoreError};
 use redis::Value;
 
@@ -127,16 +126,7 @@ impl Store {
         &self,
         cmd: redis::Cmd,
     ) -> Result<T, StoreError> {
-        let value: Value = match self.conn.clone() {
-            Conn::Single(mut c) => cmd.query_async(&mut c).await?,
-            Conn::Cluster(mut c) => {
-                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::new(self.keys.slot(), SlotAddr::Master),
-                ));
-                c.route_command(cmd, route).await?
-            }
-        };
+        let value: Value = self.conn.on_slot(cmd, self.keys.slot()).await?;
         redis::from_redis_value(value).map_err(|e| StoreError::Internal(e.to_string()))
     }
 }

@@ -15,6 +15,7 @@
 //! - [`dispatch`]: the queue, offers, trip steps, manual assignment, call-backs, KPIs.
 //! - [`feed`]: the wake-ups dispatch workers wait on and the notices driver streams
 //!   receive, as typed streams that reconnect inside the store.
+//! - [`liveness`]: whether Redis answers, probed every second (health and metrics).
 //! - [`audit`]: reading the audit trail (tests and tools).
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -45,6 +46,7 @@ pub mod feed;
 mod fields;
 mod inspect;
 pub mod keys;
+pub mod liveness;
 pub mod orders;
 mod scripts;
 pub mod taxis;
@@ -127,8 +129,8 @@ impl Store {
             response: Some(config.response_timeout),
         };
         Ok(Self {
-            conn: Conn::open(&target, timeouts)?,
-            bulk: Conn::open(&target, timeouts)?,
+            conn: Conn::open("main", &target, timeouts)?,
+            bulk: Conn::open("bulk", &target, timeouts)?,
             keys: Arc::new(Keys::new(&config.city)),
             scripts: scripts::Scripts::shared(),
             target: Arc::new(target),
