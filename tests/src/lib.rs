@@ -447,32 +447,51 @@ pub fn fast_config() -> ServerConfig {
 pub struct DriverStream {
     /// The taxi.
     pub taxi_id: String,
+    /// The `seq` of the last event received that had one (what a reconnect resumes after).
+    pub last_seq: String,
     stream: tonic::Streaming<pb::StreamDispatchesResponse>,
 }
 
 impl DriverStream {
     /// Opens the stream of `taxi_id`.
     pub async fn open(city: &TestCity, taxi_id: &str) -> Self {
+        Self::resume(city, taxi_id, "").await
+    }
+
+    /// Opens the stream of `taxi_id`, resuming after `seq` (empty: a fresh start).
+    pub async fn resume(city: &TestCity, taxi_id: &str, seq: &str) -> Self {
         let stream = city
             .driver()
             .stream_dispatches(pb::StreamDispatchesRequest {
                 taxi_id: taxi_id.into(),
+                resume_after: seq.into(),
             })
             .await
             .expect("open dispatch stream")
             .into_inner();
         Self {
             taxi_id: taxi_id.into(),
+            last_seq: seq.into(),
             stream,
+        }
+    }
+
+    /// The next message within `wait`, if any.
+    pub async fn next_message(&mut self, wait: Duration) -> Option<pb::StreamDispatchesResponse> {
+        match tokio::time::timeout(wait, self.stream.message()).await {
+            Ok(Ok(Some(m))) => {
+                if !m.seq.is_empty() {
+                    self.last_seq = m.seq.clone();
+                }
+                Some(m)
+            }
+            _ => None,
         }
     }
 
     /// The next event within `wait`, if any.
     pub async fn next(&mut self, wait: Duration) -> Option<pb::stream_dispatches_response::Event> {
-        match tokio::time::timeout(wait, self.stream.message()).await {
-            Ok(Ok(Some(m))) => m.event,
-            _ => None,
-        }
+        self.next_message(wait).await.and_then(|m| m.event)
     }
 
     /// Waits for an offer (skipping other events) and returns it.

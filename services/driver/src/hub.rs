@@ -1,15 +1,20 @@
 //! The hub: routes dispatch notifications to the driver streams connected to this process.
 //!
-//! The store's notice feed ([`Store::notices`]) carries what the scripts published in the
-//! same atomic step as each transition. It is only the fast path: the truth stays in
-//! Redis, a (re)connecting stream is sent what its taxi holds, and when the feed says
-//! notices may have been lost ([`Notice::Resync`]) every connected stream reads again.
+//! The store's driver feed ([`Store::on_notices`]) carries, in order and with a sequence
+//! id, every notice the scripts wrote in the same atomic step as each transition. No
+//! notice is dropped here: a stream whose inbox is full is marked behind, and its task
+//! replays its taxi's notices from the feed after the last one it sent
+//! ([`Store::notices_for`]); a driver that reconnects with `resume_after` is replayed the
+//! same way. Only when the feed no longer reaches back that far is the stream sent what
+//! its taxi holds now (a resync), as a fresh stream is. The task waits for a slow
+//! client rather than dropping events, and every event carries its sequence id, so
+//! replays and live notices that overlap are sent once.
 //!
 //! Concurrency: a `std::sync::Mutex` guards the map of streams; it is never held across an
 //! `.await` (senders are cloned out first).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use taxi_domain::booking::{Need, Payment, parse_needs};
 use taxi_domain::geo::eta_seconds;
@@ -19,7 +24,7 @@ use taxi_domain::validate::mask_phone;
 use taxi_edge::convert;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
-use taxi_store::feed::{Notice, NoticeKind, OfferPayload};
+use taxi_store::feed::{Notice, NoticeKind, OfferPayload, Replay, Seq};
 use taxi_store::orders::{OrderRecord, PlaceRec};
 use taxi_store::{Store, StoreError};
 use tokio::sync::mpsc;
@@ -33,13 +38,25 @@ pub type Item = Result<pb::StreamDispatchesResponse, Status>;
 #[derive(Debug, Clone)]
 enum Inbound {
     /// A notice for its taxi.
-    Notice(NoticeKind, String, String, Option<Box<OfferPayload>>),
+    Notice(Seq, NoticeKind, String, String, Option<Box<OfferPayload>>),
     /// Read what the taxi holds and send it.
     Resync,
 }
 
+/// Notices a stream's inbox holds before the stream is marked behind (and catches up
+/// from the feed).
+const INBOX: usize = 64;
+
+/// One open stream's way in: its inbox, and the flag that says it missed notices.
+#[derive(Debug, Clone)]
+struct Inbox {
+    id: u64,
+    tx: mpsc::Sender<Inbound>,
+    behind: Arc<AtomicBool>,
+}
+
 /// The inboxes of one taxi's open streams (a driver may briefly have two while reconnecting).
-type Inboxes = Vec<(u64, mpsc::Sender<Inbound>)>;
+type Inboxes = Vec<Inbox>;
 
 struct Inner {
     streams: Mutex<HashMap<String, Inboxes>>,
@@ -72,7 +89,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut streams = self.hub.inner.streams.lock().expect("hub lock");
         if let Some(list) = streams.get_mut(&self.taxi) {
-            list.retain(|(id, _)| *id != self.id);
+            list.retain(|i| i.id != self.id);
             if list.is_empty() {
                 streams.remove(&self.taxi);
             }
@@ -111,20 +128,30 @@ impl Hub {
     }
 
     /// Opens a stream for `taxi`: one task turns its notifications, in order, into events
-    /// on the returned receiver, starting with what the taxi holds now. The task ends when
-    /// the driver goes away or `shutdown` fires, which ends the stream.
-    pub fn open(&self, taxi: &str, shutdown: CancellationToken) -> mpsc::Receiver<Item> {
-        let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(64);
+    /// on the returned receiver, starting with what the taxi holds now, or with every
+    /// notice after `resume_after` if the driver is reconnecting. The task ends when the
+    /// driver goes away or `shutdown` fires, which ends the stream.
+    pub fn open(
+        &self,
+        taxi: &str,
+        resume_after: Option<Seq>,
+        shutdown: CancellationToken,
+    ) -> mpsc::Receiver<Item> {
+        let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(INBOX);
         let (out, rx) = mpsc::channel::<Item>(16);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let _ = inbox_tx.try_send(Inbound::Resync);
+        let behind = Arc::new(AtomicBool::new(false));
         self.inner
             .streams
             .lock()
             .expect("hub lock")
             .entry(taxi.to_string())
             .or_default()
-            .push((id, inbox_tx));
+            .push(Inbox {
+                id,
+                tx: inbox_tx,
+                behind: behind.clone(),
+            });
         let registration = Registration {
             hub: self.clone(),
             taxi: taxi.to_string(),
@@ -134,24 +161,47 @@ impl Hub {
         let taxi = taxi.to_string();
         tokio::spawn(async move {
             let _registration = registration;
+            let mut stream = StreamTask {
+                hub,
+                taxi,
+                out,
+                last: resume_after,
+            };
+            // Registered before reading, so nothing written meanwhile is missed.
+            let start = match resume_after {
+                Some(after) => stream.replay(after).await,
+                None => stream.resync().await,
+            };
+            if start.is_err() {
+                return;
+            }
             loop {
+                if behind.swap(false, Ordering::AcqRel) {
+                    // Whatever is queued is in the feed too; read it there, in order.
+                    let mut resync = false;
+                    while let Ok(n) = inbox.try_recv() {
+                        resync |= matches!(n, Inbound::Resync);
+                    }
+                    let caught_up = match stream.last {
+                        Some(after) if !resync => stream.replay(after).await,
+                        _ => stream.resync().await,
+                    };
+                    if caught_up.is_err() {
+                        return;
+                    }
+                }
                 let n = tokio::select! {
                     n = inbox.recv() => n,
-                    () = out.closed() => break,
-                    () = shutdown.cancelled() => break,
+                    () = stream.out.closed() => return,
+                    () = shutdown.cancelled() => return,
                 };
-                let Some(n) = n else { break };
-                match hub.event_for(&taxi, n).await {
-                    Ok(Some(event)) => {
-                        let item = Ok(pb::StreamDispatchesResponse { event: Some(event) });
-                        if out.send(item).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(taxi_id = %taxi, error = %e, "could not build a dispatch event")
-                    }
+                let Some(n) = n else { return };
+                let sent = tokio::select! {
+                    r = stream.handle(n) => r,
+                    () = shutdown.cancelled() => return,
+                };
+                if sent.is_err() {
+                    return;
                 }
             }
         });
@@ -170,17 +220,17 @@ impl Hub {
     }
 
     fn forward(&self, taxi: &str, n: Inbound) {
-        let inboxes: Vec<mpsc::Sender<Inbound>> = self
+        let inboxes: Vec<Inbox> = self
             .inner
             .streams
             .lock()
             .expect("hub lock")
             .get(taxi)
-            .map(|l| l.iter().map(|(_, tx)| tx.clone()).collect())
+            .map(|l| l.to_vec())
             .unwrap_or_default();
-        for tx in inboxes {
-            if tx.try_send(n.clone()).is_err() {
-                tracing::warn!(taxi_id = %taxi, "driver stream is full; dropping a notification");
+        for i in inboxes {
+            if i.tx.try_send(n.clone()).is_err() && !i.behind.swap(true, Ordering::AcqRel) {
+                tracing::debug!(taxi_id = %taxi, "driver stream fell behind; it will catch up from the feed");
             }
         }
     }
@@ -204,14 +254,15 @@ impl Hub {
     fn deliver(&self, n: Notice) {
         match n {
             Notice::Taxi {
+                seq,
                 taxi,
                 kind,
                 order,
                 reason,
                 offer,
-            } => self.forward(&taxi, Inbound::Notice(kind, order, reason, offer)),
+            } => self.forward(&taxi, Inbound::Notice(seq, kind, order, reason, offer)),
             Notice::Resync => {
-                // Notices may have been lost while the feed was away: resend what is open.
+                // The feed was trimmed past this process's reader: resend what is open.
                 for taxi in self.taxis() {
                     self.forward(&taxi, Inbound::Resync);
                 }
@@ -220,10 +271,14 @@ impl Hub {
     }
 
     /// The event a notice becomes for `taxi`'s stream, if it still applies.
-    async fn event_for(&self, taxi: &str, n: Inbound) -> Result<Option<Event>, StoreError> {
-        let Inbound::Notice(kind, order, reason, offer) = n else {
-            return self.current(taxi).await;
-        };
+    async fn event_for(
+        &self,
+        taxi: &str,
+        kind: NoticeKind,
+        order: String,
+        reason: String,
+        offer: Option<Box<OfferPayload>>,
+    ) -> Result<Option<Event>, StoreError> {
         Ok(match kind {
             NoticeKind::Offer => match offer {
                 // The fast path: the offer came with the notice; no Redis read.
@@ -331,6 +386,111 @@ impl Hub {
             passengers: o.passengers,
             deadline_ms,
         }))
+    }
+}
+
+/// Why a stream's task stops: the driver went away.
+#[derive(Debug)]
+struct Gone;
+
+/// One open stream's sending side and where it is in the feed.
+struct StreamTask {
+    hub: Hub,
+    taxi: String,
+    out: mpsc::Sender<Item>,
+    /// The sequence id of the last notice sent.
+    last: Option<Seq>,
+}
+
+impl StreamTask {
+    /// Sends an event, waiting for a slow client rather than dropping it.
+    async fn send(&self, seq: Option<Seq>, event: Event) -> Result<(), Gone> {
+        let item = Ok(pb::StreamDispatchesResponse {
+            seq: seq.map(|s| s.to_string()).unwrap_or_default(),
+            event: Some(event),
+        });
+        self.out.send(item).await.map_err(|_| Gone)
+    }
+
+    /// Handles one inbox item.
+    async fn handle(&mut self, n: Inbound) -> Result<(), Gone> {
+        match n {
+            Inbound::Resync => self.resync().await,
+            Inbound::Notice(seq, kind, order, reason, offer) => {
+                self.notice(seq, kind, order, reason, offer).await
+            }
+        }
+    }
+
+    /// Sends one notice unless this stream already sent it (a replay and the live feed
+    /// overlap).
+    async fn notice(
+        &mut self,
+        seq: Seq,
+        kind: NoticeKind,
+        order: String,
+        reason: String,
+        offer: Option<Box<OfferPayload>>,
+    ) -> Result<(), Gone> {
+        if self.last.is_some_and(|last| seq <= last) {
+            return Ok(());
+        }
+        self.last = Some(seq);
+        match self
+            .hub
+            .event_for(&self.taxi, kind, order, reason, offer)
+            .await
+        {
+            Ok(Some(event)) => self.send(Some(seq), event).await,
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::warn!(taxi_id = %self.taxi, error = %e, "could not build a dispatch event");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends what the taxi holds now.
+    async fn resync(&mut self) -> Result<(), Gone> {
+        match self.hub.current(&self.taxi).await {
+            Ok(Some(event)) => self.send(None, event).await,
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::warn!(taxi_id = %self.taxi, error = %e, "could not read what the taxi holds");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the taxi's notices after `after` from the feed, or what it holds now if the
+    /// feed no longer reaches back that far.
+    async fn replay(&mut self, after: Seq) -> Result<(), Gone> {
+        match self.hub.store.notices_for(&self.taxi, after).await {
+            Ok(Replay::Notices(list)) => {
+                for n in list {
+                    if let Notice::Taxi {
+                        seq,
+                        kind,
+                        order,
+                        reason,
+                        offer,
+                        ..
+                    } = n
+                    {
+                        self.notice(seq, kind, order, reason, offer).await?;
+                    }
+                }
+                Ok(())
+            }
+            Ok(Replay::Trimmed) => {
+                tracing::info!(taxi_id = %self.taxi, %after, "driver stream resumed from a trimmed notice; sending what the taxi holds");
+                self.resync().await
+            }
+            Err(e) => {
+                tracing::warn!(taxi_id = %self.taxi, error = %e, "could not replay the driver feed; sending what the taxi holds");
+                self.resync().await
+            }
+        }
     }
 }
 

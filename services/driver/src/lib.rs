@@ -23,6 +23,7 @@ use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_server::{DriverService, DriverServiceServer};
 use taxi_store::Store;
 use taxi_store::dispatch::TripStep;
+use taxi_store::feed::Seq;
 use taxi_store::taxis::FixOutcome;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -287,8 +288,17 @@ impl DriverService for Driver {
         request: Request<pb::StreamDispatchesRequest>,
     ) -> Result<Response<Self::StreamDispatchesStream>, Status> {
         let taxi = validate::id("taxi_id", &request.get_ref().taxi_id).map_err(ApiError::from)?;
+        let resume_after = match request.get_ref().resume_after.as_str() {
+            "" => None,
+            text => Some(Seq::parse(text).ok_or_else(|| {
+                ApiError::invalid(
+                    "resume_after",
+                    "must be the `seq` of an event this stream sent (<ms>-<n>)",
+                )
+            })?),
+        };
         self.store.get_taxi(&taxi).await.map_err(ApiError::from)?;
-        let rx = self.hub.open(&taxi, self.shutdown.clone());
+        let rx = self.hub.open(&taxi, resume_after, self.shutdown.clone());
         tracing::info!(taxi_id = %taxi, "driver stream opened");
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

@@ -484,6 +484,7 @@ impl TaxiSim {
                 match d
                     .stream_dispatches(pb::StreamDispatchesRequest {
                         taxi_id: self.id.clone(),
+                        ..Default::default()
                     })
                     .await
                 {

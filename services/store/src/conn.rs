@@ -65,15 +65,6 @@ impl Target {
             _ => Ok(Target::Cluster(urls)),
         }
     }
-
-    /// The first node: where pub/sub subscribes (a cluster forwards every PUBLISH to
-    /// every node).
-    pub(crate) fn first(&self) -> &str {
-        match self {
-            Target::Single(u) => u,
-            Target::Cluster(urls) => &urls[0],
-        }
-    }
 }
 
 /// Nagle off, keepalive probes, and a bound on unacknowledged writes.

@@ -1,22 +1,25 @@
 //! What the services wait on, typed, reconnecting inside the store: [`Wakeups`] for
-//! dispatch workers, [`Store::on_notices`] for driver streams.
+//! dispatch workers, [`Store::on_notices`] and [`Store::notices_for`] for driver streams.
 //!
-//! Scripts publish one JSON notice per taxi on the city's channel in the same atomic step
-//! as the transition. Pub/sub delivers at most once, so it is only the fast path: the
-//! truth stays in Redis, and after the subscription reconnects the stream yields
-//! [`Notice::Resync`] so every listener reads what its taxi holds again. On a Redis
-//! Cluster, classic PUBLISH reaches every node, so subscribing to one node is enough.
+//! # The driver feed
+//! Scripts append one notice per taxi to the city's driver feed (a Redis stream, capped
+//! at about [`StoreConfig::feed_len`](crate::StoreConfig) entries) in the same atomic step
+//! as the transition, so a notice exists exactly when its transition happened. The
+//! stream id is the notice's sequence id: ordered, unique, and what a driver stream
+//! resumes from. One reader per process follows the feed with a blocking `XREAD` from
+//! the last id it handed over, so a reconnection loses nothing; only when that id has
+//! been trimmed away does the reader hand over [`Notice::Resync`] (read what every taxi
+//! holds again). A stream that fell behind, or a driver that reconnects with its last
+//! sequence id, replays its taxi's notices from the feed ([`Store::notices_for`]).
+//!
+//! Why one stream per city rather than one per taxi: the taxi an offer goes to is chosen
+//! inside the dispatch script, so a per-taxi stream's key could not be declared before
+//! the call, and every key a script touches is declared (Redis Cluster).
 
-use crate::conn::{Conn, Timeouts, single_client};
+use crate::conn::{Conn, Timeouts};
 use crate::{Store, StoreError};
-use futures::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// How often an idle subscription is pinged.
-const PUBSUB_PING_EVERY: Duration = Duration::from_secs(1);
-/// How long a subscription's ping may go unanswered before it is replaced.
-const PUBSUB_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The kinds of notice a driver stream receives; the scripts' `NOTICE.<code>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,8 @@ pub struct OfferPayload {
 pub enum Notice {
     /// Something happened to `taxi`.
     Taxi {
+        /// Its sequence id in the driver feed (`<ms>-<n>`).
+        seq: Seq,
         /// The taxi.
         taxi: String,
         /// What.
@@ -109,7 +114,8 @@ pub enum Notice {
         /// The offer itself, with [`NoticeKind::Offer`].
         offer: Option<Box<OfferPayload>>,
     },
-    /// Notices may have been lost (the subscription reconnected): read the truth again.
+    /// Notices may have been lost (the feed was trimmed past the reader): read the
+    /// truth again.
     Resync,
 }
 
@@ -123,11 +129,57 @@ struct Wire {
     offer: Option<OfferPayload>,
 }
 
-impl Notice {
-    /// Decodes a published notice.
+/// A notice's place in the driver feed: a Redis stream id, ordered as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Seq {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence within the millisecond.
+    pub n: u64,
+}
+
+impl Seq {
+    /// Parses `<ms>-<n>`.
     pub fn parse(text: &str) -> Option<Self> {
+        let (ms, n) = text.split_once('-')?;
+        Some(Self {
+            ms: ms.parse().ok()?,
+            n: n.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Seq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.n)
+    }
+}
+
+/// A taxi's notices after a sequence id, from the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replay {
+    /// Every notice for the taxi after the id, in order (possibly none).
+    Notices(Vec<Notice>),
+    /// The feed no longer reaches back to the id: read what the taxi holds instead.
+    Trimmed,
+}
+
+/// A stream entry: its id and fields.
+type Entry = (String, Vec<(String, String)>);
+
+/// Most feed entries one replay reads before it calls the rest trimmed.
+const REPLAY_MAX_ENTRIES: usize = 20_000;
+/// Entries per read while replaying or following the feed.
+const FEED_PAGE: usize = 500;
+/// How long the feed reader blocks in one `XREAD`.
+const FEED_BLOCK: Duration = Duration::from_secs(1);
+
+impl Notice {
+    /// Decodes a notice's JSON, found at `seq` in the feed.
+    pub fn parse(seq: Seq, text: &str) -> Option<Self> {
         let w: Wire = serde_json::from_str(text).ok()?;
         Some(Notice::Taxi {
+            seq,
             taxi: w.taxi,
             kind: NoticeKind::from_code(&w.kind)?,
             order: w.order,
@@ -191,78 +243,210 @@ impl Store {
         }
     }
 
-    /// Hands the city's driver notices to `deliver` until `shutdown`: subscribes, and
-    /// after every reconnection hands over [`Notice::Resync`] first. `deliver` runs on the
-    /// subscription's own task, so it must not block (the hub only queues): a channel in
-    /// between cost a task hop per offer, which the fan-out bench showed in its tail.
+    /// Hands the city's driver notices to `deliver`, in feed order, until `shutdown`:
+    /// follows the feed from its end on a connection of its own, resumes from the last
+    /// notice handed over after any failure, and hands over [`Notice::Resync`] only if
+    /// the feed was trimmed past that notice meanwhile. `deliver` runs on the reader's
+    /// own task, so it must not block (the hub only queues).
     pub async fn on_notices(
         &self,
         shutdown: CancellationToken,
         mut deliver: impl FnMut(Notice) + Send,
     ) {
-        let mut first = true;
+        let mut conn: Option<Conn> = None;
+        // None until the feed's end is known.
+        let mut cursor: Option<Seq> = None;
+        let mut failing = false;
         loop {
-            let sub = tokio::select! {
-                s = self.subscribe() => s,
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => {
+                    let t = Timeouts {
+                        connect: self.config().connect_timeout,
+                        response: Some(FEED_BLOCK + self.config().response_timeout),
+                    };
+                    match Conn::open("notices", &self.target, t) {
+                        Ok(c) => conn.insert(c),
+                        Err(e) => {
+                            tracing::error!(error = %e, "driver notices: cannot open a connection");
+                            return;
+                        }
+                    }
+                }
+            };
+            let step = tokio::select! {
+                r = self.follow_feed(c, &mut cursor, &mut deliver, failing) => r,
                 () = shutdown.cancelled() => return,
             };
-            let (mut sink, mut messages) = match sub {
-                Ok(p) => p.split(),
+            match step {
+                Ok(()) => failing = false,
                 Err(e) => {
-                    tracing::warn!(error = %e, "driver notices: cannot subscribe; retrying");
+                    if !failing {
+                        tracing::warn!(error = %e, "driver notices: feed unreadable; retrying from the last notice");
+                    }
+                    failing = true;
                     tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
                         () = shutdown.cancelled() => return,
                     }
                 }
-            };
-            if !first {
-                deliver(Notice::Resync);
             }
-            first = false;
-            // A subscription only ever reads, so a black-holed one would look like a quiet
-            // city: ping it, and give it up when a ping goes unanswered.
-            let mut probe = tokio::time::interval(PUBSUB_PING_EVERY);
-            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            probe.reset();
-            loop {
-                let msg = tokio::select! {
-                    m = messages.next() => m,
-                    _ = probe.tick() => {
-                        match tokio::time::timeout(PUBSUB_PING_TIMEOUT, sink.ping::<redis::Value>()).await {
-                            Ok(Ok(_)) => continue,
-                            Ok(Err(e)) => tracing::warn!(error = %e, "driver notices: ping failed"),
-                            Err(_) => tracing::warn!("driver notices: ping unanswered"),
-                        }
-                        break;
-                    }
-                    () = shutdown.cancelled() => return,
-                };
-                let Some(msg) = msg else { break };
-                let Ok(text) = msg.get_payload::<String>() else {
-                    continue;
-                };
-                match Notice::parse(&text) {
-                    Some(n) => deliver(n),
-                    None => tracing::warn!(%text, "driver notices: unreadable notice"),
-                }
-            }
-            metrics::counter!("taxi_redis_connection_replacements_total", "connection" => "notices")
-                .increment(1);
-            tracing::warn!("driver notices: subscription lost; resubscribing");
         }
     }
 
-    async fn subscribe(&self) -> Result<redis::aio::PubSub, StoreError> {
-        let client = single_client(self.target.first())?;
-        tokio::time::timeout(Duration::from_secs(2), async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&self.keys.notify).await?;
-            Ok::<_, StoreError>(pubsub)
-        })
-        .await
-        .map_err(|_| StoreError::Unavailable("pub/sub subscription timed out".into()))?
+    /// One step of following the feed: learn its end, or read what came after `cursor`
+    /// (blocking up to a second). After a failure, checks first that the feed still
+    /// reaches back to `cursor`.
+    async fn follow_feed(
+        &self,
+        conn: &mut Conn,
+        cursor: &mut Option<Seq>,
+        deliver: &mut (impl FnMut(Notice) + Send),
+        after_failure: bool,
+    ) -> Result<(), StoreError> {
+        let Some(from) = *cursor else {
+            *cursor = Some(self.feed_end(conn).await?);
+            return Ok(());
+        };
+        if after_failure && self.feed_trimmed_past(conn, from).await? {
+            tracing::warn!(after = %from, "driver notices: feed trimmed past the reader; resyncing every stream");
+            *cursor = Some(self.feed_end(conn).await?);
+            deliver(Notice::Resync);
+            return Ok(());
+        }
+        let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(FEED_PAGE)
+            .arg("BLOCK")
+            .arg(FEED_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.keys.feed)
+            .arg(from.to_string())
+            .query_async(conn)
+            .await?;
+        for (_, entries) in reply.unwrap_or_default() {
+            for (id, fields) in entries {
+                let Some(seq) = Seq::parse(&id) else { continue };
+                *cursor = Some(seq);
+                match entry_notice(seq, &fields) {
+                    Some(n) => deliver(n),
+                    None => tracing::warn!(%id, "driver notices: unreadable notice"),
+                }
+            }
+        }
+        Ok(())
     }
+
+    /// The id of the feed's newest entry (`0-0` if it is empty).
+    async fn feed_end(&self, conn: &mut Conn) -> Result<Seq, StoreError> {
+        let last: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(&self.keys.feed)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        Ok(last
+            .first()
+            .and_then(|(id, _)| Seq::parse(id))
+            .unwrap_or_default())
+    }
+
+    /// Whether entries after `after` were trimmed away (or the feed is gone): Redis
+    /// keeps the largest id it ever removed from a stream (`max-deleted-entry-id`).
+    async fn feed_trimmed_past(&self, conn: &mut Conn, after: Seq) -> Result<bool, StoreError> {
+        let info: redis::Value = match redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(&self.keys.feed)
+            .query_async(conn)
+            .await
+        {
+            Ok(v) => v,
+            // No feed at all: nothing after `after` is known (unless nothing came before).
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
+            {
+                return Ok(after != Seq::default());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let deleted = field_text(&info, "max-deleted-entry-id")
+            .and_then(|t| Seq::parse(&t))
+            .unwrap_or_default();
+        Ok(deleted > after)
+    }
+
+    /// `taxi`'s notices after `after`, from the feed: for a stream that fell behind, or
+    /// a driver that reconnects with the sequence id it last saw. Reads at most
+    /// `REPLAY_MAX_ENTRIES` entries of the city's feed; beyond that (or past its trimmed
+    /// start) the answer is [`Replay::Trimmed`].
+    pub async fn notices_for(&self, taxi: &str, after: Seq) -> Result<Replay, StoreError> {
+        let mut conn = self.conn.clone();
+        if self.feed_trimmed_past(&mut conn, after).await? {
+            return Ok(Replay::Trimmed);
+        }
+        let mut out = Vec::new();
+        let mut from = after;
+        let mut read = 0;
+        loop {
+            let page: Vec<Entry> = redis::cmd("XRANGE")
+                .arg(&self.keys.feed)
+                .arg(format!("({from}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(FEED_PAGE)
+                .query_async(&mut conn)
+                .await?;
+            let n = page.len();
+            for (id, fields) in page {
+                let Some(seq) = Seq::parse(&id) else { continue };
+                from = seq;
+                if fields.iter().any(|(k, v)| k == "taxi" && v == taxi)
+                    && let Some(notice) = entry_notice(seq, &fields)
+                {
+                    out.push(notice);
+                }
+            }
+            read += n;
+            if n < FEED_PAGE {
+                return Ok(Replay::Notices(out));
+            }
+            if read >= REPLAY_MAX_ENTRIES {
+                return Ok(Replay::Trimmed);
+            }
+        }
+    }
+}
+
+/// A text field of an `XINFO` reply (a flat array or, on RESP3, a map).
+fn field_text(info: &redis::Value, name: &str) -> Option<String> {
+    use redis::Value;
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    match info {
+        Value::Array(items) => items
+            .chunks(2)
+            .find(|kv| text(&kv[0]).as_deref() == Some(name))
+            .and_then(|kv| kv.get(1).and_then(text)),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| text(k).as_deref() == Some(name))
+            .and_then(|(_, v)| text(v)),
+        _ => None,
+    }
+}
+
+/// The notice in a feed entry's fields.
+fn entry_notice(seq: Seq, fields: &[(String, String)]) -> Option<Notice> {
+    let (_, text) = fields.iter().find(|(k, _)| k == "n")?;
+    Notice::parse(seq, text)
 }
 
 #[cfg(test)]
@@ -271,12 +455,16 @@ mod tests {
 
     #[test]
     fn notices_decode() {
-        let n =
-            Notice::parse(r#"{"taxi":"T1","kind":"withdrawn","order":"O1","reason":"declined"}"#)
-                .unwrap();
+        let seq = Seq::parse("1700000000000-3").unwrap();
+        let n = Notice::parse(
+            seq,
+            r#"{"taxi":"T1","kind":"withdrawn","order":"O1","reason":"declined"}"#,
+        )
+        .unwrap();
         assert_eq!(
             n,
             Notice::Taxi {
+                seq,
                 taxi: "T1".into(),
                 kind: NoticeKind::Withdrawn,
                 order: "O1".into(),
@@ -284,6 +472,19 @@ mod tests {
                 offer: None
             }
         );
-        assert!(Notice::parse(r#"{"taxi":"T1","kind":"nope","order":"","reason":""}"#).is_none());
+        assert!(
+            Notice::parse(seq, r#"{"taxi":"T1","kind":"nope","order":"","reason":""}"#).is_none()
+        );
+    }
+
+    #[test]
+    fn sequence_ids_order_as_numbers() {
+        let a = Seq::parse("999-9").unwrap();
+        let b = Seq::parse("1000-0").unwrap();
+        assert!(a < b);
+        assert!(Seq::parse("1000-2").unwrap() > Seq::parse("1000-10").map(|_| b).unwrap());
+        assert_eq!(b.to_string(), "1000-0");
+        assert!(Seq::parse("1000").is_none());
+        assert!(Seq::parse("x-1").is_none());
     }
 }

@@ -33,7 +33,7 @@
 //! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
-//! | `{c}:dispatch:notify` | pub/sub channel | JSON notices for driver streams (see `feed.rs`) |
+//! | `{c}:drivers:feed` | stream | every notice for a driver stream, in order (`taxi`, `n` = JSON); the stream id is the notice's sequence id; capped at `StoreConfig::feed_len` entries (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
 //! | `{c}:stats:assign:<e\|o>`, `{c}:stats:pickup:<e\|o>` | lists | recent times to assign and to pickup (older passengers, others) |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
@@ -86,8 +86,8 @@ pub struct Keys {
     pub callbacks: String,
     /// `{c}:dispatch:wakeup`.
     pub wakeup: String,
-    /// `{c}:dispatch:notify` (a pub/sub channel, not a key).
-    pub notify: String,
+    /// `{c}:drivers:feed`: the durable notices for driver streams.
+    pub feed: String,
     /// `{c}:stats`.
     pub stats: String,
     /// `{c}:stats:assign:e`.
@@ -130,7 +130,7 @@ impl Keys {
             retry_scores: k("dispatch:retry:qscore"),
             callbacks: k("dispatch:callbacks"),
             wakeup: k("dispatch:wakeup"),
-            notify: k("dispatch:notify"),
+            feed: k("drivers:feed"),
             stats: k("stats"),
             assign_elderly: k("stats:assign:e"),
             assign_others: k("stats:assign:o"),
@@ -188,6 +188,7 @@ impl Keys {
             ("retry_q", &self.retry_scores),
             ("callbacks", &self.callbacks),
             ("wakeup", &self.wakeup),
+            ("feed", &self.feed),
             ("events", &self.events),
             ("stats", &self.stats),
             ("assign_e", &self.assign_elderly),
@@ -272,7 +273,6 @@ mod tests {
             k.alerts_open.clone(),
             k.alerts_all.clone(),
             k.notifications.clone(),
-            k.notify.clone(),
             k.taxi("T1"),
             k.caller("13800138000"),
             k.caller_orders("13800138000"),

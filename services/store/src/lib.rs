@@ -61,6 +61,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use taxi_domain::clock::{Clock, SystemClock};
 
+/// The driver feed's default length: at 100 notices a second, about 8 minutes.
+pub const DEFAULT_FEED_LEN: u64 = 50_000;
+
 /// How to reach Redis, how long to wait for it, and what time it is.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -74,6 +77,9 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     /// How long a booking's request id is remembered.
     pub request_ttl: Duration,
+    /// About how many notices the driver feed keeps (a stream that fell further behind,
+    /// or resumes from an older id, is sent what its taxi holds instead).
+    pub feed_len: u64,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
 }
@@ -87,6 +93,7 @@ impl StoreConfig {
             response_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(500),
             request_ttl: Duration::from_secs(24 * 3600),
+            feed_len: DEFAULT_FEED_LEN,
             clock: Arc::new(SystemClock),
         }
     }

@@ -388,6 +388,7 @@ async fn open_probes(
         let mut s = d
             .stream_dispatches(pb::StreamDispatchesRequest {
                 taxi_id: id.clone(),
+                ..Default::default()
             })
             .await?
             .into_inner();

@@ -81,6 +81,7 @@ async fn drive(
         let Ok(stream) = d
             .stream_dispatches(pb::StreamDispatchesRequest {
                 taxi_id: taxi.clone(),
+                ..Default::default()
             })
             .await
         else {

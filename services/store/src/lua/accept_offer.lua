@@ -1,7 +1,7 @@
 #!lua
 -- A driver accepts: the order gets this taxi, every other offer of it is withdrawn.
 -- KEYS (after the city's): the order's hash
--- ARGV (after NOW, CHANNEL): order id, taxi id, eta seconds
+-- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
 local order_key = own_keys()
 local id, taxi, eta_s = own_args()

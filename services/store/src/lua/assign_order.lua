@@ -2,7 +2,7 @@
 -- An operator assigns a chosen free taxi by hand, atomically like any other claim; open
 -- offers of the order are withdrawn in the same step.
 -- KEYS (after the city's): the order's hash
--- ARGV (after NOW, CHANNEL): order id, taxi id, eta seconds, operator id
+-- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, operator id
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', status}
 --      | {kind = 'no_taxi'} | {kind = 'taxi_busy', state}
 local order_key = own_keys()

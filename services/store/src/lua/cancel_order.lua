@@ -2,7 +2,7 @@
 -- Cancels an order if its status allows, taking back every offer of it and freeing the
 -- taxi that holds it, in the same step; the drivers concerned are told.
 -- KEYS (after the city's): the order's hash, the caller's active orders
--- ARGV (after NOW, CHANNEL): order id, cancelled by (code), reason
+-- ARGV (after NOW, FEED_MAX): order id, cancelled by (code), reason
 -- Reply: {kind = 'done', from, released = [taxi ids]} | {kind = 'missing'}
 --      | {kind = 'refused', status}
 local order_key, caller_active = own_keys()

@@ -1,7 +1,7 @@
 #!lua
 -- A driver declines: the taxi is free again and the order goes on to the next taxi.
 -- KEYS (after the city's): the order's hash, its tried set
--- ARGV (after NOW, CHANNEL): order id, taxi id
+-- ARGV (after NOW, FEED_MAX): order id, taxi id
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
 local order_key, tried_key = own_keys()
 local id, taxi = own_args()

@@ -2,7 +2,7 @@
 -- Gives up on a queued order that waited too long or was offered too often: UNFULFILLED,
 -- on the operators' call-back list, no longer the caller's active order.
 -- KEYS (after the city's): the order's hash, the caller's active orders
--- ARGV (after NOW, CHANNEL): order id, max offers, max age ms
+-- ARGV (after NOW, FEED_MAX): order id, max offers, max age ms
 -- Reply: {kind = 'done'} | {kind = 'kept'} (no longer queued, or no longer due)
 local order_key, caller_active = own_keys()
 local id, max_offers, max_age = own_args()

@@ -26,10 +26,12 @@ local function count(status, by)
   redis.call('HINCRBY', K.stats, 'n:' .. status, by or 1)
 end
 
--- Tells driver streams: one JSON notice on the city's channel, in the same atomic step.
+-- Tells driver streams: one JSON notice appended to the city's driver feed, in the same
+-- atomic step; its stream id is the notice's sequence id.
 local function notify(taxi, kind, order, reason, offer)
-  redis.call('PUBLISH', CHANNEL, cjson.encode({taxi = taxi, kind = kind, order = order or '',
-    reason = reason or '', offer = offer}))
+  redis.call('XADD', K.feed, 'MAXLEN', '~', FEED_MAX, '*', 'taxi', taxi, 'n',
+    cjson.encode({taxi = taxi, kind = kind, order = order or '', reason = reason or '',
+      offer = offer}))
 end
 
 -- Wakes a blocked dispatch worker; the token is the order id, a hint of the queue's head.

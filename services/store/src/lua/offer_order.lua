@@ -9,7 +9,7 @@
 -- and (for a wheelchair need) inaccessible cars, and offer it to the nearest (or the N
 -- nearest in broadcast mode). Nothing in reach: try again at the next retry tick.
 -- KEYS (after the city's): the expected order's hash, its tried set
--- ARGV (after NOW, CHANNEL): expected order id, fan-out, radii csv, elderly extra radius,
+-- ARGV (after NOW, FEED_MAX): expected order id, fan-out, radii csv, elderly extra radius,
 --   caring radius, oldest fresh fix ms, offer timeout ms, max offers, max age ms, retry ms
 -- Reply: {kind = 'empty'} | {kind = 'moved', head} | {kind = 'made', order, deadline,
 --   taxis = [{id, dist}], next} | {kind = 'retry', order, next} | {kind = 'give_up',

@@ -2,7 +2,7 @@
 -- A reservation whose time has come enters the dispatch queue, with the older
 -- passenger's head start from now.
 -- KEYS (after the city's): the order's hash
--- ARGV (after NOW, CHANNEL): order id, elderly head start ms
+-- ARGV (after NOW, FEED_MAX): order id, elderly head start ms
 -- Reply: {kind = 'done'} | {kind = 'gone'} (not due, or no longer scheduled)
 local order_key = own_keys()
 local id, head_start = own_args()

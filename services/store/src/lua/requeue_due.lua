@@ -3,7 +3,7 @@
 -- step, so the queue's priority (not the order of the sweep) decides who gets a taxi
 -- that came free while they waited.
 -- KEYS: the city's only
--- ARGV (after NOW, CHANNEL): most orders to move
+-- ARGV (after NOW, FEED_MAX): most orders to move
 -- Reply: {kind = 'done', moved}
 local most = own_args()
 local due = redis.call('ZRANGE', K.retry, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, tonumber(most))

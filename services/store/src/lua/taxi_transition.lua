@@ -2,7 +2,7 @@
 -- Moves a taxi that holds no order by a taxi event (sign on/off, street hail), keeping
 -- the free index true.
 -- KEYS (after the city's): the taxi's hash
--- ARGV (after NOW, CHANNEL): taxi id, event code (TAXI.<code>)
+-- ARGV (after NOW, FEED_MAX): taxi id, event code (TAXI.<code>)
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', state}
 --      | {kind = 'holds_order', order}
 local taxi_key = own_keys()

@@ -1,7 +1,7 @@
 #!lua
 -- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed.
 -- KEYS (after the city's): the order's hash, the caller's active orders
--- ARGV (after NOW, CHANNEL): order id, taxi id, order event code (ORDER.<code>), taxi event
+-- ARGV (after NOW, FEED_MAX): order id, taxi id, order event code (ORDER.<code>), taxi event
 --   code (TAXI.<code>), the order's time field, fare cents, paid by
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'not_yours'}
 --      | {kind = 'refused', status} | {kind = 'taxi_refused', state}

@@ -141,7 +141,7 @@ impl Loaded {
     }
 
     /// An invocation with what the family passes first: `NOW` (and, for the city family,
-    /// the city's keys and the notification channel).
+    /// the city's keys and the driver feed's length cap).
     pub(crate) fn call(&self, store: &Store) -> ScriptInvocation<'_> {
         let mut inv = self.script.prepare_invoke();
         if self.family == Family::City {
@@ -151,7 +151,7 @@ impl Loaded {
         }
         inv.arg(store.now_ms());
         if self.family == Family::City {
-            inv.arg(&store.keys.notify);
+            inv.arg(store.config().feed_len);
         }
         inv
     }

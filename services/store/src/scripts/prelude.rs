@@ -10,7 +10,8 @@
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
 //! - For the city family (scripts that share `lib.lua`): `K.<name>` bound to the city's
-//!   keys, which come first in KEYS ([`Keys::city_keys`]), `CHANNEL` (ARGV\[2\]), and
+//!   keys, which come first in KEYS ([`Keys::city_keys`]), `FEED_MAX` (ARGV\[2\]: the
+//!   driver feed's length cap), and
 //!   `own_keys()` / `own_args()` for what follows.
 //!
 //! Only the entries a script names are built (all of a table's if it indexes the table by
@@ -28,7 +29,7 @@ use taxi_domain::taxi::{TaxiEvent, TaxiState};
 pub(crate) enum Family {
     /// KEYS and ARGV are the script's own, after `NOW` in ARGV\[1\].
     Own,
-    /// The city's keys come first in KEYS and `NOW`, `CHANNEL` first in ARGV; the script
+    /// The city's keys come first in KEYS and `NOW`, `FEED_MAX` first in ARGV; the script
     /// is loaded with `lib.lua`.
     City,
 }
@@ -154,7 +155,7 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
             }
             out += "}\n";
             let _ = writeln!(out, "local CITY_KEYS = {}", names.len());
-            out += "local CHANNEL = ARGV[2]\n";
+            out += "local FEED_MAX = ARGV[2]\n";
             out += "local function own_keys() return unpack(KEYS, CITY_KEYS + 1) end\n";
             out += "local function own_args() return unpack(ARGV, 3) end\n";
         }
