@@ -7,6 +7,7 @@
 //! [`SteppedClock`]: tests jump ahead (an offer's deadline, a reservation's time) with
 //! [`TestCity::advance`] instead of sleeping.
 
+pub mod invariants;
 pub mod proxy;
 
 use std::net::SocketAddr;
@@ -88,6 +89,11 @@ impl TestRedis {
     /// Stops the server (one server only).
     pub fn stop(&mut self) {
         self.process().stop();
+    }
+
+    /// Kills the server at once, as a crash would (one server only).
+    pub fn kill(&mut self) {
+        self.process().kill();
     }
 
     /// Starts it again on the same port and data (one server only).

@@ -475,6 +475,8 @@ impl TaxiSim {
     async fn run(mut self, stop: CancellationToken) {
         let mut d = DriverServiceClient::new(self.channel.clone());
         let mut stream = None;
+        // The last event's seq: a reconnect resumes after it, as a real app does.
+        let mut last_seq = String::new();
         let mut job = Job::Cruise(city::random_point(&mut self.rng));
         let tick_every = Duration::from_millis(250);
         let mut tick = tokio::time::interval(tick_every);
@@ -484,7 +486,7 @@ impl TaxiSim {
                 match d
                     .stream_dispatches(pb::StreamDispatchesRequest {
                         taxi_id: self.id.clone(),
-                        ..Default::default()
+                        resume_after: last_seq.clone(),
                     })
                     .await
                 {
@@ -498,7 +500,12 @@ impl TaxiSim {
             let Some(s) = stream.as_mut() else { continue };
             let event = tokio::select! {
                 m = s.message() => match m {
-                    Ok(Some(m)) => m.event,
+                    Ok(Some(m)) => {
+                        if !m.seq.is_empty() {
+                            last_seq = m.seq;
+                        }
+                        m.event
+                    }
                     _ => { stream = None; continue; }
                 },
                 _ = tick.tick() => None,

@@ -270,53 +270,8 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
 
     // Replay the audit trail.
     let events = city.store.audit_trail_all().await.unwrap();
-    let mut taxi_holds: HashMap<String, String> = HashMap::new();
-    let mut order_taxi: HashMap<String, String> = HashMap::new();
-    let mut counts: HashMap<AuditKind, usize> = HashMap::new();
-    for e in &events {
-        let (kind, order, taxi) = (e.kind, e.field("order"), e.field("taxi"));
-        *counts.entry(kind).or_default() += 1;
-        match kind {
-            AuditKind::OfferMade => {
-                let prev = taxi_holds.insert(taxi.to_string(), order.to_string());
-                assert!(
-                    prev.is_none(),
-                    "taxi {taxi} offered {order} while holding {prev:?}"
-                );
-            }
-            AuditKind::OfferDeclined | AuditKind::OfferExpired | AuditKind::TaxiReleased => {
-                let held = taxi_holds.remove(taxi);
-                assert_eq!(
-                    held.as_deref(),
-                    Some(order),
-                    "{kind:?}: taxi {taxi} did not hold {order}"
-                );
-            }
-            AuditKind::OfferAccepted | AuditKind::OrderAssigned => {
-                assert_eq!(
-                    taxi_holds.get(taxi).map(String::as_str),
-                    Some(order),
-                    "{kind:?}: {taxi} / {order}"
-                );
-                let prev = order_taxi.insert(order.to_string(), taxi.to_string());
-                assert!(
-                    prev.is_none(),
-                    "order {order} got a second taxi {taxi} after {prev:?}"
-                );
-            }
-            AuditKind::TripCompleted => {
-                assert_eq!(order_taxi.get(order).map(String::as_str), Some(taxi));
-                assert_eq!(taxi_holds.remove(taxi).as_deref(), Some(order));
-            }
-            AuditKind::TaxiSignedOff => {
-                assert!(
-                    !taxi_holds.contains_key(taxi),
-                    "taxi {taxi} signed off holding an order"
-                );
-            }
-            _ => {}
-        }
-    }
+    let replayed = taxi_tests::invariants::replay(&events);
+    let (counts, taxi_holds) = (replayed.counts, replayed.holding);
     eprintln!("events: {counts:?}");
     assert!(
         taxi_holds.is_empty(),
