@@ -195,7 +195,8 @@ impl ServeArgs {
             });
             if !ok {
                 bail!(
-                    "--redis-url / {ENV_REDIS_URL}: `{url}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)"
+                    "--redis-url / {ENV_REDIS_URL}: `{}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)",
+                    taxi_store::redact(url)
                 );
             }
             taxi_store::Target::parse(url)
@@ -417,9 +418,11 @@ mod tests {
                 "TAXI_POSITION_FRESH_SECS",
             ),
             (vec!["--redis-fsync", "no"], "TAXI_REDIS_FSYNC"),
+            (vec!["--redis-url", "http://:s3cret@x/"], "TAXI_REDIS_URL"),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());
             assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains("s3cret"), "a password was shown: {err}");
         }
         let c = parse(&[
             "--city",

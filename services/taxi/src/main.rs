@@ -90,7 +90,7 @@ pub(crate) fn redis_for(cfg: &config::Checked) -> anyhow::Result<(String, Option
                 "starting the embedded redis-server (set TAXI_REDIS_URL to use your own)",
             )?;
             tracing::info!(
-                url = %redis.url(),
+                url = %taxi_store::redact(&redis.url()),
                 dir = %dir.display(),
                 appendfsync = %cfg.redis_fsync,
                 "embedded redis-server started (AOF on)"
