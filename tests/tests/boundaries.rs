@@ -47,3 +47,23 @@ fn only_the_store_and_the_bench_talk_to_redis() {
         assert!(!uses || allowed, "{} uses the redis crate", f.display());
     }
 }
+
+/// `unsafe_code` is denied workspace-wide; one function may allow it: the parent-death
+/// signal set between fork and exec (`services/redis-process/src/child.rs`).
+#[test]
+fn only_the_redis_spawner_allows_unsafe_code() {
+    let root = workspace();
+    let mut sources = vec![];
+    files(&root.join("services"), "rs", &mut sources);
+    files(&root.join("tests"), "rs", &mut sources);
+    files(&root.join("proto"), "rs", &mut sources);
+    let needle = ["allow(", "unsafe_code)"].concat();
+    let allowing: Vec<_> = sources
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains(&needle))
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert_eq!(allowing, ["services/redis-process/src/child.rs"]);
+    let child = std::fs::read_to_string(root.join("services/redis-process/src/child.rs")).unwrap();
+    assert_eq!(child.matches(&needle).count(), 1);
+}

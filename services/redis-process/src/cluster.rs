@@ -1,7 +1,9 @@
 //! A private Redis Cluster: N masters on free loopback ports, no replicas.
 
 use crate::resp::{self, Reply};
-use crate::{LOG_FILE, LaunchError, STOP_WAIT, ask_shutdown, launch, log_tail, loopback};
+use crate::{
+    LOG_FILE, Launch, LaunchError, Options, STOP_WAIT, ask_shutdown, launch, log_tail, loopback,
+};
 use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
@@ -95,7 +97,15 @@ impl RedisCluster {
                 std::fs::remove_dir_all(&dir)?;
             }
             std::fs::create_dir_all(&dir)?;
-            match launch(binary, port, &dir, NODE_ARGS) {
+            let launched = launch(Launch {
+                binary,
+                port,
+                dir: &dir,
+                options: &Options::default(),
+                extra: NODE_ARGS,
+                lock: None,
+            });
+            match launched {
                 Ok(child) => {
                     self.nodes.push(Node {
                         port,
@@ -292,7 +302,7 @@ impl RedisCluster {
     fn stop(&mut self) {
         for n in &self.nodes {
             if n.child.is_some() {
-                ask_shutdown(n.port, true);
+                ask_shutdown(n.port, None, true);
             }
         }
         let deadline = Instant::now() + STOP_WAIT;

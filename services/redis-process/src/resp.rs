@@ -49,18 +49,48 @@ pub(crate) fn encode(args: &[&str]) -> Vec<u8> {
 
 /// Connects to `addr`, sends one command and reads its reply, each step bounded by `timeout`.
 pub(crate) fn command(addr: SocketAddr, args: &[&str], timeout: Duration) -> io::Result<Reply> {
+    command_as(addr, None, args, timeout)
+}
+
+/// [`command`], first authenticating with `password` if one is given (`AUTH` and the
+/// command in one write; a refused `AUTH` is a `PermissionDenied` error).
+pub(crate) fn command_as(
+    addr: SocketAddr,
+    password: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> io::Result<Reply> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(&encode(args))?;
-    read_reply(&mut BufReader::new(s), 0)
+    s.write_all(&authenticated(password, args))?;
+    let mut r = BufReader::new(s);
+    if password.is_some()
+        && let Reply::Error(e) = read_reply(&mut r, 0)?
+    {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
+    }
+    read_reply(&mut r, 0)
 }
 
-/// Connects to `addr` and sends one command without waiting for a reply (SHUTDOWN has none).
-pub(crate) fn send(addr: SocketAddr, args: &[&str], timeout: Duration) -> io::Result<()> {
+/// Connects to `addr` and sends one command without waiting for a reply (SHUTDOWN has none),
+/// after `AUTH` if a password is given.
+pub(crate) fn send(
+    addr: SocketAddr,
+    password: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(&encode(args))
+    s.write_all(&authenticated(password, args))
+}
+
+/// `AUTH password` (if any) followed by the command, encoded.
+fn authenticated(password: Option<&str>, args: &[&str]) -> Vec<u8> {
+    let mut out = password.map(|p| encode(&["AUTH", p])).unwrap_or_default();
+    out.extend(encode(args));
+    out
 }
 
 fn bad(what: impl Into<String>) -> io::Error {

@@ -36,8 +36,10 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long written data may stay unacknowledged before the kernel closes the connection.
 pub const USER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where Redis is: one server or the seed nodes of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where Redis is: one server or the seed nodes of a cluster. A URL may carry credentials
+/// (`redis://:password@host:6379/`, `redis://user:password@host:6379/`; for a cluster every
+/// node's URL carries the same ones); `Debug` shows them as `***` (see [`redact`]).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// One server.
     Single(String),
@@ -57,7 +59,7 @@ impl Target {
         for u in &urls {
             u.as_str()
                 .into_connection_info()
-                .map_err(|e| StoreError::Config(format!("TAXI_REDIS_URL: {u}: {e}")))?;
+                .map_err(|e| StoreError::Config(format!("TAXI_REDIS_URL: {}: {e}", redact(u))))?;
         }
         match urls.len() {
             0 => Err(StoreError::Config("TAXI_REDIS_URL: empty".into())),
@@ -65,6 +67,42 @@ impl Target {
             _ => Ok(Target::Cluster(urls)),
         }
     }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Single(u) => f.debug_tuple("Single").field(&redact(u)).finish(),
+            Target::Cluster(urls) => f
+                .debug_tuple("Cluster")
+                .field(&urls.iter().map(|u| redact(u)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// `url` (one URL or a comma-separated list) with every password replaced by `***`, for
+/// logs and messages: credentials in `TAXI_REDIS_URL` are never printed. A part that does
+/// not parse as a URL but has user information (`…@`) loses everything before the `@`.
+pub fn redact(url: &str) -> String {
+    url.split(',')
+        .map(|part| {
+            let trimmed = part.trim();
+            match url::Url::parse(trimmed) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => match trimmed.rsplit_once('@') {
+                    Some((_, host)) => format!("***@{host}"),
+                    None => trimmed.to_string(),
+                },
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Nagle off, keepalive probes, and a bound on unacknowledged writes.
@@ -326,5 +364,32 @@ mod tests {
         );
         assert!(Target::parse("").is_err());
         assert!(Target::parse("http://x,redis://y").is_err());
+    }
+
+    #[test]
+    fn credentials_are_accepted_and_never_shown() {
+        let one = "redis://:s3cret@redis:6379/";
+        assert_eq!(Target::parse(one).unwrap(), Target::Single(one.into()));
+        let two = "redis://taxi:s3cret@a:7000,redis://taxi:s3cret@b:7000";
+        let cluster = Target::parse(two).unwrap();
+        assert!(matches!(&cluster, Target::Cluster(urls) if urls.len() == 2));
+        for shown in [
+            format!("{:?}", Target::parse(one).unwrap()),
+            format!("{cluster:?}"),
+            redact(one),
+            redact(two),
+            redact("redis://:s3cret@"),
+            Target::parse("redis://:s3cret@[::1/")
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert_eq!(redact(one), "redis://:***@redis:6379/");
+        assert_eq!(
+            redact(two),
+            "redis://taxi:***@a:7000,redis://taxi:***@b:7000"
+        );
+        assert_eq!(redact("redis://redis:6379/"), "redis://redis:6379/");
     }
 }

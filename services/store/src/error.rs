@@ -120,6 +120,15 @@ impl StoreError {
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
+        // A missing or wrong password: Redis is there but refuses us. Unavailable (calls
+        // cannot succeed until the configuration is fixed), with a message that says so.
+        if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        {
+            return StoreError::Unavailable(format!(
+                "Redis refused our credentials ({e}): check the user and password in TAXI_REDIS_URL"
+            ));
+        }
         if e.is_io_error()
             || e.is_connection_refusal()
             || e.is_timeout()

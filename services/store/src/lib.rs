@@ -51,7 +51,7 @@ pub mod orders;
 mod scripts;
 pub mod taxis;
 
-pub use conn::Target;
+pub use conn::{Target, redact};
 pub use error::{Entity, StoreError};
 pub use keys::Keys;
 pub use scripts::assembled as assembled_scripts;

@@ -19,7 +19,7 @@ use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_client::DriverServiceClient;
 use taxi_proto::v1::hotline_service_client::HotlineServiceClient;
 use taxi_proto::v1::stream_dispatches_response::Event;
-use taxi_redis_process::RedisProcess;
+use taxi_redis_process::{Fsync, Options, RedisProcess};
 use taxi_store::taxis::NewTaxi;
 use taxi_store::{Store, StoreConfig};
 use tonic::transport::Channel;
@@ -36,6 +36,10 @@ pub(crate) struct BenchArgs {
     /// Where to write the figures as JSON.
     #[arg(long, default_value = "bench.json")]
     pub json: PathBuf,
+    /// The AOF fsync policy of every scenario's private Redis: `always` or `everysec`
+    /// (the same flag and default as `taxi serve`'s embedded Redis).
+    #[arg(long, env = crate::config::ENV_REDIS_FSYNC, default_value_t = Fsync::default().to_string())]
+    pub redis_fsync: String,
 }
 
 /// One measured figure.
@@ -86,8 +90,11 @@ impl Drop for Env {
 }
 
 impl Env {
-    async fn start(extra: &[&str]) -> anyhow::Result<Self> {
-        let redis = RedisProcess::start_temporary()?;
+    async fn start(fsync: Fsync, extra: &[&str]) -> anyhow::Result<Self> {
+        let redis = RedisProcess::start_temporary_with(Options {
+            fsync,
+            ..Options::default()
+        })?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -248,10 +255,10 @@ async fn stream_positions(
     Ok(accepted)
 }
 
-async fn ingest(quick: bool) -> anyhow::Result<Vec<Figure>> {
+async fn ingest(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
     let n = if quick { 2_000 } else { 100_000 };
     let rounds = if quick { 2 } else { 5 };
-    let env = Env::start(&[]).await?;
+    let env = Env::start(fsync, &[]).await?;
     println!("  ingest: registering {n} taxis");
     let ids = fleet(&env.store, n).await?;
     let channels = env.connections(4).await?;
@@ -417,6 +424,7 @@ struct DispatchLoad {
     rate: f64,
     seconds: f64,
     report_every: Option<Duration>,
+    fsync: Fsync,
 }
 
 struct DispatchResult {
@@ -433,7 +441,7 @@ struct DispatchResult {
 async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
     // Probes never answer: offers must outlive the scenario, or early orders would expire
     // and be offered again before they are counted.
-    let env = Env::start(&["--offer-timeout-ms", "120000"]).await?;
+    let env = Env::start(l.fsync, &["--offer-timeout-ms", "120000"]).await?;
     println!("  dispatch: registering {} taxis", l.taxis);
     let ids = fleet(&env.store, l.taxis).await?;
     let mut rng = StdRng::seed_from_u64(11);
@@ -621,7 +629,7 @@ async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
     })
 }
 
-async fn dispatch(quick: bool) -> anyhow::Result<Vec<Figure>> {
+async fn dispatch(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
     let mut out = Vec::new();
     let sizes: &[usize] = if quick { &[1_000] } else { &[20_000, 100_000] };
     for &n in sizes {
@@ -631,6 +639,7 @@ async fn dispatch(quick: bool) -> anyhow::Result<Vec<Figure>> {
             probes: if quick { 100 } else { 3_000 },
             rate: if quick { 20.0 } else { 200.0 },
             seconds: if quick { 2.0 } else { 15.0 },
+            fsync,
             report_every: Some(Duration::from_secs(4)),
         })
         .await?;
@@ -710,10 +719,10 @@ async fn dispatch(quick: bool) -> anyhow::Result<Vec<Figure>> {
     Ok(out)
 }
 
-async fn hotline(quick: bool) -> anyhow::Result<Vec<Figure>> {
+async fn hotline(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
     // A call-centre process: its 2,000 test orders have no taxi in this city, and a
     // dispatch engine in the same process would keep searching for them meanwhile.
-    let env = Env::start(&["--dispatch-workers", "0"]).await?;
+    let env = Env::start(fsync, &["--dispatch-workers", "0"]).await?;
     let callers = if quick { 200 } else { 10_000 };
     let phones: Vec<String> = (0..callers)
         .map(|i| format!("13{:09}", 200_000_000 + i))
@@ -846,7 +855,7 @@ fn chrono_like(i: usize) -> Option<chrono::NaiveDate> {
     )
 }
 
-async fn fanout(quick: bool) -> anyhow::Result<Vec<Figure>> {
+async fn fanout(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
     let n = if quick { 500 } else { 10_000 };
     let r = dispatch_load(DispatchLoad {
         taxis: n,
@@ -855,6 +864,7 @@ async fn fanout(quick: bool) -> anyhow::Result<Vec<Figure>> {
         rate: if quick { 50.0 } else { 1000.0 },
         seconds: if quick { 2.0 } else { 10.0 },
         report_every: None,
+        fsync,
     })
     .await?;
     let ms = |q: f64| r.latencies.value_at_quantile(q) as f64 / 1000.0;
@@ -896,6 +906,10 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             "taxi bench: this is a debug build; figures mean little. Use `cargo run --release -p taxi -- bench`."
         );
     }
+    let fsync: Fsync = args
+        .redis_fsync
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--redis-fsync / {}: {e}", crate::config::ENV_REDIS_FSYNC))?;
     let wanted: Vec<&str> = if args.scenario == "all" {
         vec!["ingest", "dispatch", "hotline", "fanout"]
     } else {
@@ -913,10 +927,10 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         for w in &wanted {
             println!("running {w}{}", if args.quick { " (quick)" } else { "" });
             let figs = match *w {
-                "ingest" => ingest(args.quick).await?,
-                "dispatch" => dispatch(args.quick).await?,
-                "hotline" => hotline(args.quick).await?,
-                _ => fanout(args.quick).await?,
+                "ingest" => ingest(args.quick, fsync).await?,
+                "dispatch" => dispatch(args.quick, fsync).await?,
+                "hotline" => hotline(args.quick, fsync).await?,
+                _ => fanout(args.quick, fsync).await?,
             };
             all.extend(figs);
         }
@@ -926,7 +940,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|n| n.get())
         .unwrap_or(0);
     println!(
-        "\ntaxi bench ({} build, {cpus} cores, load generator, server and Redis on this machine)",
+        "\ntaxi bench ({} build, {cpus} cores, load generator, server and Redis on this machine; \
+         Redis AOF appendfsync {fsync})",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -959,9 +974,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     std::fs::write(
         &args.json,
-        serde_json::to_string_pretty(
-            &serde_json::json!({ "cores": cpus, "quick": args.quick, "figures": json }),
-        )?,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "cores": cpus, "quick": args.quick, "appendfsync": fsync.as_str(), "figures": json,
+        }))?,
     )?;
     println!("\nwrote {}", args.json.display());
     Ok(())

@@ -20,6 +20,8 @@ pub(crate) const ENV_CITY: &str = "TAXI_CITY";
 pub(crate) const ENV_SERVICE_AREA: &str = "TAXI_SERVICE_AREA";
 /// `TAXI_DATA_DIR`: where the embedded Redis keeps its AOF.
 pub(crate) const ENV_DATA_DIR: &str = "TAXI_DATA_DIR";
+/// `TAXI_REDIS_FSYNC`: the embedded Redis' AOF fsync policy, `always` or `everysec`.
+pub(crate) const ENV_REDIS_FSYNC: &str = "TAXI_REDIS_FSYNC";
 /// `TAXI_POSITION_FRESH_SECS`: positions older than this are never matched.
 pub(crate) const ENV_POSITION_FRESH: &str = "TAXI_POSITION_FRESH_SECS";
 /// `TAXI_GRACE_SECS`: how long in-flight calls may finish after a shutdown signal.
@@ -96,6 +98,9 @@ mod defaults {
     pub(super) fn sweep_ms() -> u64 {
         s().sweep_interval.as_millis() as u64
     }
+    pub(super) fn redis_fsync() -> String {
+        taxi_redis_process::Fsync::default().to_string()
+    }
 }
 
 /// Flags of `taxi serve` (each also read from its environment variable).
@@ -120,6 +125,10 @@ pub(crate) struct ServeArgs {
     /// Data directory of the embedded Redis.
     #[arg(long, env = ENV_DATA_DIR, default_value = ".taxi-data")]
     pub data_dir: PathBuf,
+    /// The embedded Redis' AOF fsync policy: `always` (an acknowledged write survives a
+    /// power cut) or `everysec` (faster; a power cut loses up to about 1 s of writes).
+    #[arg(long, env = ENV_REDIS_FSYNC, default_value_t = defaults::redis_fsync())]
+    pub redis_fsync: String,
     /// Seconds after which a position is stale.
     #[arg(long, env = ENV_POSITION_FRESH, default_value_t = defaults::position_fresh_secs())]
     pub position_fresh_secs: u64,
@@ -164,6 +173,7 @@ pub(crate) struct Checked {
     pub listen: SocketAddr,
     pub redis_url: Option<String>,
     pub data_dir: PathBuf,
+    pub redis_fsync: taxi_redis_process::Fsync,
     pub server: ServerConfig,
 }
 
@@ -185,12 +195,17 @@ impl ServeArgs {
             });
             if !ok {
                 bail!(
-                    "--redis-url / {ENV_REDIS_URL}: `{url}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)"
+                    "--redis-url / {ENV_REDIS_URL}: `{}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)",
+                    taxi_store::redact(url)
                 );
             }
             taxi_store::Target::parse(url)
                 .map_err(|e| anyhow::anyhow!("--redis-url / {ENV_REDIS_URL}: {e}"))?;
         }
+        let redis_fsync = self
+            .redis_fsync
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--redis-fsync / {ENV_REDIS_FSYNC}: {e}"))?;
         if self.city.is_empty()
             || self.city.len() > 12
             || !self.city.bytes().all(|b| b.is_ascii_digit())
@@ -314,6 +329,7 @@ impl ServeArgs {
             listen,
             redis_url: self.redis_url.clone(),
             data_dir: self.data_dir.clone(),
+            redis_fsync,
             server,
         })
     }
@@ -364,6 +380,7 @@ mod tests {
         assert_eq!(got.retry_interval, want.retry_interval);
         assert_eq!(got.sweep_interval, want.sweep_interval);
         assert_eq!(got.city.code, want.city.code);
+        assert_eq!(c.redis_fsync, taxi_redis_process::Fsync::default());
         let server = ServerConfig::default();
         assert_eq!(
             (c.server.grace, c.server.drain_delay),
@@ -400,9 +417,12 @@ mod tests {
                 vec!["--position-fresh-secs", "0"],
                 "TAXI_POSITION_FRESH_SECS",
             ),
+            (vec!["--redis-fsync", "no"], "TAXI_REDIS_FSYNC"),
+            (vec!["--redis-url", "http://:s3cret@x/"], "TAXI_REDIS_URL"),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());
             assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains("s3cret"), "a password was shown: {err}");
         }
         let c = parse(&[
             "--city",

@@ -15,7 +15,7 @@ mod demo;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use taxi_redis_process::RedisProcess;
+use taxi_redis_process::{Options, RedisProcess};
 use taxi_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -82,10 +82,19 @@ pub(crate) fn redis_for(cfg: &config::Checked) -> anyhow::Result<(String, Option
         Some(url) => Ok((url.clone(), None)),
         None => {
             let dir = cfg.data_dir.join("redis");
-            let redis = RedisProcess::start_with_dir(&dir).context(
+            let options = Options {
+                fsync: cfg.redis_fsync,
+                ..Options::default()
+            };
+            let redis = RedisProcess::start_with_dir_with(&dir, options).context(
                 "starting the embedded redis-server (set TAXI_REDIS_URL to use your own)",
             )?;
-            tracing::info!(url = %redis.url(), dir = %dir.display(), "embedded redis-server started (AOF on)");
+            tracing::info!(
+                url = %taxi_store::redact(&redis.url()),
+                dir = %dir.display(),
+                appendfsync = %cfg.redis_fsync,
+                "embedded redis-server started (AOF on)"
+            );
             Ok((redis.url(), Some(redis)))
         }
     }

@@ -122,3 +122,158 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+/// A `taxi serve --role all` with an embedded Redis in a data directory, and the pid of
+/// its redis-server; dropping it kills both (whatever the test did to them).
+struct Serve {
+    child: std::process::Child,
+    redis_pid: u32,
+}
+
+impl Serve {
+    /// Starts it and waits until its redis-server child runs (the data directory is locked
+    /// before that child is spawned).
+    fn start(data: &std::path::Path) -> Serve {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = taxi()
+            .args(["serve", "--role", "all"])
+            .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_DATA_DIR", data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(pid) = children(child.id())
+                .into_iter()
+                .find(|&p| comm(p).as_deref() == Some("redis-server"))
+            {
+                return Serve {
+                    child,
+                    redis_pid: pid,
+                };
+            }
+            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("taxi serve started no redis-server");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if alive(self.redis_pid) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.redis_pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: state, ppid, ...
+fn stat(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &text[text.rfind(')')? + 1..];
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// The processes whose parent is `parent`.
+fn children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            stat(pid).is_some_and(|s| s.get(1).and_then(|p| p.parse().ok()) == Some(parent))
+        })
+        .collect()
+}
+
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_string())
+}
+
+/// Running: it exists and is not a zombie waiting for a parent to reap it.
+fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|s| s.first().map(String::as_str) != Some("Z"))
+}
+
+/// A `taxi serve` killed outright (no destructor runs) takes its redis-server with it:
+/// the child has a parent-death signal, so no orphan keeps the port and the AOF.
+#[test]
+fn a_killed_serve_leaves_no_redis_server_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(data.path());
+    assert!(alive(serve.redis_pid));
+    serve.child.kill().unwrap(); // SIGKILL
+    serve.child.wait().unwrap();
+    let killed = Instant::now();
+    while alive(serve.redis_pid) && killed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(serve.redis_pid),
+        "redis-server {} still runs 5 s after its taxi serve was killed",
+        serve.redis_pid
+    );
+}
+
+/// Two servers never open one AOF: a second `taxi serve` on the same data directory fails
+/// at once, naming the directory and the first one's pid, and starts no redis-server.
+#[test]
+fn a_second_serve_on_the_same_data_dir_fails_fast_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    let first = Serve::start(data.path());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let mut second = taxi()
+        .args(["serve", "--role", "all"])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TAXI_DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("the second taxi serve is still running after 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    let dir = data.path().join("redis").display().to_string();
+    assert!(err.contains(&dir), "{err}");
+    assert!(err.contains(&format!("pid {}", first.child.id())), "{err}");
+    // The first one is untouched: still its one redis-server.
+    assert!(alive(first.redis_pid));
+    assert_eq!(
+        children(first.child.id())
+            .into_iter()
+            .filter(|&p| comm(p).as_deref() == Some("redis-server"))
+            .count(),
+        1
+    );
+}
