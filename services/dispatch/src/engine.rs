@@ -9,6 +9,10 @@
 //! wake-ups ([`taxi_store::feed::Wakeups`]) instead of polling, so an order is taken
 //! within a round trip of its creation; a wake-up names an order, which the worker
 //! offers to attempt first (the script checks it is still the head of the queue).
+//!
+//! The sweeper is also the trip watchdog: accepted and arrived orders sit in an index by
+//! the deadline of their stage (kept by the transition scripts), and each sweep flags
+//! the due ones for operators, once per stage.
 
 use std::time::Duration;
 use taxi_domain::settings::Settings;
@@ -133,9 +137,15 @@ impl Engine {
                 }
                 Err(e) => tracing::debug!(error = %e, "sweep skipped"),
             }
+            match self.store.flag_stuck_trips(SWEEP_BATCH).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(stuck = n, "trips stuck: operators alerted"),
+                Err(e) => tracing::debug!(error = %e, "watchdog pass skipped"),
+            }
         }
     }
 }
 
-/// The most due reservations, retries and expired offers one sweep handles of each.
+/// The most due reservations, retries, expired offers and stuck trips one sweep handles
+/// of each.
 const SWEEP_BATCH: usize = 500;

@@ -13,7 +13,8 @@ pub enum AuditKind {
     TaxiRegistered,
     /// A driver started a shift.
     TaxiSignedOn,
-    /// A driver ended a shift, or dispatch signed off a taxi that missed offers.
+    /// A driver ended a shift, or dispatch signed off a taxi that missed offers, or an
+    /// operator redispatched the order of a taxi that never reached the pickup.
     TaxiSignedOff,
     /// A street hail started.
     StreetHailStarted,
@@ -53,11 +54,16 @@ pub enum AuditKind {
     AlertRaised,
     /// An operator acknowledged an alert.
     AlertAcknowledged,
+    /// The watchdog found a trip stuck: its taxi did not arrive, or the trip did not
+    /// start, in time (`taxi_domain::watchdog`).
+    OrderStuck,
+    /// An operator took a stuck trip back from its taxi and put it back in the queue.
+    OrderRedispatched,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -80,6 +86,8 @@ impl AuditKind {
         AuditKind::DeviceRegistered,
         AuditKind::AlertRaised,
         AuditKind::AlertAcknowledged,
+        AuditKind::OrderStuck,
+        AuditKind::OrderRedispatched,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -107,6 +115,8 @@ impl AuditKind {
             AuditKind::DeviceRegistered => "device_registered",
             AuditKind::AlertRaised => "alert_raised",
             AuditKind::AlertAcknowledged => "alert_acknowledged",
+            AuditKind::OrderStuck => "order_stuck",
+            AuditKind::OrderRedispatched => "order_redispatched",
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`resident_id`]: the 18-digit resident ID (GB 11643), its check character and birth date.
 //! - [`taxi`]: the taxi state machine.
 //! - [`order`]: the order state machine.
+//! - [`watchdog`]: the bounds on a taxi reaching the pickup and a trip starting, and what
+//!   becomes of a taxi whose stuck trip is redispatched.
 //! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
@@ -30,6 +32,7 @@ pub mod settings;
 pub mod speech;
 pub mod taxi;
 pub mod validate;
+pub mod watchdog;
 
 pub use clock::Clock;
 pub use error::FieldError;

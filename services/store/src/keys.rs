@@ -32,6 +32,8 @@
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
 //! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
+//! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
+//! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
 //! | `{c}:dispatch:notify` | pub/sub channel | JSON notices for driver streams (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
@@ -86,6 +88,10 @@ pub struct Keys {
     pub callbacks: String,
     /// `{c}:dispatch:wakeup`.
     pub wakeup: String,
+    /// `{c}:dispatch:watch`: accepted and arrived orders by their stage's deadline.
+    pub watch: String,
+    /// `{c}:dispatch:stuck`: orders the watchdog flagged, by when.
+    pub stuck: String,
     /// `{c}:dispatch:notify` (a pub/sub channel, not a key).
     pub notify: String,
     /// `{c}:stats`.
@@ -130,6 +136,8 @@ impl Keys {
             retry_scores: k("dispatch:retry:qscore"),
             callbacks: k("dispatch:callbacks"),
             wakeup: k("dispatch:wakeup"),
+            watch: k("dispatch:watch"),
+            stuck: k("dispatch:stuck"),
             notify: k("dispatch:notify"),
             stats: k("stats"),
             assign_elderly: k("stats:assign:e"),
@@ -194,6 +202,8 @@ impl Keys {
             ("assign_o", &self.assign_others),
             ("pickup_e", &self.pickup_elderly),
             ("pickup_o", &self.pickup_others),
+            ("watch", &self.watch),
+            ("stuck", &self.stuck),
         ]
     }
 

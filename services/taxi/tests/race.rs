@@ -307,6 +307,14 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
                 assert_eq!(order_taxi.get(order).map(String::as_str), Some(taxi));
                 assert_eq!(taxi_holds.remove(taxi).as_deref(), Some(order));
             }
+            // An operator redispatched a stuck trip: the taxi's record comes first (released,
+            // or signed off with the order named), then the order's.
+            AuditKind::TaxiSignedOff if !order.is_empty() => {
+                assert_eq!(taxi_holds.remove(taxi).as_deref(), Some(order));
+            }
+            AuditKind::OrderRedispatched => {
+                order_taxi.remove(order);
+            }
             AuditKind::TaxiSignedOff => {
                 assert!(
                     !taxi_holds.contains_key(taxi),

@@ -69,6 +69,22 @@ local function set_taxi_state(taxi, state)
   end
 end
 
+-- Whether dispatch gives up on a queued order: offered `max_offers` times in this
+-- dispatch round, or in it for `max_age` ms. `o` holds the order's offers, release_ms,
+-- round_ms, round_offers (a redispatch starts a new round).
+local function gives_up(o, max_offers, max_age)
+  local offers = (tonumber(o.offers) or 0) - (tonumber(o.round_offers) or 0)
+  if offers >= tonumber(max_offers) then return true end
+  local since = tonumber(o.round_ms or o.release_ms)
+  return NOW - since >= tonumber(max_age)
+end
+
+-- Takes an order off the watchdog's index and its operators' list (it moved on).
+local function unwatch(order)
+  redis.call('ZREM', K.watch, order)
+  redis.call('ZREM', K.stuck, order)
+end
+
 -- Records a latency sample in the older passengers' or the others' list.
 local function sample(lists, order_key, value)
   local reason = redis.call('HGET', order_key, 'reason')
