@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`engine`]: the workers, which take the best queued order and attempt it in one
 //!   atomic script, and the sweeper (due reservations, due retries, expired offers, the
-//!   trip watchdog).
+//!   trip watchdog), which also records Redis outages so they do not count against orders.
 //! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`,
 //!   `ListStuckOrders`, `RedispatchOrder`.
 

@@ -59,11 +59,14 @@ pub enum AuditKind {
     OrderStuck,
     /// An operator took a stuck trip back from its taxi and put it back in the queue.
     OrderRedispatched,
+    /// Dispatch could not reach Redis for a while; that time does not count against
+    /// waiting orders (`taxi_domain::outage`).
+    DispatchPaused,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -88,6 +91,7 @@ impl AuditKind {
         AuditKind::AlertAcknowledged,
         AuditKind::OrderStuck,
         AuditKind::OrderRedispatched,
+        AuditKind::DispatchPaused,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -117,6 +121,7 @@ impl AuditKind {
             AuditKind::AlertAcknowledged => "alert_acknowledged",
             AuditKind::OrderStuck => "order_stuck",
             AuditKind::OrderRedispatched => "order_redispatched",
+            AuditKind::DispatchPaused => "dispatch_paused",
         }
     }
 

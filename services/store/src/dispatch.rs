@@ -1,5 +1,5 @@
 //! Dispatch: the queue, offers, trip steps, manual assignment, call-backs, KPIs, the trip
-//! watchdog (stuck trips, redispatch).
+//! watchdog (stuck trips, redispatch) and the outages that do not count against orders.
 //!
 //! Every transition here is one Lua script with every key declared. The scripts share
 //! `lua/lib.lua`, so releasing an offer, freeing a taxi and requeueing an order are
@@ -9,13 +9,14 @@
 
 use crate::scripts::{
     AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, FlagStuck,
-    GiveUp, OfferOrder, OfferOrderReply, RedispatchOrder, RedispatchReply, ReleaseReservation,
-    RequeueDue, StepReply, TripStepCall, TripStepReply,
+    GiveUp, OfferOrder, OfferOrderReply, RecordOutage, RecordOutageReply, RedispatchOrder,
+    RedispatchReply, ReleaseReservation, RequeueDue, StepReply, TripStepCall, TripStepReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
 use taxi_domain::booking::{Channel, Payment};
 use taxi_domain::order::{OrderEvent, OrderStatus};
+use taxi_domain::outage::Outage;
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 use taxi_domain::watchdog::TripWatch;
 
@@ -470,6 +471,25 @@ impl Store {
                 status,
             }),
         }
+    }
+
+    /// Records that dispatch could not reach Redis during `outage`, so that time does not
+    /// count against waiting orders; periods that ended more than `keep` ago are dropped.
+    /// Returns the stored period it became part of.
+    pub async fn record_outage(
+        &self,
+        outage: Outage,
+        keep: std::time::Duration,
+    ) -> Result<Outage, StoreError> {
+        let call = RecordOutage {
+            outage,
+            keep_ms: keep.as_millis() as i64,
+        };
+        let RecordOutageReply::Done { start, end } = self.call(&call).await?;
+        Ok(Outage {
+            start_ms: start,
+            end_ms: end,
+        })
     }
 
     /// The offer a taxi holds right now, if any: (order, deadline ms).

@@ -34,6 +34,7 @@
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
 //! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
 //! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |
+//! | `{c}:dispatch:outages` | zset | periods (`start:end`, ms) dispatch could not reach Redis, by end; never overlapping |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
 //! | `{c}:dispatch:notify` | pub/sub channel | JSON notices for driver streams (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
@@ -92,6 +93,8 @@ pub struct Keys {
     pub watch: String,
     /// `{c}:dispatch:stuck`: orders the watchdog flagged, by when.
     pub stuck: String,
+    /// `{c}:dispatch:outages`: periods dispatch could not reach Redis.
+    pub outages: String,
     /// `{c}:dispatch:notify` (a pub/sub channel, not a key).
     pub notify: String,
     /// `{c}:stats`.
@@ -138,6 +141,7 @@ impl Keys {
             wakeup: k("dispatch:wakeup"),
             watch: k("dispatch:watch"),
             stuck: k("dispatch:stuck"),
+            outages: k("dispatch:outages"),
             notify: k("dispatch:notify"),
             stats: k("stats"),
             assign_elderly: k("stats:assign:e"),
@@ -204,6 +208,7 @@ impl Keys {
             ("pickup_o", &self.pickup_others),
             ("watch", &self.watch),
             ("stuck", &self.stuck),
+            ("outages", &self.outages),
         ]
     }
 

@@ -1,5 +1,5 @@
 #!lua
--- Gives up on a queued order that waited too long or was offered too often: UNFULFILLED,
+-- Gives up on a queued order that waited too long (outages not counted) or was offered too often: UNFULFILLED,
 -- on the operators' call-back list, no longer the caller's active order.
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, CHANNEL): order id, max offers, max age ms

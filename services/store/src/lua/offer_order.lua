@@ -3,7 +3,7 @@
 -- holds an order outside Redis, so a worker that dies loses nothing, and orders are
 -- attempted strictly in queue order. The caller names the head it expects (the order's
 -- keys must be declared); if another order is at the head, the reply names it instead.
--- Too old or offered too often: the reply says to give up (`give_up.lua` does it, with the
+-- Too old (outages not counted) or offered too often: the reply says to give up (`give_up.lua` does it, with the
 -- caller's keys). Else search free taxis near the pickup (caring fleet first for older
 -- passengers, then radius by radius), skipping stale fixes, taxis that had their chance
 -- and (for a wheelchair need) inaccessible cars, and offer it to the nearest (or the N

@@ -22,6 +22,7 @@ mod give_up;
 mod nearby_free;
 mod offer_order;
 mod raise_alert;
+mod record_outage;
 mod redispatch_order;
 mod register_device;
 mod register_taxi;
@@ -44,6 +45,7 @@ pub(crate) use give_up::GiveUp;
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
+pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
 pub(crate) use redispatch_order::{RedispatchOrder, RedispatchReply};
 pub(crate) use register_device::{RegisterDevice, RegisterDeviceReply};
 pub(crate) use register_taxi::{RegisterTaxi, RegisterTaxiReply};
@@ -232,6 +234,7 @@ scripts! {
     cancel_order: City,
     flag_stuck: City,
     redispatch_order: City,
+    record_outage: City,
 }
 
 impl Store {
