@@ -61,6 +61,14 @@ pub fn replay(events: &[AuditRecord]) -> Replayed {
                 assert_eq!(order_taxi.get(order).map(String::as_str), Some(taxi));
                 assert_eq!(r.holding.remove(taxi).as_deref(), Some(order));
             }
+            // An operator redispatched a stuck trip: the taxi's record comes first (released,
+            // or signed off with the order named), then the order's.
+            AuditKind::TaxiSignedOff if !order.is_empty() => {
+                assert_eq!(r.holding.remove(taxi).as_deref(), Some(order));
+            }
+            AuditKind::OrderRedispatched => {
+                order_taxi.remove(order);
+            }
             AuditKind::TaxiSignedOff => {
                 assert!(
                     !r.holding.contains_key(taxi),

@@ -9,8 +9,21 @@
 //! wake-ups ([`taxi_store::feed::Wakeups`]) instead of polling, so an order is taken
 //! within a round trip of its creation; a wake-up names an order, which the worker
 //! offers to attempt first (the script checks it is still the head of the queue).
+//!
+//! The sweeper is also the trip watchdog: accepted and arrived orders sit in an index by
+//! the deadline of their stage (kept by the transition scripts), and each sweep flags
+//! the due ones for operators, once per stage.
+//!
+//! Outages: every task notes when it last reached Redis and when a call failed
+//! ([`Reach`]). Before any task works again after a failure, the period from the last
+//! success to now is recorded in Redis (merged with what other processes recorded), and
+//! dispatch does not count it against waiting orders (`taxi_domain::outage`). Recording
+//! comes first, so no order is judged on a clock that still includes the outage.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
+use taxi_domain::outage::Outage;
 use taxi_domain::settings::Settings;
 use taxi_store::Store;
 use taxi_store::dispatch::{Attempt, DispatchParams};
@@ -39,7 +52,42 @@ pub struct Engine {
     store: Store,
     settings: Settings,
     params: DispatchParams,
+    reach: Arc<Reach>,
 }
+
+/// What this process's engine knows of its reach to Redis: when it last got an answer,
+/// and whether a call failed since. Atomics, since every worker and the sweeper report
+/// into it; the async mutex makes one task record an outage while the others wait.
+#[derive(Debug, Default)]
+struct Reach {
+    /// When the engine last got an answer from Redis (ms by the store's clock; 0: never).
+    last_ok_ms: AtomicI64,
+    /// A call failed since then: an outage is under way, or not yet recorded.
+    down: AtomicBool,
+    recording: tokio::sync::Mutex<()>,
+}
+
+impl Reach {
+    /// A call was answered. While an outage is unrecorded the last success stays where
+    /// it was: that is where the outage began.
+    fn answered(&self, now_ms: i64) {
+        if !self.down.load(Ordering::Acquire) {
+            self.last_ok_ms.fetch_max(now_ms, Ordering::AcqRel);
+        }
+    }
+
+    /// A call failed.
+    fn failed(&self) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                "dispatch lost Redis: orders wait, and the time will not count against them"
+            );
+        }
+    }
+}
+
+/// How long recorded outages are kept: far longer than any order waits in dispatch.
+const OUTAGE_KEEP: Duration = Duration::from_secs(24 * 3600);
 
 impl Engine {
     /// An engine over `store`.
@@ -49,6 +97,59 @@ impl Engine {
             store,
             settings,
             params,
+            reach: Arc::default(),
+        }
+    }
+
+    /// Whether the engine may work: after a failure, first records the outage (from the
+    /// last answer to now) so it does not count against waiting orders. False while
+    /// Redis is still out of reach.
+    async fn settled(&self) -> bool {
+        if !self.reach.down.load(Ordering::Acquire) {
+            return true;
+        }
+        let _one = self.reach.recording.lock().await;
+        if !self.reach.down.load(Ordering::Acquire) {
+            return true;
+        }
+        // The outage ends when Redis answers, not when we began to ask: a call can wait
+        // for a connection for a while, and the clock reading must come after it.
+        if let Err(e) = self.store.ping().await {
+            tracing::debug!(error = %e, "Redis still out of reach");
+            return false;
+        }
+        let now = self.store.now_ms();
+        let start = self.reach.last_ok_ms.load(Ordering::Acquire);
+        // Never reached Redis before (started during an outage): nothing is known to have
+        // waited through it, so there is nothing to record.
+        if start > 0 && start < now {
+            let outage = Outage {
+                start_ms: start,
+                end_ms: now,
+            };
+            match self.store.record_outage(outage, OUTAGE_KEEP).await {
+                Ok(stored) => tracing::warn!(
+                    outage_ms = now - start,
+                    merged_start_ms = stored.start_ms,
+                    merged_end_ms = stored.end_ms,
+                    "dispatch reached Redis again; the outage does not count against waiting orders"
+                ),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Redis still out of reach");
+                    return false;
+                }
+            }
+        }
+        self.reach.last_ok_ms.store(now, Ordering::Release);
+        self.reach.down.store(false, Ordering::Release);
+        true
+    }
+
+    /// Notes how a call to Redis went.
+    fn note<T, E>(&self, r: &Result<T, E>) {
+        match r {
+            Ok(_) => self.reach.answered(self.store.now_ms()),
+            Err(_) => self.reach.failed(),
         }
     }
 
@@ -69,7 +170,13 @@ impl Engine {
     /// named); returns false if Redis failed.
     async fn drain(&self, mut hint: Option<String>, shutdown: &CancellationToken) -> bool {
         while !shutdown.is_cancelled() {
-            match self.store.dispatch_next(&self.params, hint.take()).await {
+            // Another task saw Redis fail: no order is judged until the outage is recorded.
+            if self.reach.down.load(Ordering::Acquire) {
+                return false;
+            }
+            let attempt = self.store.dispatch_next(&self.params, hint.take()).await;
+            self.note(&attempt);
+            match attempt {
                 Ok((Attempt::Empty, _)) => return true,
                 Ok((Attempt::Offered { order, taxis, .. }, next)) => {
                     tracing::debug!(order_id = %order, ?taxis, "offered");
@@ -96,7 +203,7 @@ impl Engine {
         let mut wakeups = self.store.wakeups();
         let mut hint = None;
         while !shutdown.is_cancelled() {
-            if !self.drain(hint.take(), &shutdown).await {
+            if !self.settled().await || !self.drain(hint.take(), &shutdown).await {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(200)) => continue,
                     () = shutdown.cancelled() => break,
@@ -106,6 +213,7 @@ impl Engine {
                 r = wakeups.next(Duration::from_secs(1)) => match r {
                     Ok(h) => hint = h,
                     Err(e) => {
+                        self.reach.failed();
                         tracing::debug!(worker = n, error = %e, "wake-up wait failed; reconnecting");
                         tokio::select! {
                             () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -126,16 +234,29 @@ impl Engine {
                 _ = tick.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            match self.store.maintain(&self.params, SWEEP_BATCH).await {
+            if !self.settled().await {
+                continue;
+            }
+            let swept = self.store.maintain(&self.params, SWEEP_BATCH).await;
+            self.note(&swept);
+            match swept {
                 Ok([0, 0, 0]) => {}
                 Ok([released, retried, expired]) => {
                     tracing::debug!(released, retried, expired, "swept")
                 }
                 Err(e) => tracing::debug!(error = %e, "sweep skipped"),
             }
+            let flagged = self.store.flag_stuck_trips(SWEEP_BATCH).await;
+            self.note(&flagged);
+            match flagged {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(stuck = n, "trips stuck: operators alerted"),
+                Err(e) => tracing::debug!(error = %e, "watchdog pass skipped"),
+            }
         }
     }
 }
 
-/// The most due reservations, retries and expired offers one sweep handles of each.
+/// The most due reservations, retries, expired offers and stuck trips one sweep handles
+/// of each.
 const SWEEP_BATCH: usize = 500;

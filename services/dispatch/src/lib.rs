@@ -2,14 +2,18 @@
 //!
 //! # Layout
 //! - [`engine`]: the workers, which take the best queued order and attempt it in one
-//!   atomic script, and the sweeper (due reservations, due retries, expired offers).
-//! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`.
+//!   atomic script, and the sweeper (due reservations, due retries, expired offers, the
+//!   trip watchdog), which also records Redis outages so they do not count against orders.
+//! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`,
+//!   `ListStuckOrders`, `RedispatchOrder`.
 
 pub mod engine;
 
 use taxi_domain::priority::quantile;
+use taxi_domain::settings::Settings;
 use taxi_domain::taxi::TaxiState;
 use taxi_domain::validate;
+use taxi_domain::watchdog::Stage;
 use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
@@ -20,6 +24,16 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     store: Store,
+    settings: Settings,
+}
+
+/// A stuck trip's stage on the wire.
+fn stuck_stage(stage: Option<Stage>) -> pb::StuckStage {
+    match stage {
+        Some(Stage::NotArrived) => pb::StuckStage::NotArrived,
+        Some(Stage::NotStarted) => pb::StuckStage::NotStarted,
+        None => pb::StuckStage::Unspecified,
+    }
 }
 
 fn limit(field: &str, value: u32, default: usize, max: usize) -> ApiResult<usize> {
@@ -48,8 +62,8 @@ fn summary(samples: &mut [i64]) -> pb::LatencySummary {
 
 impl Dispatch {
     /// The service over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Self { store, settings }
     }
 
     /// The tonic server for this service.
@@ -94,12 +108,63 @@ impl Dispatch {
         let operator = validate::id("operator_id", &r.operator_id)?;
         let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
         self.store
-            .assign_order(&order, &taxi, eta, &operator)
+            .assign_order(&order, &taxi, eta, &operator, &self.settings.trip_watch)
             .await?;
         tracing::info!(order_id = %order, taxi_id = %taxi, %operator, "assigned by hand");
         let o = self.store.get_order(&order).await?;
         Ok(pb::AssignOrderResponse {
             order: Some(view::order(&self.store, &o, false).await?),
+        })
+    }
+
+    async fn stuck(&self, r: pb::ListStuckOrdersRequest) -> ApiResult<pb::ListStuckOrdersResponse> {
+        let limit = limit("limit", r.limit, 100, 500)?;
+        let (trips, total) = self.store.stuck_trips(limit).await?;
+        let ids: Vec<String> = trips.iter().map(|t| t.order.clone()).collect();
+        let orders = self.store.get_orders(&ids).await?;
+        let now = self.store.now_ms();
+        // An order that is gone (archived) is left out rather than misreported.
+        let flagged: std::collections::HashMap<&str, i64> = trips
+            .iter()
+            .map(|t| (t.order.as_str(), t.flagged_ms))
+            .collect();
+        let mut out = Vec::with_capacity(orders.len());
+        for o in &orders {
+            let at = flagged.get(o.id.as_str()).copied().unwrap_or(now);
+            out.push(pb::StuckOrder {
+                order: Some(view::order(&self.store, o, false).await?),
+                stage: stuck_stage(Stage::of(o.status)) as i32,
+                flagged_time: Some(convert::timestamp(at)),
+                flagged_for: Some(duration(now - at)),
+            });
+        }
+        Ok(pb::ListStuckOrdersResponse { orders: out, total })
+    }
+
+    async fn redispatch(
+        &self,
+        r: pb::RedispatchOrderRequest,
+    ) -> ApiResult<pb::RedispatchOrderResponse> {
+        let order = validate::id("order_id", &r.order_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let reason = validate::text("reason", &r.reason, 200)?;
+        if reason.is_empty() {
+            return Err(ApiError::invalid("reason", "required: say why"));
+        }
+        let done = self
+            .store
+            .redispatch_order(&order, &operator, &reason)
+            .await?;
+        tracing::info!(order_id = %order, %operator, taxi_id = ?done.taxi, from = ?done.from,
+            taxi_state = ?done.taxi_state, "redispatched by an operator");
+        let o = self.store.get_order(&order).await?;
+        Ok(pb::RedispatchOrderResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
+            released_taxi_id: done.taxi.unwrap_or_default(),
+            released_taxi_state: done
+                .taxi_state
+                .map(convert::taxi_state)
+                .unwrap_or(pb::TaxiState::Unspecified) as i32,
         })
     }
 
@@ -184,6 +249,22 @@ impl DispatchService for Dispatch {
         request: Request<pb::AssignOrderRequest>,
     ) -> Result<Response<pb::AssignOrderResponse>, Status> {
         Ok(Response::new(self.assign(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "ListStuckOrders", skip_all)]
+    async fn list_stuck_orders(
+        &self,
+        request: Request<pb::ListStuckOrdersRequest>,
+    ) -> Result<Response<pb::ListStuckOrdersResponse>, Status> {
+        Ok(Response::new(self.stuck(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "RedispatchOrder", skip_all, fields(order_id = %request.get_ref().order_id, operator_id = %request.get_ref().operator_id))]
+    async fn redispatch_order(
+        &self,
+        request: Request<pb::RedispatchOrderRequest>,
+    ) -> Result<Response<pb::RedispatchOrderResponse>, Status> {
+        Ok(Response::new(self.redispatch(request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "GetDispatchStats", skip_all)]

@@ -13,7 +13,8 @@ pub enum AuditKind {
     TaxiRegistered,
     /// A driver started a shift.
     TaxiSignedOn,
-    /// A driver ended a shift, or dispatch signed off a taxi that missed offers.
+    /// A driver ended a shift, or dispatch signed off a taxi that missed offers, or an
+    /// operator redispatched the order of a taxi that never reached the pickup.
     TaxiSignedOff,
     /// A street hail started.
     StreetHailStarted,
@@ -53,11 +54,19 @@ pub enum AuditKind {
     AlertRaised,
     /// An operator acknowledged an alert.
     AlertAcknowledged,
+    /// The watchdog found a trip stuck: its taxi did not arrive, or the trip did not
+    /// start, in time (`taxi_domain::watchdog`).
+    OrderStuck,
+    /// An operator took a stuck trip back from its taxi and put it back in the queue.
+    OrderRedispatched,
+    /// Dispatch could not reach Redis for a while; that time does not count against
+    /// waiting orders (`taxi_domain::outage`).
+    DispatchPaused,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -80,6 +89,9 @@ impl AuditKind {
         AuditKind::DeviceRegistered,
         AuditKind::AlertRaised,
         AuditKind::AlertAcknowledged,
+        AuditKind::OrderStuck,
+        AuditKind::OrderRedispatched,
+        AuditKind::DispatchPaused,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -107,6 +119,9 @@ impl AuditKind {
             AuditKind::DeviceRegistered => "device_registered",
             AuditKind::AlertRaised => "alert_raised",
             AuditKind::AlertAcknowledged => "alert_acknowledged",
+            AuditKind::OrderStuck => "order_stuck",
+            AuditKind::OrderRedispatched => "order_redispatched",
+            AuditKind::DispatchPaused => "dispatch_paused",
         }
     }
 

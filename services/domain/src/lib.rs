@@ -11,6 +11,9 @@
 //! - [`resident_id`]: the 18-digit resident ID (GB 11643), its check character and birth date.
 //! - [`taxi`]: the taxi state machine.
 //! - [`order`]: the order state machine.
+//! - [`watchdog`]: the bounds on a taxi reaching the pickup and a trip starting, and what
+//!   becomes of a taxi whose stuck trip is redispatched.
+//! - [`outage`]: time in a Redis outage does not count against a waiting order.
 //! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
@@ -24,12 +27,14 @@ pub mod clock;
 pub mod error;
 pub mod geo;
 pub mod order;
+pub mod outage;
 pub mod priority;
 pub mod resident_id;
 pub mod settings;
 pub mod speech;
 pub mod taxi;
 pub mod validate;
+pub mod watchdog;
 
 pub use clock::Clock;
 pub use error::FieldError;

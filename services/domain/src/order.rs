@@ -112,11 +112,14 @@ pub enum OrderEvent {
     Cancel,
     /// Dispatch gives up.
     GiveUp,
+    /// An operator takes a stuck trip (the taxi never arrived, or the trip never started)
+    /// back from its taxi: back to the queue at its own priority.
+    Redispatch,
 }
 
 impl OrderEvent {
     /// Every event.
-    pub const ALL: [OrderEvent; 10] = [
+    pub const ALL: [OrderEvent; 11] = [
         OrderEvent::Release,
         OrderEvent::Offer,
         OrderEvent::Accept,
@@ -127,6 +130,7 @@ impl OrderEvent {
         OrderEvent::Complete,
         OrderEvent::Cancel,
         OrderEvent::GiveUp,
+        OrderEvent::Redispatch,
     ];
 
     /// The event's name in the scripts' prelude (`ORDER.<code>`).
@@ -142,6 +146,7 @@ impl OrderEvent {
             OrderEvent::Complete => "complete",
             OrderEvent::Cancel => "cancel",
             OrderEvent::GiveUp => "give_up",
+            OrderEvent::Redispatch => "redispatch",
         }
     }
 
@@ -158,6 +163,7 @@ impl OrderEvent {
             OrderEvent::Complete => AuditKind::TripCompleted,
             OrderEvent::Cancel => AuditKind::OrderCancelled,
             OrderEvent::GiveUp => AuditKind::OrderUnfulfilled,
+            OrderEvent::Redispatch => AuditKind::OrderRedispatched,
         }
     }
 
@@ -179,6 +185,8 @@ impl OrderEvent {
             // Dispatch gives up on an order at the head of its queue; an offered order
             // first comes back (declined or expired) and is given up from there.
             OrderEvent::GiveUp => &[Pending],
+            // Only a trip that has a taxi and has not started can be stuck.
+            OrderEvent::Redispatch => &[Accepted, Arrived],
         }
     }
 
@@ -196,6 +204,7 @@ impl OrderEvent {
             OrderEvent::Complete => Completed,
             OrderEvent::Cancel => Cancelled,
             OrderEvent::GiveUp => Unfulfilled,
+            OrderEvent::Redispatch => Pending,
         }
     }
 
@@ -239,7 +248,7 @@ mod tests {
     use super::*;
     use OrderStatus::*;
 
-    const EVENTS: [OrderEvent; 10] = OrderEvent::ALL;
+    const EVENTS: [OrderEvent; 11] = OrderEvent::ALL;
 
     #[test]
     fn codes_round_trip() {
@@ -303,8 +312,8 @@ mod tests {
             }
         }
         // Release 1, Offer 1, Accept 1, Requeue 1, ManualAssign 3, Arrive 1, StartTrip 2,
-        // Complete 1, Cancel 5, GiveUp 1.
-        assert_eq!(allowed, 17);
+        // Complete 1, Cancel 5, GiveUp 1, Redispatch 2.
+        assert_eq!(allowed, 19);
     }
 
     #[test]
@@ -336,6 +345,18 @@ mod tests {
                     "{e:?} in {s:?} is both to do and done"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_a_trip_with_a_taxi_not_yet_started_can_be_redispatched() {
+        for s in OrderStatus::ALL {
+            assert_eq!(
+                OrderEvent::Redispatch.apply(s).ok(),
+                matches!(s, Accepted | Arrived).then_some(Pending),
+                "{s:?}"
+            );
+            assert!(!OrderEvent::Redispatch.already_done(s));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The tunable numbers of a city's service, with the defaults DESIGN.md starts from.
 
 use crate::geo::City;
+use crate::watchdog::TripWatch;
 use std::time::Duration;
 
 /// The numbers every service of one city works by.
@@ -52,6 +53,9 @@ pub struct Settings {
     pub dispatch_workers: usize,
     /// How often expired offers, due retries and due reservations are swept.
     pub sweep_interval: Duration,
+    /// How long a taxi may take to reach the pickup, and a trip to start, before the
+    /// watchdog alerts operators.
+    pub trip_watch: TripWatch,
 }
 
 /// How an order is offered.
@@ -118,6 +122,7 @@ impl Default for Settings {
             retry_interval: Duration::from_secs(2),
             dispatch_workers: 2,
             sweep_interval: Duration::from_millis(200),
+            trip_watch: TripWatch::default(),
         }
     }
 }

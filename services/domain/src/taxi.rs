@@ -83,11 +83,14 @@ pub enum TaxiEvent {
     StartTrip,
     /// The dispatched trip ends.
     CompleteTrip,
+    /// An operator took back the order of a driver who never reached the pickup: the
+    /// taxi is signed off until its driver signs on again (`watchdog::taxi_on_redispatch`).
+    Dismiss,
 }
 
 impl TaxiEvent {
     /// Every event.
-    pub const ALL: [TaxiEvent; 13] = [
+    pub const ALL: [TaxiEvent; 14] = [
         TaxiEvent::SignOn,
         TaxiEvent::SignOff,
         TaxiEvent::StartStreetHail,
@@ -101,6 +104,7 @@ impl TaxiEvent {
         TaxiEvent::Arrive,
         TaxiEvent::StartTrip,
         TaxiEvent::CompleteTrip,
+        TaxiEvent::Dismiss,
     ];
 
     /// The event's name in the scripts' prelude (`TAXI.<code>`).
@@ -119,6 +123,7 @@ impl TaxiEvent {
             TaxiEvent::Arrive => "arrive",
             TaxiEvent::StartTrip => "start_trip",
             TaxiEvent::CompleteTrip => "complete_trip",
+            TaxiEvent::Dismiss => "dismiss",
         }
     }
 
@@ -138,6 +143,7 @@ impl TaxiEvent {
             TaxiEvent::Arrive => AuditKind::TaxiArrived,
             TaxiEvent::StartTrip => AuditKind::TripStarted,
             TaxiEvent::CompleteTrip => AuditKind::TripCompleted,
+            TaxiEvent::Dismiss => AuditKind::TaxiSignedOff,
         }
     }
 
@@ -158,6 +164,7 @@ impl TaxiEvent {
             TaxiEvent::Arrive => &[Assigned],
             TaxiEvent::StartTrip => &[Assigned],
             TaxiEvent::CompleteTrip => &[Occupied],
+            TaxiEvent::Dismiss => &[Assigned],
         }
     }
 
@@ -178,6 +185,7 @@ impl TaxiEvent {
             TaxiEvent::Arrive => Assigned,
             TaxiEvent::StartTrip => Occupied,
             TaxiEvent::CompleteTrip => Free,
+            TaxiEvent::Dismiss => OffDuty,
         }
     }
 
@@ -207,7 +215,7 @@ pub fn refusal(event: TaxiEvent, state: TaxiState) -> String {
 mod tests {
     use super::*;
 
-    const EVENTS: [TaxiEvent; 13] = TaxiEvent::ALL;
+    const EVENTS: [TaxiEvent; 14] = TaxiEvent::ALL;
 
     #[test]
     fn codes_round_trip() {
@@ -240,6 +248,7 @@ mod tests {
             (TaxiEvent::Arrive, Assigned, Some(Assigned)),
             (TaxiEvent::StartTrip, Assigned, Some(Occupied)),
             (TaxiEvent::CompleteTrip, Occupied, Some(Free)),
+            (TaxiEvent::Dismiss, Assigned, Some(OffDuty)),
         ];
         for event in EVENTS {
             for state in TaxiState::ALL {

@@ -70,7 +70,9 @@ impl Driver {
     async fn accept(&self, r: pb::AcceptOfferRequest) -> ApiResult<pb::AcceptOfferResponse> {
         let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
         let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
-        self.store.accept_offer(&order, &taxi, eta).await?;
+        self.store
+            .accept_offer(&order, &taxi, eta, &self.settings.trip_watch)
+            .await?;
         tracing::info!(taxi_id = %taxi, order_id = %order, eta, "offer accepted");
         let o = self.store.get_order(&order).await?;
         Ok(pb::AcceptOfferResponse {
@@ -108,7 +110,14 @@ impl Driver {
             None
         };
         self.store
-            .trip_step(&order, &taxi, step, fare, paid_by)
+            .trip_step(
+                &order,
+                &taxi,
+                step,
+                fare,
+                paid_by,
+                &self.settings.trip_watch,
+            )
             .await?;
         tracing::info!(taxi_id = %taxi, order_id = %order, ?step, "trip step");
         let o = self.store.get_order(&order).await?;

@@ -209,7 +209,7 @@ pub async fn run(
         let engine = taxi_dispatch::engine::Engine::new(store.clone(), s.clone());
         background.push(tokio::spawn(engine.run(shutdown.clone())));
         router = router.add_service(
-            taxi_dispatch::Dispatch::new(store.clone())
+            taxi_dispatch::Dispatch::new(store.clone(), s.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );

@@ -1,4 +1,5 @@
-//! Dispatch: the queue, offers, trip steps, manual assignment, call-backs, KPIs.
+//! Dispatch: the queue, offers, trip steps, manual assignment, call-backs, KPIs, the trip
+//! watchdog (stuck trips, redispatch) and the outages that do not count against orders.
 //!
 //! Every transition here is one Lua script with every key declared. The scripts share
 //! `lua/lib.lua`, so releasing an offer, freeing a taxi and requeueing an order are
@@ -7,15 +8,17 @@
 //! checks that nothing moved in between.
 
 use crate::scripts::{
-    AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, GiveUp,
-    OfferOrder, OfferOrderReply, ReleaseReservation, RequeueDue, StepReply, TripStepCall,
-    TripStepReply,
+    AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, FlagStuck,
+    GiveUp, OfferOrder, OfferOrderReply, RecordOutage, RecordOutageReply, RedispatchOrder,
+    RedispatchReply, ReleaseReservation, RequeueDue, StepReply, TripStepCall, TripStepReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
 use taxi_domain::booking::{Channel, Payment};
 use taxi_domain::order::{OrderEvent, OrderStatus};
-use taxi_domain::taxi::TaxiEvent;
+use taxi_domain::outage::Outage;
+use taxi_domain::taxi::{TaxiEvent, TaxiState};
+use taxi_domain::watchdog::TripWatch;
 
 /// The numbers one dispatch attempt works by.
 #[derive(Debug, Clone)]
@@ -104,6 +107,26 @@ impl TripStep {
             TripStep::Complete => "ended_ms",
         }
     }
+}
+
+/// What a redispatch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redispatched {
+    /// The status the order was stuck in.
+    pub from: OrderStatus,
+    /// The taxi that held it, if one did.
+    pub taxi: Option<String>,
+    /// That taxi's state now.
+    pub taxi_state: Option<TaxiState>,
+}
+
+/// A trip on the operators' list of stuck trips.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckTrip {
+    /// The order.
+    pub order: String,
+    /// When the watchdog flagged it (ms).
+    pub flagged_ms: i64,
 }
 
 /// The KPI counters, kept as the transitions happen.
@@ -284,14 +307,22 @@ impl Store {
         Ok(counts)
     }
 
-    /// A driver accepts an offer.
+    /// A driver accepts an offer; the watchdog gives the taxi `watch`'s time to reach
+    /// the pickup.
     pub async fn accept_offer(
         &self,
         order: &str,
         taxi: &str,
         eta_s: u32,
+        watch: &TripWatch,
     ) -> Result<(), StoreError> {
-        answer(self.call(&AcceptOffer { order, taxi, eta_s }).await?, order)
+        let call = AcceptOffer {
+            order,
+            taxi,
+            eta_s,
+            arrive_within_ms: watch.arrival_bound(eta_s).as_millis() as i64,
+        };
+        answer(self.call(&call).await?, order)
     }
 
     /// A driver declines an offer.
@@ -299,7 +330,8 @@ impl Store {
         answer(self.call(&DeclineOffer { order, taxi }).await?, order)
     }
 
-    /// A step of the trip by the taxi holding the order.
+    /// A step of the trip by the taxi holding the order; once arrived, the watchdog gives
+    /// the trip `watch`'s time to start.
     pub async fn trip_step(
         &self,
         order: &str,
@@ -307,6 +339,7 @@ impl Store {
         step: TripStep,
         fare_cents: i64,
         paid_by: Option<Payment>,
+        watch: &TripWatch,
     ) -> Result<(), StoreError> {
         let phone = self.order_phone(order).await?;
         let call = TripStepCall {
@@ -316,6 +349,7 @@ impl Store {
             step,
             fare_cents,
             paid_by,
+            start_within_ms: watch.boarding_bound().as_millis() as i64,
         };
         match self.call(&call).await? {
             TripStepReply::Done => Ok(()),
@@ -335,19 +369,22 @@ impl Store {
         }
     }
 
-    /// An operator assigns a free taxi by hand.
+    /// An operator assigns a free taxi by hand; the watchdog gives it `watch`'s time to
+    /// reach the pickup.
     pub async fn assign_order(
         &self,
         order: &str,
         taxi: &str,
         eta_s: u32,
         operator: &str,
+        watch: &TripWatch,
     ) -> Result<(), StoreError> {
         let call = AssignOrder {
             order,
             taxi,
             eta_s,
             operator,
+            arrive_within_ms: watch.arrival_bound(eta_s).as_millis() as i64,
         };
         match self.call(&call).await? {
             AssignOrderReply::Done => Ok(()),
@@ -362,6 +399,97 @@ impl Store {
                 status,
             }),
         }
+    }
+
+    /// The watchdog's pass: trips whose stage deadline has passed (the taxi did not reach
+    /// the pickup, or the trip did not start, in time) go on the operators' list, at most
+    /// `batch` per pass, each once per stage. Returns how many it flagged.
+    pub async fn flag_stuck_trips(&self, batch: usize) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let due: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.keys.watch)
+            .arg("-inf")
+            .arg(self.now_ms())
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(batch)
+            .query_async(&mut conn)
+            .await?;
+        let mut flagged = 0;
+        for order in &due {
+            if matches!(self.call(&FlagStuck { order }).await?, StepReply::Done) {
+                tracing::warn!(order_id = %order, "trip stuck: operators alerted");
+                flagged += 1;
+            }
+        }
+        Ok(flagged)
+    }
+
+    /// The operators' list of stuck trips, longest flagged first (at most `limit`), and
+    /// how many there are.
+    pub async fn stuck_trips(&self, limit: usize) -> Result<(Vec<StuckTrip>, u64), StoreError> {
+        let mut conn = self.conn.clone();
+        let (rows, total): (Vec<(String, f64)>, u64) = redis::pipe()
+            .zrange_withscores(&self.keys.stuck, 0, limit as isize - 1)
+            .zcard(&self.keys.stuck)
+            .query_async(&mut conn)
+            .await?;
+        let trips = rows
+            .into_iter()
+            .map(|(order, at)| StuckTrip {
+                order,
+                flagged_ms: at as i64,
+            })
+            .collect();
+        Ok((trips, total))
+    }
+
+    /// An operator takes a stuck trip (ACCEPTED or ARRIVED) back from its taxi: the taxi
+    /// is released or signed off (`taxi_domain::watchdog::Stage::taxi_on_redispatch`) and
+    /// told, and the order goes back to the queue at its own priority, in one script.
+    pub async fn redispatch_order(
+        &self,
+        order: &str,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Redispatched, StoreError> {
+        let call = RedispatchOrder {
+            order,
+            operator,
+            reason,
+        };
+        match self.call(&call).await? {
+            RedispatchReply::Done { from, taxi, state } => Ok(Redispatched {
+                from,
+                taxi: (!taxi.is_empty()).then_some(taxi),
+                taxi_state: TaxiState::from_code(&state),
+            }),
+            RedispatchReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+            RedispatchReply::Refused { status } => Err(StoreError::OrderRefused {
+                event: OrderEvent::Redispatch,
+                status,
+            }),
+        }
+    }
+
+    /// Records that dispatch could not reach Redis during `outage`, so that time does not
+    /// count against waiting orders; periods that ended more than `keep` ago are dropped.
+    /// Returns the stored period it became part of.
+    pub async fn record_outage(
+        &self,
+        outage: Outage,
+        keep: std::time::Duration,
+    ) -> Result<Outage, StoreError> {
+        let call = RecordOutage {
+            outage,
+            keep_ms: keep.as_millis() as i64,
+        };
+        let RecordOutageReply::Done { start, end } = self.call(&call).await?;
+        Ok(Outage {
+            start_ms: start,
+            end_ms: end,
+        })
     }
 
     /// The offer a taxi holds right now, if any: (order, deadline ms).

@@ -32,6 +32,9 @@
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
 //! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
+//! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
+//! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |
+//! | `{c}:dispatch:outages` | zset | periods (`start:end`, ms) dispatch could not reach Redis, by end; never overlapping |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
 //! | `{c}:drivers:feed` | stream | every notice for a driver stream, in order (`taxi`, `n` = JSON); the stream id is the notice's sequence id; capped at `StoreConfig::feed_len` entries (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
@@ -88,6 +91,12 @@ pub struct Keys {
     pub wakeup: String,
     /// `{c}:drivers:feed`: the durable notices for driver streams.
     pub feed: String,
+    /// `{c}:dispatch:watch`: accepted and arrived orders by their stage's deadline.
+    pub watch: String,
+    /// `{c}:dispatch:stuck`: orders the watchdog flagged, by when.
+    pub stuck: String,
+    /// `{c}:dispatch:outages`: periods dispatch could not reach Redis.
+    pub outages: String,
     /// `{c}:stats`.
     pub stats: String,
     /// `{c}:stats:assign:e`.
@@ -131,6 +140,9 @@ impl Keys {
             callbacks: k("dispatch:callbacks"),
             wakeup: k("dispatch:wakeup"),
             feed: k("drivers:feed"),
+            watch: k("dispatch:watch"),
+            stuck: k("dispatch:stuck"),
+            outages: k("dispatch:outages"),
             stats: k("stats"),
             assign_elderly: k("stats:assign:e"),
             assign_others: k("stats:assign:o"),
@@ -195,6 +207,9 @@ impl Keys {
             ("assign_o", &self.assign_others),
             ("pickup_e", &self.pickup_elderly),
             ("pickup_o", &self.pickup_others),
+            ("watch", &self.watch),
+            ("stuck", &self.stuck),
+            ("outages", &self.outages),
         ]
     }
 

@@ -31,6 +31,7 @@ use taxi_domain::booking::{CancelledBy, Channel, Payment};
 use taxi_domain::clock::{Clock, ManualClock};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
+use taxi_domain::watchdog::{Stage, TripWatch};
 use taxi_redis_process::{RedisCluster, RedisProcess};
 use taxi_store::dispatch::{Attempt, DispatchParams, TripStep};
 use taxi_store::orders::{NewOrder, PlaceRec};
@@ -224,7 +225,10 @@ impl City {
     /// A trip step by `taxi`.
     async fn trip_step(&self, order: &str, taxi: &str, step: TripStep) -> Result<(), String> {
         let paid = Some(Payment::Cash);
-        let reply = self.store.trip_step(order, taxi, step, FARE_CENTS, paid);
+        let watch = TripWatch::default();
+        let reply = self
+            .store
+            .trip_step(order, taxi, step, FARE_CENTS, paid, &watch);
         said(reply.await)
     }
 }
@@ -352,7 +356,7 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
         }
         OrderEvent::Accept => {
             let taxi = case.holder(city).await;
-            said(city.store.accept_offer(&order, &taxi, 300).await)
+            said(city.store.accept_offer(&order, &taxi, 300, &watch()).await)
         }
         OrderEvent::Requeue => {
             let taxi = case.holder(city).await;
@@ -360,7 +364,9 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
         }
         OrderEvent::ManualAssign => {
             let taxi = city.free_taxi().await;
-            let done = said(city.store.assign_order(&order, &taxi, 300, "op-1").await);
+            let watch = watch();
+            let assigned = city.store.assign_order(&order, &taxi, 300, "op-1", &watch);
+            let done = said(assigned.await);
             if done.is_ok() {
                 case.taxi = Some(taxi);
             }
@@ -377,7 +383,19 @@ async fn apply_order(city: &City, case: &mut OrderCase, event: OrderEvent) -> Re
             Attempt::Unfulfilled(o) if o == order => Ok(()),
             other => Err(format!("{other:?}")),
         },
+        OrderEvent::Redispatch => {
+            let done = said(city.store.redispatch_order(&order, "op-1", "stuck").await);
+            if done.is_ok() {
+                case.taxi = None;
+            }
+            done
+        }
     }
+}
+
+/// The watchdog's bounds as in service.
+fn watch() -> TripWatch {
+    TripWatch::default()
 }
 
 #[tokio::test]
@@ -531,7 +549,7 @@ async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Resul
         }
         TaxiEvent::Accept => {
             let order = case.held(city).await;
-            said(city.store.accept_offer(&order, &taxi, 300).await)
+            said(city.store.accept_offer(&order, &taxi, 300, &watch()).await)
         }
         TaxiEvent::Decline => {
             let order = case.held(city).await;
@@ -552,11 +570,23 @@ async fn apply_taxi(city: &City, case: &mut TaxiCase, event: TaxiEvent) -> Resul
         }
         TaxiEvent::ManualAssign => {
             let order = city.order(false).await;
-            said(city.store.assign_order(&order, &taxi, 300, "op-1").await)
+            said(
+                city.store
+                    .assign_order(&order, &taxi, 300, "op-1", &watch())
+                    .await,
+            )
         }
         TaxiEvent::Arrive => case.trip_step(city, TripStep::Arrive).await,
         TaxiEvent::StartTrip => case.trip_step(city, TripStep::Start).await,
         TaxiEvent::CompleteTrip => case.trip_step(city, TripStep::Complete).await,
+        TaxiEvent::Dismiss => {
+            let order = case.held(city).await;
+            match city.store.redispatch_order(&order, "op-1", "stuck").await {
+                Ok(r) if r.taxi.as_deref() == Some(taxi.as_str()) => Ok(()),
+                Ok(r) => Err(format!("{order} redispatched from taxi {:?}", r.taxi)),
+                Err(e) => Err(format!("{e:?}")),
+            }
+        }
     };
     // The order the taxi holds now, for the next step of a path.
     case.order = city.store.held_order(&case.taxi).await.expect("held order");
@@ -604,6 +634,41 @@ async fn every_taxi_event_in_every_state_does_what_the_domain_says() {
         },
     )
     .await;
+}
+
+/// A redispatched trip's taxi ends where the domain's rule for its stage says: signed off
+/// if it never reached the pickup, free if it was there; either way it no longer holds
+/// the order, the order is queued again, and the taxi is not offered it again.
+#[tokio::test]
+async fn a_redispatched_taxi_is_signed_off_or_freed_by_the_stage_it_was_stuck_at() {
+    let redis = TestRedis::start();
+    for (n, status) in [OrderStatus::Accepted, OrderStatus::Arrived]
+        .into_iter()
+        .enumerate()
+    {
+        let city = City::open(&redis, n).await;
+        let case = reach_order(&city, status).await;
+        let taxi = case.taxi.clone().expect("a taxi holds it");
+        let done = city.store.redispatch_order(&case.order, "op-1", "stuck");
+        let done = done.await.expect("redispatch");
+        let stage = Stage::of(status).expect("a stage");
+        let rule = stage.taxi_on_redispatch().apply(TaxiState::Assigned);
+        assert_eq!(Ok(city.state(&taxi).await), rule, "{status:?}");
+        assert_eq!(done.taxi_state, rule.ok(), "{status:?}");
+        assert_eq!(city.store.held_order(&taxi).await.expect("held"), None);
+        assert_eq!(city.status(&case.order).await, OrderStatus::Pending);
+        if stage == Stage::NotStarted {
+            // Free at the pickup, but not offered the order it was taken from.
+            let other = city.free_taxi().await;
+            match city.dispatch(&params()).await {
+                Attempt::Offered { order, taxis, .. } => {
+                    assert_eq!((order, taxis[0].0.clone()), (case.order.clone(), other));
+                }
+                a => panic!("{a:?}"),
+            }
+        }
+        assert_eq!(city.counts_disagree().await, None);
+    }
 }
 
 /// Where the store knows more than the domain: an OCCUPIED taxi carries either a street

@@ -47,6 +47,13 @@ pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
 pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+/// `TAXI_STUCK_ARRIVAL_MIN_SECS`: the least time a taxi has to reach the pickup before
+/// the watchdog alerts operators.
+pub(crate) const ENV_STUCK_ARRIVAL_MIN: &str = "TAXI_STUCK_ARRIVAL_MIN_SECS";
+/// `TAXI_STUCK_ARRIVAL_ETA_FACTOR`: a taxi has this many times its ETA, if that is longer.
+pub(crate) const ENV_STUCK_ETA_FACTOR: &str = "TAXI_STUCK_ARRIVAL_ETA_FACTOR";
+/// `TAXI_STUCK_BOARDING_SECS`: how long a taxi may wait at the pickup for the trip to start.
+pub(crate) const ENV_STUCK_BOARDING: &str = "TAXI_STUCK_BOARDING_SECS";
 
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
@@ -100,6 +107,15 @@ mod defaults {
     }
     pub(super) fn redis_fsync() -> String {
         taxi_redis_process::Fsync::default().to_string()
+    }
+    pub(super) fn stuck_arrival_min_secs() -> u64 {
+        s().trip_watch.arrival_min.as_secs()
+    }
+    pub(super) fn stuck_arrival_eta_factor() -> u32 {
+        s().trip_watch.arrival_eta_factor
+    }
+    pub(super) fn stuck_boarding_secs() -> u64 {
+        s().trip_watch.boarding.as_secs()
     }
 }
 
@@ -165,6 +181,15 @@ pub(crate) struct ServeArgs {
     /// Milliseconds between sweeps of expired offers, due retries and due reservations.
     #[arg(long, env = ENV_SWEEP, default_value_t = defaults::sweep_ms())]
     pub sweep_ms: u64,
+    /// Seconds a taxi has at least to reach the pickup before operators are alerted.
+    #[arg(long, env = ENV_STUCK_ARRIVAL_MIN, default_value_t = defaults::stuck_arrival_min_secs())]
+    pub stuck_arrival_min_secs: u64,
+    /// A taxi has this many times its ETA to reach the pickup, if that is longer.
+    #[arg(long, env = ENV_STUCK_ETA_FACTOR, default_value_t = defaults::stuck_arrival_eta_factor())]
+    pub stuck_arrival_eta_factor: u32,
+    /// Seconds a taxi may wait at the pickup for the trip to start before operators are alerted.
+    #[arg(long, env = ENV_STUCK_BOARDING, default_value_t = defaults::stuck_boarding_secs())]
+    pub stuck_boarding_secs: u64,
 }
 
 /// Configuration that passed every check.
@@ -307,6 +332,21 @@ impl ServeArgs {
                 10..=60_000,
                 format!("--sweep-ms / {ENV_SWEEP}"),
             ),
+            (
+                self.stuck_arrival_min_secs,
+                60..=7200,
+                format!("--stuck-arrival-min-secs / {ENV_STUCK_ARRIVAL_MIN}"),
+            ),
+            (
+                u64::from(self.stuck_arrival_eta_factor),
+                1..=10,
+                format!("--stuck-arrival-eta-factor / {ENV_STUCK_ETA_FACTOR}"),
+            ),
+            (
+                self.stuck_boarding_secs,
+                60..=7200,
+                format!("--stuck-boarding-secs / {ENV_STUCK_BOARDING}"),
+            ),
         ] {
             if !range.contains(&value) {
                 bail!(
@@ -323,6 +363,11 @@ impl ServeArgs {
         s.elderly_head_start = Duration::from_secs(self.elderly_head_start_secs);
         s.retry_interval = Duration::from_millis(self.retry_ms);
         s.sweep_interval = Duration::from_millis(self.sweep_ms);
+        s.trip_watch = taxi_domain::watchdog::TripWatch {
+            arrival_min: Duration::from_secs(self.stuck_arrival_min_secs),
+            arrival_eta_factor: self.stuck_arrival_eta_factor,
+            boarding: Duration::from_secs(self.stuck_boarding_secs),
+        };
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {
@@ -379,6 +424,7 @@ mod tests {
         assert_eq!(got.elderly_head_start, want.elderly_head_start);
         assert_eq!(got.retry_interval, want.retry_interval);
         assert_eq!(got.sweep_interval, want.sweep_interval);
+        assert_eq!(got.trip_watch, want.trip_watch);
         assert_eq!(got.city.code, want.city.code);
         assert_eq!(c.redis_fsync, taxi_redis_process::Fsync::default());
         let server = ServerConfig::default();
@@ -419,6 +465,14 @@ mod tests {
             ),
             (vec!["--redis-fsync", "no"], "TAXI_REDIS_FSYNC"),
             (vec!["--redis-url", "http://:s3cret@x/"], "TAXI_REDIS_URL"),
+            (
+                vec!["--stuck-boarding-secs", "5"],
+                "TAXI_STUCK_BOARDING_SECS",
+            ),
+            (
+                vec!["--stuck-arrival-eta-factor", "0"],
+                "TAXI_STUCK_ARRIVAL_ETA_FACTOR",
+            ),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());
             assert!(err.contains(needle), "{args:?}: {err}");

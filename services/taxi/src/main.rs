@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve gRPC for one role, several, or all.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Run every service and a simulated city (central Chongqing) for a while.
     Demo(demo::DemoArgs),
     /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.

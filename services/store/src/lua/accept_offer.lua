@@ -1,10 +1,11 @@
 #!lua
 -- A driver accepts: the order gets this taxi, every other offer of it is withdrawn.
 -- KEYS (after the city's): the order's hash
--- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds
+-- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, ms the taxi has to reach the
+--   pickup before the watchdog flags the trip
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
 local order_key = own_keys()
-local id, taxi, eta_s = own_args()
+local id, taxi, eta_s, arrive_within = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local status = redis.call('HGET', order_key, 'status')
 -- A retry after a lost reply: this taxi already holds the order it accepted. Nothing to do.
@@ -21,6 +22,7 @@ withdraw_all(id, order_key, taxi, 'taken by another taxi', NOTICE.withdrawn)
 redis.call('HSET', order_key, 'status', ORDER.accept.to, 'taxi', taxi, 'holders', taxi,
   'accepted_ms', NOW, 'eta_s', eta_s, 'updated', NOW)
 set_taxi_state(taxi, TAXI.accept.to)
+redis.call('ZADD', K.watch, NOW + tonumber(arrive_within), id)
 redis.call('HSET', K.missed, taxi, 0)
 count(ORDER.accept.to)
 sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))

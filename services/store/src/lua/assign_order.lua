@@ -2,11 +2,12 @@
 -- An operator assigns a chosen free taxi by hand, atomically like any other claim; open
 -- offers of the order are withdrawn in the same step.
 -- KEYS (after the city's): the order's hash
--- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, operator id
+-- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, operator id, ms the taxi has to
+--   reach the pickup before the watchdog flags the trip
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', status}
 --      | {kind = 'no_taxi'} | {kind = 'taxi_busy', state}
 local order_key = own_keys()
-local id, taxi, eta_s, operator = own_args()
+local id, taxi, eta_s, operator, arrive_within = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local status = redis.call('HGET', order_key, 'status')
 if not may(ORDER.manual_assign, status) then return reply('refused', {status = status}) end
@@ -22,6 +23,7 @@ redis.call('HSET', order_key, 'status', ORDER.manual_assign.to, 'taxi', taxi, 'h
   'accepted_ms', NOW, 'eta_s', eta_s, 'assigned_by', operator, 'updated', NOW)
 redis.call('HSET', K.torders, taxi, id)
 set_taxi_state(taxi, TAXI.manual_assign.to)
+redis.call('ZADD', K.watch, NOW + tonumber(arrive_within), id)
 count(ORDER.manual_assign.to)
 local waited = NOW - tonumber(redis.call('HGET', order_key, 'release_ms'))
 if waited >= 0 then sample(ASSIGN, order_key, waited) end

@@ -19,6 +19,7 @@ redis.call('HSET', order_key, 'status', ORDER.cancel.to, 'c_by', by, 'c_reason',
   'updated', NOW, 'ended_ms', NOW)
 for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
 redis.call('HDEL', K.retry_q, id)
+unwatch(id)
 redis.call('ZREM', caller_active, id)
 count(ORDER.cancel.to)
 audit(ORDER.cancel.audit, 'order', id, 'from', st, 'to', ORDER.cancel.to, 'by', by)

@@ -1,14 +1,14 @@
 #!lua
--- Gives up on a queued order that waited too long or was offered too often: UNFULFILLED,
+-- Gives up on a queued order that waited too long (outages not counted) or was offered too often: UNFULFILLED,
 -- on the operators' call-back list, no longer the caller's active order.
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, FEED_MAX): order id, max offers, max age ms
 -- Reply: {kind = 'done'} | {kind = 'kept'} (no longer queued, or no longer due)
 local order_key, caller_active = own_keys()
 local id, max_offers, max_age = own_args()
-local o = redis.call('HMGET', order_key, 'status', 'offers', 'release_ms')
+local o = redis.call('HMGET', order_key, 'status', 'offers', 'release_ms', 'round_ms', 'round_offers')
 if not redis.call('ZSCORE', K.pending, id) or not may(ORDER.give_up, o[1]) then return reply('kept') end
-if (tonumber(o[2]) or 0) < tonumber(max_offers) and NOW - tonumber(o[3]) < tonumber(max_age) then
+if not gives_up({offers = o[2], release_ms = o[3], round_ms = o[4], round_offers = o[5]}, max_offers, max_age) then
   return reply('kept')
 end
 redis.call('ZREM', K.pending, id)

@@ -71,6 +71,36 @@ local function set_taxi_state(taxi, state)
   end
 end
 
+-- How long of [since, NOW] dispatch could not reach Redis (`K.outages` never overlap).
+local function paused_since(since)
+  local total = 0
+  for _, m in ipairs(redis.call('ZRANGE', K.outages, string.format('(%d', since), '+inf', 'BYSCORE')) do
+    local s, e = string.match(m, '^(%d+):(%d+)$')
+    s, e = math.max(tonumber(s), since), math.min(tonumber(e), NOW)
+    if e > s then total = total + (e - s) end
+  end
+  return total
+end
+
+-- Whether dispatch gives up on a queued order (`taxi_domain::outage::gives_up`): offered
+-- `max_offers` times in this dispatch round, or in it for `max_age` ms not counting
+-- outages. `o` holds the order's offers, release_ms, round_ms, round_offers. The outages
+-- are read only for an order that would give up without them (so never on the hot path).
+local function gives_up(o, max_offers, max_age)
+  local offers = (tonumber(o.offers) or 0) - (tonumber(o.round_offers) or 0)
+  if offers >= tonumber(max_offers) then return true end
+  local since = tonumber(o.round_ms or o.release_ms)
+  local waited = NOW - since
+  if waited < tonumber(max_age) then return false end
+  return waited - paused_since(since) >= tonumber(max_age)
+end
+
+-- Takes an order off the watchdog's index and its operators' list (it moved on).
+local function unwatch(order)
+  redis.call('ZREM', K.watch, order)
+  redis.call('ZREM', K.stuck, order)
+end
+
 -- Records a latency sample in the older passengers' or the others' list.
 local function sample(lists, order_key, value)
   local reason = redis.call('HGET', order_key, 'reason')

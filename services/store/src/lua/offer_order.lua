@@ -3,7 +3,7 @@
 -- holds an order outside Redis, so a worker that dies loses nothing, and orders are
 -- attempted strictly in queue order. The caller names the head it expects (the order's
 -- keys must be declared); if another order is at the head, the reply names it instead.
--- Too old or offered too often: the reply says to give up (`give_up.lua` does it, with the
+-- Too old (outages not counted) or offered too often: the reply says to give up (`give_up.lua` does it, with the
 -- caller's keys). Else search free taxis near the pickup (caring fleet first for older
 -- passengers, then radius by radius), skipping stale fixes, taxis that had their chance
 -- and (for a wheelchair need) inaccessible cars, and offer it to the nearest (or the N
@@ -25,13 +25,13 @@ local function head()
   return redis.call('ZRANGE', K.pending, 0, 0)[1] or ''
 end
 local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
-  'release_ms', 'phone')
+  'release_ms', 'phone', 'round_ms', 'round_offers')
 if not may(ORDER.offer, o[1]) then
   redis.call('ZREM', K.pending, id)
   return reply('gone', {order = id, next = head()})
 end
 local offers = tonumber(o[6]) or 0
-if offers >= tonumber(max_offers) or NOW - tonumber(o[7]) >= tonumber(max_age) then
+if gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
   return reply('give_up', {order = id, phone = o[8]})
 end
 redis.call('ZREM', K.pending, id)

@@ -2,11 +2,12 @@
 -- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed.
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, order event code (ORDER.<code>), taxi event
---   code (TAXI.<code>), the order's time field, fare cents, paid by
+--   code (TAXI.<code>), the order's time field, fare cents, paid by, ms the trip has to
+--   start once the taxi arrived (the watchdog's next deadline)
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'not_yours'}
 --      | {kind = 'refused', status} | {kind = 'taxi_refused', state}
 local order_key, caller_active = own_keys()
-local id, taxi, order_code, taxi_code, time_field, fare, paid_by = own_args()
+local id, taxi, order_code, taxi_code, time_field, fare, paid_by, start_within = own_args()
 local event, taxi_event = ORDER[order_code], TAXI[taxi_code]
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local o = redis.call('HMGET', order_key, 'status', 'taxi', 'release_ms')
@@ -23,7 +24,12 @@ if event == ORDER.complete then
   redis.call('ZREM', caller_active, id)
   count(event.to)
 end
-if event == ORDER.arrive then sample(PICKUP, order_key, NOW - tonumber(o[3])) end
+-- The watchdog: off its lists (the trip moved on); an arrived taxi has a new deadline.
+unwatch(id)
+if event == ORDER.arrive then
+  sample(PICKUP, order_key, NOW - tonumber(o[3]))
+  redis.call('ZADD', K.watch, NOW + tonumber(start_within), id)
+end
 set_taxi_state(taxi, taxi_event.to)
 audit(event.audit, 'order', id, 'taxi', taxi, 'from', o[1], 'to', event.to)
 return reply('done')

@@ -6,13 +6,15 @@ use redis::{ScriptInvocation, Value};
 use taxi_domain::order::OrderStatus;
 use taxi_domain::taxi::TaxiState;
 
-/// `operator` assigns `taxi` to `order`.
+/// `operator` assigns `taxi` to `order`; the taxi has `arrive_within_ms` to reach the pickup
+/// before the watchdog flags the trip.
 #[derive(Debug)]
 pub(crate) struct AssignOrder<'a> {
     pub(crate) order: &'a str,
     pub(crate) taxi: &'a str,
     pub(crate) eta_s: u32,
     pub(crate) operator: &'a str,
+    pub(crate) arrive_within_ms: i64,
 }
 
 /// What the assignment did.
@@ -44,7 +46,8 @@ impl Call for AssignOrder<'_> {
         inv.arg(self.order)
             .arg(self.taxi)
             .arg(self.eta_s)
-            .arg(self.operator);
+            .arg(self.operator)
+            .arg(self.arrive_within_ms);
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
         json(v)

@@ -17,10 +17,13 @@ mod cancel_order;
 mod create_order;
 mod decline_offer;
 mod expire_offer;
+mod flag_stuck;
 mod give_up;
 mod nearby_free;
 mod offer_order;
 mod raise_alert;
+mod record_outage;
+mod redispatch_order;
 mod register_device;
 mod register_taxi;
 mod release_reservation;
@@ -37,10 +40,13 @@ pub(crate) use cancel_order::{CancelOrder, CancelOrderReply};
 pub(crate) use create_order::{CreateOrder, CreateOrderReply};
 pub(crate) use decline_offer::DeclineOffer;
 pub(crate) use expire_offer::ExpireOffer;
+pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
+pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
+pub(crate) use redispatch_order::{RedispatchOrder, RedispatchReply};
 pub(crate) use register_device::{RegisterDevice, RegisterDeviceReply};
 pub(crate) use register_taxi::{RegisterTaxi, RegisterTaxiReply};
 pub(crate) use release_reservation::ReleaseReservation;
@@ -226,6 +232,9 @@ scripts! {
     trip_step: City,
     assign_order: City,
     cancel_order: City,
+    flag_stuck: City,
+    redispatch_order: City,
+    record_outage: City,
 }
 
 impl Store {

@@ -9,7 +9,8 @@ use taxi_domain::order::OrderStatus;
 use taxi_domain::taxi::TaxiState;
 
 /// `step` of `order` by `taxi`; `phone` is the order's caller (whose active set a
-/// completed trip leaves).
+/// completed trip leaves); once arrived, the trip has `start_within_ms` to start before the
+/// watchdog flags it.
 #[derive(Debug)]
 pub(crate) struct TripStepCall<'a> {
     pub(crate) order: &'a str,
@@ -18,6 +19,7 @@ pub(crate) struct TripStepCall<'a> {
     pub(crate) step: TripStep,
     pub(crate) fare_cents: i64,
     pub(crate) paid_by: Option<Payment>,
+    pub(crate) start_within_ms: i64,
 }
 
 /// What the step did.
@@ -53,7 +55,8 @@ impl Call for TripStepCall<'_> {
             .arg(self.step.taxi_event().code())
             .arg(self.step.time_field())
             .arg(self.fare_cents)
-            .arg(self.paid_by.map(Payment::code).unwrap_or(""));
+            .arg(self.paid_by.map(Payment::code).unwrap_or(""))
+            .arg(self.start_within_ms);
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
         json(v)
