@@ -38,8 +38,17 @@ enum Inbound {
     Resync,
 }
 
-/// The inboxes of one taxi's open streams (a driver may briefly have two while reconnecting).
-type Inboxes = Vec<(u64, mpsc::Sender<Inbound>)>;
+/// The most streams one taxi may hold open. A driver briefly has two while reconnecting
+/// (the dead connection's stream is not yet noticed); a third opening replaces the oldest,
+/// which ends with ABORTED, so one taxi id cannot pile up streams without bound.
+pub const MAX_STREAMS_PER_TAXI: usize = 2;
+
+/// One open stream of a taxi: its id, its inbox, and the token that ends it when a newer
+/// stream replaces it.
+type Inbox = (u64, mpsc::Sender<Inbound>, CancellationToken);
+
+/// The inboxes of one taxi's open streams, oldest first (at most [`MAX_STREAMS_PER_TAXI`]).
+type Inboxes = Vec<Inbox>;
 
 struct Inner {
     streams: Mutex<HashMap<String, Inboxes>>,
@@ -72,7 +81,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut streams = self.hub.inner.streams.lock().expect("hub lock");
         if let Some(list) = streams.get_mut(&self.taxi) {
-            list.retain(|(id, _)| *id != self.id);
+            list.retain(|(id, _, _)| *id != self.id);
             if list.is_empty() {
                 streams.remove(&self.taxi);
             }
@@ -112,19 +121,24 @@ impl Hub {
 
     /// Opens a stream for `taxi`: one task turns its notifications, in order, into events
     /// on the returned receiver, starting with what the taxi holds now. The task ends when
-    /// the driver goes away or `shutdown` fires, which ends the stream.
+    /// the driver goes away or `shutdown` fires, which ends the stream. A taxi keeps at
+    /// most [`MAX_STREAMS_PER_TAXI`] streams: the newest replaces the oldest, which ends
+    /// with ABORTED.
     pub fn open(&self, taxi: &str, shutdown: CancellationToken) -> mpsc::Receiver<Item> {
         let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(64);
         let (out, rx) = mpsc::channel::<Item>(16);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let replaced = CancellationToken::new();
         let _ = inbox_tx.try_send(Inbound::Resync);
-        self.inner
-            .streams
-            .lock()
-            .expect("hub lock")
-            .entry(taxi.to_string())
-            .or_default()
-            .push((id, inbox_tx));
+        {
+            let mut streams = self.inner.streams.lock().expect("hub lock");
+            let list = streams.entry(taxi.to_string()).or_default();
+            while list.len() >= MAX_STREAMS_PER_TAXI {
+                let (_, _, oldest) = list.remove(0);
+                oldest.cancel();
+            }
+            list.push((id, inbox_tx, replaced.clone()));
+        }
         let registration = Registration {
             hub: self.clone(),
             taxi: taxi.to_string(),
@@ -139,6 +153,14 @@ impl Hub {
                     n = inbox.recv() => n,
                     () = out.closed() => break,
                     () = shutdown.cancelled() => break,
+                    () = replaced.cancelled() => {
+                        tracing::info!(taxi_id = %taxi, "driver stream replaced by a newer one");
+                        // A reader that stopped reading gets a plain end of stream instead.
+                        let _ = out.try_send(Err(Status::aborted(format!(
+                            "replaced by a newer StreamDispatches of taxi {taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
+                        ))));
+                        break;
+                    }
                 };
                 let Some(n) = n else { break };
                 match hub.event_for(&taxi, n).await {
@@ -176,7 +198,7 @@ impl Hub {
             .lock()
             .expect("hub lock")
             .get(taxi)
-            .map(|l| l.iter().map(|(_, tx)| tx.clone()).collect())
+            .map(|l| l.iter().map(|(_, tx, _)| tx.clone()).collect())
             .unwrap_or_default();
         for tx in inboxes {
             if tx.try_send(n.clone()).is_err() {

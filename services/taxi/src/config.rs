@@ -45,6 +45,8 @@ pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
 pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+/// `TAXI_MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams one client connection may open.
+pub(crate) const ENV_MAX_STREAMS: &str = "TAXI_MAX_STREAMS_PER_CONNECTION";
 
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
@@ -67,6 +69,9 @@ mod defaults {
     }
     pub(super) fn drain_secs() -> u64 {
         ServerConfig::default().drain_delay.as_secs()
+    }
+    pub(super) fn max_streams_per_connection() -> u32 {
+        ServerConfig::default().max_streams_per_connection
     }
     pub(super) fn offer_timeout_ms() -> u64 {
         s().offer_timeout.as_millis() as u64
@@ -156,6 +161,9 @@ pub(crate) struct ServeArgs {
     /// Milliseconds between sweeps of expired offers, due retries and due reservations.
     #[arg(long, env = ENV_SWEEP, default_value_t = defaults::sweep_ms())]
     pub sweep_ms: u64,
+    /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
+    #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
+    pub max_streams_per_connection: u32,
 }
 
 /// Configuration that passed every check.
@@ -232,6 +240,7 @@ impl ServeArgs {
             roles,
             drain_delay: Duration::from_secs(self.drain_secs),
             grace: Duration::from_secs(self.grace_secs),
+            max_streams_per_connection: self.max_streams_per_connection,
             ..ServerConfig::default()
         };
         let s = &mut server.settings;
@@ -291,6 +300,11 @@ impl ServeArgs {
                 self.sweep_ms,
                 10..=60_000,
                 format!("--sweep-ms / {ENV_SWEEP}"),
+            ),
+            (
+                u64::from(self.max_streams_per_connection),
+                1..=100_000,
+                format!("--max-streams-per-connection / {ENV_MAX_STREAMS}"),
             ),
         ] {
             if !range.contains(&value) {
@@ -369,6 +383,10 @@ mod tests {
             (c.server.grace, c.server.drain_delay),
             (server.grace, server.drain_delay)
         );
+        assert_eq!(
+            c.server.max_streams_per_connection,
+            server.max_streams_per_connection
+        );
     }
 
     #[test]
@@ -399,6 +417,10 @@ mod tests {
             (
                 vec!["--position-fresh-secs", "0"],
                 "TAXI_POSITION_FRESH_SECS",
+            ),
+            (
+                vec!["--max-streams-per-connection", "0"],
+                "TAXI_MAX_STREAMS_PER_CONNECTION",
             ),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());
