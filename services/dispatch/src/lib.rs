@@ -14,6 +14,7 @@ use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
 use taxi_store::Store;
+use taxi_store::dispatch::QueueCursor;
 use tonic::{Request, Response, Status};
 
 /// The operators' dispatch service of one city.
@@ -61,13 +62,20 @@ impl Dispatch {
         &self,
         r: pb::ListPendingOrdersRequest,
     ) -> ApiResult<pb::ListPendingOrdersResponse> {
-        let limit = limit("limit", r.limit, 100, 500)?;
-        let ids = self.store.waiting_order_ids().await?;
-        let mut orders = self.store.get_orders(&ids).await?;
+        let size = limit("page_size", r.page_size, 100, 500)?;
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            let bad = || ApiError::invalid("page_token", "is not a token this service gave out");
+            let c = QueueCursor::parse(&r.page_token).ok_or_else(bad)?;
+            validate::id("page_token", &c.id).map_err(|_| bad())?;
+            Some(c)
+        };
+        let page = self.store.pending_page(after.as_ref(), size).await?;
+        let total = self.store.waiting_count().await?;
+        let mut orders = self.store.get_orders(&page.ids).await?;
+        // An order that left the queue between the two reads is not shown as waiting.
         orders.retain(|o| o.status == taxi_domain::order::OrderStatus::Pending);
-        orders.sort_by_key(|o| (o.queue_score, o.created_ms));
-        let total = orders.len() as u64;
-        orders.truncate(limit);
         let now = self.store.now_ms();
         let mut out = Vec::with_capacity(orders.len());
         for o in &orders {
@@ -76,7 +84,11 @@ impl Dispatch {
                 waiting: Some(duration(now - o.release_ms)),
             });
         }
-        Ok(pb::ListPendingOrdersResponse { orders: out, total })
+        Ok(pb::ListPendingOrdersResponse {
+            orders: out,
+            total,
+            next_page_token: page.next.map(|c| c.to_string()).unwrap_or_default(),
+        })
     }
 
     async fn callbacks(&self, r: pb::ListCallbacksRequest) -> ApiResult<pb::ListCallbacksResponse> {

@@ -134,8 +134,10 @@ impl Hub {
             let mut streams = self.inner.streams.lock().expect("hub lock");
             let list = streams.entry(taxi.to_string()).or_default();
             while list.len() >= MAX_STREAMS_PER_TAXI {
-                let (_, _, oldest) = list.remove(0);
+                // Cancelled before its inbox closes, so its task says why it ends.
+                let (_, inbox, oldest) = list.remove(0);
                 oldest.cancel();
+                drop(inbox);
             }
             list.push((id, inbox_tx, replaced.clone()));
         }
@@ -150,23 +152,22 @@ impl Hub {
             let _registration = registration;
             loop {
                 let n = tokio::select! {
+                    biased;
+                    () = replaced.cancelled() => break,
                     n = inbox.recv() => n,
                     () = out.closed() => break,
                     () = shutdown.cancelled() => break,
-                    () = replaced.cancelled() => {
-                        tracing::info!(taxi_id = %taxi, "driver stream replaced by a newer one");
-                        // A reader that stopped reading gets a plain end of stream instead.
-                        let _ = out.try_send(Err(Status::aborted(format!(
-                            "replaced by a newer StreamDispatches of taxi {taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
-                        ))));
-                        break;
-                    }
                 };
                 let Some(n) = n else { break };
                 match hub.event_for(&taxi, n).await {
                     Ok(Some(event)) => {
                         let item = Ok(pb::StreamDispatchesResponse { event: Some(event) });
-                        if out.send(item).await.is_err() {
+                        let sent = tokio::select! {
+                            biased;
+                            () = replaced.cancelled() => break,
+                            sent = out.send(item) => sent,
+                        };
+                        if sent.is_err() {
                             break;
                         }
                     }
@@ -175,6 +176,13 @@ impl Hub {
                         tracing::warn!(taxi_id = %taxi, error = %e, "could not build a dispatch event")
                     }
                 }
+            }
+            if replaced.is_cancelled() {
+                tracing::info!(taxi_id = %taxi, "driver stream replaced by a newer one");
+                // A reader that stopped reading gets a plain end of stream instead.
+                let _ = out.try_send(Err(Status::aborted(format!(
+                    "replaced by a newer StreamDispatches of taxi {taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
+                ))));
             }
         });
         rx

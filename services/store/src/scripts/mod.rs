@@ -20,6 +20,7 @@ mod expire_offer;
 mod give_up;
 mod nearby_free;
 mod offer_order;
+mod pending_page;
 mod raise_alert;
 mod register_device;
 mod register_taxi;
@@ -40,6 +41,7 @@ pub(crate) use expire_offer::ExpireOffer;
 pub(crate) use give_up::GiveUp;
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
+pub(crate) use pending_page::PendingPage;
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use register_device::{RegisterDevice, RegisterDeviceReply};
 pub(crate) use register_taxi::{RegisterTaxi, RegisterTaxiReply};
@@ -214,6 +216,7 @@ scripts! {
     register_device: Own,
     raise_alert: Own,
     ack_alert: Own,
+    pending_page: Own,
     taxi_transition: City,
     create_order: Own,
     offer_order: City,
