@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`engine`]: the workers, which take the best queued order and attempt it in one
 //!   atomic script, and the sweeper (due reservations, due retries, expired offers).
-//! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`.
+//! - this module: `ListPendingOrders`, `ListCallbacks`, `ResolveCallback`, `AssignOrder`,
+//!   `GetDispatchStats`.
 
 pub mod engine;
 
@@ -100,6 +101,23 @@ impl Dispatch {
         })
     }
 
+    async fn resolve_callback(
+        &self,
+        r: pb::ResolveCallbackRequest,
+    ) -> ApiResult<pb::ResolveCallbackResponse> {
+        let order = validate::id("order_id", &r.order_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
+        self.store
+            .resolve_callback(&order, &operator, &outcome)
+            .await?;
+        tracing::info!(order_id = %order, %operator, "call-back resolved");
+        let o = self.store.get_order(&order).await?;
+        Ok(pb::ResolveCallbackResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
+        })
+    }
+
     async fn assign(&self, r: pb::AssignOrderRequest) -> ApiResult<pb::AssignOrderResponse> {
         let order = validate::id("order_id", &r.order_id)?;
         let taxi = validate::id("taxi_id", &r.taxi_id)?;
@@ -188,6 +206,16 @@ impl DispatchService for Dispatch {
         request: Request<pb::ListCallbacksRequest>,
     ) -> Result<Response<pb::ListCallbacksResponse>, Status> {
         Ok(Response::new(self.callbacks(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id, operator_id = %request.get_ref().operator_id))]
+    async fn resolve_callback(
+        &self,
+        request: Request<pb::ResolveCallbackRequest>,
+    ) -> Result<Response<pb::ResolveCallbackResponse>, Status> {
+        Ok(Response::new(
+            Dispatch::resolve_callback(self, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "AssignOrder", skip_all, fields(order_id = %request.get_ref().order_id, taxi_id = %request.get_ref().taxi_id))]

@@ -53,11 +53,15 @@ pub enum AuditKind {
     AlertRaised,
     /// An operator acknowledged an alert.
     AlertAcknowledged,
+    /// An operator resolved an alert.
+    AlertResolved,
+    /// An operator resolved the call-back of an unfulfilled order.
+    CallbackResolved,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -80,6 +84,8 @@ impl AuditKind {
         AuditKind::DeviceRegistered,
         AuditKind::AlertRaised,
         AuditKind::AlertAcknowledged,
+        AuditKind::AlertResolved,
+        AuditKind::CallbackResolved,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -107,6 +113,8 @@ impl AuditKind {
             AuditKind::DeviceRegistered => "device_registered",
             AuditKind::AlertRaised => "alert_raised",
             AuditKind::AlertAcknowledged => "alert_acknowledged",
+            AuditKind::AlertResolved => "alert_resolved",
+            AuditKind::CallbackResolved => "callback_resolved",
         }
     }
 

@@ -8,8 +8,8 @@
 
 use crate::scripts::{
     AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, GiveUp,
-    OfferOrder, OfferOrderReply, PendingPage, ReleaseReservation, RequeueDue, StepReply,
-    TripStepCall, TripStepReply,
+    OfferOrder, OfferOrderReply, PendingPage, ReleaseReservation, RequeueDue, ResolveCallback,
+    ResolveReply, StepReply, TripStepCall, TripStepReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
@@ -422,6 +422,32 @@ impl Store {
                 event: OrderEvent::ManualAssign,
                 status,
             }),
+        }
+    }
+
+    /// An operator resolves the call-back of an unfulfilled order (a second resolution
+    /// keeps the first): it leaves the call-back list, and its retention starts.
+    pub async fn resolve_callback(
+        &self,
+        order: &str,
+        operator: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let call = ResolveCallback {
+            order,
+            operator,
+            outcome,
+        };
+        match self.call(&call).await? {
+            ResolveReply::Resolved | ResolveReply::Already => Ok(()),
+            ResolveReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+            ResolveReply::NoCallback { status } => Err(StoreError::NoCallback {
+                order: order.into(),
+                status,
+            }),
+            ResolveReply::Refused { state } => Err(StoreError::Internal(format!(
+                "call-back of order {order} is in state {state:?}"
+            ))),
         }
     }
 

@@ -20,6 +20,7 @@ redis.call('HSET', order_key, 'status', ORDER.cancel.to, 'c_by', by, 'c_reason',
 for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
 redis.call('HDEL', K.retry_q, id)
 redis.call('ZREM', caller_active, id)
+redis.call('ZADD', K.ended, NOW, id)
 count(ORDER.cancel.to)
 audit(ORDER.cancel.audit, 'order', id, 'from', st, 'to', ORDER.cancel.to, 'by', by)
 return reply('done', {from = st, released = released})

@@ -1,5 +1,6 @@
 #!lua
--- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed.
+-- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed
+-- (a completed order is finished: its retention starts, `K.ended`).
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, CHANNEL): order id, taxi id, order event code (ORDER.<code>), taxi event
 --   code (TAXI.<code>), the order's time field, fare cents, paid by
@@ -21,6 +22,7 @@ if event == ORDER.complete then
   redis.call('HSET', order_key, 'fare', fare, 'paid_by', paid_by, 'ended_ms', NOW)
   redis.call('HDEL', K.torders, taxi)
   redis.call('ZREM', caller_active, id)
+  redis.call('ZADD', K.ended, NOW, id)
   count(event.to)
 end
 if event == ORDER.arrive then sample(PICKUP, order_key, NOW - tonumber(o[3])) end

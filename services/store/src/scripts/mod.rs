@@ -27,6 +27,7 @@ mod register_taxi;
 mod release_reservation;
 mod report_positions;
 mod requeue_due;
+mod resolve;
 mod sweep_stale;
 mod taxi_transition;
 mod trip_step;
@@ -48,6 +49,7 @@ pub(crate) use register_taxi::{RegisterTaxi, RegisterTaxiReply};
 pub(crate) use release_reservation::ReleaseReservation;
 pub(crate) use report_positions::ReportPositions;
 pub(crate) use requeue_due::RequeueDue;
+pub(crate) use resolve::{ResolveAlert, ResolveCallback, ResolveReply};
 pub(crate) use sweep_stale::SweepStale;
 pub(crate) use taxi_transition::{TaxiTransition, TaxiTransitionReply};
 pub(crate) use trip_step::{TripStepCall, TripStepReply};
@@ -229,6 +231,8 @@ scripts! {
     trip_step: City,
     assign_order: City,
     cancel_order: City,
+    resolve_callback: City,
+    resolve_alert: Own,
 }
 
 impl Store {
