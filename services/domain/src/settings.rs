@@ -52,6 +52,14 @@ pub struct Settings {
     pub dispatch_workers: usize,
     /// How often expired offers, due retries and due reservations are swept.
     pub sweep_interval: Duration,
+    /// How long finished work is kept after it finished: completed and cancelled orders,
+    /// unfulfilled ones after their call-back was resolved, resolved alerts. Then the
+    /// retention pass deletes it (and the order from its caller's history). Nothing
+    /// unfinished ever expires.
+    pub retention: Duration,
+    /// How long records of the audit trail (`events`) and of the care contacts' feed
+    /// (`notifications`) are kept.
+    pub event_retention: Duration,
 }
 
 /// How an order is offered.
@@ -118,6 +126,8 @@ impl Default for Settings {
             retry_interval: Duration::from_secs(2),
             dispatch_workers: 2,
             sweep_interval: Duration::from_millis(200),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            event_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

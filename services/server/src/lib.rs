@@ -1,5 +1,5 @@
 //! One gRPC server for any set of roles: the services, health, reflection, background
-//! upkeep, and a graceful, bounded shutdown.
+//! upkeep (the stale-taxi janitor, the retention pass), and a graceful, bounded shutdown.
 //!
 //! `run` is what the `taxi` binary calls after reading its configuration, and what the
 //! test harness calls on `127.0.0.1:0`: there is one way to serve.
@@ -233,6 +233,11 @@ pub async fn run(
         config.settings.clone(),
         shutdown.clone(),
     ));
+    let retention = tokio::spawn(retention(
+        store.clone(),
+        config.settings.clone(),
+        shutdown.clone(),
+    ));
 
     let drained = {
         let health = health.clone();
@@ -274,6 +279,7 @@ pub async fn run(
         }
     };
     janitor.abort();
+    retention.abort();
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
@@ -295,6 +301,50 @@ async fn janitor(store: Store, settings: Settings, shutdown: CancellationToken) 
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "stale taxis left the free index"),
             Err(e) => tracing::debug!(error = %e, "stale sweep skipped"),
+        }
+    }
+}
+
+/// Finished orders and resolved alerts (each) the retention pass deletes per batch.
+pub const RETENTION_BATCH: usize = 500;
+/// Batches one retention pass runs at most, so a pass after a long pause stays short.
+const RETENTION_BATCHES_PER_PASS: usize = 20;
+
+/// Background upkeep: deletes finished work older than the retention, once a minute, in
+/// batches (every process runs it; the store's scripts make concurrent passes safe).
+async fn retention(store: Store, settings: Settings, shutdown: CancellationToken) {
+    let r = taxi_store::retention::Retention {
+        finished: settings.retention,
+        events: settings.event_retention,
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for _ in 0..RETENTION_BATCHES_PER_PASS {
+            match store.trim_retained(&r, RETENTION_BATCH).await {
+                Ok(t) => {
+                    if t != taxi_store::retention::Trimmed::default() {
+                        tracing::info!(
+                            orders = t.orders,
+                            alerts = t.alerts,
+                            events = t.events,
+                            notifications = t.notifications,
+                            "retention: finished work deleted"
+                        );
+                    }
+                    if !t.full(RETENTION_BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention pass skipped");
+                    break;
+                }
+            }
         }
     }
 }

@@ -121,6 +121,15 @@ impl Store {
             .await?)
     }
 
+    /// How many records the audit trail holds.
+    pub async fn event_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.keys.events)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// How many orders are in the dispatch queue itself (not those waiting to search again).
     pub async fn queued_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();

@@ -16,6 +16,7 @@
 //! - [`feed`]: the wake-ups dispatch workers wait on and the notices driver streams
 //!   receive, as typed streams that reconnect inside the store.
 //! - [`audit`]: reading the audit trail (tests and tools).
+//! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
 //! Architecture invariant: only this crate talks to Redis and knows its keys. Every
@@ -46,6 +47,7 @@ mod fields;
 mod inspect;
 pub mod keys;
 pub mod orders;
+pub mod retention;
 mod scripts;
 pub mod taxis;
 

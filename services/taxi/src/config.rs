@@ -45,6 +45,10 @@ pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
 pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+/// `TAXI_RETENTION_DAYS`: how long finished orders, resolved call-backs and alerts are kept.
+pub(crate) const ENV_RETENTION: &str = "TAXI_RETENTION_DAYS";
+/// `TAXI_EVENT_RETENTION_DAYS`: how long the audit trail and notifications are kept.
+pub(crate) const ENV_EVENT_RETENTION: &str = "TAXI_EVENT_RETENTION_DAYS";
 /// `TAXI_MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams one client connection may open.
 pub(crate) const ENV_MAX_STREAMS: &str = "TAXI_MAX_STREAMS_PER_CONNECTION";
 
@@ -69,6 +73,12 @@ mod defaults {
     }
     pub(super) fn drain_secs() -> u64 {
         ServerConfig::default().drain_delay.as_secs()
+    }
+    pub(super) fn retention_days() -> u64 {
+        s().retention.as_secs() / 86_400
+    }
+    pub(super) fn event_retention_days() -> u64 {
+        s().event_retention.as_secs() / 86_400
     }
     pub(super) fn max_streams_per_connection() -> u32 {
         ServerConfig::default().max_streams_per_connection
@@ -161,6 +171,12 @@ pub(crate) struct ServeArgs {
     /// Milliseconds between sweeps of expired offers, due retries and due reservations.
     #[arg(long, env = ENV_SWEEP, default_value_t = defaults::sweep_ms())]
     pub sweep_ms: u64,
+    /// Days finished orders, resolved call-backs and resolved alerts are kept.
+    #[arg(long, env = ENV_RETENTION, default_value_t = defaults::retention_days())]
+    pub retention_days: u64,
+    /// Days the audit trail (events) and the notifications feed are kept.
+    #[arg(long, env = ENV_EVENT_RETENTION, default_value_t = defaults::event_retention_days())]
+    pub event_retention_days: u64,
     /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
     #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
     pub max_streams_per_connection: u32,
@@ -302,6 +318,16 @@ impl ServeArgs {
                 format!("--sweep-ms / {ENV_SWEEP}"),
             ),
             (
+                self.retention_days,
+                1..=3650,
+                format!("--retention-days / {ENV_RETENTION}"),
+            ),
+            (
+                self.event_retention_days,
+                1..=3650,
+                format!("--event-retention-days / {ENV_EVENT_RETENTION}"),
+            ),
+            (
                 u64::from(self.max_streams_per_connection),
                 1..=100_000,
                 format!("--max-streams-per-connection / {ENV_MAX_STREAMS}"),
@@ -322,6 +348,8 @@ impl ServeArgs {
         s.elderly_head_start = Duration::from_secs(self.elderly_head_start_secs);
         s.retry_interval = Duration::from_millis(self.retry_ms);
         s.sweep_interval = Duration::from_millis(self.sweep_ms);
+        s.retention = Duration::from_secs(self.retention_days * 86_400);
+        s.event_retention = Duration::from_secs(self.event_retention_days * 86_400);
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {
@@ -377,6 +405,8 @@ mod tests {
         assert_eq!(got.elderly_head_start, want.elderly_head_start);
         assert_eq!(got.retry_interval, want.retry_interval);
         assert_eq!(got.sweep_interval, want.sweep_interval);
+        assert_eq!(got.retention, want.retention);
+        assert_eq!(got.event_retention, want.event_retention);
         assert_eq!(got.city.code, want.city.code);
         let server = ServerConfig::default();
         assert_eq!(
@@ -417,6 +447,11 @@ mod tests {
             (
                 vec!["--position-fresh-secs", "0"],
                 "TAXI_POSITION_FRESH_SECS",
+            ),
+            (vec!["--retention-days", "0"], "TAXI_RETENTION_DAYS"),
+            (
+                vec!["--event-retention-days", "5000"],
+                "TAXI_EVENT_RETENTION_DAYS",
             ),
             (
                 vec!["--max-streams-per-connection", "0"],

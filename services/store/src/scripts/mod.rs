@@ -30,6 +30,7 @@ mod requeue_due;
 mod resolve;
 mod sweep_stale;
 mod taxi_transition;
+mod trim;
 mod trip_step;
 
 pub(crate) use accept_offer::AcceptOffer;
@@ -52,6 +53,7 @@ pub(crate) use requeue_due::RequeueDue;
 pub(crate) use resolve::{ResolveAlert, ResolveCallback, ResolveReply};
 pub(crate) use sweep_stale::SweepStale;
 pub(crate) use taxi_transition::{TaxiTransition, TaxiTransitionReply};
+pub(crate) use trim::{TrimAlerts, TrimOrders};
 pub(crate) use trip_step::{TripStepCall, TripStepReply};
 
 /// The reply of a driver's answer to an offer (`accept_offer.lua`, `decline_offer.lua`).
@@ -233,6 +235,8 @@ scripts! {
     cancel_order: City,
     resolve_callback: City,
     resolve_alert: Own,
+    trim_orders: Own,
+    trim_alerts: Own,
 }
 
 impl Store {
