@@ -39,9 +39,10 @@ RPCS = {
     "DriverService": ["SignOn", "SignOff", "ReportPositions", "StreamDispatches", "AcceptOffer", "DeclineOffer",
                       "ArriveAtPickup", "StartTrip", "CompleteTrip", "StartStreetHail", "EndStreetHail"],
     "HotlineService": ["LookupCaller", "ClassifyCall", "UpsertCaller", "CreateBooking", "RepeatLastTrip", "GetOrder",
-                       "ListOrders", "CancelOrder", "ListAlerts", "AcknowledgeAlert"],
+                       "ListOrders", "CancelOrder", "ListAlerts", "AcknowledgeAlert",
+                       "ResolveAlert", "GetAlert"],
     "OneKeyService": ["RegisterDevice", "PressButton", "GetDeviceStatus", "CancelDeviceOrder"],
-    "DispatchService": ["ListPendingOrders", "ListCallbacks", "AssignOrder", "GetDispatchStats"],
+    "DispatchService": ["ListPendingOrders", "ListCallbacks", "ResolveCallback", "AssignOrder", "GetDispatchStats"],
 }
 CENTRE = (29.5630, 106.5770)
 DEG_PER_M = 1 / 111195.0

@@ -4,7 +4,7 @@
 //! - [`engine`]: the workers, which take the best queued order and attempt it in one
 //!   atomic script, and the sweeper (due reservations, due retries, expired offers, the
 //!   trip watchdog), which also records Redis outages so they do not count against orders.
-//! - this module: `ListPendingOrders`, `ListCallbacks`, `AssignOrder`, `GetDispatchStats`,
+//! - this module: `ListPendingOrders`, `ListCallbacks`, `ResolveCallback`, `AssignOrder`, `GetDispatchStats`,
 //!   `ListStuckOrders`, `RedispatchOrder`.
 
 pub mod engine;
@@ -18,6 +18,7 @@ use taxi_edge::{ApiError, ApiResult, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
 use taxi_store::Store;
+use taxi_store::dispatch::QueueCursor;
 use tonic::{Request, Response, Status};
 
 /// The operators' dispatch service of one city.
@@ -75,13 +76,20 @@ impl Dispatch {
         &self,
         r: pb::ListPendingOrdersRequest,
     ) -> ApiResult<pb::ListPendingOrdersResponse> {
-        let limit = limit("limit", r.limit, 100, 500)?;
-        let ids = self.store.waiting_order_ids().await?;
-        let mut orders = self.store.get_orders(&ids).await?;
+        let size = limit("page_size", r.page_size, 100, 500)?;
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            let bad = || ApiError::invalid("page_token", "is not a token this service gave out");
+            let c = QueueCursor::parse(&r.page_token).ok_or_else(bad)?;
+            validate::id("page_token", &c.id).map_err(|_| bad())?;
+            Some(c)
+        };
+        let page = self.store.pending_page(after.as_ref(), size).await?;
+        let total = self.store.waiting_count().await?;
+        let mut orders = self.store.get_orders(&page.ids).await?;
+        // An order that left the queue between the two reads is not shown as waiting.
         orders.retain(|o| o.status == taxi_domain::order::OrderStatus::Pending);
-        orders.sort_by_key(|o| (o.queue_score, o.created_ms));
-        let total = orders.len() as u64;
-        orders.truncate(limit);
         let now = self.store.now_ms();
         let mut out = Vec::with_capacity(orders.len());
         for o in &orders {
@@ -90,7 +98,11 @@ impl Dispatch {
                 waiting: Some(duration(now - o.release_ms)),
             });
         }
-        Ok(pb::ListPendingOrdersResponse { orders: out, total })
+        Ok(pb::ListPendingOrdersResponse {
+            orders: out,
+            total,
+            next_page_token: page.next.map(|c| c.to_string()).unwrap_or_default(),
+        })
     }
 
     async fn callbacks(&self, r: pb::ListCallbacksRequest) -> ApiResult<pb::ListCallbacksResponse> {
@@ -99,6 +111,23 @@ impl Dispatch {
         let orders = self.store.get_orders(&ids).await?;
         Ok(pb::ListCallbacksResponse {
             orders: view::orders(&self.store, &orders, false).await?,
+        })
+    }
+
+    async fn resolve_callback(
+        &self,
+        r: pb::ResolveCallbackRequest,
+    ) -> ApiResult<pb::ResolveCallbackResponse> {
+        let order = validate::id("order_id", &r.order_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
+        self.store
+            .resolve_callback(&order, &operator, &outcome)
+            .await?;
+        tracing::info!(order_id = %order, %operator, "call-back resolved");
+        let o = self.store.get_order(&order).await?;
+        Ok(pb::ResolveCallbackResponse {
+            order: Some(view::order(&self.store, &o, false).await?),
         })
     }
 
@@ -241,6 +270,16 @@ impl DispatchService for Dispatch {
         request: Request<pb::ListCallbacksRequest>,
     ) -> Result<Response<pb::ListCallbacksResponse>, Status> {
         Ok(Response::new(self.callbacks(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id, operator_id = %request.get_ref().operator_id))]
+    async fn resolve_callback(
+        &self,
+        request: Request<pb::ResolveCallbackRequest>,
+    ) -> Result<Response<pb::ResolveCallbackResponse>, Status> {
+        Ok(Response::new(
+            Dispatch::resolve_callback(self, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "AssignOrder", skip_all, fields(order_id = %request.get_ref().order_id, taxi_id = %request.get_ref().taxi_id))]

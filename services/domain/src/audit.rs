@@ -62,11 +62,15 @@ pub enum AuditKind {
     /// Dispatch could not reach Redis for a while; that time does not count against
     /// waiting orders (`taxi_domain::outage`).
     DispatchPaused,
+    /// An operator resolved an alert.
+    AlertResolved,
+    /// An operator resolved the call-back of an unfulfilled order.
+    CallbackResolved,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 27] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -92,6 +96,8 @@ impl AuditKind {
         AuditKind::OrderStuck,
         AuditKind::OrderRedispatched,
         AuditKind::DispatchPaused,
+        AuditKind::AlertResolved,
+        AuditKind::CallbackResolved,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -122,6 +128,8 @@ impl AuditKind {
             AuditKind::OrderStuck => "order_stuck",
             AuditKind::OrderRedispatched => "order_redispatched",
             AuditKind::DispatchPaused => "dispatch_paused",
+            AuditKind::AlertResolved => "alert_resolved",
+            AuditKind::CallbackResolved => "callback_resolved",
         }
     }
 

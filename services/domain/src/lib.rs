@@ -5,6 +5,7 @@
 //! - [`clock`]: the [`Clock`] every component takes "now" from, and test clocks.
 //! - [`booking`]: channels, payment, passenger needs, who cancelled, and their stored codes.
 //! - [`error`]: [`FieldError`], the one validation error: which field, and why.
+//! - [`followup`]: what operators follow up and close (alerts, call-backs), and its rules.
 //! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
 //!   and the city's service area.
 //! - [`validate`]: phone numbers, bounded text, identifiers.
@@ -25,6 +26,7 @@ pub mod audit;
 pub mod booking;
 pub mod clock;
 pub mod error;
+pub mod followup;
 pub mod geo;
 pub mod order;
 pub mod outage;

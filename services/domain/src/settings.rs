@@ -56,6 +56,14 @@ pub struct Settings {
     /// How long a taxi may take to reach the pickup, and a trip to start, before the
     /// watchdog alerts operators.
     pub trip_watch: TripWatch,
+    /// How long finished work is kept after it finished: completed and cancelled orders,
+    /// unfulfilled ones after their call-back was resolved, resolved alerts. Then the
+    /// retention pass deletes it (and the order from its caller's history). Nothing
+    /// unfinished ever expires.
+    pub retention: Duration,
+    /// How long records of the audit trail (`events`) and of the care contacts' feed
+    /// (`notifications`) are kept.
+    pub event_retention: Duration,
 }
 
 /// How an order is offered.
@@ -123,6 +131,8 @@ impl Default for Settings {
             dispatch_workers: 2,
             sweep_interval: Duration::from_millis(200),
             trip_watch: TripWatch::default(),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            event_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -47,15 +47,22 @@ enum Inbound {
 /// from the feed).
 const INBOX: usize = 64;
 
-/// One open stream's way in: its inbox, and the flag that says it missed notices.
+/// The most streams one taxi may hold open. A driver briefly has two while reconnecting
+/// (the dead connection's stream is not yet noticed); a third opening replaces the oldest,
+/// which ends with ABORTED, so one taxi id cannot pile up streams without bound.
+pub const MAX_STREAMS_PER_TAXI: usize = 2;
+
+/// One open stream's way in: its inbox, the flag that says it missed notices, and the
+/// token that ends it when a newer stream replaces it.
 #[derive(Debug, Clone)]
 struct Inbox {
     id: u64,
     tx: mpsc::Sender<Inbound>,
     behind: Arc<AtomicBool>,
+    replaced: CancellationToken,
 }
 
-/// The inboxes of one taxi's open streams (a driver may briefly have two while reconnecting).
+/// The inboxes of one taxi's open streams, oldest first (at most [`MAX_STREAMS_PER_TAXI`]).
 type Inboxes = Vec<Inbox>;
 
 struct Inner {
@@ -130,7 +137,9 @@ impl Hub {
     /// Opens a stream for `taxi`: one task turns its notifications, in order, into events
     /// on the returned receiver, starting with what the taxi holds now, or with every
     /// notice after `resume_after` if the driver is reconnecting. The task ends when the
-    /// driver goes away or `shutdown` fires, which ends the stream.
+    /// driver goes away or `shutdown` fires, which ends the stream. A taxi keeps at most
+    /// [`MAX_STREAMS_PER_TAXI`] streams: the newest replaces the oldest, which ends with
+    /// ABORTED.
     pub fn open(
         &self,
         taxi: &str,
@@ -141,17 +150,22 @@ impl Hub {
         let (out, rx) = mpsc::channel::<Item>(16);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let behind = Arc::new(AtomicBool::new(false));
-        self.inner
-            .streams
-            .lock()
-            .expect("hub lock")
-            .entry(taxi.to_string())
-            .or_default()
-            .push(Inbox {
+        let replaced = CancellationToken::new();
+        {
+            let mut streams = self.inner.streams.lock().expect("hub lock");
+            let list = streams.entry(taxi.to_string()).or_default();
+            while list.len() >= MAX_STREAMS_PER_TAXI {
+                // Cancelled before its inbox closes, so its task says why it ends.
+                let oldest = list.remove(0);
+                oldest.replaced.cancel();
+            }
+            list.push(Inbox {
                 id,
                 tx: inbox_tx,
                 behind: behind.clone(),
+                replaced: replaced.clone(),
             });
+        }
         let registration = Registration {
             hub: self.clone(),
             taxi: taxi.to_string(),
@@ -159,7 +173,9 @@ impl Hub {
         };
         let hub = self.clone();
         let taxi = taxi.to_string();
-        tokio::spawn(async move {
+        let abort = out.clone();
+        let abort_taxi = taxi.clone();
+        let work = async move {
             let _registration = registration;
             let mut stream = StreamTask {
                 hub,
@@ -203,6 +219,19 @@ impl Hub {
                 if sent.is_err() {
                     return;
                 }
+            }
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                () = replaced.cancelled() => {
+                    tracing::info!(taxi_id = %abort_taxi, "driver stream replaced by a newer one");
+                    // A reader that stopped reading gets a plain end of stream instead.
+                    let _ = abort.try_send(Err(Status::aborted(format!(
+                        "replaced by a newer StreamDispatches of taxi {abort_taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
+                    ))));
+                }
+                () = work => {}
             }
         });
         rx

@@ -199,12 +199,13 @@ mod tests {
 mod orders {
     use super::*;
     use taxi_domain::booking::{CancelledBy, Channel, Need, Payment};
+    use taxi_domain::followup::AlertState;
     use taxi_domain::order::OrderStatus;
     use taxi_domain::priority::ElderlyReason;
     use taxi_domain::validate;
     use taxi_store::callers::CallerRecord;
     use taxi_store::devices::AlertRecord;
-    use taxi_store::orders::{OrderRecord, PlaceRec};
+    use taxi_store::orders::{OrderRecord, PlaceRec, ResolutionRec};
 
     /// Longest address text.
     pub const MAX_ADDRESS_CHARS: usize = 100;
@@ -390,6 +391,7 @@ mod orders {
                 .unwrap_or(pb::PaymentMethod::Unspecified) as i32,
             offers_made: o.offers,
             priority: o.priority,
+            callback_resolution: o.callback_resolution.as_ref().map(resolution),
         }
     }
 
@@ -460,6 +462,26 @@ mod orders {
             } else {
                 pb::LocationSource::Home
             } as i32,
+            state: alert_state(a.state) as i32,
+            resolution: a.resolution.as_ref().map(resolution),
+        }
+    }
+
+    /// An alert's state on the wire.
+    pub fn alert_state(s: AlertState) -> pb::AlertState {
+        match s {
+            AlertState::Open => pb::AlertState::Open,
+            AlertState::Acknowledged => pb::AlertState::Acknowledged,
+            AlertState::Resolved => pb::AlertState::Resolved,
+        }
+    }
+
+    /// How an operator closed a call-back or an alert.
+    pub fn resolution(r: &ResolutionRec) -> pb::Resolution {
+        pb::Resolution {
+            operator_id: r.by.clone(),
+            resolve_time: Some(timestamp(r.at_ms)),
+            outcome: r.outcome.clone(),
         }
     }
 }

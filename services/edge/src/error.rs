@@ -52,7 +52,8 @@ impl ApiError {
                 | StoreError::TaxiHoldsOrder { .. }
                 | StoreError::OfferGone { .. }
                 | StoreError::NotAssigned { .. }
-                | StoreError::TaxiBusy { .. } => Code::FailedPrecondition,
+                | StoreError::TaxiBusy { .. }
+                | StoreError::NoCallback { .. } => Code::FailedPrecondition,
                 StoreError::Unavailable(_) => Code::Unavailable,
                 StoreError::Config(_) | StoreError::Internal(_) => Code::Internal,
             },
@@ -105,6 +106,10 @@ fn store_message(e: &StoreError) -> String {
         StoreError::TaxiBusy { taxi, state } => {
             format!("taxi_id: taxi {taxi} is {}, not free", state.code())
         }
+        StoreError::NoCallback { order, status } => format!(
+            "order_id: order {order} has no call-back to resolve (it is {}); only unfulfilled orders are called back",
+            status.map(|s| s.code()).unwrap_or("unknown")
+        ),
         StoreError::Unavailable(_) | StoreError::Config(_) | StoreError::Internal(_) => {
             e.to_string()
         }

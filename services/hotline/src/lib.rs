@@ -394,6 +394,30 @@ impl Hotline {
     }
 }
 
+impl Hotline {
+    async fn resolve_alert(
+        &self,
+        r: pb::ResolveAlertRequest,
+    ) -> ApiResult<pb::ResolveAlertResponse> {
+        let id = validate::id("alert_id", &r.alert_id)?;
+        let operator = validate::id("operator_id", &r.operator_id)?;
+        let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
+        let a = self.store.resolve_alert(&id, &operator, &outcome).await?;
+        tracing::info!(alert_id = %id, %operator, "alert resolved");
+        Ok(pb::ResolveAlertResponse {
+            alert: Some(convert::alert(&a)),
+        })
+    }
+
+    async fn get_alert_by_id(&self, r: pb::GetAlertRequest) -> ApiResult<pb::GetAlertResponse> {
+        let id = validate::id("alert_id", &r.alert_id)?;
+        let a = self.store.get_alert(&id).await?;
+        Ok(pb::GetAlertResponse {
+            alert: Some(convert::alert(&a)),
+        })
+    }
+}
+
 fn masked(phone: &str) -> String {
     mask_phone(phone)
 }
@@ -478,5 +502,25 @@ impl HotlineService for Hotline {
         request: Request<pb::AcknowledgeAlertRequest>,
     ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
         Ok(Response::new(self.acknowledge(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(name = "ResolveAlert", skip_all, fields(alert_id = %request.get_ref().alert_id, operator_id = %request.get_ref().operator_id))]
+    async fn resolve_alert(
+        &self,
+        request: Request<pb::ResolveAlertRequest>,
+    ) -> Result<Response<pb::ResolveAlertResponse>, Status> {
+        Ok(Response::new(
+            Hotline::resolve_alert(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(name = "GetAlert", skip_all, fields(alert_id = %request.get_ref().alert_id))]
+    async fn get_alert(
+        &self,
+        request: Request<pb::GetAlertRequest>,
+    ) -> Result<Response<pb::GetAlertResponse>, Status> {
+        Ok(Response::new(
+            self.get_alert_by_id(request.into_inner()).await?,
+        ))
     }
 }

@@ -1,5 +1,5 @@
 //! One gRPC server for any set of roles: the services, health, reflection, background
-//! upkeep, and a graceful, bounded shutdown.
+//! upkeep (the stale-taxi janitor, the retention pass), and a graceful, bounded shutdown.
 //!
 //! `run` is what the `taxi` binary calls after reading its configuration, and what the
 //! test harness calls on `127.0.0.1:0`: there is one way to serve.
@@ -120,6 +120,10 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// How long in-flight calls may run on after shutdown starts.
     pub grace: Duration,
+    /// Concurrent HTTP/2 streams one client connection may open (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// a client's further calls wait until one of its streams ends. Bounds what one
+    /// connection can make the server hold: each open `StreamDispatches` costs about 18 KiB.
+    pub max_streams_per_connection: u32,
 }
 
 impl Default for ServerConfig {
@@ -129,6 +133,10 @@ impl Default for ServerConfig {
             settings: Settings::default(),
             drain_delay: Duration::ZERO,
             grace: Duration::from_secs(10),
+            // An in-car terminal gateway multiplexes its taxis' dispatch streams on one
+            // connection (the benchmark's fan-out puts 1,250 on each); 2,000 streams hold
+            // about 36 MiB.
+            max_streams_per_connection: 2_000,
         }
     }
 }
@@ -169,6 +177,7 @@ pub async fn run(
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
+        .max_concurrent_streams(Some(config.max_streams_per_connection))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha);
@@ -241,6 +250,11 @@ pub async fn run(
         config.settings.clone(),
         shutdown.clone(),
     ));
+    let retention = tokio::spawn(retention(
+        store.clone(),
+        config.settings.clone(),
+        shutdown.clone(),
+    ));
 
     let drained = {
         let health = health.clone();
@@ -282,6 +296,7 @@ pub async fn run(
         }
     };
     janitor.abort();
+    retention.abort();
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
@@ -336,6 +351,50 @@ async fn janitor(store: Store, settings: Settings, shutdown: CancellationToken) 
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "stale taxis left the free index"),
             Err(e) => tracing::debug!(error = %e, "stale sweep skipped"),
+        }
+    }
+}
+
+/// Finished orders and resolved alerts (each) the retention pass deletes per batch.
+pub const RETENTION_BATCH: usize = 500;
+/// Batches one retention pass runs at most, so a pass after a long pause stays short.
+const RETENTION_BATCHES_PER_PASS: usize = 20;
+
+/// Background upkeep: deletes finished work older than the retention, once a minute, in
+/// batches (every process runs it; the store's scripts make concurrent passes safe).
+async fn retention(store: Store, settings: Settings, shutdown: CancellationToken) {
+    let r = taxi_store::retention::Retention {
+        finished: settings.retention,
+        events: settings.event_retention,
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for _ in 0..RETENTION_BATCHES_PER_PASS {
+            match store.trim_retained(&r, RETENTION_BATCH).await {
+                Ok(t) => {
+                    if t != taxi_store::retention::Trimmed::default() {
+                        tracing::info!(
+                            orders = t.orders,
+                            alerts = t.alerts,
+                            events = t.events,
+                            notifications = t.notifications,
+                            "retention: finished work deleted"
+                        );
+                    }
+                    if !t.full(RETENTION_BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention pass skipped");
+                    break;
+                }
+            }
         }
     }
 }

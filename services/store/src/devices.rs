@@ -1,12 +1,14 @@
 //! One-key devices and the emergency alerts of their long presses.
 
 use crate::fields::Fields;
-use crate::orders::PlaceRec;
+use crate::orders::{PlaceRec, ResolutionRec};
 use crate::scripts::{
     AckAlert, AckAlertReply, RaiseAlert, RaiseAlertReply, RegisterDevice, RegisterDeviceReply,
+    ResolveAlert, ResolveReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
+use taxi_domain::followup::AlertState;
 
 /// A device as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +71,10 @@ pub struct AlertRecord {
     pub acknowledged_ms: i64,
     /// Operator's note.
     pub note: String,
+    /// Where it stands.
+    pub state: AlertState,
+    /// How it was resolved, once it is.
+    pub resolution: Option<ResolutionRec>,
 }
 
 /// An alert to raise.
@@ -103,6 +109,17 @@ impl AlertRecord {
             acknowledged_by: f.text("ack_by"),
             acknowledged_ms: f.int("ack_ms"),
             note: f.text("note"),
+            // Alerts stored before states were kept carry only the acknowledged flag.
+            state: AlertState::from_code(&f.text("state")).unwrap_or(if f.flag("ack") {
+                AlertState::Acknowledged
+            } else {
+                AlertState::Open
+            }),
+            resolution: (f.text("state") == AlertState::Resolved.code()).then(|| ResolutionRec {
+                by: f.text("res_by"),
+                at_ms: f.int("res_ms"),
+                outcome: f.text("res_outcome"),
+            }),
         })
     }
 }
@@ -250,6 +267,30 @@ impl Store {
             .into_iter()
             .filter_map(|m| AlertRecord::from_fields(&Fields::new(m)))
             .collect())
+    }
+
+    /// Resolves an alert, open or acknowledged (a second resolution keeps the first):
+    /// it leaves the open list and is kept for the retention period.
+    pub async fn resolve_alert(
+        &self,
+        id: &str,
+        operator: &str,
+        outcome: &str,
+    ) -> Result<AlertRecord, StoreError> {
+        match self
+            .call(&ResolveAlert {
+                id,
+                operator,
+                outcome,
+            })
+            .await?
+        {
+            ResolveReply::Resolved | ResolveReply::Already => self.get_alert(id).await,
+            ResolveReply::Missing => Err(StoreError::not_found(Entity::Alert, id)),
+            other => Err(StoreError::Internal(format!(
+                "resolve_alert replied {other:?}"
+            ))),
+        }
     }
 
     /// Acknowledges an alert (a second acknowledgement keeps the first).

@@ -9,8 +9,9 @@
 
 use crate::scripts::{
     AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, FlagStuck,
-    GiveUp, OfferOrder, OfferOrderReply, RecordOutage, RecordOutageReply, RedispatchOrder,
-    RedispatchReply, ReleaseReservation, RequeueDue, StepReply, TripStepCall, TripStepReply,
+    GiveUp, OfferOrder, OfferOrderReply, PendingPage, RecordOutage, RecordOutageReply,
+    RedispatchOrder, RedispatchReply, ReleaseReservation, RequeueDue, ResolveCallback,
+    ResolveReply, StepReply, TripStepCall, TripStepReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
@@ -163,6 +164,67 @@ pub struct RawStats {
     pub pickup_elderly: Vec<i64>,
     /// Recent times to pickup (ms), others.
     pub pickup_others: Vec<i64>,
+}
+
+/// Where an order waiting for a taxi stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueSection {
+    /// In the queue, by queue score: dispatch takes these first.
+    Queued,
+    /// No taxi was in reach: waiting for its next search, by its time.
+    Retrying,
+}
+
+impl QueueSection {
+    /// The code in a cursor.
+    pub fn code(self) -> &'static str {
+        match self {
+            QueueSection::Queued => "q",
+            QueueSection::Retrying => "r",
+        }
+    }
+}
+
+/// A position in the list of waiting orders: after this order, at this score, in this
+/// section. Its text (`q:<score>:<id>`) is the page token operators get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCursor {
+    /// The section.
+    pub section: QueueSection,
+    /// The order's score in it (queue score, or next search time; ms).
+    pub score: i64,
+    /// The order.
+    pub id: String,
+}
+
+impl std::fmt::Display for QueueCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.section.code(), self.score, self.id)
+    }
+}
+
+impl QueueCursor {
+    /// Reads a cursor's text; `None` if it is not one (the id is checked by the caller).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let section = match parts.next()? {
+            "q" => QueueSection::Queued,
+            "r" => QueueSection::Retrying,
+            _ => return None,
+        };
+        let score = parts.next()?.parse::<i64>().ok()?;
+        let id = parts.next()?.to_string();
+        (!id.is_empty()).then_some(Self { section, score, id })
+    }
+}
+
+/// One page of the orders waiting for a taxi.
+#[derive(Debug, Clone, Default)]
+pub struct PendingPageOf {
+    /// The orders, in the order dispatch takes them.
+    pub ids: Vec<String>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<QueueCursor>,
 }
 
 /// The replies of `raw_stats`' pipeline: counters, then four sample lists.
@@ -492,6 +554,32 @@ impl Store {
         })
     }
 
+    /// An operator resolves the call-back of an unfulfilled order (a second resolution
+    /// keeps the first): it leaves the call-back list, and its retention starts.
+    pub async fn resolve_callback(
+        &self,
+        order: &str,
+        operator: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let call = ResolveCallback {
+            order,
+            operator,
+            outcome,
+        };
+        match self.call(&call).await? {
+            ResolveReply::Resolved | ResolveReply::Already => Ok(()),
+            ResolveReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
+            ResolveReply::NoCallback { status } => Err(StoreError::NoCallback {
+                order: order.into(),
+                status,
+            }),
+            ResolveReply::Refused { state } => Err(StoreError::Internal(format!(
+                "call-back of order {order} is in state {state:?}"
+            ))),
+        }
+    }
+
     /// The offer a taxi holds right now, if any: (order, deadline ms).
     pub async fn open_offer(&self, taxi: &str) -> Result<Option<(String, i64)>, StoreError> {
         let Some(order) = self.held_order(taxi).await? else {
@@ -525,7 +613,8 @@ impl Store {
             .await?)
     }
 
-    /// Orders waiting for a taxi (queued, or waiting for a retry).
+    /// Orders waiting for a taxi (queued, or waiting for a retry): all of them, for tests
+    /// and tools; the API pages with [`Store::pending_page`].
     pub async fn waiting_order_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         let (a, b): (Vec<String>, Vec<String>) = redis::pipe()
@@ -536,6 +625,42 @@ impl Store {
         let mut ids = a;
         ids.extend(b);
         Ok(ids)
+    }
+
+    /// One page of at most `size` orders waiting for a taxi, after `after` (from the
+    /// start when `None`): the queue in the order dispatch takes it, then the orders
+    /// waiting to search again, by their time. Redis reads about `size` members.
+    pub async fn pending_page(
+        &self,
+        after: Option<&QueueCursor>,
+        size: usize,
+    ) -> Result<PendingPageOf, StoreError> {
+        let mut items = self
+            .call(&PendingPage {
+                after,
+                want: size + 1,
+            })
+            .await?;
+        let more = items.len() > size;
+        items.truncate(size);
+        let next = match items.last() {
+            Some(last) if more => Some(QueueCursor {
+                section: if last.s == "q" {
+                    QueueSection::Queued
+                } else {
+                    QueueSection::Retrying
+                },
+                score: last.score.parse::<f64>().map_err(|e| {
+                    StoreError::Internal(format!("pending_page score {:?}: {e}", last.score))
+                })? as i64,
+                id: last.id.clone(),
+            }),
+            _ => None,
+        };
+        Ok(PendingPageOf {
+            ids: items.into_iter().map(|i| i.id).collect(),
+            next,
+        })
     }
 
     /// How many orders wait for a taxi (queued, or waiting for a retry), read atomically
@@ -621,5 +746,30 @@ impl Store {
     /// How many orders were ever created in the city (kept as they are created).
     pub async fn order_count(&self) -> Result<u64, StoreError> {
         Ok(self.raw_stats().await?.counters.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_cursors_round_trip_and_refuse_garbage() {
+        let c = QueueCursor {
+            section: QueueSection::Retrying,
+            score: 1_764_000_000_000,
+            id: "OABC".into(),
+        };
+        assert_eq!(QueueCursor::parse(&c.to_string()), Some(c));
+        for bad in [
+            "",
+            "x:1:O",
+            "q:1",
+            "q:1:",
+            "q:18446744073709551615:O",
+            "q:1.5:O",
+        ] {
+            assert_eq!(QueueCursor::parse(bad), None, "{bad:?}");
+        }
     }
 }

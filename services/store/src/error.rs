@@ -98,6 +98,14 @@ pub enum StoreError {
         /// Its state.
         state: TaxiState,
     },
+    /// A call-back was resolved for an order that has none (it was not given up).
+    #[error("order {order} has no call-back (status {status:?})")]
+    NoCallback {
+        /// The order.
+        order: String,
+        /// Its status.
+        status: Option<OrderStatus>,
+    },
     /// Redis cannot be reached or did not answer in time.
     #[error("redis unavailable: {0}")]
     Unavailable(String),

@@ -120,6 +120,24 @@ impl Store {
             .await?)
     }
 
+    /// How many records the audit trail holds.
+    pub async fn event_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.keys.events)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// How many orders are in the dispatch queue itself (not those waiting to search again).
+    pub async fn queued_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(&self.keys.pending)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// Runs a keyless command on the node that holds the city's slot (on one server,
     /// simply on it).
     async fn on_city_node<T: redis::FromRedisValue>(

@@ -31,17 +31,19 @@
 //! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
 //! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
-//! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time |
+//! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time (resolved ones leave it) |
 //! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
 //! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |
 //! | `{c}:dispatch:outages` | zset | periods (`start:end`, ms) dispatch could not reach Redis, by end; never overlapping |
+//! | `{c}:orders:ended` | zset | finished orders (completed, cancelled, unfulfilled with the call-back resolved) by when they finished (ms): the retention pass deletes them, with their side keys and history entry, once older than the retention |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
 //! | `{c}:drivers:feed` | stream | every notice for a driver stream, in order (`taxi`, `n` = JSON); the stream id is the notice's sequence id; capped at `StoreConfig::feed_len` entries (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
 //! | `{c}:stats:assign:<e\|o>`, `{c}:stats:pickup:<e\|o>` | lists | recent times to assign and to pickup (older passengers, others) |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
-//! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time |
+//! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
+//! | `{c}:alerts:resolved` | zset | resolved alerts by resolution time (ms), for the retention pass |
 //! | `{c}:notifications` | stream | messages for passengers' care contacts (an SMS gateway's feed) |
 //! | `{c}:seq:<name>` | string | id counters (taxis, alerts) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
@@ -111,6 +113,10 @@ pub struct Keys {
     pub alerts_open: String,
     /// `{c}:alerts:all`.
     pub alerts_all: String,
+    /// `{c}:alerts:resolved`: resolved alerts by resolution time.
+    pub alerts_resolved: String,
+    /// `{c}:orders:ended`: finished orders by when they finished, for retention.
+    pub orders_ended: String,
     /// `{c}:notifications`.
     pub notifications: String,
 }
@@ -150,6 +156,8 @@ impl Keys {
             pickup_others: k("stats:pickup:o"),
             alerts_open: k("alerts:open"),
             alerts_all: k("alerts:all"),
+            alerts_resolved: k("alerts:resolved"),
+            orders_ended: k("orders:ended"),
             notifications: k("notifications"),
             prefix,
             block: vec![],
@@ -210,6 +218,7 @@ impl Keys {
             ("watch", &self.watch),
             ("stuck", &self.stuck),
             ("outages", &self.outages),
+            ("ended", &self.orders_ended),
         ]
     }
 
@@ -287,6 +296,7 @@ mod tests {
         all.extend([
             k.alerts_open.clone(),
             k.alerts_all.clone(),
+            k.alerts_resolved.clone(),
             k.notifications.clone(),
             k.taxi("T1"),
             k.caller("13800138000"),

@@ -17,6 +17,7 @@
 //!   receive, as typed streams that reconnect inside the store.
 //! - [`liveness`]: whether Redis answers, probed every second (health and metrics).
 //! - [`audit`]: reading the audit trail (tests and tools).
+//! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
 //! Architecture invariant: only this crate talks to Redis and knows its keys. Every
@@ -48,6 +49,7 @@ mod inspect;
 pub mod keys;
 pub mod liveness;
 pub mod orders;
+pub mod retention;
 mod scripts;
 pub mod taxis;
 

@@ -6,6 +6,7 @@ use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
 use taxi_domain::Coordinates;
 use taxi_domain::booking::{CancelledBy, Channel, Need, Payment, join_codes, parse_needs};
+use taxi_domain::followup::CallbackState;
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::priority::ElderlyReason;
 
@@ -16,6 +17,17 @@ pub struct PlaceRec {
     pub at: Coordinates,
     /// Address text for the driver.
     pub address: String,
+}
+
+/// How an operator closed a call-back or an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolutionRec {
+    /// The operator.
+    pub by: String,
+    /// When (ms).
+    pub at_ms: i64,
+    /// What came of it.
+    pub outcome: String,
 }
 
 /// An order as stored.
@@ -87,6 +99,8 @@ pub struct OrderRecord {
     pub release_ms: i64,
     /// Its score in the dispatch queue (lower goes first).
     pub queue_score: i64,
+    /// For an unfulfilled order, how its call-back was resolved (`None` while open).
+    pub callback_resolution: Option<ResolutionRec>,
 }
 
 /// An order to create.
@@ -196,6 +210,13 @@ impl OrderRecord {
             eta_s: f.int("eta_s") as u32,
             release_ms: f.int("release_ms"),
             queue_score: f.int("qscore"),
+            callback_resolution: (f.text("cb") == CallbackState::Resolved.code()).then(|| {
+                ResolutionRec {
+                    by: f.text("cb_by"),
+                    at_ms: f.int("cb_ms"),
+                    outcome: f.text("cb_outcome"),
+                }
+            }),
         })
     }
 }

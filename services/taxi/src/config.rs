@@ -54,6 +54,12 @@ pub(crate) const ENV_STUCK_ARRIVAL_MIN: &str = "TAXI_STUCK_ARRIVAL_MIN_SECS";
 pub(crate) const ENV_STUCK_ETA_FACTOR: &str = "TAXI_STUCK_ARRIVAL_ETA_FACTOR";
 /// `TAXI_STUCK_BOARDING_SECS`: how long a taxi may wait at the pickup for the trip to start.
 pub(crate) const ENV_STUCK_BOARDING: &str = "TAXI_STUCK_BOARDING_SECS";
+/// `TAXI_RETENTION_DAYS`: how long finished orders, resolved call-backs and alerts are kept.
+pub(crate) const ENV_RETENTION: &str = "TAXI_RETENTION_DAYS";
+/// `TAXI_EVENT_RETENTION_DAYS`: how long the audit trail and notifications are kept.
+pub(crate) const ENV_EVENT_RETENTION: &str = "TAXI_EVENT_RETENTION_DAYS";
+/// `TAXI_MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams one client connection may open.
+pub(crate) const ENV_MAX_STREAMS: &str = "TAXI_MAX_STREAMS_PER_CONNECTION";
 
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
@@ -76,6 +82,15 @@ mod defaults {
     }
     pub(super) fn drain_secs() -> u64 {
         ServerConfig::default().drain_delay.as_secs()
+    }
+    pub(super) fn retention_days() -> u64 {
+        s().retention.as_secs() / 86_400
+    }
+    pub(super) fn event_retention_days() -> u64 {
+        s().event_retention.as_secs() / 86_400
+    }
+    pub(super) fn max_streams_per_connection() -> u32 {
+        ServerConfig::default().max_streams_per_connection
     }
     pub(super) fn offer_timeout_ms() -> u64 {
         s().offer_timeout.as_millis() as u64
@@ -190,6 +205,15 @@ pub(crate) struct ServeArgs {
     /// Seconds a taxi may wait at the pickup for the trip to start before operators are alerted.
     #[arg(long, env = ENV_STUCK_BOARDING, default_value_t = defaults::stuck_boarding_secs())]
     pub stuck_boarding_secs: u64,
+    /// Days finished orders, resolved call-backs and resolved alerts are kept.
+    #[arg(long, env = ENV_RETENTION, default_value_t = defaults::retention_days())]
+    pub retention_days: u64,
+    /// Days the audit trail (events) and the notifications feed are kept.
+    #[arg(long, env = ENV_EVENT_RETENTION, default_value_t = defaults::event_retention_days())]
+    pub event_retention_days: u64,
+    /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
+    #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
+    pub max_streams_per_connection: u32,
 }
 
 /// Configuration that passed every check.
@@ -272,6 +296,7 @@ impl ServeArgs {
             roles,
             drain_delay: Duration::from_secs(self.drain_secs),
             grace: Duration::from_secs(self.grace_secs),
+            max_streams_per_connection: self.max_streams_per_connection,
             ..ServerConfig::default()
         };
         let s = &mut server.settings;
@@ -347,6 +372,21 @@ impl ServeArgs {
                 60..=7200,
                 format!("--stuck-boarding-secs / {ENV_STUCK_BOARDING}"),
             ),
+            (
+                self.retention_days,
+                1..=3650,
+                format!("--retention-days / {ENV_RETENTION}"),
+            ),
+            (
+                self.event_retention_days,
+                1..=3650,
+                format!("--event-retention-days / {ENV_EVENT_RETENTION}"),
+            ),
+            (
+                u64::from(self.max_streams_per_connection),
+                1..=100_000,
+                format!("--max-streams-per-connection / {ENV_MAX_STREAMS}"),
+            ),
         ] {
             if !range.contains(&value) {
                 bail!(
@@ -368,6 +408,8 @@ impl ServeArgs {
             arrival_eta_factor: self.stuck_arrival_eta_factor,
             boarding: Duration::from_secs(self.stuck_boarding_secs),
         };
+        s.retention = Duration::from_secs(self.retention_days * 86_400);
+        s.event_retention = Duration::from_secs(self.event_retention_days * 86_400);
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {
@@ -425,12 +467,18 @@ mod tests {
         assert_eq!(got.retry_interval, want.retry_interval);
         assert_eq!(got.sweep_interval, want.sweep_interval);
         assert_eq!(got.trip_watch, want.trip_watch);
+        assert_eq!(got.retention, want.retention);
+        assert_eq!(got.event_retention, want.event_retention);
         assert_eq!(got.city.code, want.city.code);
         assert_eq!(c.redis_fsync, taxi_redis_process::Fsync::default());
         let server = ServerConfig::default();
         assert_eq!(
             (c.server.grace, c.server.drain_delay),
             (server.grace, server.drain_delay)
+        );
+        assert_eq!(
+            c.server.max_streams_per_connection,
+            server.max_streams_per_connection
         );
     }
 
@@ -472,6 +520,15 @@ mod tests {
             (
                 vec!["--stuck-arrival-eta-factor", "0"],
                 "TAXI_STUCK_ARRIVAL_ETA_FACTOR",
+            ),
+            (vec!["--retention-days", "0"], "TAXI_RETENTION_DAYS"),
+            (
+                vec!["--event-retention-days", "5000"],
+                "TAXI_EVENT_RETENTION_DAYS",
+            ),
+            (
+                vec!["--max-streams-per-connection", "0"],
+                "TAXI_MAX_STREAMS_PER_CONNECTION",
             ),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());

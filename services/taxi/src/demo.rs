@@ -106,12 +106,13 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     let addr = listener.local_addr()?;
     let store = taxi_store::Store::connect(taxi_store::StoreConfig::new(redis_url, "500100"))?;
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(taxi_server::run(
-        listener,
-        store,
-        taxi_server::ServerConfig::default(),
-        shutdown.clone(),
-    ));
+    let mut config = taxi_server::ServerConfig::default();
+    // The simulator carries every taxi's dispatch stream (and its own calls) on one
+    // connection, like a gateway: let that connection hold them all.
+    config.max_streams_per_connection = config
+        .max_streams_per_connection
+        .max(args.taxis as u32 + 200);
+    let server = tokio::spawn(taxi_server::run(listener, store, config, shutdown.clone()));
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(2))
         .connect()

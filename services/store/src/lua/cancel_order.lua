@@ -21,6 +21,7 @@ for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', ke
 redis.call('HDEL', K.retry_q, id)
 unwatch(id)
 redis.call('ZREM', caller_active, id)
+redis.call('ZADD', K.ended, NOW, id)
 count(ORDER.cancel.to)
 audit(ORDER.cancel.audit, 'order', id, 'from', st, 'to', ORDER.cancel.to, 'by', by)
 return reply('done', {from = st, released = released})

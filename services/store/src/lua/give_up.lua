@@ -1,6 +1,7 @@
 #!lua
--- Gives up on a queued order that waited too long (outages not counted) or was offered too often: UNFULFILLED,
--- on the operators' call-back list, no longer the caller's active order.
+-- Gives up on a queued order that waited too long (outages not counted) or was offered too
+-- often: UNFULFILLED, on the operators' call-back list, no longer the caller's active order.
+-- (Its retention starts when an operator resolves the call-back, `resolve_callback.lua`.)
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, FEED_MAX): order id, max offers, max age ms
 -- Reply: {kind = 'done'} | {kind = 'kept'} (no longer queued, or no longer due)

@@ -1,5 +1,6 @@
 #!lua
--- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed.
+-- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed
+-- (a completed order is finished: its retention starts, `K.ended`).
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, order event code (ORDER.<code>), taxi event
 --   code (TAXI.<code>), the order's time field, fare cents, paid by, ms the trip has to
@@ -22,6 +23,7 @@ if event == ORDER.complete then
   redis.call('HSET', order_key, 'fare', fare, 'paid_by', paid_by, 'ended_ms', NOW)
   redis.call('HDEL', K.torders, taxi)
   redis.call('ZREM', caller_active, id)
+  redis.call('ZADD', K.ended, NOW, id)
   count(event.to)
 end
 -- The watchdog: off its lists (the trip moved on); an arrived taxi has a new deadline.

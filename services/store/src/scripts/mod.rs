@@ -21,6 +21,7 @@ mod flag_stuck;
 mod give_up;
 mod nearby_free;
 mod offer_order;
+mod pending_page;
 mod raise_alert;
 mod record_outage;
 mod redispatch_order;
@@ -29,8 +30,10 @@ mod register_taxi;
 mod release_reservation;
 mod report_positions;
 mod requeue_due;
+mod resolve;
 mod sweep_stale;
 mod taxi_transition;
+mod trim;
 mod trip_step;
 
 pub(crate) use accept_offer::AcceptOffer;
@@ -44,6 +47,7 @@ pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
+pub(crate) use pending_page::PendingPage;
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
 pub(crate) use redispatch_order::{RedispatchOrder, RedispatchReply};
@@ -52,8 +56,10 @@ pub(crate) use register_taxi::{RegisterTaxi, RegisterTaxiReply};
 pub(crate) use release_reservation::ReleaseReservation;
 pub(crate) use report_positions::ReportPositions;
 pub(crate) use requeue_due::RequeueDue;
+pub(crate) use resolve::{ResolveAlert, ResolveCallback, ResolveReply};
 pub(crate) use sweep_stale::SweepStale;
 pub(crate) use taxi_transition::{TaxiTransition, TaxiTransitionReply};
+pub(crate) use trim::{TrimAlerts, TrimOrders};
 pub(crate) use trip_step::{TripStepCall, TripStepReply};
 
 /// The reply of a driver's answer to an offer (`accept_offer.lua`, `decline_offer.lua`).
@@ -220,6 +226,7 @@ scripts! {
     register_device: Own,
     raise_alert: Own,
     ack_alert: Own,
+    pending_page: Own,
     taxi_transition: City,
     create_order: Own,
     offer_order: City,
@@ -235,6 +242,10 @@ scripts! {
     flag_stuck: City,
     redispatch_order: City,
     record_outage: City,
+    resolve_callback: City,
+    resolve_alert: Own,
+    trim_orders: Own,
+    trim_alerts: Own,
 }
 
 impl Store {

@@ -7,6 +7,8 @@
 //!   audit = <name>, done = ',<code>,'}` for every event (`lib.lua`'s `may` reads `from`,
 //!   `already` reads `done`: the statuses in which a driver's retried step is done) ([`OrderEvent::ALL`], [`TaxiEvent::ALL`]).
 //! - `AUDIT.<name>`: the audit kinds that are not transitions ([`AuditKind::ALL`]).
+//! - `ALERT.<event>` / `CALLBACK.<event>` (same shape) and `ALS.<code>` / `CBS.<code>`: how operators
+//!   close alerts and call-backs ([`AlertEvent::ALL`], [`CallbackEvent::ALL`], [`AlertState::ALL`], [`CallbackState::ALL`]).
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
 //! - For the city family (scripts that share `lib.lua`): `K.<name>` bound to the city's
@@ -21,6 +23,7 @@ use crate::feed::NoticeKind;
 use crate::keys::Keys;
 use std::fmt::Write;
 use taxi_domain::audit::AuditKind;
+use taxi_domain::followup::{AlertEvent, AlertState, CallbackEvent, CallbackState};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 
@@ -126,6 +129,40 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
             done: vec![],
         });
         out += &event_table(body, "TAXI", rules.into());
+    }
+    if mentions(body, "ALS") {
+        out += &code_table(body, "ALS", AlertState::ALL.iter().map(|s| s.code()));
+    }
+    if mentions(body, "CBS") {
+        out += &code_table(body, "CBS", CallbackState::ALL.iter().map(|s| s.code()));
+    }
+    if mentions(body, "ALERT") {
+        let rules = AlertEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: AlertState::ALL
+                .into_iter()
+                .filter(|s| e.already_done(*s))
+                .map(|s| s.code())
+                .collect(),
+        });
+        out += &event_table(body, "ALERT", rules.into());
+    }
+    if mentions(body, "CALLBACK") {
+        let rules = CallbackEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: CallbackState::ALL
+                .into_iter()
+                .filter(|s| e.already_done(*s))
+                .map(|s| s.code())
+                .collect(),
+        });
+        out += &event_table(body, "CALLBACK", rules.into());
     }
     if mentions(body, "AUDIT") {
         out += &code_table(body, "AUDIT", AuditKind::ALL.iter().map(|k| k.code()));
