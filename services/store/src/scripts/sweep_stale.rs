@@ -4,7 +4,8 @@ use super::{Call, Loaded, Scripts};
 use crate::keys::Keys;
 use redis::{ScriptInvocation, Value};
 
-/// Moves at most `most` free taxis whose fix is older than `oldest_fresh_ms`.
+/// Moves at most `most` free taxis whose fix is older than `oldest_fresh_ms`; replies
+/// how many it moved.
 #[derive(Debug)]
 pub(crate) struct SweepStale {
     pub(crate) oldest_fresh_ms: i64,
@@ -17,7 +18,13 @@ impl Call for SweepStale {
         &s.sweep_stale
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
-        vec![k.fixes.clone(), k.free.clone(), k.positions.clone()]
+        vec![
+            k.free_fixes.clone(),
+            k.free.clone(),
+            k.positions.clone(),
+            k.free_wheelchair.clone(),
+            k.free_caring.clone(),
+        ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         inv.arg(self.oldest_fresh_ms).arg(self.most);
