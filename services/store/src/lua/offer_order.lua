@@ -73,8 +73,8 @@ local function scan(radius, index, also)
 end
 -- A wheelchair need searches only accessible taxis; the caring ring only the caring
 -- fleet (and, with a wheelchair need too, the accessible ones among it).
-local any = K.free
-if wheelchair then any = K.free_wc end
+local ring_index = K.free
+if wheelchair then ring_index = K.free_wc end
 if elderly and tonumber(caring_radius) > 0 then
   if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
 end
@@ -82,7 +82,7 @@ local radii = split(radii_csv)
 if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
 for _, r in ipairs(radii) do
   if #picked >= fan then break end
-  scan(r, any)
+  scan(r, ring_index)
 end
 if #picked == 0 then
   -- Retries fall on a shared clock (multiples of the interval), so orders waiting for a

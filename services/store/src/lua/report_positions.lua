@@ -53,10 +53,13 @@ if #free > 0 then
   local is_wc = mcall('SMISMEMBER', wheelchair, free_ids)
   local is_caring = mcall('SMISMEMBER', caring, free_ids)
   local wc_args, caring_args = {}, {}
+  -- Copies the i-th free (lon, lat, id) into `into`.
+  local function copy(into, i)
+    into[#into + 1] = free[i * 3 - 2]; into[#into + 1] = free[i * 3 - 1]; into[#into + 1] = free[i * 3]
+  end
   for i = 1, #free_ids do
-    local triple = {free[i * 3 - 2], free[i * 3 - 1], free[i * 3]}
-    if is_wc[i] == 1 then for _, x in ipairs(triple) do wc_args[#wc_args + 1] = x end end
-    if is_caring[i] == 1 then for _, x in ipairs(triple) do caring_args[#caring_args + 1] = x end end
+    if is_wc[i] == 1 then copy(wc_args, i) end
+    if is_caring[i] == 1 then copy(caring_args, i) end
   end
   if #wc_args > 0 then mcall('GEOADD', free_wc, wc_args) end
   if #caring_args > 0 then mcall('GEOADD', free_caring, caring_args) end
