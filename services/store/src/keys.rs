@@ -19,7 +19,7 @@
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
 //! | `{c}:taxis:free:wc` | geo | the free index's wheelchair-accessible taxis (searched for a wheelchair need) |
 //! | `{c}:taxis:free:caring` | geo | the free index's caring-fleet taxis (searched for the caring ring) |
-//! | `{c}:taxis:free:fix` | zset | the free index's taxis by the time of their last fix (ms): what the janitor scans |
+//! | `{c}:taxis:free:fix` | zset | the free index's taxis by a fix time (ms) no later than their last: when the janitor looks at them next |
 //! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
 //! | `{c}:taxis:count` | hash | state code → how many taxis are in it (kept with every state change) |
 //! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
@@ -73,7 +73,7 @@ pub struct Keys {
     pub free_wheelchair: String,
     /// `{c}:taxis:free:caring`: the free index's caring-fleet taxis.
     pub free_caring: String,
-    /// `{c}:taxis:free:fix`: the free index's taxis by fix time.
+    /// `{c}:taxis:free:fix`: the free index's taxis by when the janitor looks next.
     pub free_fixes: String,
     /// `{c}:taxis:missed`.
     pub missed: String,

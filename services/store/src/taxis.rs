@@ -134,8 +134,9 @@ pub const FIXES_PER_SCRIPT: usize = 100;
 /// than scanning on (the janitor takes stale taxis out of the free index every second).
 pub const NEARBY_MAX_SCAN: u32 = 2_000;
 
-/// The most stale taxis one janitor script call moves; [`Store::sweep_stale`] calls again
-/// until a call moves fewer, so every stale free taxi goes, a bounded step at a time.
+/// The most free taxis one janitor script call looks at; [`Store::sweep_stale`] calls
+/// again until a call looks at fewer, so every stale free taxi goes, a bounded step at a
+/// time.
 pub const SWEEP_BATCH: usize = 1_000;
 
 /// The members of the free index and of the indexes that mirror it, for tests and tools
@@ -148,7 +149,8 @@ pub struct FreeIndexes {
     pub wheelchair: Vec<String>,
     /// `taxis:free:caring`: the caring-fleet ones among them.
     pub caring: Vec<String>,
-    /// `taxis:free:fix`: the janitor's view of them, by fix time.
+    /// `taxis:free:fix`: the janitor's view of them (by a fix time never later than
+    /// their last).
     pub fixes: Vec<String>,
 }
 
@@ -343,19 +345,21 @@ impl Store {
     }
 
     /// Removes every free taxi whose fix is stale from the free index (and the indexes
-    /// that mirror it); returns how many. Script calls of at most [`SWEEP_BATCH`], each
-    /// reading only stale free taxis, until one moves fewer.
+    /// that mirror it); returns how many. Script calls of at most [`SWEEP_BATCH`] taxis,
+    /// each reading only free taxis that may be stale (see `sweep_stale.lua`), until one
+    /// looks at fewer.
     pub async fn sweep_stale(&self, fresh_ms: i64) -> Result<u64, StoreError> {
         let mut total = 0;
+        let oldest_fresh_ms = self.now_ms() - fresh_ms;
         loop {
-            let moved = self
+            let swept = self
                 .call(&SweepStale {
-                    oldest_fresh_ms: self.now_ms() - fresh_ms,
+                    oldest_fresh_ms,
                     most: SWEEP_BATCH,
                 })
                 .await?;
-            total += moved;
-            if moved < SWEEP_BATCH as u64 {
+            total += swept.moved;
+            if swept.looked_at < SWEEP_BATCH as u64 {
                 return Ok(total);
             }
         }

@@ -327,3 +327,25 @@ async fn the_sweep_moves_every_stale_free_taxi_in_bounded_steps() {
     assert_eq!(store.free_indexes().await.unwrap(), FreeIndexes::default());
     assert_eq!(store.sweep_stale(30_000).await.unwrap(), 0);
 }
+
+/// A position does not move a taxi's score in the janitor's index (that would cost every
+/// fix a write): the janitor looks again at a taxi that kept reporting and keeps it.
+#[tokio::test]
+async fn the_sweep_keeps_a_free_taxi_that_keeps_reporting() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let clock = Arc::new(ManualClock::at(system_now_ms()));
+    let store =
+        Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone())).unwrap();
+    let t = store.register_taxi(&taxi("渝A10030")).await.unwrap().id;
+    store.transition_taxi(&t, TaxiEvent::SignOn).await.unwrap();
+    for _ in 0..10 {
+        let fix = fix_at(clock.now_ms(), &t, 29.56, 106.55, 0);
+        store.report_positions(&[fix], 30_000).await.unwrap();
+        assert_eq!(store.sweep_stale(30_000).await.unwrap(), 0);
+        assert_eq!(store.position_index(&t).await.unwrap(), (true, false));
+        clock.advance(Duration::from_secs(10));
+    }
+    clock.advance(Duration::from_secs(21));
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), 1);
+    assert_eq!(store.position_index(&t).await.unwrap(), (false, true));
+}

@@ -1,7 +1,7 @@
 #!lua
 -- Stores a batch of position fixes in a fixed number of commands whatever its size: a FREE
--- taxi's position goes to the free index (with its fix time to the free-fix index, and to
--- the index of each capability it has), any other on-duty taxi's to the positions index.
+-- taxi's position goes to the free index (and to the index of each capability it has;
+-- a taxi new to the free index also to the free-fix index, with this fix's time), any other on-duty taxi's to the positions index.
 -- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
 --   free wheelchair geo, free caring geo, free fix times zset
 -- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms)
@@ -49,7 +49,9 @@ if #fix > 0 then mcall('ZADD', fixes, fix) end
 if #pos > 0 then mcall('GEOADD', pos_geo, pos) end
 if #free > 0 then
   mcall('GEOADD', free_geo, free)
-  mcall('ZADD', free_fix, free_fix_args)
+  -- NX: a taxi already there keeps its score (a fix no later than this one); the janitor
+  -- refreshes it when it comes due. Moving it with every fix would cost a write per fix.
+  mcall('ZADD', free_fix, free_fix_args, 'NX')
   local is_wc = mcall('SMISMEMBER', wheelchair, free_ids)
   local is_caring = mcall('SMISMEMBER', caring, free_ids)
   local wc_args, caring_args = {}, {}

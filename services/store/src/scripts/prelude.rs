@@ -9,8 +9,8 @@
 //! - `AUDIT.<name>`: the audit kinds that are not transitions ([`AuditKind::ALL`]).
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
-//! - `mcall(cmd, key, items)` (if the script names it): a multi-member command over a
-//!   list of any length, sent in calls of at most [`MCALL_CHUNK`] arguments, because
+//! - `mcall(cmd, key, items[, flag])` (if the script names it): a multi-member command
+//!   (with an optional flag such as `NX` before the items) over a list of any length, sent in calls of at most [`MCALL_CHUNK`] arguments, because
 //!   Lua's `unpack` fails past about 8,000 ("too many results to unpack").
 //! - For the city family (scripts that share `lib.lua`): `K.<name>` bound to the city's
 //!   keys, which come first in KEYS ([`Keys::city_keys`]), `CHANNEL` (ARGV\[2\]), and
@@ -144,7 +144,7 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
     if body.contains("mcall(") {
         let _ = write!(
             out,
-            "local function mcall(cmd, key, items)\n  local out = {{}}\n  for i = 1, #items, {MCALL_CHUNK} do\n    local r = redis.call(cmd, key, unpack(items, i, math.min(i + {last}, #items)))\n    if type(r) == 'table' then for j = 1, #r do out[#out + 1] = r[j] end end\n  end\n  return out\nend\n",
+            "local function mcall(cmd, key, items, flag)\n  local out = {{}}\n  for i = 1, #items, {MCALL_CHUNK} do\n    local last = math.min(i + {last}, #items)\n    local r\n    if flag then r = redis.call(cmd, key, flag, unpack(items, i, last))\n    else r = redis.call(cmd, key, unpack(items, i, last)) end\n    if type(r) == 'table' then for j = 1, #r do out[#out + 1] = r[j] end end\n  end\n  return out\nend\n",
             last = MCALL_CHUNK - 1
         );
     }
@@ -221,10 +221,13 @@ mod tests {
             for i = 1, n do pairs_[#pairs_ + 1] = i; pairs_[#pairs_ + 1] = 'm' .. i; ids[i] = 'm' .. i end\n\
             ids[n + 1] = 'missing'\n\
             mcall('ZADD', KEYS[1], pairs_)\n\
+            mcall('ZADD', KEYS[1], {0, 'm1', 1, 'extra'}, 'NX')\n\
             local scores = mcall('ZMSCORE', KEYS[1], ids)\n\
             local sum = 0\n\
             for i = 1, n do sum = sum + tonumber(scores[i]) end\n\
             return {redis.call('ZCARD', KEYS[1]), #scores, sum, scores[n + 1] == false and 1 or 0}";
+        // n members and `extra` (NX added it but left m1's score alone); n + 1 scores
+        // read back, in order, the last one missing.
         let script = format!("{}{body}", prelude(Family::Own, body));
         let n: i64 = 10_001;
         let got: Vec<i64> = redis::Script::new(&script)
@@ -234,6 +237,6 @@ mod tests {
             .invoke_async(&mut conn)
             .await
             .expect("script");
-        assert_eq!(got, vec![n, n + 1, n * (n + 1) / 2, 1]);
+        assert_eq!(got, vec![n + 1, n + 1, n * (n + 1) / 2, 1]);
     }
 }
