@@ -1,7 +1,8 @@
 #!lua
 -- Stores a batch of position fixes in a fixed number of commands whatever its size: a FREE
--- taxi's position goes to the free index (and to the index of each capability it has;
--- a taxi new to the free index also to the free-fix index, with this fix's time), any other on-duty taxi's to the positions index.
+-- taxi's position goes to the free index (and to the index of each capability it has; a
+-- taxi new to the free index also to the free-fix index, at this fix's time), any other
+-- on-duty taxi's to the positions index.
 -- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
 --   free wheelchair geo, free caring geo, free fix times zset
 -- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms)
@@ -38,9 +39,14 @@ for i = 1, n do
     if st == TS.free then
       into = free
       free_ids[#free_ids + 1] = id
-      free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
-      -- Swept out of the free index while stale: its position sat in the positions index.
-      if not old or old < fresh then back[#back + 1] = id end
+      -- New to the free index (a first fix, or swept out while stale: its position sat in
+      -- the positions index): it enters the janitor's index at this fix. A taxi already
+      -- there keeps its score (a fix no later than this one), which the janitor refreshes
+      -- when it comes due: moving it with every fix would cost a write per fix.
+      if not old or old < fresh then
+        back[#back + 1] = id
+        free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
+      end
     end
     into[#into + 1] = lon; into[#into + 1] = lat; into[#into + 1] = id
   end
@@ -49,9 +55,6 @@ if #fix > 0 then mcall('ZADD', fixes, fix) end
 if #pos > 0 then mcall('GEOADD', pos_geo, pos) end
 if #free > 0 then
   mcall('GEOADD', free_geo, free)
-  -- NX: a taxi already there keeps its score (a fix no later than this one); the janitor
-  -- refreshes it when it comes due. Moving it with every fix would cost a write per fix.
-  mcall('ZADD', free_fix, free_fix_args, 'NX')
   local is_wc = mcall('SMISMEMBER', wheelchair, free_ids)
   local is_caring = mcall('SMISMEMBER', caring, free_ids)
   local wc_args, caring_args = {}, {}
@@ -66,5 +69,8 @@ if #free > 0 then
   if #wc_args > 0 then mcall('GEOADD', free_wc, wc_args) end
   if #caring_args > 0 then mcall('GEOADD', free_caring, caring_args) end
 end
-if #back > 0 then mcall('ZREM', pos_geo, back) end
+if #back > 0 then
+  mcall('ZREM', pos_geo, back)
+  mcall('ZADD', free_fix, free_fix_args)
+end
 return codes
