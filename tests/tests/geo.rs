@@ -104,6 +104,53 @@ async fn an_older_passenger_gets_the_caring_taxi_behind_many_ordinary_ones() {
     assert!(offer.elderly);
 }
 
+/// An older passenger who needs a wheelchair: the caring ring is the accessible caring
+/// taxis, found behind the crowd, an accessible taxi outside the fleet and a caring taxi
+/// that is not accessible.
+#[tokio::test]
+async fn an_older_wheelchair_user_gets_the_accessible_caring_taxi_first() {
+    let city = TestCity::start_with(fast_config()).await;
+    ordinary_crowd(&city).await;
+    let mut caring_only = capable_driver_at(
+        &city,
+        "渝A07005",
+        false,
+        &["caring"],
+        north_of_centre(800.0),
+    )
+    .await;
+    let mut accessible_only =
+        capable_driver_at(&city, "渝A07006", true, &[], north_of_centre(900.0)).await;
+    let mut both = capable_driver_at(
+        &city,
+        "渝A07007",
+        true,
+        &["caring"],
+        north_of_centre(2500.0),
+    )
+    .await;
+    elderly_caller(&city, "13900000071").await;
+    let order = city
+        .hotline()
+        .create_booking(pb::CreateBookingRequest {
+            caller_phone: "13900000071".into(),
+            pickup: Some(place(north_of_centre(0.0), "小区门口")),
+            channel: pb::Channel::Operator as i32,
+            operator_id: "op".into(),
+            needs: vec![pb::PassengerNeed::Wheelchair as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("book")
+        .into_inner()
+        .order
+        .expect("order");
+    let offer = both.offer(S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    caring_only.no_offer(Duration::from_millis(200)).await;
+    accessible_only.no_offer(Duration::from_millis(200)).await;
+}
+
 /// Registers `n` taxis through the store (thousands in a second or two), signs them on
 /// and reports them on a grid of 10 m steps north and east of the centre, each fix
 /// `age` old; returns their ids.
