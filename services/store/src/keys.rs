@@ -13,10 +13,13 @@
 //! | `{c}:taxis:state` | hash | taxi id → state code (`off`, `free`, ...) |
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
 //! | `{c}:taxis:free` | geo | FREE taxis at their last position: the only index searched for matching |
-//! | `{c}:taxis:pos` | geo | the last position of every taxi that is not in the free index (a position lives in exactly one of the two) |
+//! | `{c}:taxis:pos` | geo | the last position of every taxi that is not in the free index (a position lives in exactly one of the two; the capability indexes below mirror part of the free one) |
 //! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms) |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
+//! | `{c}:taxis:free:wc` | geo | the free index's wheelchair-accessible taxis (searched for a wheelchair need) |
+//! | `{c}:taxis:free:caring` | geo | the free index's caring-fleet taxis (searched for the caring ring) |
+//! | `{c}:taxis:free:fix` | zset | the free index's taxis by a fix time (ms) no later than their last: when the janitor looks at them next |
 //! | `{c}:taxis:missed` | hash | taxi → offers missed in a row |
 //! | `{c}:taxis:count` | hash | state code → how many taxis are in it (kept with every state change) |
 //! | `{c}:caller:<phone>` | hash | name, birth (YYYY-MM-DD, from the resident ID; the ID itself is never stored), flag, needs, contacts, places (JSON), notes, created, updated |
@@ -71,6 +74,12 @@ pub struct Keys {
     pub wheelchair: String,
     /// `{c}:taxis:caring`.
     pub caring: String,
+    /// `{c}:taxis:free:wc`: the free index's wheelchair-accessible taxis.
+    pub free_wheelchair: String,
+    /// `{c}:taxis:free:caring`: the free index's caring-fleet taxis.
+    pub free_caring: String,
+    /// `{c}:taxis:free:fix`: the free index's taxis by when the janitor looks next.
+    pub free_fixes: String,
     /// `{c}:taxis:missed`.
     pub missed: String,
     /// `{c}:taxis:count`: taxis per state, kept with every state change.
@@ -135,6 +144,9 @@ impl Keys {
             fixes: k("taxis:fix"),
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
+            free_wheelchair: k("taxis:free:wc"),
+            free_caring: k("taxis:free:caring"),
+            free_fixes: k("taxis:free:fix"),
             missed: k("taxis:missed"),
             state_counts: k("taxis:count"),
             events: k("events"),
@@ -198,6 +210,9 @@ impl Keys {
             ("fixes", &self.fixes),
             ("wheelchair", &self.wheelchair),
             ("caring", &self.caring),
+            ("free_wc", &self.free_wheelchair),
+            ("free_caring", &self.free_caring),
+            ("free_fix", &self.free_fixes),
             ("missed", &self.missed),
             ("state_n", &self.state_counts),
             ("plates", &self.plates),

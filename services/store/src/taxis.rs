@@ -1,4 +1,5 @@
-//! The fleet: registry, states, positions and the free geo index.
+//! The fleet: registry, states, positions, the free geo index and the indexes that
+//! mirror it (free taxis per capability, free taxis by fix time).
 
 use crate::fields::Fields;
 use crate::scripts::{
@@ -126,6 +127,33 @@ type TaxiRows = (
 /// it for about half a millisecond.
 pub const FIXES_PER_SCRIPT: usize = 100;
 
+/// The most candidates one nearby search looks at (`nearby_free.lua`): it starts with a
+/// page of 2 × limit + 16 nearest taxis and looks at a larger page only while stale fixes
+/// crowd out fresh ones. The bound keeps one call's Redis time small whatever the size of
+/// the city; a search whose nearest candidates are all stale returns fewer taxis rather
+/// than scanning on (the janitor takes stale taxis out of the free index every second).
+pub const NEARBY_MAX_SCAN: u32 = 2_000;
+
+/// The most free taxis one janitor script call looks at; [`Store::sweep_stale`] calls
+/// again until a call looks at fewer, so every stale free taxi goes, a bounded step at a
+/// time.
+pub const SWEEP_BATCH: usize = 1_000;
+
+/// The members of the free index and of the indexes that mirror it, for tests and tools
+/// ([`Store::free_indexes`]); each list sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreeIndexes {
+    /// `taxis:free`: the free taxis matching searches.
+    pub free: Vec<String>,
+    /// `taxis:free:wc`: the wheelchair-accessible ones among them.
+    pub wheelchair: Vec<String>,
+    /// `taxis:free:caring`: the caring-fleet ones among them.
+    pub caring: Vec<String>,
+    /// `taxis:free:fix`: the janitor's view of them (by a fix time never later than
+    /// their last).
+    pub fixes: Vec<String>,
+}
+
 impl Store {
     /// Registers a taxi; its plate must be new in the city. It starts OFF_DUTY.
     pub async fn register_taxi(&self, taxi: &NewTaxi) -> Result<TaxiRecord, StoreError> {
@@ -220,7 +248,7 @@ impl Store {
         }
     }
 
-    /// Stores position fixes, four Redis commands per script call of up to
+    /// Stores position fixes, a fixed number of Redis commands per script call of up to
     /// [`FIXES_PER_SCRIPT`], on a connection of their own; returns one outcome per fix, in
     /// order. `fresh_ms` is the freshness bound (a free taxi whose last fix was staler
     /// had been moved out of the free index).
@@ -316,13 +344,53 @@ impl Store {
             .await?)
     }
 
-    /// Removes taxis with stale fixes from the free index; returns how many.
+    /// Removes every free taxi whose fix is stale from the free index (and the indexes
+    /// that mirror it); returns how many. Script calls of at most [`SWEEP_BATCH`] taxis,
+    /// each reading only free taxis that may be stale (see `sweep_stale.lua`), until one
+    /// looks at fewer.
     pub async fn sweep_stale(&self, fresh_ms: i64) -> Result<u64, StoreError> {
-        self.call(&SweepStale {
-            oldest_fresh_ms: self.now_ms() - fresh_ms,
-            most: 5000,
+        let mut total = 0;
+        let oldest_fresh_ms = self.now_ms() - fresh_ms;
+        loop {
+            let swept = self
+                .call(&SweepStale {
+                    oldest_fresh_ms,
+                    most: SWEEP_BATCH,
+                })
+                .await?;
+            total += swept.moved;
+            if swept.looked_at < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The members of the free index and of the indexes that mirror it (inspection: reads
+    /// whole sets; never on a request path).
+    pub async fn free_indexes(&self) -> Result<FreeIndexes, StoreError> {
+        let k = &self.keys;
+        let mut conn = self.conn.clone();
+        let (mut free, mut wheelchair, mut caring, mut fixes): (
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        ) = redis::pipe()
+            .zrange(&k.free, 0, -1)
+            .zrange(&k.free_wheelchair, 0, -1)
+            .zrange(&k.free_caring, 0, -1)
+            .zrange(&k.free_fixes, 0, -1)
+            .query_async(&mut conn)
+            .await?;
+        for list in [&mut free, &mut wheelchair, &mut caring, &mut fixes] {
+            list.sort();
+        }
+        Ok(FreeIndexes {
+            free,
+            wheelchair,
+            caring,
+            fixes,
         })
-        .await
     }
 
     /// Counts of taxis per state (for KPIs and the demo's progress line): a hash of five

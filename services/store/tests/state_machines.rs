@@ -35,7 +35,7 @@ use taxi_domain::watchdog::{Stage, TripWatch};
 use taxi_redis_process::{RedisCluster, RedisProcess};
 use taxi_store::dispatch::{Attempt, DispatchParams, TripStep};
 use taxi_store::orders::{NewOrder, PlaceRec};
-use taxi_store::taxis::{Fix, FixOutcome, NewTaxi};
+use taxi_store::taxis::{CARING_TAG, Fix, FixOutcome, FreeIndexes, NewTaxi};
 use taxi_store::{Store, StoreConfig, StoreError};
 
 /// Where every case's orders are picked up (Jiefangbei, Chongqing), WGS-84.
@@ -72,6 +72,12 @@ fn params() -> DispatchParams {
         head_start_ms: 0,
         max_missed: 3,
     }
+}
+
+/// The capabilities of a city's `n`th taxi (from 1): (wheelchair-accessible, caring
+/// fleet). Both, either and neither occur among any few taxis.
+fn capabilities(n: u32) -> (bool, bool) {
+    (n % 2 == 1, n % 3 != 2)
 }
 
 /// Dispatch that has run out of patience: no order may be offered again.
@@ -149,17 +155,23 @@ impl City {
         created.order.id
     }
 
-    /// A new taxi, OFF_DUTY.
+    /// A new taxi, OFF_DUTY, with the capabilities of its number (`capabilities`), so
+    /// every case has capable and ordinary taxis for the capability indexes.
     async fn taxi(&self) -> String {
         let n = self.taxis.get() + 1;
         self.taxis.set(n);
         self.ids.borrow_mut().push(String::new());
+        let (wheelchair, caring) = capabilities(n);
         let taxi = NewTaxi {
             plate: format!("渝A1{n:04}"),
             driver_name: "张师傅".into(),
             color: "白色".into(),
-            wheelchair: false,
-            tags: vec![],
+            wheelchair,
+            tags: if caring {
+                vec![CARING_TAG.into()]
+            } else {
+                vec![]
+            },
         };
         let id = self.store.register_taxi(&taxi).await.expect("register").id;
         if let Some(last) = self.ids.borrow_mut().last_mut() {
@@ -181,6 +193,46 @@ impl City {
         }
         let kept = self.store.taxi_state_counts().await.expect("counts");
         (kept != truth).then(|| format!("per-state counts {kept:?}, the taxis say {truth:?}"))
+    }
+
+    /// `None` when the free index holds only FREE taxis and the indexes that mirror it
+    /// hold exactly its members (the free-fix index), its wheelchair-accessible members
+    /// and its caring-fleet members; else the difference in words.
+    async fn indexes_disagree(&self) -> Option<String> {
+        let ids: Vec<String> = self.ids.borrow().clone();
+        let kept = self.store.free_indexes().await.expect("free indexes");
+        let mut truth = FreeIndexes::default();
+        let mut wrong = vec![];
+        for (i, id) in ids.iter().enumerate() {
+            if !kept.free.contains(id) {
+                continue;
+            }
+            let state = self.state(id).await;
+            if state != TaxiState::Free {
+                wrong.push(format!("{id} is {state:?} in the free index"));
+            }
+            let (wheelchair, caring) = capabilities(i as u32 + 1);
+            truth.free.push(id.clone());
+            truth.fixes.push(id.clone());
+            if wheelchair {
+                truth.wheelchair.push(id.clone());
+            }
+            if caring {
+                truth.caring.push(id.clone());
+            }
+        }
+        for list in [
+            &mut truth.free,
+            &mut truth.wheelchair,
+            &mut truth.caring,
+            &mut truth.fixes,
+        ] {
+            list.sort();
+        }
+        if kept != truth {
+            wrong.push(format!("indexes {kept:?}, the free index says {truth:?}"));
+        }
+        (!wrong.is_empty()).then(|| wrong.join("; "))
     }
 
     /// The taxi's app reports a fresh fix at the taxi stand.
@@ -450,8 +502,8 @@ where
     assert_agree(what, cases, &found);
 }
 
-/// One case's verdict: its disagreement with the domain, if any, and the per-state taxi
-/// counters' with the taxis themselves.
+/// One case's verdict: its disagreement with the domain, if any, the per-state taxi
+/// counters' with the taxis themselves, and the free index's mirrors' with the free index.
 async fn verdict<S: PartialEq + Debug, E: Debug>(
     city: &City,
     event: E,
@@ -464,9 +516,14 @@ async fn verdict<S: PartialEq + Debug, E: Debug>(
         .counts_disagree()
         .await
         .map(|d| format!("{event:?} from {from:?}: {d}"));
+    let indexes = city
+        .indexes_disagree()
+        .await
+        .map(|d| format!("{event:?} from {from:?}: {d}"));
     disagreement(event, from, domain, store, now)
         .into_iter()
         .chain(counts)
+        .chain(indexes)
         .collect()
 }
 

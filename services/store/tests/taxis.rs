@@ -1,12 +1,15 @@
 //! The fleet store against a real private redis-server.
 
+use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taxi_domain::Coordinates;
 use taxi_domain::clock::{Clock, ManualClock, system_now_ms};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 use taxi_redis_process::RedisProcess;
-use taxi_store::taxis::{Fix, FixOutcome, NearbyQuery, NewTaxi};
+use taxi_store::taxis::{
+    CARING_TAG, Fix, FixOutcome, FreeIndexes, NearbyQuery, NewTaxi, SWEEP_BATCH,
+};
 use taxi_store::{Store, StoreConfig, StoreError};
 
 fn taxi(plate: &str) -> NewTaxi {
@@ -198,4 +201,151 @@ async fn a_position_lives_in_exactly_one_geo_set() {
         .await
         .unwrap();
     assert_eq!(where_is(t.id.clone()).await, (true, false));
+}
+
+#[tokio::test]
+async fn capability_and_fix_indexes_follow_the_free_index() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let clock = Arc::new(ManualClock::at(system_now_ms()));
+    let store =
+        Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone())).unwrap();
+    let fix =
+        |id: &str, lat: f64, lon: f64, age_ms: i64| fix_at(clock.now_ms(), id, lat, lon, age_ms);
+    let both = store
+        .register_taxi(&NewTaxi {
+            wheelchair: true,
+            tags: vec![CARING_TAG.into()],
+            ..taxi("渝A10020")
+        })
+        .await
+        .unwrap();
+    let plain = store.register_taxi(&taxi("渝A10021")).await.unwrap();
+    let (b, p) = (both.id.clone(), plain.id.clone());
+    let indexes = || {
+        let store = store.clone();
+        async move { store.free_indexes().await.unwrap() }
+    };
+    let only = |ids: &[&String]| {
+        let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    // `free` in the free index; `capable` also in both capability indexes.
+    let expect = |free: &[&String], capable: &[&String]| FreeIndexes {
+        free: only(free),
+        wheelchair: only(capable),
+        caring: only(capable),
+        fixes: only(free),
+    };
+    for id in [&b, &p] {
+        store.transition_taxi(id, TaxiEvent::SignOn).await.unwrap();
+    }
+    assert_eq!(indexes().await, FreeIndexes::default(), "no fix yet");
+    store
+        .report_positions(
+            &[fix(&b, 29.56, 106.55, 0), fix(&p, 29.56, 106.56, 0)],
+            30_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(indexes().await, expect(&[&b, &p], &[&b]));
+    store
+        .transition_taxi(&b, TaxiEvent::StartStreetHail)
+        .await
+        .unwrap();
+    assert_eq!(indexes().await, expect(&[&p], &[]));
+    store
+        .transition_taxi(&b, TaxiEvent::EndStreetHail)
+        .await
+        .unwrap();
+    assert_eq!(indexes().await, expect(&[&b, &p], &[&b]));
+    // Stale: swept out of every index; a fresh fix brings it back into every one.
+    clock.advance(Duration::from_secs(31));
+    store
+        .report_positions(&[fix(&p, 29.56, 106.56, 0)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), 1);
+    assert_eq!(indexes().await, expect(&[&p], &[]));
+    store
+        .report_positions(&[fix(&b, 29.57, 106.55, 0)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(indexes().await, expect(&[&b, &p], &[&b]));
+    store.transition_taxi(&b, TaxiEvent::SignOff).await.unwrap();
+    assert_eq!(indexes().await, expect(&[&p], &[]));
+    store.transition_taxi(&b, TaxiEvent::SignOn).await.unwrap();
+    assert_eq!(indexes().await, expect(&[&b, &p], &[&b]));
+    // The capability index finds it where it is now.
+    let q = NearbyQuery {
+        center: Coordinates::new(29.57, 106.55).unwrap(),
+        radius_m: 100,
+        limit: 5,
+        fresh_ms: 30_000,
+        wheelchair_only: true,
+    };
+    let near = store.nearby_free(&q).await.unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].id, b);
+}
+
+/// The janitor's sweep is exact whatever the number of stale free taxis: it works in
+/// script calls of `SWEEP_BATCH` until none is left.
+#[tokio::test]
+async fn the_sweep_moves_every_stale_free_taxi_in_bounded_steps() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let clock = Arc::new(ManualClock::at(system_now_ms()));
+    let store =
+        Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone())).unwrap();
+    let n = SWEEP_BATCH * 2 + 300;
+    let ids: Vec<String> = futures::stream::iter(0..n)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let id = store
+                    .register_taxi(&taxi(&format!("渝B{i:05}")))
+                    .await
+                    .unwrap()
+                    .id;
+                store.transition_taxi(&id, TaxiEvent::SignOn).await.unwrap();
+                id
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let fixes: Vec<Fix> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| fix_at(clock.now_ms(), id, 29.5 + i as f64 * 1e-5, 106.55, 0))
+        .collect();
+    let out = store.report_positions(&fixes, 30_000).await.unwrap();
+    assert!(out.iter().all(|o| *o == FixOutcome::Stored));
+    assert_eq!(store.free_indexes().await.unwrap().free.len(), n);
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), n as u64);
+    assert_eq!(store.free_indexes().await.unwrap(), FreeIndexes::default());
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), 0);
+}
+
+/// A position does not move a taxi's score in the janitor's index (that would cost every
+/// fix a write): the janitor looks again at a taxi that kept reporting and keeps it.
+#[tokio::test]
+async fn the_sweep_keeps_a_free_taxi_that_keeps_reporting() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let clock = Arc::new(ManualClock::at(system_now_ms()));
+    let store =
+        Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone())).unwrap();
+    let t = store.register_taxi(&taxi("渝A10030")).await.unwrap().id;
+    store.transition_taxi(&t, TaxiEvent::SignOn).await.unwrap();
+    for _ in 0..10 {
+        let fix = fix_at(clock.now_ms(), &t, 29.56, 106.55, 0);
+        store.report_positions(&[fix], 30_000).await.unwrap();
+        assert_eq!(store.sweep_stale(30_000).await.unwrap(), 0);
+        assert_eq!(store.position_index(&t).await.unwrap(), (true, false));
+        clock.advance(Duration::from_secs(10));
+    }
+    clock.advance(Duration::from_secs(21));
+    assert_eq!(store.sweep_stale(30_000).await.unwrap(), 1);
+    assert_eq!(store.position_index(&t).await.unwrap(), (false, true));
 }

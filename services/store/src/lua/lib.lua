@@ -54,6 +54,9 @@ end
 
 -- Sets a taxi's state. Its last position lives in exactly one geo set: `K.free` while
 -- it is FREE (and fresh), `K.pos` otherwise; moving it is part of every state change.
+-- While it is in `K.free`, it is also in `K.free_fix` (by fix time: what the janitor
+-- scans) and in the index of each capability it has (`K.free_wc`, `K.free_caring`: what
+-- needs are matched over), so those move with it.
 -- The per-state counts move with it, so KPIs never read every taxi.
 local function set_taxi_state(taxi, state)
   local old = redis.call('HGET', K.states, taxi)
@@ -62,12 +65,28 @@ local function set_taxi_state(taxi, state)
     if old then redis.call('HINCRBY', K.state_n, old, -1) end
     redis.call('HINCRBY', K.state_n, state, 1)
   end
-  local from, to = K.free, K.pos
-  if state == TS.free then from, to = K.pos, K.free end
-  local p = redis.call('GEOPOS', from, taxi)[1]
-  if p then
-    redis.call('GEOADD', to, p[1], p[2], taxi)
-    redis.call('ZREM', from, taxi)
+  if state == TS.free then
+    local p = redis.call('GEOPOS', K.pos, taxi)[1]
+    if p then
+      redis.call('GEOADD', K.free, p[1], p[2], taxi)
+      redis.call('ZREM', K.pos, taxi)
+      redis.call('ZADD', K.free_fix, redis.call('ZSCORE', K.fixes, taxi) or 0, taxi)
+      if redis.call('SISMEMBER', K.wheelchair, taxi) == 1 then
+        redis.call('GEOADD', K.free_wc, p[1], p[2], taxi)
+      end
+      if redis.call('SISMEMBER', K.caring, taxi) == 1 then
+        redis.call('GEOADD', K.free_caring, p[1], p[2], taxi)
+      end
+    end
+  else
+    local p = redis.call('GEOPOS', K.free, taxi)[1]
+    if p then
+      redis.call('GEOADD', K.pos, p[1], p[2], taxi)
+      redis.call('ZREM', K.free, taxi)
+      redis.call('ZREM', K.free_fix, taxi)
+      redis.call('ZREM', K.free_wc, taxi)
+      redis.call('ZREM', K.free_caring, taxi)
+    end
   end
 end
 

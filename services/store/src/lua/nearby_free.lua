@@ -1,34 +1,38 @@
 #!lua flags=no-writes
--- Free taxis with a fresh fix near a point, nearest first.
--- KEYS: free geo, fix times zset, wheelchair set
--- ARGV (after NOW): lon, lat, radius m, limit, oldest acceptable fix ms, wheelchair only (0/1)
+-- Free taxis with a fresh fix near a point, nearest first. Wheelchair-only searches the
+-- free wheelchair index, so ordinary taxis never crowd accessible ones out. The work is
+-- bounded: a page of 2 × limit + 16 candidates, looked at again with a larger page only
+-- while stale fixes crowd out fresh ones, never past `max_scan` candidates.
+-- KEYS: free geo, fix times zset, free wheelchair geo
+-- ARGV (after NOW): lon, lat, radius m, limit, oldest acceptable fix ms, wheelchair only
+--   (0/1), most candidates to look at
 -- Reply: {kind = 'found', taxis = [{id, dist, lon, lat, fix}]}
-local free_geo, fixes, wheelchair = own_keys()
-local lon, lat, radius, limit, fresh, wc_only = own_args()
-limit, fresh = tonumber(limit), tonumber(fresh)
-local count = limit * 2 + 16
+local free_geo, fixes, free_wc = own_keys()
+local lon, lat, radius, limit, fresh, wc_only, max_scan = own_args()
+limit, fresh, max_scan = tonumber(limit), tonumber(fresh), tonumber(max_scan)
+local index = free_geo
+if wc_only == '1' then index = free_wc end
+local count = math.min(limit * 2 + 16, max_scan)
 local out = {}
 while true do
-  local hits = redis.call('GEOSEARCH', free_geo, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm',
+  local hits = redis.call('GEOSEARCH', index, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm',
     'ASC', 'COUNT', count, 'WITHDIST', 'WITHCOORD')
   out = {}
   if #hits > 0 then
     local ids = {}
     for i, h in ipairs(hits) do ids[i] = h[1] end
-    local fix_of = redis.call('ZMSCORE', fixes, unpack(ids))
+    local fix_of = mcall('ZMSCORE', fixes, ids)
     for i, h in ipairs(hits) do
       if #out >= limit then break end
       local f = fix_of[i] and tonumber(fix_of[i])
-      local ok = f and f >= fresh
-      if ok and wc_only == '1' then ok = redis.call('SISMEMBER', wheelchair, h[1]) == 1 end
-      if ok then
+      if f and f >= fresh then
         out[#out + 1] = {id = h[1], dist = tonumber(h[2]), lon = tonumber(h[3][1]),
           lat = tonumber(h[3][2]), fix = f}
       end
     end
   end
-  -- Stale or filtered taxis may have crowded out good ones: look further.
-  if #out >= limit or #hits < count or count > 100000 then break end
-  count = count * 8
+  -- Stale taxis may have crowded out fresh ones: look further, within the bound.
+  if #out >= limit or #hits < count or count >= max_scan then break end
+  count = math.min(count * 8, max_scan)
 end
 return reply('found', {taxis = out})

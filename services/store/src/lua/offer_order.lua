@@ -5,9 +5,10 @@
 -- keys must be declared); if another order is at the head, the reply names it instead.
 -- Too old (outages not counted) or offered too often: the reply says to give up (`give_up.lua` does it, with the
 -- caller's keys). Else search free taxis near the pickup (caring fleet first for older
--- passengers, then radius by radius), skipping stale fixes, taxis that had their chance
--- and (for a wheelchair need) inaccessible cars, and offer it to the nearest (or the N
--- nearest in broadcast mode). Nothing in reach: try again at the next retry tick.
+-- passengers, then radius by radius; a wheelchair need searches only the accessible
+-- taxis' index, the caring ring only the caring fleet's), skipping stale fixes and taxis
+-- that had their chance, and offer it to the nearest (or the N nearest in broadcast
+-- mode). Nothing in reach: try again at the next retry tick.
 -- KEYS (after the city's): the expected order's hash, its tried set
 -- ARGV (after NOW, FEED_MAX): expected order id, fan-out, radii csv, elderly extra radius,
 --   caring radius, oldest fresh fix ms, offer timeout ms, max offers, max age ms, retry ms
@@ -40,33 +41,48 @@ local wheelchair = string.find(',' .. (o[4] or '') .. ',', ',wheelchair,', 1, tr
 local elderly = o[5] and o[5] ~= ''
 fresh = tonumber(fresh)
 local picked, seen = {}, {}
-local function scan(radius, caring_only)
-  local hits = redis.call('GEOSEARCH', K.free, 'FROMLONLAT', o[3], o[2], 'BYRADIUS', radius, 'm',
-    'ASC', 'COUNT', 64, 'WITHDIST')
-  if #hits == 0 then return end
-  local ids = {}
-  for i, h in ipairs(hits) do ids[i] = h[1] end
-  local fixes = redis.call('ZMSCORE', K.fixes, unpack(ids))
-  local was_tried = redis.call('SMISMEMBER', tried_key, unpack(ids))
-  local accessible = wheelchair and redis.call('SMISMEMBER', K.wheelchair, unpack(ids))
-  local in_caring = caring_only and redis.call('SMISMEMBER', K.caring, unpack(ids))
-  for i, h in ipairs(hits) do
-    if #picked >= fan then return end
-    local t = h[1]
-    if not seen[t] and fixes[i] and tonumber(fixes[i]) >= fresh and was_tried[i] == 0
-      and (not wheelchair or accessible[i] == 1) and (not caring_only or in_caring[i] == 1)
-      and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
-      seen[t] = true
-      picked[#picked + 1] = {id = t, dist = tonumber(h[2])}
+-- One ring: the nearest free taxis in `index` (the free index, or a capability index, so
+-- ordinary taxis never crowd capable ones out of a page), filtered by fix age, tried,
+-- state and what `index` does not already say (`also`: a set the taxi must be in). A
+-- full page that yields too few looks again with a larger page, up to SCAN_MAX.
+local SCAN_MAX = 4096
+local function scan(radius, index, also)
+  local count = 64
+  while true do
+    local hits = redis.call('GEOSEARCH', index, 'FROMLONLAT', o[3], o[2], 'BYRADIUS', radius, 'm',
+      'ASC', 'COUNT', count, 'WITHDIST')
+    if #hits == 0 then return end
+    local ids = {}
+    for i, h in ipairs(hits) do ids[i] = h[1] end
+    local fixes = mcall('ZMSCORE', K.fixes, ids)
+    local was_tried = mcall('SMISMEMBER', tried_key, ids)
+    local within = also and mcall('SMISMEMBER', also, ids)
+    for i, h in ipairs(hits) do
+      if #picked >= fan then return end
+      local t = h[1]
+      if not seen[t] and fixes[i] and tonumber(fixes[i]) >= fresh and was_tried[i] == 0
+        and (not also or within[i] == 1)
+        and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
+        seen[t] = true
+        picked[#picked + 1] = {id = t, dist = tonumber(h[2])}
+      end
     end
+    if #picked >= fan or #hits < count or count >= SCAN_MAX then return end
+    count = math.min(count * 8, SCAN_MAX)
   end
 end
-if elderly and tonumber(caring_radius) > 0 then scan(caring_radius, true) end
+-- A wheelchair need searches only accessible taxis; the caring ring only the caring
+-- fleet (and, with a wheelchair need too, the accessible ones among it).
+local ring_index = K.free
+if wheelchair then ring_index = K.free_wc end
+if elderly and tonumber(caring_radius) > 0 then
+  if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
+end
 local radii = split(radii_csv)
 if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
 for _, r in ipairs(radii) do
   if #picked >= fan then break end
-  scan(r, false)
+  scan(r, ring_index)
 end
 if #picked == 0 then
   -- Retries fall on a shared clock (multiples of the interval), so orders waiting for a

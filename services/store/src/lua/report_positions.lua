@@ -1,18 +1,24 @@
 #!lua
--- Stores a batch of position fixes in four commands whatever its size: a FREE taxi's
--- position goes to the free index, any other on-duty taxi's to the positions index.
--- KEYS: states hash, free geo, positions geo, fix times zset
+-- Stores a batch of position fixes in a fixed number of commands whatever its size: a FREE
+-- taxi's position goes to the free index (and to the index of each capability it has; a
+-- taxi new to the free index also to the free-fix index, at this fix's time), any other
+-- on-duty taxi's to the positions index.
+-- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
+--   free wheelchair geo, free caring geo, free fix times zset
 -- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms)
 -- Reply: one code per fix (not JSON, for speed): 0 stored, 1 unknown taxi, 2 off duty,
 -- 3 older than the stored fix.
-local states, free_geo, pos_geo, fixes = own_keys()
+local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix =
+  own_keys()
 local n, fresh = tonumber(ARGV[2]), tonumber(ARGV[3])
 local FIRST = 4
 local ids = {}
 for i = 1, n do ids[i] = ARGV[FIRST + (i - 1) * 4] end
-local state_of = redis.call('HMGET', states, unpack(ids))
-local stored = redis.call('ZMSCORE', fixes, unpack(ids))
+local state_of = mcall('HMGET', states, ids)
+local stored = mcall('ZMSCORE', fixes, ids)
 local pos, free, fix, codes, back = {}, {}, {}, {}, {}
+-- The free ones again, for the free-fix and capability indexes.
+local free_ids, free_fix_args = {}, {}
 local newest = {}
 for i = 1, n do
   local b = FIRST + (i - 1) * 4
@@ -32,14 +38,39 @@ for i = 1, n do
     local into = pos
     if st == TS.free then
       into = free
-      -- Swept out of the free index while stale: its position sat in the positions index.
-      if not old or old < fresh then back[#back + 1] = id end
+      free_ids[#free_ids + 1] = id
+      -- New to the free index (a first fix, or swept out while stale: its position sat in
+      -- the positions index): it enters the janitor's index at this fix. A taxi already
+      -- there keeps its score (a fix no later than this one), which the janitor refreshes
+      -- when it comes due: moving it with every fix would cost a write per fix.
+      if not old or old < fresh then
+        back[#back + 1] = id
+        free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
+      end
     end
     into[#into + 1] = lon; into[#into + 1] = lat; into[#into + 1] = id
   end
 end
-if #fix > 0 then redis.call('ZADD', fixes, unpack(fix)) end
-if #pos > 0 then redis.call('GEOADD', pos_geo, unpack(pos)) end
-if #free > 0 then redis.call('GEOADD', free_geo, unpack(free)) end
-if #back > 0 then redis.call('ZREM', pos_geo, unpack(back)) end
+if #fix > 0 then mcall('ZADD', fixes, fix) end
+if #pos > 0 then mcall('GEOADD', pos_geo, pos) end
+if #free > 0 then
+  mcall('GEOADD', free_geo, free)
+  local is_wc = mcall('SMISMEMBER', wheelchair, free_ids)
+  local is_caring = mcall('SMISMEMBER', caring, free_ids)
+  local wc_args, caring_args = {}, {}
+  -- Copies the i-th free (lon, lat, id) into `into`.
+  local function copy(into, i)
+    into[#into + 1] = free[i * 3 - 2]; into[#into + 1] = free[i * 3 - 1]; into[#into + 1] = free[i * 3]
+  end
+  for i = 1, #free_ids do
+    if is_wc[i] == 1 then copy(wc_args, i) end
+    if is_caring[i] == 1 then copy(caring_args, i) end
+  end
+  if #wc_args > 0 then mcall('GEOADD', free_wc, wc_args) end
+  if #caring_args > 0 then mcall('GEOADD', free_caring, caring_args) end
+end
+if #back > 0 then
+  mcall('ZREM', pos_geo, back)
+  mcall('ZADD', free_fix, free_fix_args)
+end
 return codes

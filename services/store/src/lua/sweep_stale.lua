@@ -1,19 +1,44 @@
 #!lua
--- Moves FREE taxis whose last fix is older than the bound out of the free index into the
--- positions index (hygiene: queries filter stale fixes themselves; the last position is kept).
--- KEYS: fix times zset, free geo, positions geo
--- ARGV (after NOW): oldest acceptable fix ms, most to move
--- Reply: how many moved (an integer).
-local fixes, free_geo, pos_geo = own_keys()
+-- Moves FREE taxis whose last fix is older than the bound out of the free index (and its
+-- free-fix and capability indexes) into the positions index (hygiene: queries filter stale
+-- fixes themselves; the last position is kept). It reads the free-fix index, which holds
+-- the free index's taxis only, so the work is the free taxis that may be stale, whatever
+-- the number of off-duty or busy taxis. A taxi's score there is the fix it had when it
+-- entered the free index or was last looked at here (positions do not move it: that would
+-- cost every fix a write), never later than its last fix; a taxi found fresh is given its
+-- last fix as score and is looked at again once that goes stale. At most `most` per call;
+-- the caller calls again while a call looked at `most`.
+-- KEYS: free fix times zset, free geo, positions geo, free wheelchair geo, free caring geo,
+--   fix times zset
+-- ARGV (after NOW): oldest acceptable fix ms, most to look at
+-- Reply: {looked at, moved} (integers).
+local free_fix, free_geo, pos_geo, free_wc, free_caring, fixes = own_keys()
 local fresh, most = own_args()
-local stale = redis.call('ZRANGE', fixes, '-inf', '(' .. fresh, 'BYSCORE', 'LIMIT', 0, tonumber(most))
-local moved = 0
-for _, id in ipairs(stale) do
-  local p = redis.call('GEOPOS', free_geo, id)[1]
-  if p then
-    redis.call('GEOADD', pos_geo, p[1], p[2], id)
-    redis.call('ZREM', free_geo, id)
-    moved = moved + 1
+fresh = tonumber(fresh)
+local due = redis.call('ZRANGE', free_fix, '-inf', '(' .. fresh, 'BYSCORE', 'LIMIT', 0, tonumber(most))
+if #due == 0 then return {0, 0} end
+local last = mcall('ZMSCORE', fixes, due)
+local stale, rescore = {}, {}
+for i, id in ipairs(due) do
+  local f = last[i] and tonumber(last[i])
+  if f and f >= fresh then
+    rescore[#rescore + 1] = f; rescore[#rescore + 1] = id
+  else
+    stale[#stale + 1] = id
   end
 end
-return moved
+if #rescore > 0 then mcall('ZADD', free_fix, rescore) end
+if #stale > 0 then
+  local at = mcall('GEOPOS', free_geo, stale)
+  local moves = {}
+  for i, id in ipairs(stale) do
+    local p = at[i]
+    if p then moves[#moves + 1] = p[1]; moves[#moves + 1] = p[2]; moves[#moves + 1] = id end
+  end
+  if #moves > 0 then mcall('GEOADD', pos_geo, moves) end
+  mcall('ZREM', free_geo, stale)
+  mcall('ZREM', free_fix, stale)
+  mcall('ZREM', free_wc, stale)
+  mcall('ZREM', free_caring, stale)
+end
+return {#due, #stale}

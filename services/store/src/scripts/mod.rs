@@ -328,6 +328,28 @@ pub(crate) mod codec {
 mod tests {
     use super::*;
 
+    /// Lua's `unpack` fails past about 8,000 items ("too many results to unpack"): a
+    /// script hands a list of taxis, ids or fixes to a command through the prelude's
+    /// chunking `mcall`, never through `unpack`. The one exception is a record's field
+    /// list (`unpack(fields)`), whose length the Rust caller fixes.
+    #[test]
+    fn no_script_unpacks_a_list_of_unbounded_length() {
+        for (name, _) in assembled() {
+            let path = format!("{}/src/lua/{name}.lua", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(path).expect("script file");
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("--")) {
+                let unbounded = line
+                    .match_indices("unpack(")
+                    .any(|(i, _)| !line[i..].starts_with("unpack(fields)"));
+                assert!(!unbounded, "{name}.lua unpacks a list; use mcall: {line}");
+            }
+        }
+        assert!(
+            !LIB.contains("unpack("),
+            "lib.lua unpacks a list; use mcall"
+        );
+    }
+
     #[test]
     fn every_script_is_declared_and_free_of_state_literals() {
         let states: Vec<&str> = taxi_domain::order::OrderStatus::ALL

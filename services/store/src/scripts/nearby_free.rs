@@ -37,7 +37,7 @@ impl Call for NearbyFree<'_> {
         &s.nearby_free
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
-        vec![k.free.clone(), k.fixes.clone(), k.wheelchair.clone()]
+        vec![k.free.clone(), k.fixes.clone(), k.free_wheelchair.clone()]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         let q = self.query;
@@ -46,7 +46,8 @@ impl Call for NearbyFree<'_> {
             .arg(q.radius_m)
             .arg(q.limit)
             .arg(self.oldest_fresh_ms)
-            .arg(u8::from(q.wheelchair_only));
+            .arg(u8::from(q.wheelchair_only))
+            .arg(crate::taxis::NEARBY_MAX_SCAN);
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
         let Reply::Found { taxis } = json(v)?;

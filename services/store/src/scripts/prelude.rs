@@ -11,6 +11,9 @@
 //!   close alerts and call-backs ([`AlertEvent::ALL`], [`CallbackEvent::ALL`], [`AlertState::ALL`], [`CallbackState::ALL`]).
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
+//! - `mcall(cmd, key, items[, flag])` (if the script names it): a multi-member command
+//!   (with an optional flag such as `NX` before the items) over a list of any length, sent in calls of at most [`MCALL_CHUNK`] arguments, because
+//!   Lua's `unpack` fails past about 8,000 ("too many results to unpack").
 //! - For the city family (scripts that share `lib.lua`): `K.<name>` bound to the city's
 //!   keys, which come first in KEYS ([`Keys::city_keys`]), `FEED_MAX` (ARGV\[2\]: the
 //!   driver feed's length cap), and
@@ -26,6 +29,11 @@ use taxi_domain::audit::AuditKind;
 use taxi_domain::followup::{AlertEvent, AlertState, CallbackEvent, CallbackState};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
+
+/// The most list items one `mcall` passes to one command: far below the Lua stack's
+/// limit on `unpack` (about 8,000), and a multiple of 2 and 3, so (score, member) pairs
+/// and (lon, lat, member) triples are never split.
+pub(crate) const MCALL_CHUNK: usize = 3_000;
 
 /// Which arguments a script receives before its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +179,13 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
         out += &code_table(body, "NOTICE", NoticeKind::ALL.iter().map(|k| k.code()));
     }
     out += "local NOW = tonumber(ARGV[1])\n";
+    if body.contains("mcall(") {
+        let _ = write!(
+            out,
+            "local function mcall(cmd, key, items, flag)\n  local out = {{}}\n  for i = 1, #items, {MCALL_CHUNK} do\n    local last = math.min(i + {last}, #items)\n    local r\n    if flag then r = redis.call(cmd, key, flag, unpack(items, i, last))\n    else r = redis.call(cmd, key, unpack(items, i, last)) end\n    if type(r) == 'table' then for j = 1, #r do out[#out + 1] = r[j] end end\n  end\n  return out\nend\n",
+            last = MCALL_CHUNK - 1
+        );
+    }
     out += "local function reply(kind, fields)\n  fields = fields or {}\n  fields.kind = kind\n  return cjson.encode(fields)\nend\n";
     match family {
         Family::Own => {
@@ -227,5 +242,39 @@ mod tests {
         );
         let all = prelude(Family::Own, "local e = TAXI[code]");
         assert!(all.contains("sign_on = {") && all.contains("complete_trip = {"));
+    }
+
+    /// `mcall` against a real Redis with lists far past what `unpack` takes at once:
+    /// every item reaches Redis and every reply comes back, in order.
+    #[tokio::test]
+    async fn mcall_sends_lists_of_any_length() {
+        let redis = taxi_redis_process::RedisProcess::start_temporary().expect("redis-server");
+        let client = redis::Client::open(redis.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let body = "local n = tonumber(ARGV[2])\n\
+            local pairs_, ids = {}, {}\n\
+            for i = 1, n do pairs_[#pairs_ + 1] = i; pairs_[#pairs_ + 1] = 'm' .. i; ids[i] = 'm' .. i end\n\
+            ids[n + 1] = 'missing'\n\
+            mcall('ZADD', KEYS[1], pairs_)\n\
+            mcall('ZADD', KEYS[1], {0, 'm1', 1, 'extra'}, 'NX')\n\
+            local scores = mcall('ZMSCORE', KEYS[1], ids)\n\
+            local sum = 0\n\
+            for i = 1, n do sum = sum + tonumber(scores[i]) end\n\
+            return {redis.call('ZCARD', KEYS[1]), #scores, sum, scores[n + 1] == false and 1 or 0}";
+        // n members and `extra` (NX added it but left m1's score alone); n + 1 scores
+        // read back, in order, the last one missing.
+        let script = format!("{}{body}", prelude(Family::Own, body));
+        let n: i64 = 10_001;
+        let got: Vec<i64> = redis::Script::new(&script)
+            .key("{t}:z")
+            .arg(0)
+            .arg(n)
+            .invoke_async(&mut conn)
+            .await
+            .expect("script");
+        assert_eq!(got, vec![n + 1, n + 1, n * (n + 1) / 2, 1]);
     }
 }

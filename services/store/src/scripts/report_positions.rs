@@ -1,4 +1,4 @@
-//! `report_positions.lua`: a batch of position fixes in four commands.
+//! `report_positions.lua`: a batch of position fixes in a fixed number of commands.
 
 use super::{Call, Loaded, Scripts};
 use crate::keys::Keys;
@@ -25,6 +25,11 @@ impl Call for ReportPositions<'_> {
             k.free.clone(),
             k.positions.clone(),
             k.fixes.clone(),
+            k.wheelchair.clone(),
+            k.caring.clone(),
+            k.free_wheelchair.clone(),
+            k.free_caring.clone(),
+            k.free_fixes.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
