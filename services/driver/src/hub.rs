@@ -185,8 +185,10 @@ impl Hub {
             };
             // Registered before reading, so nothing written meanwhile is missed.
             let start = match resume_after {
-                Some(after) => stream.replay(after).await,
-                None => stream.resync().await,
+                // Boxed: a replay's state is large and rare; every open stream's task would
+                // otherwise carry room for it.
+                Some(after) => Box::pin(stream.replay(after)).await,
+                None => Box::pin(stream.resync()).await,
             };
             if start.is_err() {
                 return;
@@ -199,8 +201,8 @@ impl Hub {
                         resync |= matches!(n, Inbound::Resync);
                     }
                     let caught_up = match stream.last {
-                        Some(after) if !resync => stream.replay(after).await,
-                        _ => stream.resync().await,
+                        Some(after) if !resync => Box::pin(stream.replay(after)).await,
+                        _ => Box::pin(stream.resync()).await,
                     };
                     if caught_up.is_err() {
                         return;
@@ -444,7 +446,7 @@ impl StreamTask {
     /// Handles one inbox item.
     async fn handle(&mut self, n: Inbound) -> Result<(), Gone> {
         match n {
-            Inbound::Resync => self.resync().await,
+            Inbound::Resync => Box::pin(self.resync()).await,
             Inbound::Notice(seq, kind, order, reason, offer) => {
                 self.notice(seq, kind, order, reason, offer).await
             }

@@ -29,7 +29,7 @@
 //! One multiplexed connection per process carries every non-blocking command, and a
 //! second one carries bulk position writes, so an order's few round trips never queue
 //! behind thousands of fixes; both reconnect in the background after Redis goes away.
-//! Blocking waits and pub/sub have connections of their own ([`feed`]). While Redis is
+//! Blocking waits (wake-ups, the driver feed) have connections of their own ([`feed`]). While Redis is
 //! down commands fail fast with [`StoreError::Unavailable`] (short connection and
 //! response timeouts, few retries), and work again once it is back.
 //!
