@@ -722,9 +722,30 @@ async fn an_open_driver_stream_gets_offers_after_redis_restarts() {
     // Restarting needs one server of its own, whatever the tier.
     let mut city = TestCity::start_on(TestRedis::single(), fast_config()).await;
     let mut taxi = driver_at(&city, "渝A12001", north_of_centre(100.0)).await;
-    // Redis goes away and comes back (AOF keeps the taxi); the driver's stream stays open.
+    // Redis goes away and comes back (AOF keeps the taxi, not its position); the driver's
+    // stream stays open, and the app reports its position again, as it does every few
+    // seconds.
     city.redis.restart().expect("restart redis");
     let deadline = std::time::Instant::now() + 10 * S;
+    loop {
+        let r = city
+            .driver()
+            .report_positions(tokio_stream::iter(vec![pb::ReportPositionsRequest {
+                positions: vec![report(
+                    &taxi.taxi_id,
+                    north_of_centre(100.0),
+                    Duration::ZERO,
+                )],
+            }]))
+            .await;
+        match r {
+            Ok(r) if r.get_ref().accepted == 1 => break,
+            _ if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            r => panic!("position after the restart refused: {r:?}"),
+        }
+    }
     let order = loop {
         let r = city
             .hotline()

@@ -111,3 +111,81 @@ async fn a_position_stream_survives_redis_going_away_and_its_next_batch_is_store
         north_of_centre(130.0)
     );
 }
+
+async fn nearby(city: &TestCity) -> usize {
+    city.fleet()
+        .list_nearby_taxis(pb::ListNearbyTaxisRequest {
+            center: Some(north_of_centre(0.0)),
+            radius_meters: 2000,
+            limit: 10,
+            wheelchair_accessible_only: false,
+        })
+        .await
+        .expect("nearby")
+        .into_inner()
+        .taxis
+        .len()
+}
+
+#[tokio::test]
+async fn positions_stay_out_of_the_aof_and_after_a_restart_the_next_fix_brings_a_taxi_back() {
+    let mut city = TestCity::start_on(TestRedis::single(), fast_config()).await;
+    let taxi = taxi_at(&city, "渝A80021", north_of_centre(150.0)).await;
+    let before = city.store.aof_bytes().await.unwrap();
+    assert!(before > 0, "the AOF is on");
+    // A thousand fixes change nothing on disk: no fsync waits for them.
+    for i in 0..10 {
+        let reports = (0..100)
+            .map(|j| {
+                report_at(
+                    &taxi.taxi_id,
+                    north_of_centre(150.0 + f64::from(i * 100 + j) * 0.1),
+                    city.now_ms(),
+                )
+            })
+            .collect();
+        let r = send_positions(&mut city.driver(), reports).await;
+        assert!(r.accepted >= 1, "{r:?}");
+    }
+    assert_eq!(city.store.aof_bytes().await.unwrap(), before);
+    assert_eq!(nearby(&city).await, 1);
+
+    // A restart keeps the taxi and its state, not its position: it is not matched on a
+    // position nobody vouches for ...
+    city.redis.restart().expect("restart redis");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        match city
+            .fleet()
+            .get_taxi(pb::GetTaxiRequest {
+                taxi_id: taxi.taxi_id.clone(),
+            })
+            .await
+        {
+            Ok(r) => break r.into_inner().taxi.unwrap(),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(s) => panic!("did not recover: {s:?}"),
+        }
+    };
+    assert_eq!(got.state, pb::TaxiState::Free as i32);
+    assert_eq!(nearby(&city).await, 0);
+    // ... until its next fix, when it is offered the next order at once.
+    let mut stream = DriverStream::open(&city, &taxi.taxi_id).await;
+    send_positions(
+        &mut city.driver(),
+        vec![report(
+            &taxi.taxi_id,
+            north_of_centre(150.0),
+            Duration::ZERO,
+        )],
+    )
+    .await;
+    assert_eq!(nearby(&city).await, 1);
+    let order = book_at(&city, "13800008021", north_of_centre(0.0)).await;
+    assert_eq!(
+        stream.offer(Duration::from_secs(5)).await.order_id,
+        order.order_id
+    );
+}

@@ -102,6 +102,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The size of the AOF in bytes (`INFO persistence`), 0 with AOF off. On a cluster,
+    /// the node holding the city's slot.
+    pub async fn aof_bytes(&self) -> Result<u64, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("persistence");
+        let info: String = self.on_city_node(cmd).await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("aof_current_size:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
     /// How many plates are registered.
     pub async fn plate_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();

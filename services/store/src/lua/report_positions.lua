@@ -10,6 +10,12 @@
 -- 3 older than the stored fix.
 local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix =
   own_keys()
+-- Positions are not durable, by choice: they go neither to the AOF nor to replicas. A
+-- taxi reports again within seconds, and a fix older than `position_fresh` is never
+-- matched anyway; writing every fix to the AOF would make each position call wait for the
+-- `appendfsync always` fsync that orders need, and grow the AOF by every fix. After a
+-- restart a taxi keeps its state and is matched again from its next fix.
+redis.set_repl(redis.REPL_NONE)
 local n, fresh = tonumber(ARGV[2]), tonumber(ARGV[3])
 local FIRST = 4
 local ids = {}
