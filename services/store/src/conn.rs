@@ -221,6 +221,11 @@ impl Conn {
             return;
         }
         let s = &self.shared;
+        // Another command already replaced it: while Redis is down every command fails,
+        // and each would otherwise build (and drop) a connection of its own.
+        if s.current.load().generation != generation {
+            return;
+        }
         let raw = match Raw::open(&s.target, s.timeouts) {
             Ok(r) => r,
             Err(e) => {
