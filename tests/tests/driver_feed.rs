@@ -101,3 +101,36 @@ async fn a_malformed_resume_point_is_refused_by_name() {
         .await;
     assert_status(r, Code::InvalidArgument, "resume_after");
 }
+
+#[tokio::test]
+async fn resuming_from_a_trimmed_seq_sends_what_the_taxi_holds_now() {
+    let city = TestCity::start_with(fast_config()).await;
+    let mut driver = driver_at(&city, "渝A82005", north_of_centre(200.0)).await;
+    let first = book_at(&city, "13800002005", north_of_centre(0.0)).await;
+    assert_eq!(
+        driver.offer(Duration::from_secs(5)).await.order_id,
+        first.order_id
+    );
+    let resume_from = driver.last_seq.clone();
+    let taxi = driver.taxi_id.clone();
+    drop(driver);
+    cancel(&city, &first.order_id).await;
+    let second = book_at(&city, "13800002006", north_of_centre(0.0)).await;
+    wait_order(&city, &second.order_id, Duration::from_secs(5), |o| {
+        o.status == pb::OrderStatus::Offered as i32
+    })
+    .await;
+    // The feed no longer reaches back to the resume point.
+    city.store.trim_driver_feed(0).await.unwrap();
+
+    let mut back = DriverStream::resume(&city, &taxi, &resume_from).await;
+    let m = back
+        .next_message(Duration::from_secs(5))
+        .await
+        .expect("what the taxi holds");
+    assert!(m.seq.is_empty(), "a resync, not a replay: {m:?}");
+    assert!(
+        matches!(m.event, Some(Event::Offer(ref o)) if o.order_id == second.order_id),
+        "{m:?}"
+    );
+}

@@ -356,8 +356,12 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Whether entries after `after` were trimmed away (or the feed is gone): Redis
-    /// keeps the largest id it ever removed from a stream (`max-deleted-entry-id`).
+    /// Whether entries after `after` may have been removed (or the feed is gone), from
+    /// `XINFO STREAM`: `max-deleted-entry-id` covers `XDEL` only, not trimming (checked on
+    /// Redis 7.0), so a trim is judged by what is left: an empty feed that once went past
+    /// `after`, or a first entry newer than `after` while entries were removed. The
+    /// second is conservative (it may call a gap that held nothing a trim); the answer to
+    /// a trim is a resync, which is always safe.
     async fn feed_trimmed_past(&self, conn: &mut Conn, after: Seq) -> Result<bool, StoreError> {
         let info: redis::Value = match redis::cmd("XINFO")
             .arg("STREAM")
@@ -374,10 +378,25 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let deleted = field_text(&info, "max-deleted-entry-id")
-            .and_then(|t| Seq::parse(&t))
-            .unwrap_or_default();
-        Ok(deleted > after)
+        let id = |name: &str| {
+            field(&info, name)
+                .and_then(|t| Seq::parse(&t))
+                .unwrap_or_default()
+        };
+        let count = |name: &str| {
+            field(&info, name)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let (length, added) = (count("length"), count("entries-added"));
+        if id("max-deleted-entry-id") > after {
+            return Ok(true);
+        }
+        Ok(if length == 0 {
+            id("last-generated-id") > after
+        } else {
+            id("recorded-first-entry-id") > after && added > length
+        })
     }
 
     /// `taxi`'s notices after `after`, from the feed: for a stream that fell behind, or
@@ -422,12 +441,13 @@ impl Store {
     }
 }
 
-/// A text field of an `XINFO` reply (a flat array or, on RESP3, a map).
-fn field_text(info: &redis::Value, name: &str) -> Option<String> {
+/// A field of an `XINFO` reply (a flat array or, on RESP3, a map), as text.
+fn field(info: &redis::Value, name: &str) -> Option<String> {
     use redis::Value;
     let text = |v: &Value| match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
         _ => None,
     };
     match info {

@@ -115,6 +115,18 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Trims the driver feed to its newest `keep` notices at once (an operator's tool, and
+    /// how tests reach a resume point the feed no longer holds).
+    pub async fn trim_driver_feed(&self, keep: u64) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XTRIM")
+            .arg(&self.keys.feed)
+            .arg("MAXLEN")
+            .arg(keep)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// How many plates are registered.
     pub async fn plate_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
