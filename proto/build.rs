@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "taxi/v1/hotline.proto",
     "taxi/v1/onekey.proto",
     "taxi/v1/dispatch.proto",
+    "taxi/v1/auth.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

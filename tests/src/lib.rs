@@ -6,6 +6,14 @@
 //! tonic clients. Everything stops when the city is dropped. The city runs on a
 //! [`SteppedClock`]: tests jump ahead (an offer's deadline, a reservation's time) with
 //! [`TestCity::advance`] instead of sleeping.
+//!
+//! Every client logs in for real: the city makes a supervisor account and two service
+//! keys (a gateway and a phone switch) and logs them in through `AuthService.Login`;
+//! [`TestCity::fleet`], [`TestCity::hotline`], [`TestCity::dispatch`] act as the
+//! supervisor and [`TestCity::driver`] as the gateway. Unless a test sets its own `auth`
+//! settings, tokens and sessions live 400 days and rate limits are wide, so tests that
+//! step the clock by days or book hundreds of orders keep working; the identity tests
+//! set their own.
 
 pub mod invariants;
 pub mod proxy;
@@ -16,6 +24,7 @@ use std::time::{Duration, Instant};
 use taxi_domain::clock::{Clock, SteppedClock};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::{
+    access_service_client::AccessServiceClient, auth_service_client::AuthServiceClient,
     dispatch_service_client::DispatchServiceClient, driver_service_client::DriverServiceClient,
     fleet_service_client::FleetServiceClient, hotline_service_client::HotlineServiceClient,
     one_key_service_client::OneKeyServiceClient,
@@ -25,10 +34,140 @@ use taxi_server::ServerConfig;
 use taxi_store::{Store, StoreConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 /// The city code every test city uses.
 pub const CITY: &str = "500100";
+
+/// The supervisor account every test city makes.
+pub const SUPERVISOR: &str = "supervisor";
+/// Its password.
+pub const SUPERVISOR_PASSWORD: &str = "a long test password";
+
+/// Puts a bearer token on every call of a client.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        Ok(r)
+    }
+}
+
+/// A channel whose calls carry a bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// `channel` with `token` on every call.
+pub fn bearer(channel: Channel, token: &str) -> Authed {
+    let value = format!("Bearer {token}").parse().expect("ascii token");
+    InterceptedService::new(channel, Bearer(value))
+}
+
+/// The harness's auth settings (see the module doc): long-lived tokens, wide limits.
+pub fn harness_auth() -> taxi_auth::AuthSettings {
+    use taxi_auth::limits::Rate;
+    let wide = Rate::per_minute(100_000, 6_000_000);
+    let long = Duration::from_secs(400 * 24 * 3600);
+    taxi_auth::AuthSettings {
+        access_ttl: long,
+        person_session: long,
+        key_session: long,
+        rates: taxi_auth::limits::Rates {
+            booking: wide,
+            service_booking: wide,
+            press: wide,
+            caller_upsert: wide,
+            login: wide,
+        },
+        ..taxi_auth::AuthSettings::default()
+    }
+}
+
+/// The tokens of the harness's own principals.
+#[derive(Debug, Clone)]
+pub struct Principals {
+    /// The supervisor's access token.
+    pub supervisor: String,
+    /// The gateway's (any taxi's driver calls).
+    pub gateway: String,
+    /// The phone switch's.
+    pub phone_switch: String,
+}
+
+/// Logs in with a key; the access token.
+pub async fn login_key(channel: Channel, kind: pb::KeyKind, id: &str, secret: &str) -> String {
+    let r = AuthServiceClient::new(channel)
+        .login(pb::LoginRequest {
+            credential: Some(pb::login_request::Credential::Key(pb::KeyCredential {
+                kind: kind as i32,
+                id: id.into(),
+                secret: secret.into(),
+            })),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("login {kind:?} {id}: {e}"))
+        .into_inner();
+    r.tokens.expect("tokens").access_token
+}
+
+/// Logs in with a password; the whole answer.
+pub async fn login_password(
+    channel: Channel,
+    username: &str,
+    password: &str,
+) -> Result<pb::LoginResponse, tonic::Status> {
+    AuthServiceClient::new(channel)
+        .login(pb::LoginRequest {
+            credential: Some(pb::login_request::Credential::Password(
+                pb::PasswordCredential {
+                    username: username.into(),
+                    password: password.into(),
+                },
+            )),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Makes the harness's principals in `store`'s city and logs them in at `channel`.
+pub async fn principals(store: &Store, channel: Channel) -> Principals {
+    match taxi_access::create_account(
+        store,
+        &taxi_access::NewAccount {
+            username: SUPERVISOR.into(),
+            password: SUPERVISOR_PASSWORD.into(),
+            role: taxi_auth::Role::Supervisor,
+            display_name: "Test supervisor".into(),
+        },
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(e) if e.code() == tonic::Code::AlreadyExists => {}
+        Err(e) => panic!("supervisor: {e}"),
+    }
+    let supervisor = login_password(channel.clone(), SUPERVISOR, SUPERVISOR_PASSWORD)
+        .await
+        .expect("supervisor logs in")
+        .tokens
+        .expect("tokens")
+        .access_token;
+    let gw = taxi_access::create_service_key(store, "gateway", taxi_auth::Role::Gateway)
+        .await
+        .expect("gateway key");
+    let gateway = login_key(channel.clone(), pb::KeyKind::Service, "gateway", &gw).await;
+    let sw = taxi_access::create_service_key(store, "switch", taxi_auth::Role::PhoneSwitch)
+        .await
+        .expect("switch key");
+    let phone_switch = login_key(channel, pb::KeyKind::Service, "switch", &sw).await;
+    Principals {
+        supervisor,
+        gateway,
+        phone_switch,
+    }
+}
 
 /// The private Redis of a test: one server, or a cluster when `TAXI_TEST_REDIS=cluster`.
 #[derive(Debug)]
@@ -156,6 +295,8 @@ pub struct TestCity {
     pub store: Store,
     /// The city's clock: the system's, plus the steps the test took.
     pub clock: Arc<SteppedClock>,
+    /// The harness's logged-in principals.
+    pub principals: Principals,
     channel: Channel,
 }
 
@@ -178,18 +319,23 @@ impl TestCity {
 
     /// Every role of `config` on `redis`, the server reaching it through `server_url`
     /// (a [`proxy::FaultProxy`]'s URL); the city's own store goes straight to Redis.
-    pub async fn start_via(redis: TestRedis, server_url: &str, config: ServerConfig) -> Self {
+    pub async fn start_via(redis: TestRedis, server_url: &str, mut config: ServerConfig) -> Self {
+        if config.auth == taxi_auth::AuthSettings::default() {
+            config.auth = harness_auth();
+        }
         let clock = Arc::new(SteppedClock::new());
         let city = config.settings.city.code.clone();
         let server = TestServer::start(server_url, config, clock.clone()).await;
         let channel = connect(server.addr).await;
         let store = Store::connect(StoreConfig::new(redis.url(), city).with_clock(clock.clone()))
             .expect("store");
+        let principals = principals(&store, channel.clone()).await;
         Self {
             redis,
             server,
             store,
             clock,
+            principals,
             channel,
         }
     }
@@ -209,34 +355,64 @@ impl TestCity {
         report_at(taxi_id, at, self.now_ms() - age.as_millis() as i64)
     }
 
-    /// A channel to the first server.
+    /// A channel to the first server (no credential).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
     }
 
-    /// A FleetService client.
-    pub fn fleet(&self) -> FleetServiceClient<Channel> {
-        FleetServiceClient::new(self.channel())
+    /// The channel with the supervisor's token.
+    pub fn as_supervisor(&self) -> Authed {
+        bearer(self.channel(), &self.principals.supervisor)
     }
 
-    /// A DriverService client.
-    pub fn driver(&self) -> DriverServiceClient<Channel> {
-        DriverServiceClient::new(self.channel())
+    /// The channel with the gateway's token (acts for any taxi).
+    pub fn as_gateway(&self) -> Authed {
+        bearer(self.channel(), &self.principals.gateway)
     }
 
-    /// A HotlineService client.
-    pub fn hotline(&self) -> HotlineServiceClient<Channel> {
-        HotlineServiceClient::new(self.channel())
+    /// The channel with the phone switch's token.
+    pub fn as_phone_switch(&self) -> Authed {
+        bearer(self.channel(), &self.principals.phone_switch)
     }
 
-    /// A OneKeyService client.
-    pub fn onekey(&self) -> OneKeyServiceClient<Channel> {
-        OneKeyServiceClient::new(self.channel())
+    /// The channel with `token`.
+    pub fn as_token(&self, token: &str) -> Authed {
+        bearer(self.channel(), token)
     }
 
-    /// A DispatchService client.
-    pub fn dispatch(&self) -> DispatchServiceClient<Channel> {
-        DispatchServiceClient::new(self.channel())
+    /// A FleetService client (supervisor).
+    pub fn fleet(&self) -> FleetServiceClient<Authed> {
+        FleetServiceClient::new(self.as_supervisor())
+    }
+
+    /// A DriverService client (gateway).
+    pub fn driver(&self) -> DriverServiceClient<Authed> {
+        DriverServiceClient::new(self.as_gateway())
+    }
+
+    /// A HotlineService client (supervisor).
+    pub fn hotline(&self) -> HotlineServiceClient<Authed> {
+        HotlineServiceClient::new(self.as_supervisor())
+    }
+
+    /// A OneKeyService client (supervisor: provisioning).
+    pub fn onekey(&self) -> OneKeyServiceClient<Authed> {
+        OneKeyServiceClient::new(self.as_supervisor())
+    }
+
+    /// A DispatchService client (supervisor).
+    pub fn dispatch(&self) -> DispatchServiceClient<Authed> {
+        DispatchServiceClient::new(self.as_supervisor())
+    }
+
+    /// An AccessService client (supervisor).
+    pub fn access(&self) -> AccessServiceClient<Authed> {
+        AccessServiceClient::new(self.as_supervisor())
+    }
+
+    /// An AuthService client (no credential: logging in).
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel())
     }
 }
 
@@ -277,13 +453,13 @@ pub fn north_of_centre(north_m: f64) -> pb::LatLng {
 }
 
 /// Registers a taxi with a plate and returns it.
-pub async fn register_taxi(fleet: &mut FleetServiceClient<Channel>, plate: &str) -> pb::Taxi {
+pub async fn register_taxi(fleet: &mut FleetServiceClient<Authed>, plate: &str) -> pb::Taxi {
     register_taxi_with(fleet, plate, false, &[]).await
 }
 
 /// Registers a taxi with its wheelchair flag and fleet tags.
 pub async fn register_taxi_with(
-    fleet: &mut FleetServiceClient<Channel>,
+    fleet: &mut FleetServiceClient<Authed>,
     plate: &str,
     wheelchair: bool,
     tags: &[&str],
@@ -329,7 +505,7 @@ pub fn report_at(taxi_id: &str, at: pb::LatLng, ms: i64) -> pb::PositionReport {
 
 /// Streams `reports` as one message and returns the server's summary.
 pub async fn send_positions(
-    driver: &mut DriverServiceClient<Channel>,
+    driver: &mut DriverServiceClient<Authed>,
     reports: Vec<pb::PositionReport>,
 ) -> pb::ReportPositionsResponse {
     let msg = pb::ReportPositionsRequest { positions: reports };

@@ -6,7 +6,7 @@ use taxi_proto::v1 as pb;
 use taxi_tests::*;
 
 async fn open_stream(
-    channel: tonic::transport::Channel,
+    channel: Authed,
     taxi_id: &str,
 ) -> Result<tonic::Streaming<pb::StreamDispatchesResponse>, tonic::Status> {
     pb::driver_service_client::DriverServiceClient::new(channel)
@@ -37,7 +37,8 @@ async fn a_connection_holds_at_most_its_stream_limit() {
         );
     }
     // One connection of its own, so the other clients of the test do not share its streams.
-    let channel = connect(city.server.addr).await;
+
+    let channel = bearer(connect(city.server.addr).await, &city.principals.gateway);
     let mut open = Vec::new();
     for id in &taxis[..LIMIT as usize] {
         open.push(
@@ -67,9 +68,9 @@ async fn a_connection_holds_at_most_its_stream_limit() {
 async fn a_taxi_keeps_at_most_two_streams_the_newest_replacing_the_oldest() {
     let city = TestCity::start_with(fast_config()).await;
     let taxi = register_taxi(&mut city.fleet(), "渝A31001").await.taxi_id;
-    let mut first = open_stream(city.channel(), &taxi).await.expect("first");
-    let mut second = open_stream(city.channel(), &taxi).await.expect("second");
-    let _third = open_stream(city.channel(), &taxi).await.expect("third");
+    let mut first = open_stream(city.as_gateway(), &taxi).await.expect("first");
+    let mut second = open_stream(city.as_gateway(), &taxi).await.expect("second");
+    let _third = open_stream(city.as_gateway(), &taxi).await.expect("third");
     let ended = tokio::time::timeout(Duration::from_secs(5), first.message())
         .await
         .expect("the oldest stream ends");

@@ -74,7 +74,7 @@ where
 }
 
 /// A driver: keeps its stream open (resuming after the last seq), answers offers, drives.
-async fn driver(channel: Channel, taxi: String, seen: Arc<Mutex<Seen>>, stop: CancellationToken) {
+async fn driver(channel: Authed, taxi: String, seen: Arc<Mutex<Seen>>, stop: CancellationToken) {
     let mut d = DriverServiceClient::new(channel);
     let mut last_seq = String::new();
     while !stop.is_cancelled() {
@@ -165,7 +165,7 @@ async fn driver(channel: Channel, taxi: String, seen: Arc<Mutex<Seen>>, stop: Ca
 
 /// A booking client: books every 150 ms, retrying a transient failure with the same
 /// request id, and records what was acknowledged.
-async fn booker(channel: Channel, n: usize, seen: Arc<Mutex<Seen>>, stop: CancellationToken) {
+async fn booker(channel: Authed, n: usize, seen: Arc<Mutex<Seen>>, stop: CancellationToken) {
     let mut hotline = taxi_proto::v1::hotline_service_client::HotlineServiceClient::new(channel);
     let mut i = 0usize;
     while !stop.is_cancelled() {
@@ -207,7 +207,7 @@ async fn booker(channel: Channel, n: usize, seen: Arc<Mutex<Seen>>, stop: Cancel
 /// Reports every taxi's position every 2 s on one gateway stream (reopened after errors).
 async fn positions(
     city_clock: Arc<taxi_domain::clock::SteppedClock>,
-    channel: Channel,
+    channel: Authed,
     taxis: Vec<String>,
     stop: CancellationToken,
 ) {
@@ -250,13 +250,13 @@ async fn a_minute_of_kills_and_a_black_hole_loses_nothing_and_doubles_nothing() 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(positions(
         city.clock.clone(),
-        city.channel(),
+        city.as_gateway(),
         taxis.clone(),
         stop_driving.clone(),
     )));
     for t in &taxis {
         tasks.push(tokio::spawn(driver(
-            city.channel(),
+            city.as_gateway(),
             t.clone(),
             seen.clone(),
             stop_driving.clone(),
@@ -271,7 +271,7 @@ async fn a_minute_of_kills_and_a_black_hole_loses_nothing_and_doubles_nothing() 
             .await
             .unwrap();
         bookers.push(tokio::spawn(booker(
-            ch,
+            bearer(ch, &city.principals.supervisor),
             n,
             seen.clone(),
             stop_booking.clone(),
@@ -396,14 +396,15 @@ async fn a_stream_that_stops_reading_for_30_s_misses_nothing_that_still_matters(
     config.settings.offer_timeout = Duration::from_secs(120);
     let city = TestCity::start_with(config).await;
     let taxi = taxi_at(&city, "渝A83001", north_of_centre(200.0)).await;
-    let mut stream = DriverServiceClient::new(tight_channel(&city).await)
-        .stream_dispatches(pb::StreamDispatchesRequest {
-            taxi_id: taxi.taxi_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream =
+        DriverServiceClient::new(bearer(tight_channel(&city).await, &city.principals.gateway))
+            .stream_dispatches(pb::StreamDispatchesRequest {
+                taxi_id: taxi.taxi_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
 
     // 300 orders offered to the taxi and cancelled while the app does not read: far more
     // than any queue between Redis and the app holds.

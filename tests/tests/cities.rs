@@ -22,6 +22,8 @@ async fn two_cities_share_a_redis_and_dispatch_apart() {
     beijing_config.settings.city = City::builtin("110100").expect("Beijing is built in");
     let beijing = TestServer::start(&url, beijing_config, chongqing.clock.clone()).await;
     let beijing_channel = connect(beijing.addr).await;
+    let beijing_principals = principals(&beijing_store(&url), beijing_channel.clone()).await;
+    let beijing_channel = bearer(beijing_channel, &beijing_principals.supervisor);
 
     // A taxi and an order in Chongqing.
     let mut cq_taxi = driver_at(&chongqing, "渝A50001", north_of_centre(100.0)).await;
@@ -51,6 +53,10 @@ async fn two_cities_share_a_redis_and_dispatch_apart() {
     let stats = beijing_stats(&url).await;
     assert_eq!(stats, 0, "Beijing counted Chongqing's order");
     beijing.stop().await;
+}
+
+fn beijing_store(url: &str) -> taxi_store::Store {
+    taxi_store::Store::connect(taxi_store::StoreConfig::new(url, "110100")).unwrap()
 }
 
 async fn beijing_stats(url: &str) -> u64 {

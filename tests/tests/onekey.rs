@@ -113,9 +113,7 @@ async fn the_pickup_is_the_fresh_device_position_else_home() {
     let city = TestCity::start().await;
     device(&city, "dev-3").await;
     let mut onekey = city.onekey();
-    let cancel = |o: &mut taxi_proto::v1::one_key_service_client::OneKeyServiceClient<
-        tonic::transport::Channel,
-    >| {
+    let cancel = |o: &mut taxi_proto::v1::one_key_service_client::OneKeyServiceClient<Authed>| {
         let mut o = o.clone();
         async move {
             o.cancel_device_order(pb::CancelDeviceOrderRequest {

@@ -26,12 +26,28 @@ pub enum ApiError {
     /// The service is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's credential does not allow this (another taxi, device, passenger or
+    /// city; or a request field claims another identity than the credential's).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A name that must be unique is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Over a rate limit (the message says when to retry).
+    #[error("{0}")]
+    ResourceExhausted(String),
 }
 
 impl ApiError {
     /// An INVALID_ARGUMENT for `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ApiError::Invalid(FieldError::new(field, reason))
+    }
+
+    /// A PERMISSION_DENIED naming the field that claims another identity, or the thing
+    /// the caller may not touch.
+    pub fn denied(field: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        ApiError::PermissionDenied(format!("{field}: {reason}"))
     }
 
     /// The gRPC code this error maps to.
@@ -42,6 +58,9 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
+            ApiError::AlreadyExists(_) => Code::AlreadyExists,
+            ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::Store(e) => match e {
                 StoreError::NotFound { .. } => Code::NotFound,
                 StoreError::PlateTaken { .. } | StoreError::DeviceTaken { .. } => {

@@ -12,7 +12,10 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use taxi_auth::layer::Gate;
+use taxi_auth::{AuthLayer, AuthSettings, Tokens};
 use taxi_domain::settings::Settings;
 use taxi_proto::v1::{
     dispatch_service_server::DispatchServiceServer, driver_service_server::DriverServiceServer,
@@ -124,6 +127,27 @@ pub struct ServerConfig {
     /// a client's further calls wait until one of its streams ends. Bounds what one
     /// connection can make the server hold: each open `StreamDispatches` costs about 18 KiB.
     pub max_streams_per_connection: u32,
+    /// Token lifetimes, lockout and rate limits.
+    pub auth: AuthSettings,
+    /// Whether calls are authenticated. `Off` exists for the benchmark's comparison and
+    /// loopback experiments only: every call then acts with the most powerful role its
+    /// policy row allows.
+    pub auth_mode: AuthMode,
+    /// The token signing key (at least 32 bytes); `None` keeps one in Redis, made on first
+    /// use, shared by every process of the city.
+    pub auth_key: Option<Vec<u8>>,
+    /// Whether gRPC reflection is served (switch it off in production).
+    pub reflection: bool,
+}
+
+/// Whether calls are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Every call needs a credential (the default).
+    #[default]
+    Enforce,
+    /// No credential is checked (benchmark comparison, loopback only).
+    Off,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +161,10 @@ impl Default for ServerConfig {
             // connection (the benchmark's fan-out puts 1,250 on each); 2,000 streams hold
             // about 36 MiB.
             max_streams_per_connection: 2_000,
+            auth: AuthSettings::default(),
+            auth_mode: AuthMode::Enforce,
+            auth_key: None,
+            reflection: true,
         }
     }
 }
@@ -153,6 +181,9 @@ pub enum ServeError {
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The token signing key could not be read or made.
+    #[error("token signing key: {0}")]
+    AuthKey(String),
 }
 
 /// Serves the configured roles on `listener` until `shutdown` is cancelled.
@@ -173,14 +204,43 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let key = match &config.auth_key {
+        Some(k) => k.clone(),
+        None => store
+            .auth_key()
+            .await
+            .map_err(|e| ServeError::AuthKey(e.to_string()))?,
+    };
+    let tokens = Tokens::new(&key, store.city(), config.auth.access_ttl)
+        .map_err(|e| ServeError::AuthKey(e.to_string()))?;
+    let revocations = Arc::new(taxi_auth::Revocations::default());
+    let mut gate = Gate::new(
+        tokens,
+        revocations.clone(),
+        &config.auth.rates,
+        store.clock().clone(),
+    );
+    if config.auth_mode == AuthMode::Off {
+        tracing::warn!(
+            "authentication is OFF: every call acts as the most powerful role allowed; benchmarks and loopback experiments only"
+        );
+        gate = gate.without_authentication();
+    }
+    let gate = Arc::new(gate);
+
     let mut router = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
         .max_concurrent_streams(Some(config.max_streams_per_connection))
+        .layer(AuthLayer::new(gate.clone()))
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha);
+        .add_optional_service(config.reflection.then_some(reflection))
+        .add_optional_service(config.reflection.then_some(reflection_alpha));
+    let access = taxi_access::Access::new(store.clone(), gate.clone(), config.auth.clone());
+    router = router
+        .add_service(access.clone().auth_server())
+        .add_service(access.access_server());
     let s = &config.settings;
     let has = |r: Role| config.roles.contains(&r);
     if has(Role::Fleet) {
@@ -245,6 +305,13 @@ pub async fn run(
         shutdown.clone(),
     )));
 
+    background.push(tokio::spawn(watch_revocations(
+        store.clone(),
+        revocations,
+        config.auth.access_ttl,
+        shutdown.clone(),
+    )));
+
     let janitor = tokio::spawn(janitor(
         store.clone(),
         config.settings.clone(),
@@ -302,6 +369,29 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// Keeps the process's revocation list in step with the store's (every
+/// `taxi_auth::revoked::POLL`), dropping entries no access token can outlive.
+async fn watch_revocations(
+    store: Store,
+    revocations: Arc<taxi_auth::Revocations>,
+    access_ttl: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(taxi_auth::revoked::POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let keep_after = store.now_ms() - access_ttl.as_millis() as i64 - 60_000;
+        match store.revocations(keep_after).await {
+            Ok(list) => revocations.replace(list),
+            Err(e) => tracing::debug!(error = %e, "revocation list not read; keeping the last"),
+        }
+    }
 }
 
 /// How often every Redis connection is pinged (a dead one is replaced within about two).

@@ -48,6 +48,14 @@
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
 //! | `{c}:alerts:resolved` | zset | resolved alerts by resolution time (ms), for the retention pass |
 //! | `{c}:notifications` | stream | messages for passengers' care contacts (an SMS gateway's feed) |
+//! | `{c}:auth:key` | string | the token signing key (hex), made once when none is configured (`access.rs`) |
+//! | `{c}:account:<username>` | hash | a person's account: role, argon2 PHC hash, name, disabled, failed logins, locked until (ms), created |
+//! | `{c}:session:<sid>` | hash | a login session: role, id, passenger (relatives), refresh-token hash; expires with its refresh token |
+//! | `{c}:sessions:<role>:<id>` | set | the sessions of one subject (revoking the subject revokes them all) |
+//! | `{c}:auth:revoked` | zset | revoked sessions (`sid:<sid>`) by when (ms); pruned once no access token of theirs can still be valid |
+//! | `{c}:cred:<kind>:<id>` | hash | the key of a taxi, relative or service: salt, hash, role, passenger |
+//! | `{c}:code:<kind>:<digest>` | string | a one-time code (taxi enrolment, relative grant) → what it is for; expires |
+//! | `{c}:relative:<id>` | hash | a relative's grant: passenger, name, phone, granted by, created |
 //! | `{c}:seq:<name>` | string | id counters (taxis, alerts) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
 
@@ -282,6 +290,46 @@ impl Keys {
         } else {
             format!("{}:req:d:{device}|{request_id}", self.prefix)
         }
+    }
+
+    /// `{c}:auth:key`: the token signing key when none is configured.
+    pub fn auth_key(&self) -> String {
+        format!("{}:auth:key", self.prefix)
+    }
+
+    /// `{c}:account:<username>`.
+    pub fn account(&self, username: &str) -> String {
+        format!("{}:account:{username}", self.prefix)
+    }
+
+    /// `{c}:session:<sid>`.
+    pub fn session(&self, sid: &str) -> String {
+        format!("{}:session:{sid}", self.prefix)
+    }
+
+    /// `{c}:sessions:<role>:<id>`.
+    pub fn subject_sessions(&self, role: &str, id: &str) -> String {
+        format!("{}:sessions:{role}:{id}", self.prefix)
+    }
+
+    /// `{c}:auth:revoked`.
+    pub fn revoked(&self) -> String {
+        format!("{}:auth:revoked", self.prefix)
+    }
+
+    /// `{c}:cred:<kind>:<id>`.
+    pub fn credential(&self, kind: &str, id: &str) -> String {
+        format!("{}:cred:{kind}:{id}", self.prefix)
+    }
+
+    /// `{c}:code:<kind>:<digest>`.
+    pub fn one_time_code(&self, kind: &str, digest: &str) -> String {
+        format!("{}:code:{kind}:{digest}", self.prefix)
+    }
+
+    /// `{c}:relative:<id>`.
+    pub fn relative(&self, id: &str) -> String {
+        format!("{}:relative:{id}", self.prefix)
     }
 
     /// `{c}:device:<id>`.

@@ -37,6 +37,7 @@
 //! The store reads "now" from the [`Clock`] it was given: the system clock in production,
 //! a test clock that tests step instead of sleeping.
 
+pub mod access;
 pub mod audit;
 pub mod callers;
 pub mod conn;
