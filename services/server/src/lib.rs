@@ -9,6 +9,13 @@
 //! NOT_SERVING, the server stops accepting, every stream handler (they all watch the same
 //! token) ends its stream, and in-flight calls get `grace` to finish before the server is
 //! dropped.
+//!
+//! # Transport
+//! With [`ServerConfig::tls`] set, every connection is TLS (rustls), optionally verifying
+//! client certificates against a client CA ([`tls`]); without it, plain TCP with a warning
+//! (an error-level one on a non-loopback address).
+
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -124,6 +131,8 @@ pub struct ServerConfig {
     /// a client's further calls wait until one of its streams ends. Bounds what one
     /// connection can make the server hold: each open `StreamDispatches` costs about 18 KiB.
     pub max_streams_per_connection: u32,
+    /// TLS for every connection; `None` serves plain TCP (loopback development only).
+    pub tls: Option<tls::TlsSettings>,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +146,7 @@ impl Default for ServerConfig {
             // connection (the benchmark's fan-out puts 1,250 on each); 2,000 streams hold
             // about 36 MiB.
             max_streams_per_connection: 2_000,
+            tls: None,
         }
     }
 }
@@ -173,7 +183,15 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let mut router = Server::builder()
+    let mut builder = Server::builder();
+    match &config.tls {
+        Some(tls) => {
+            builder = builder.tls_config(tls.server_tls_config())?;
+            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS");
+        }
+        None => warn_plain(addr),
+    }
+    let mut router = builder
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
@@ -302,6 +320,20 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// Plain TCP carries device secrets and passengers' phone numbers and addresses in the
+/// clear: acceptable on loopback for development, an error-level line anywhere else.
+fn warn_plain(addr: SocketAddr) {
+    if addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain TCP: for loopback development only");
+    } else {
+        tracing::error!(
+            %addr,
+            "serving plain TCP on a non-loopback address: requests travel unencrypted; \
+             set --tls-cert and --tls-key (TAXI_TLS_CERT, TAXI_TLS_KEY)"
+        );
+    }
 }
 
 /// How often every Redis connection is pinged (a dead one is replaced within about two).
