@@ -325,14 +325,32 @@ pub async fn run(
 /// Plain TCP carries device secrets and passengers' phone numbers and addresses in the
 /// clear: acceptable on loopback for development, an error-level line anywhere else.
 fn warn_plain(addr: SocketAddr) {
-    if addr.ip().is_loopback() {
-        tracing::warn!(%addr, "serving plain TCP: for loopback development only");
-    } else {
-        tracing::error!(
-            %addr,
-            "serving plain TCP on a non-loopback address: requests travel unencrypted; \
-             set --tls-cert and --tls-key (TAXI_TLS_CERT, TAXI_TLS_KEY)"
-        );
+    match PlainNotice::for_addr(addr) {
+        PlainNotice::Loopback => tracing::warn!(%addr, "{}", PlainNotice::LOOPBACK),
+        PlainNotice::Exposed => tracing::error!(%addr, "{}", PlainNotice::EXPOSED),
+    }
+}
+
+/// What a server without TLS says at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainNotice {
+    /// A loopback address: a warning.
+    Loopback,
+    /// Any other address: an error-level line.
+    Exposed,
+}
+
+impl PlainNotice {
+    const LOOPBACK: &str = "serving plain TCP: for loopback development only";
+    const EXPOSED: &str = "serving plain TCP on a non-loopback address: requests travel \
+        unencrypted; set --tls-cert and --tls-key (TAXI_TLS_CERT, TAXI_TLS_KEY)";
+
+    fn for_addr(addr: SocketAddr) -> Self {
+        if addr.ip().is_loopback() {
+            Self::Loopback
+        } else {
+            Self::Exposed
+        }
     }
 }
 
@@ -452,5 +470,18 @@ mod tests {
         assert!(parse_roles("").is_err());
         assert_eq!(Role::Fleet.service_name(), "taxi.v1.FleetService");
         assert_eq!(Role::OneKey.service_name(), "taxi.v1.OneKeyService");
+    }
+
+    #[test]
+    fn plain_tcp_is_an_error_off_loopback() {
+        for (addr, want) in [
+            ("127.0.0.1:50051", PlainNotice::Loopback),
+            ("[::1]:50051", PlainNotice::Loopback),
+            ("0.0.0.0:50051", PlainNotice::Exposed),
+            ("[::]:50051", PlainNotice::Exposed),
+            ("10.0.0.5:50051", PlainNotice::Exposed),
+        ] {
+            assert_eq!(PlainNotice::for_addr(addr.parse().unwrap()), want, "{addr}");
+        }
     }
 }
