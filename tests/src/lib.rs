@@ -5,7 +5,8 @@
 //! Redis Cluster, and the services in-process on an ephemeral port, and hands out real
 //! tonic clients. Everything stops when the city is dropped. The city runs on a
 //! [`SteppedClock`]: tests jump ahead (an offer's deadline, a reservation's time) with
-//! [`TestCity::advance`] instead of sleeping.
+//! [`TestCity::advance`] instead of sleeping. [`TestCity::start_tls`] serves TLS with
+//! throw-away certificates ([`tls`]) and its clients trust the test CA.
 //!
 //! Every client logs in for real: the city makes a supervisor account and two service
 //! keys (a gateway and a phone switch) and logs them in through `AuthService.Login`;
@@ -17,6 +18,7 @@
 
 pub mod invariants;
 pub mod proxy;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -319,14 +321,40 @@ impl TestCity {
 
     /// Every role of `config` on `redis`, the server reaching it through `server_url`
     /// (a [`proxy::FaultProxy`]'s URL); the city's own store goes straight to Redis.
-    pub async fn start_via(redis: TestRedis, server_url: &str, mut config: ServerConfig) -> Self {
+    pub async fn start_via(redis: TestRedis, server_url: &str, config: ServerConfig) -> Self {
+        Self::start_inner(redis, server_url, config, None).await
+    }
+
+    /// Every role of `config`, on the tier's Redis, over TLS: the server presents a
+    /// certificate for `localhost` signed by `ca` and, with `client_ca`, verifies the
+    /// client certificates presented; the city's clients trust `ca` (and present none).
+    pub async fn start_tls(
+        mut config: ServerConfig,
+        ca: &tls::TestCa,
+        client_ca: Option<&tls::TestCa>,
+    ) -> Self {
+        config.tls = Some(ca.server_settings(client_ca));
+        let redis = TestRedis::start();
+        let url = redis.url();
+        Self::start_inner(redis, &url, config, Some(ca.client_tls())).await
+    }
+
+    async fn start_inner(
+        redis: TestRedis,
+        server_url: &str,
+        mut config: ServerConfig,
+        client_tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Self {
         if config.auth == taxi_auth::AuthSettings::default() {
             config.auth = harness_auth();
         }
         let clock = Arc::new(SteppedClock::new());
         let city = config.settings.city.code.clone();
         let server = TestServer::start(server_url, config, clock.clone()).await;
-        let channel = connect(server.addr).await;
+        let channel = match client_tls {
+            Some(t) => tls::connect(server.addr, t).await,
+            None => connect(server.addr).await,
+        };
         let store = Store::connect(StoreConfig::new(redis.url(), city).with_clock(clock.clone()))
             .expect("store");
         let principals = principals(&store, channel.clone()).await;

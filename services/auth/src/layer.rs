@@ -138,8 +138,8 @@ impl Gate {
         self
     }
 
-    /// How to find a verified client certificate's common name, `<role>:<name>` of a
-    /// service (mTLS): such a caller needs no token.
+    /// How to find a verified client certificate's common name, `<role>` or
+    /// `<role>:<name>` of a service (mTLS): such a caller needs no token.
     pub fn with_client_certs(mut self, cert_of: ExtensionReader<String>) -> Self {
         self.cert_of = Some(cert_of);
         self
@@ -180,8 +180,9 @@ impl Gate {
             });
         }
         if let Some(cn) = self.cert_of.and_then(|read| read(ext)) {
-            if let Some((role, name)) = cn.split_once(':')
-                && let Some(role) = Role::from_code(role).filter(|r| r.is_service())
+            // `<service role>` or `<service role>:<name>`.
+            let (role, name) = cn.split_once(':').unwrap_or((cn.as_str(), cn.as_str()));
+            if let Some(role) = Role::from_code(role).filter(|r| r.is_service())
                 && !name.is_empty()
             {
                 return Ok(Identity {
@@ -263,9 +264,7 @@ impl Gate {
 
     /// Counts one call of `key` against `limit`; RESOURCE_EXHAUSTED with a retry hint.
     pub fn limit(&self, limit: Limit, service: bool, key: &str) -> Result<(), Status> {
-        self.limiters
-            .check(limit, service, key)
-            .map_err(exhausted)
+        self.limiters.check(limit, service, key).map_err(exhausted)
     }
 }
 

@@ -9,6 +9,13 @@
 //! NOT_SERVING, the server stops accepting, every stream handler (they all watch the same
 //! token) ends its stream, and in-flight calls get `grace` to finish before the server is
 //! dropped.
+//!
+//! # Transport
+//! With [`ServerConfig::tls`] set, every connection is TLS (rustls), optionally verifying
+//! client certificates against a client CA ([`tls`]); without it, plain TCP with a warning
+//! (an error-level one on a non-loopback address).
+
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -138,6 +145,8 @@ pub struct ServerConfig {
     pub auth_key: Option<Vec<u8>>,
     /// Whether gRPC reflection is served (switch it off in production).
     pub reflection: bool,
+    /// TLS for every connection; `None` serves plain TCP (loopback development only).
+    pub tls: Option<tls::TlsSettings>,
 }
 
 /// Whether calls are authenticated.
@@ -165,6 +174,7 @@ impl Default for ServerConfig {
             auth_mode: AuthMode::Enforce,
             auth_key: None,
             reflection: true,
+            tls: None,
         }
     }
 }
@@ -220,6 +230,12 @@ pub async fn run(
         &config.auth.rates,
         store.clock().clone(),
     );
+    gate = gate.with_peer_reader(tls::peer_addr);
+    if config.tls.as_ref().is_some_and(|t| t.verifies_clients()) {
+        // A verified client certificate whose CN is `<service role>:<name>` is a service
+        // identity (mTLS): the phone switch or the terminal gateway.
+        gate = gate.with_client_certs(tls::client_identity);
+    }
     if config.auth_mode == AuthMode::Off {
         tracing::warn!(
             "authentication is OFF: every call acts as the most powerful role allowed; benchmarks and loopback experiments only"
@@ -228,7 +244,15 @@ pub async fn run(
     }
     let gate = Arc::new(gate);
 
-    let mut router = Server::builder()
+    let mut builder = Server::builder();
+    match &config.tls {
+        Some(tls) => {
+            builder = builder.tls_config(tls.server_tls_config())?;
+            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS");
+        }
+        None => warn_plain(addr),
+    }
+    let mut router = builder
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
@@ -394,6 +418,38 @@ async fn watch_revocations(
     }
 }
 
+/// Plain TCP carries device secrets and passengers' phone numbers and addresses in the
+/// clear: acceptable on loopback for development, an error-level line anywhere else.
+fn warn_plain(addr: SocketAddr) {
+    match PlainNotice::for_addr(addr) {
+        PlainNotice::Loopback => tracing::warn!(%addr, "{}", PlainNotice::LOOPBACK),
+        PlainNotice::Exposed => tracing::error!(%addr, "{}", PlainNotice::EXPOSED),
+    }
+}
+
+/// What a server without TLS says at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainNotice {
+    /// A loopback address: a warning.
+    Loopback,
+    /// Any other address: an error-level line.
+    Exposed,
+}
+
+impl PlainNotice {
+    const LOOPBACK: &str = "serving plain TCP: for loopback development only";
+    const EXPOSED: &str = "serving plain TCP on a non-loopback address: requests travel \
+        unencrypted; set --tls-cert and --tls-key (TAXI_TLS_CERT, TAXI_TLS_KEY)";
+
+    fn for_addr(addr: SocketAddr) -> Self {
+        if addr.ip().is_loopback() {
+            Self::Loopback
+        } else {
+            Self::Exposed
+        }
+    }
+}
+
 /// How often every Redis connection is pinged (a dead one is replaced within about two).
 pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -510,5 +566,18 @@ mod tests {
         assert!(parse_roles("").is_err());
         assert_eq!(Role::Fleet.service_name(), "taxi.v1.FleetService");
         assert_eq!(Role::OneKey.service_name(), "taxi.v1.OneKeyService");
+    }
+
+    #[test]
+    fn plain_tcp_is_an_error_off_loopback() {
+        for (addr, want) in [
+            ("127.0.0.1:50051", PlainNotice::Loopback),
+            ("[::1]:50051", PlainNotice::Loopback),
+            ("0.0.0.0:50051", PlainNotice::Exposed),
+            ("[::]:50051", PlainNotice::Exposed),
+            ("10.0.0.5:50051", PlainNotice::Exposed),
+        ] {
+            assert_eq!(PlainNotice::for_addr(addr.parse().unwrap()), want, "{addr}");
+        }
     }
 }

@@ -34,7 +34,25 @@ use taxi_proto::v1::hotline_service_client::HotlineServiceClient;
 use taxi_proto::v1::one_key_service_client::OneKeyServiceClient;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+/// A channel to the services at `addr`: TLS trusting only the CA certificate(s) in
+/// `ca_pem` when given (the server's certificate must name `addr`'s IP address), else
+/// plain TCP.
+pub async fn connect(addr: std::net::SocketAddr, ca_pem: Option<&str>) -> anyhow::Result<Channel> {
+    let endpoint = match ca_pem {
+        Some(ca) => Endpoint::from_shared(format!("https://{addr}"))?.tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .domain_name(addr.ip().to_string()),
+        )?,
+        None => Endpoint::from_shared(format!("http://{addr}"))?,
+    };
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?)
+}
 
 /// What to simulate.
 #[derive(Debug, Clone)]

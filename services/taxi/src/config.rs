@@ -3,9 +3,10 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use taxi_domain::geo::{City, ServiceArea};
+use taxi_server::tls::{TlsSettings, TlsSettingsError};
 use taxi_server::{ServerConfig, parse_roles};
 
 /// `TAXI_ROLE`: the roles to serve.
@@ -60,6 +61,14 @@ pub(crate) const ENV_RETENTION: &str = "TAXI_RETENTION_DAYS";
 pub(crate) const ENV_EVENT_RETENTION: &str = "TAXI_EVENT_RETENTION_DAYS";
 /// `TAXI_MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams one client connection may open.
 pub(crate) const ENV_MAX_STREAMS: &str = "TAXI_MAX_STREAMS_PER_CONNECTION";
+/// `TAXI_TLS_CERT`: the PEM certificate chain served (with `TAXI_TLS_KEY`); unset serves
+/// plain TCP, for loopback development only.
+pub(crate) const ENV_TLS_CERT: &str = "TAXI_TLS_CERT";
+/// `TAXI_TLS_KEY`: the PEM private key of `TAXI_TLS_CERT`.
+pub(crate) const ENV_TLS_KEY: &str = "TAXI_TLS_KEY";
+/// `TAXI_TLS_CLIENT_CA`: PEM CA certificates whose client certificates identify services
+/// (optional for clients, verified when presented).
+pub(crate) const ENV_TLS_CLIENT_CA: &str = "TAXI_TLS_CLIENT_CA";
 
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
@@ -214,7 +223,22 @@ pub(crate) struct ServeArgs {
     /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
     #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
     pub max_streams_per_connection: u32,
+    /// PEM certificate chain to serve TLS with (needs --tls-key). Unset: plain TCP, for
+    /// loopback development only.
+    #[arg(long, env = ENV_TLS_CERT)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = ENV_TLS_KEY)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s) for client certificates: optional for clients, verified when
+    /// presented; their common name identifies a service (mTLS). Needs --tls-cert.
+    #[arg(long, env = ENV_TLS_CLIENT_CA)]
+    pub tls_client_ca: Option<PathBuf>,
 }
+
+const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
+const TLS_KEY_FLAG: &str = "--tls-key / TAXI_TLS_KEY";
+const TLS_CLIENT_CA_FLAG: &str = "--tls-client-ca / TAXI_TLS_CLIENT_CA";
 
 /// Configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -297,6 +321,7 @@ impl ServeArgs {
             drain_delay: Duration::from_secs(self.drain_secs),
             grace: Duration::from_secs(self.grace_secs),
             max_streams_per_connection: self.max_streams_per_connection,
+            tls: self.tls()?,
             ..ServerConfig::default()
         };
         let s = &mut server.settings;
@@ -422,6 +447,53 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    /// The TLS files: both the certificate and its key or neither, each readable and
+    /// parseable, the key the certificate's; a client CA only with them.
+    fn tls(&self) -> anyhow::Result<Option<TlsSettings>> {
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {
+                if self.tls_client_ca.is_some() {
+                    bail!(
+                        "{TLS_CLIENT_CA_FLAG}: client certificates need TLS; set {TLS_CERT_FLAG} and {TLS_KEY_FLAG} too"
+                    );
+                }
+                return Ok(None);
+            }
+            (Some(_), None) => bail!(
+                "{TLS_KEY_FLAG}: {TLS_CERT_FLAG} is set but its private key is not (give both or neither)"
+            ),
+            (None, Some(_)) => bail!(
+                "{TLS_CERT_FLAG}: {TLS_KEY_FLAG} is set but the certificate chain is not (give both or neither)"
+            ),
+            (Some(cert), Some(key)) => (cert, key),
+        };
+        let client_ca = match &self.tls_client_ca {
+            Some(path) => Some(read_pem(path, TLS_CLIENT_CA_FLAG)?),
+            None => None,
+        };
+        let settings = TlsSettings::from_pem(
+            read_pem(cert, TLS_CERT_FLAG)?,
+            read_pem(key, TLS_KEY_FLAG)?,
+            client_ca,
+        )
+        .map_err(|e| {
+            let flag = match e {
+                TlsSettingsError::CertChain(_) => TLS_CERT_FLAG.to_string(),
+                TlsSettingsError::Key(_) => TLS_KEY_FLAG.to_string(),
+                TlsSettingsError::ClientCa(_) => TLS_CLIENT_CA_FLAG.to_string(),
+                TlsSettingsError::Pair(_) => format!("{TLS_CERT_FLAG} and {TLS_KEY_FLAG}"),
+            };
+            anyhow::anyhow!("{flag}: {e}")
+        })?;
+        Ok(Some(settings))
+    }
+}
+
+fn read_pem(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +518,74 @@ mod tests {
         assert!(c.redis_url.is_none());
         assert_eq!(c.server.settings.city.code, "500100");
         assert_eq!(c.server.roles.len(), 5);
+        assert!(
+            c.server.tls.is_none(),
+            "plain TCP unless TLS files are given"
+        );
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked_naming_their_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let one = crate::demo::Throwaway::new().unwrap();
+        let other = crate::demo::Throwaway::new().unwrap();
+        let (cert, key, ca) = (
+            write("cert.pem", &one.cert_pem),
+            write("key.pem", &one.key_pem),
+            write("ca.pem", &one.ca_pem),
+        );
+        let (garbage, other_key) = (
+            write("garbage.pem", "hello"),
+            write("other.pem", &other.key_pem),
+        );
+
+        let c = parse(&["--tls-cert", &cert, "--tls-key", &key]).unwrap();
+        assert!(!c.server.tls.expect("tls").verifies_clients());
+        let c = parse(&[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+        ])
+        .unwrap();
+        assert!(c.server.tls.expect("tls").verifies_clients());
+
+        for (args, needle) in [
+            (
+                vec!["--tls-cert", &garbage, "--tls-key", &key],
+                "--tls-cert / TAXI_TLS_CERT: certificate chain",
+            ),
+            (
+                vec!["--tls-cert", &cert, "--tls-key", &garbage],
+                "--tls-key / TAXI_TLS_KEY: private key",
+            ),
+            (
+                vec![
+                    "--tls-cert",
+                    &cert,
+                    "--tls-key",
+                    &key,
+                    "--tls-client-ca",
+                    &garbage,
+                ],
+                "--tls-client-ca / TAXI_TLS_CLIENT_CA: client CA",
+            ),
+            (
+                vec!["--tls-cert", &cert, "--tls-key", &other_key],
+                "TAXI_TLS_CERT and --tls-key / TAXI_TLS_KEY: certificate and key do not go together",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&args).unwrap_err());
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains("PRIVATE KEY-----"), "a key was shown: {err}");
+        }
     }
 
     /// Every default comes from the one place it is defined.
@@ -534,6 +674,18 @@ mod tests {
             let err = format!("{:#}", parse(&args).unwrap_err());
             assert!(err.contains(needle), "{args:?}: {err}");
             assert!(!err.contains("s3cret"), "a password was shown: {err}");
+        }
+        for (args, needle) in [
+            (vec!["--tls-cert", "c.pem"], "TAXI_TLS_KEY"),
+            (vec!["--tls-key", "k.pem"], "TAXI_TLS_CERT"),
+            (vec!["--tls-client-ca", "ca.pem"], "TAXI_TLS_CLIENT_CA"),
+            (
+                vec!["--tls-cert", "/nonexistent/c.pem", "--tls-key", "k.pem"],
+                "TAXI_TLS_CERT: cannot read /nonexistent/c.pem",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&args).unwrap_err());
+            assert!(err.contains(needle), "{args:?}: {err}");
         }
         let c = parse(&[
             "--city",

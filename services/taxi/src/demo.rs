@@ -58,6 +58,61 @@ fn secs(d: &Option<taxi_proto::Duration>) -> String {
     }
 }
 
+/// Throw-away TLS material, PEM: a CA made at start and a server certificate it signs for
+/// `localhost` and `127.0.0.1`, with its key. In memory only, gone with the demo.
+#[derive(Debug, Clone)]
+pub(crate) struct Throwaway {
+    /// The CA certificate clients trust.
+    pub ca_pem: String,
+    /// The server certificate.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
+}
+
+impl Throwaway {
+    /// Makes a CA and a server certificate.
+    pub(crate) fn new() -> anyhow::Result<Self> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name
+            .push(DnType::CommonName, "taxi demo throw-away CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate()?;
+        let ca_pem = ca.self_signed(&ca_key)?.pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let mut server =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate()?;
+        let cert = server.signed_by(&key, &issuer)?;
+        Ok(Self {
+            ca_pem,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// The server's TLS settings.
+    pub(crate) fn settings(&self) -> anyhow::Result<taxi_server::tls::TlsSettings> {
+        Ok(taxi_server::tls::TlsSettings::from_pem(
+            self.cert_pem.clone(),
+            self.key_pem.clone(),
+            None,
+        )?)
+    }
+}
+
 /// Runs the demo.
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.duration >= 1, "--duration: at least 1 second");
@@ -112,13 +167,12 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     config.max_streams_per_connection = config
         .max_streams_per_connection
         .max(args.taxis as u32 + 200);
+    let tls = Throwaway::new().context("making throw-away certificates")?;
+    config.tls = Some(tls.settings()?);
     let server = tokio::spawn(taxi_server::run(listener, store, config, shutdown.clone()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .connect()
-        .await?;
+    let channel = taxi_sim::connect(addr, Some(&tls.ca_pem)).await?;
     println!(
-        "taxi demo: {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
+        "taxi demo over TLS (throw-away certificates made at start): {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
         args.taxis,
         args.rate,
         (args.elderly_share * 100.0).round(),

@@ -37,6 +37,8 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("summary after 12 s"), "{stdout}");
+    // The demo serves TLS with throw-away certificates and its simulator connects over it.
+    assert!(stdout.contains("taxi demo over TLS"), "{stdout}");
     let refused = stdout
         .lines()
         .find(|l| l.contains("bookings refused"))

@@ -1,0 +1,259 @@
+//! TLS on the listener (rustls through tonic), and who a verified client certificate names.
+//!
+//! [`TlsSettings`] holds the served certificate chain and key, and optionally a client CA.
+//! With a client CA, a client certificate is optional but verified when presented: a
+//! service (the phone switch, a gateway) presents one signed by that CA, a driver's app or
+//! a device presents none and proves who it is by other means. A certificate signed by
+//! anyone else is refused during the handshake, before any request is read.
+//!
+//! [`client_identity`] reads the verified certificate's subject common name from a
+//! request's extensions, for the authorization layer to map to a service identity.
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::fmt;
+use std::time::Duration;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+/// How long a client has to finish the TLS handshake. Without a bound, a connection that
+/// opens and never speaks holds a handshake task for as long as the server runs.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The listener's TLS: a certificate chain and its key, and optionally the CA whose
+/// client certificates identify services. Built only by [`TlsSettings::from_pem`], so a
+/// value of this type holds PEM that parsed and a key that matches its certificate.
+#[derive(Clone)]
+pub struct TlsSettings {
+    cert_chain_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    client_ca_pem: Option<Vec<u8>>,
+}
+
+/// Which part of the TLS configuration is wrong, and why (the caller names its flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsSettingsError {
+    /// The certificate chain.
+    #[error("certificate chain: {0}")]
+    CertChain(String),
+    /// The private key.
+    #[error("private key: {0}")]
+    Key(String),
+    /// The client CA.
+    #[error("client CA: {0}")]
+    ClientCa(String),
+    /// Each parsed, but rustls refuses them together (a key of another certificate).
+    #[error("certificate and key do not go together: {0}")]
+    Pair(String),
+}
+
+impl TlsSettings {
+    /// Checks and keeps the PEM texts: the chain (end-entity certificate first), its
+    /// private key (PKCS#8, PKCS#1 or SEC1), and optionally the client CA certificates.
+    pub fn from_pem(
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+        client_ca_pem: Option<Vec<u8>>,
+    ) -> Result<Self, TlsSettingsError> {
+        let settings = Self {
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+            client_ca_pem,
+        };
+        certificates(&settings.cert_chain_pem).map_err(TlsSettingsError::CertChain)?;
+        PrivateKeyDer::from_pem_slice(&settings.key_pem).map_err(|e| {
+            TlsSettingsError::Key(match e {
+                rustls_pki_types::pem::Error::NoItemsFound => {
+                    "no PRIVATE KEY block found".to_string()
+                }
+                e => e.to_string(),
+            })
+        })?;
+        if let Some(ca) = &settings.client_ca_pem {
+            certificates(ca).map_err(TlsSettingsError::ClientCa)?;
+        }
+        // What rustls checks when the server is built (the key is the certificate's, the
+        // client CA is usable as a trust anchor), checked now rather than at serve time.
+        Server::builder()
+            .tls_config(settings.server_tls_config())
+            .map_err(|e| TlsSettingsError::Pair(error_chain(&e)))?;
+        Ok(settings)
+    }
+
+    /// Whether client certificates are asked for (a client CA is configured).
+    pub fn verifies_clients(&self) -> bool {
+        self.client_ca_pem.is_some()
+    }
+
+    /// The tonic configuration [`crate::run`] serves with.
+    pub fn server_tls_config(&self) -> ServerTlsConfig {
+        let config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
+            .timeout(HANDSHAKE_TIMEOUT);
+        match &self.client_ca_pem {
+            Some(ca) => config
+                .client_ca_root(Certificate::from_pem(ca))
+                .client_auth_optional(true),
+            None => config,
+        }
+    }
+}
+
+impl fmt::Debug for TlsSettings {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("verifies_clients", &self.verifies_clients())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The subject common name of the client certificate the TLS handshake verified, if the
+/// connection is TLS, a client CA is configured and the client presented a certificate
+/// (rustls refuses the connection if it does not verify, so one that is here was
+/// verified). `None` also for a certificate without exactly one common name: an identity
+/// must not be ambiguous.
+///
+/// Takes the request's extensions: a `tonic::Request`'s (`request.extensions()`) or, in a
+/// tower layer, the `http::Request`'s (the same type).
+pub fn client_identity(extensions: &tonic::Extensions) -> Option<String> {
+    let info = extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?;
+    let chain = info.peer_certs()?;
+    common_name(chain.first()?.as_ref())
+}
+
+/// [`client_identity`] of a request.
+pub fn client_identity_of<T>(request: &tonic::Request<T>) -> Option<String> {
+    client_identity(request.extensions())
+}
+
+/// The one subject common name of a DER certificate.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut names = cert.subject().iter_common_name();
+    let name = names.next()?.as_str().ok()?.to_string();
+    if names.next().is_some() || name.is_empty() {
+        return None;
+    }
+    Some(name)
+}
+
+/// Every certificate of a PEM text, each one a well-formed X.509 certificate.
+fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no CERTIFICATE block found".to_string());
+    }
+    for (i, der) in certs.iter().enumerate() {
+        x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| format!("certificate {} is not X.509: {e}", i + 1))?;
+    }
+    Ok(certs)
+}
+
+/// An error and its sources on one line (tonic's transport error says little by itself).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    fn cert(cn: Option<&str>) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cn {
+            params.distinguished_name.push(DnType::CommonName, cn);
+        }
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn der(pem: &str) -> Vec<u8> {
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    }
+
+    #[test]
+    fn the_common_name_is_the_identity() {
+        assert_eq!(
+            common_name(&der(&cert(Some("phone-switch")).0)).as_deref(),
+            Some("phone-switch")
+        );
+        assert_eq!(common_name(&der(&cert(None).0)), None);
+        assert_eq!(common_name(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn a_matching_pair_is_accepted_and_its_key_never_printed() {
+        let (c, k) = cert(Some("localhost"));
+        let s = TlsSettings::from_pem(c.clone(), k.clone(), None).unwrap();
+        assert!(!s.verifies_clients());
+        let s = TlsSettings::from_pem(c.clone(), k.clone(), Some(c.into_bytes())).unwrap();
+        assert!(s.verifies_clients());
+        assert!(!format!("{s:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn each_bad_part_is_named() {
+        let (c, k) = cert(Some("localhost"));
+        let (_, other_key) = cert(Some("localhost"));
+        let cases = [
+            (
+                TlsSettings::from_pem("", k.clone(), None),
+                "certificate chain: no CERTIFICATE",
+            ),
+            (
+                TlsSettings::from_pem(
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                    k.clone(),
+                    None,
+                ),
+                "certificate chain: certificate 1 is not X.509",
+            ),
+            (
+                TlsSettings::from_pem(c.clone(), c.clone(), None),
+                "private key: no PRIVATE KEY",
+            ),
+            (
+                TlsSettings::from_pem(c.clone(), k.clone(), Some(k.clone().into_bytes())),
+                "client CA: no CERTIFICATE",
+            ),
+            (
+                TlsSettings::from_pem(c.clone(), other_key, None),
+                "do not go together",
+            ),
+        ];
+        for (result, needle) in cases {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}
+
+/// The peer address of a connection, plain or TLS.
+pub fn peer_addr(extensions: &tonic::Extensions) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.get_ref().remote_addr())
+        })
+}
