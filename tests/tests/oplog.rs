@@ -168,6 +168,11 @@ async fn an_edited_field_of_any_entry_is_named() {
             },
             "{field} edited"
         );
+        // The auditor still reads the whole log.
+        assert_eq!(
+            city.store.oplog_page(None, 500).await.expect("page").len(),
+            10
+        );
         city.store
             .oplog_edit(&ids[at], field, &was)
             .await

@@ -79,7 +79,9 @@ impl Store {
     }
 
     /// A page of the audit log: at most `limit` (1 to [`oplog::MAX_PAGE`]) entries after
-    /// entry `after` (`None`: from the start), oldest first.
+    /// entry `after` (`None`: from the start), oldest first. An entry altered so that it
+    /// no longer reads is shown with its missing fields empty (and an unreadable time as
+    /// 0); `oplog_verify` names it.
     pub async fn oplog_page(
         &self,
         after: Option<&str>,
@@ -90,13 +92,30 @@ impl Store {
             oplog::check_cursor("after", after).map_err(StoreError::Invalid)?;
         }
         let raw = self.oplog_range(after, "+", limit).await?;
-        raw.into_iter()
+        // An entry altered past reading must not hide the rest of the log from the
+        // auditor: it is shown as far as it reads, and `oplog_verify` names it.
+        Ok(raw
+            .into_iter()
             .map(|(id, fields)| {
-                read_entry(&id, &fields).ok_or_else(|| {
-                    StoreError::Internal(format!("audit log entry {id} is unreadable"))
+                read_entry(&id, &fields).unwrap_or_else(|| {
+                    let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
+                    StoredOplogEntry {
+                        id: id.clone(),
+                        prev: get("prev"),
+                        hash: get("hash"),
+                        entry: OplogEntry {
+                            actor: get("actor"),
+                            role: get("role"),
+                            action: get("action"),
+                            target: get("target"),
+                            at_ms: get("at_ms").parse().unwrap_or(0),
+                            from: get("from"),
+                            detail: get("detail"),
+                        },
+                    }
                 })
             })
-            .collect()
+            .collect())
     }
 
     /// Walks the whole audit log, 1,000 entries a round trip, and names the first
