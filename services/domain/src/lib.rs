@@ -9,6 +9,7 @@
 //! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
 //!   and the city's service area.
 //! - [`validate`]: phone numbers, bounded text, identifiers.
+//! - [`oplog`]: the operators' audit log entry, its hash chain and its verification.
 //! - [`resident_id`]: the 18-digit resident ID (GB 11643), its check character and birth date.
 //! - [`taxi`]: the taxi state machine.
 //! - [`order`]: the order state machine.
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod error;
 pub mod followup;
 pub mod geo;
+pub mod oplog;
 pub mod order;
 pub mod outage;
 pub mod priority;

@@ -73,6 +73,7 @@ impl ApiError {
                 | StoreError::NotAssigned { .. }
                 | StoreError::TaxiBusy { .. }
                 | StoreError::NoCallback { .. } => Code::FailedPrecondition,
+                StoreError::Invalid(_) => Code::InvalidArgument,
                 StoreError::Unavailable(_) => Code::Unavailable,
                 StoreError::Config(_) | StoreError::Internal(_) => Code::Internal,
             },
@@ -129,9 +130,10 @@ fn store_message(e: &StoreError) -> String {
             "order_id: order {order} has no call-back to resolve (it is {}); only unfulfilled orders are called back",
             status.map(|s| s.code()).unwrap_or("unknown")
         ),
-        StoreError::Unavailable(_) | StoreError::Config(_) | StoreError::Internal(_) => {
-            e.to_string()
-        }
+        StoreError::Invalid(_)
+        | StoreError::Unavailable(_)
+        | StoreError::Config(_)
+        | StoreError::Internal(_) => e.to_string(),
     }
 }
 
@@ -189,6 +191,10 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (
+                StoreError::Invalid(FieldError::new("page_size", "must be 1 to 500")).into(),
+                Code::InvalidArgument,
+            ),
+            (
                 StoreError::Unavailable("x".into()).into(),
                 Code::Unavailable,
             ),
@@ -207,6 +213,11 @@ mod tests {
             "must be a finite number",
         ));
         assert_eq!(s.message(), "position.latitude: must be a finite number");
+        let s = Status::from(ApiError::from(StoreError::Invalid(FieldError::new(
+            "oplog.detail",
+            "is too long",
+        ))));
+        assert_eq!(s.message(), "oplog.detail: is too long");
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub enum StoreError {
         /// Its status.
         status: Option<OrderStatus>,
     },
+    /// What the store was asked to keep or read is out of bounds (an audit log entry
+    /// over its limits, a page size or cursor out of range): nothing was stored.
+    #[error(transparent)]
+    Invalid(taxi_domain::FieldError),
     /// Redis cannot be reached or did not answer in time.
     #[error("redis unavailable: {0}")]
     Unavailable(String),

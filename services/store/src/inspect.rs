@@ -127,6 +127,61 @@ impl Store {
             .await?)
     }
 
+    /// Removes entry `id` from the audit log, as someone covering their tracks would
+    /// (tests of `verify`). Whether it was there.
+    pub async fn oplog_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: u64 = redis::cmd("XDEL")
+            .arg(&self.keys.oplog)
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Rewrites one stored field of audit log entry `id` (tests of `verify`). A stream
+    /// entry cannot be changed in place, so the log is written again under the same ids,
+    /// that entry altered: as a tamperer would, and not while the log is being written.
+    pub async fn oplog_edit(&self, id: &str, field: &str, value: &str) -> Result<(), StoreError> {
+        if !crate::oplog::FIELDS.contains(&field) {
+            return Err(StoreError::Invalid(taxi_domain::FieldError::new(
+                "field",
+                format!("is not a field of an audit log entry: {field}"),
+            )));
+        }
+        let mut entries: Vec<(String, std::collections::HashMap<String, String>)> = Vec::new();
+        loop {
+            let after = entries.last().map(|(id, _)| id.clone());
+            let page = self.oplog_range(after.as_deref(), "+", 1_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            entries.extend(page);
+        }
+        let Some((_, fields)) = entries.iter_mut().find(|(e, _)| e == id) else {
+            return Err(StoreError::Invalid(taxi_domain::FieldError::new(
+                "id",
+                format!("the audit log holds no entry {id}"),
+            )));
+        };
+        fields.insert(field.to_string(), value.to_string());
+        let mut pipe = redis::pipe();
+        pipe.del(&self.keys.oplog).ignore();
+        for (id, fields) in &entries {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&self.keys.oplog).arg(id);
+            for name in crate::oplog::FIELDS {
+                if let Some(v) = fields.get(name) {
+                    cmd.arg(name).arg(v);
+                }
+            }
+            pipe.add_command(cmd).ignore();
+        }
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// How many plates are registered.
     pub async fn plate_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();

@@ -58,6 +58,8 @@
 //! | `{c}:relative:<id>` | hash | a relative's grant: passenger, name, phone, granted by, created |
 //! | `{c}:seq:<name>` | string | id counters (taxis, alerts) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
+//! | `{c}:oplog` | stream | the operators' audit log: every write by a person (`actor`, `role`, `action`, `target`, `at_ms`, `from`, `detail`, `prev`, `hash`), hash-chained (`taxi_domain::oplog`); kept for ever: nothing in the store trims or deletes it (operations export it) |
+//! | `{c}:oplog:head` | hash | the audit log's last entry: `hash` and stream `id` (what an append chains to, and where `verify` expects the log to end) |
 
 /// The keys of one city.
 #[derive(Debug, Clone)]
@@ -136,6 +138,10 @@ pub struct Keys {
     pub orders_ended: String,
     /// `{c}:notifications`.
     pub notifications: String,
+    /// `{c}:oplog`: the operators' audit log, never trimmed.
+    pub oplog: String,
+    /// `{c}:oplog:head`: the audit log's last entry (hash and id).
+    pub oplog_head: String,
 }
 
 impl Keys {
@@ -179,6 +185,8 @@ impl Keys {
             alerts_resolved: k("alerts:resolved"),
             orders_ended: k("orders:ended"),
             notifications: k("notifications"),
+            oplog: k("oplog"),
+            oplog_head: k("oplog:head"),
             prefix,
             block: vec![],
         };
@@ -361,6 +369,8 @@ mod tests {
             k.alerts_all.clone(),
             k.alerts_resolved.clone(),
             k.notifications.clone(),
+            k.oplog.clone(),
+            k.oplog_head.clone(),
             k.taxi("T1"),
             k.caller("13800138000"),
             k.caller_orders("13800138000"),

@@ -17,6 +17,8 @@
 //!   receive, as typed streams that reconnect inside the store.
 //! - [`liveness`]: whether Redis answers, probed every second (health and metrics).
 //! - [`audit`]: reading the audit trail (tests and tools).
+//! - [`oplog`]: the operators' audit log: append (chained to the head, retried when
+//!   another append came first), pages for the auditor, verification. Never trimmed.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -49,6 +51,7 @@ mod fields;
 mod inspect;
 pub mod keys;
 pub mod liveness;
+pub mod oplog;
 pub mod orders;
 pub mod retention;
 mod scripts;

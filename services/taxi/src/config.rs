@@ -240,6 +240,37 @@ const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
 const TLS_KEY_FLAG: &str = "--tls-key / TAXI_TLS_KEY";
 const TLS_CLIENT_CA_FLAG: &str = "--tls-client-ca / TAXI_TLS_CLIENT_CA";
 
+/// Checks `--redis-url` / `TAXI_REDIS_URL` (every command that reaches Redis).
+pub(crate) fn check_redis_url(url: &str) -> anyhow::Result<()> {
+    let ok = url.split(',').map(str::trim).all(|u| {
+        ["redis://", "rediss://", "unix://", "redis+unix://"]
+            .iter()
+            .any(|p| u.starts_with(p))
+    });
+    if !ok {
+        bail!(
+            "--redis-url / {ENV_REDIS_URL}: `{}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)",
+            taxi_store::redact(url)
+        );
+    }
+    taxi_store::Target::parse(url)
+        .map_err(|e| anyhow::anyhow!("--redis-url / {ENV_REDIS_URL}: {e}"))?;
+    Ok(())
+}
+
+/// Checks `--city` / `TAXI_CITY`: a numeric division code.
+pub(crate) fn check_city(city: &str) -> anyhow::Result<()> {
+    if city.is_empty() || city.len() > 12 || !city.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--city / {ENV_CITY}: `{city}` must be a numeric division code such as 500100");
+    }
+    Ok(())
+}
+
+/// The default of `--city`, for other commands' flags.
+pub(crate) fn default_city() -> String {
+    defaults::city()
+}
+
 /// Configuration that passed every check.
 #[derive(Debug, Clone)]
 pub(crate) struct Checked {
@@ -261,33 +292,13 @@ impl ServeArgs {
             )
         })?;
         if let Some(url) = &self.redis_url {
-            let ok = url.split(',').map(str::trim).all(|u| {
-                ["redis://", "rediss://", "unix://", "redis+unix://"]
-                    .iter()
-                    .any(|p| u.starts_with(p))
-            });
-            if !ok {
-                bail!(
-                    "--redis-url / {ENV_REDIS_URL}: `{}` must be redis://, rediss:// or unix:// URLs (several, comma-separated, for a cluster)",
-                    taxi_store::redact(url)
-                );
-            }
-            taxi_store::Target::parse(url)
-                .map_err(|e| anyhow::anyhow!("--redis-url / {ENV_REDIS_URL}: {e}"))?;
+            check_redis_url(url)?;
         }
         let redis_fsync = self
             .redis_fsync
             .parse()
             .map_err(|e| anyhow::anyhow!("--redis-fsync / {ENV_REDIS_FSYNC}: {e}"))?;
-        if self.city.is_empty()
-            || self.city.len() > 12
-            || !self.city.bytes().all(|b| b.is_ascii_digit())
-        {
-            bail!(
-                "--city / {ENV_CITY}: `{}` must be a numeric division code such as 500100",
-                self.city
-            );
-        }
+        check_city(&self.city)?;
         let mut city = match City::builtin(&self.city) {
             Some(c) => c,
             None => {

@@ -5,10 +5,12 @@
 //! - `taxi demo` runs every service and a simulated city, prints progress and a summary,
 //!   and draws a map and a chart.
 //! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
+//! - `taxi admin audit verify` checks the operators' audit log's hash chain.
 //!
 //! Configuration comes from flags and `TAXI_*` environment variables and is checked
 //! before any port is bound: bad configuration is a clear message and exit code 2.
 
+mod admin;
 mod bench;
 mod config;
 mod demo;
@@ -35,6 +37,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.
     Bench(bench::BenchArgs),
+    /// Operators' tools on the city's Redis: `audit verify`.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +47,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Admin(args) => return admin::run(args),
         Command::Serve(args) => match args.check() {
             Ok(cfg) => run_serve(cfg),
             Err(e) => {

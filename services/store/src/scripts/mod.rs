@@ -21,6 +21,7 @@ mod flag_stuck;
 mod give_up;
 mod nearby_free;
 mod offer_order;
+mod oplog_append;
 mod pending_page;
 mod raise_alert;
 mod record_outage;
@@ -47,6 +48,7 @@ pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
+pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
 pub(crate) use pending_page::PendingPage;
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
@@ -246,6 +248,7 @@ scripts! {
     resolve_alert: Own,
     trim_orders: Own,
     trim_alerts: Own,
+    oplog_append: Own,
 }
 
 impl Store {
