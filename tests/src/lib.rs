@@ -626,7 +626,7 @@ pub fn booking_from_home(phone: &str) -> pb::CreateBookingRequest {
         caller_phone: phone.into(),
         pickup_saved_place: "home".into(),
         channel: pb::Channel::Operator as i32,
-        operator_id: "op-7".into(),
+        operator_id: SUPERVISOR.into(),
         ..Default::default()
     }
 }
@@ -637,8 +637,19 @@ pub async fn waiting(city: &TestCity) -> u64 {
 }
 
 /// How many orders were ever created in the city.
+/// (The harness's own store may hold a connection Redis dropped in a restart: its first
+/// command then fails and the connection replaces itself, so it is asked again.)
 pub async fn order_count(city: &TestCity) -> u64 {
-    city.store.order_count().await.expect("order count")
+    for _ in 0..20 {
+        match city.store.order_count().await {
+            Ok(n) => return n,
+            Err(taxi_store::StoreError::Unavailable(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("order count: {e}"),
+        }
+    }
+    panic!("order count: Redis did not answer the harness");
 }
 
 /// Settings for dispatch tests: short timeouts, fast sweeps, so scenarios take seconds.
@@ -780,7 +791,7 @@ pub async fn book_at(city: &TestCity, phone: &str, at: pb::LatLng) -> pb::Order 
             passenger_name: "乘客".into(),
             pickup: Some(place(at, "测试上车点")),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
             ..Default::default()
         })
         .await

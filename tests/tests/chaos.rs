@@ -176,7 +176,7 @@ async fn booker(channel: Authed, n: usize, seen: Arc<Mutex<Seen>>, stop: Cancell
             passenger_name: "乘客".into(),
             pickup: Some(place(spot(n * 10_000 + i, 2500.0), "测试上车点")),
             channel: pb::Channel::Operator as i32,
-            operator_id: format!("op-{n}"),
+            operator_id: String::new(),
             request_id: request_id.clone(),
             ..Default::default()
         };

@@ -64,7 +64,7 @@ async fn book_within(city: &TestCity, phone: &str, bound: Duration) -> pb::Order
                 passenger_name: "乘客".into(),
                 pickup: Some(place(north_of_centre(0.0), "测试上车点")),
                 channel: pb::Channel::Operator as i32,
-                operator_id: "op-1".into(),
+                operator_id: SUPERVISOR.into(),
                 request_id: format!("{phone}-1"),
                 ..Default::default()
             })

@@ -141,7 +141,7 @@ async fn wheelchair_needs_are_a_hard_requirement_and_caring_fleet_comes_first_fo
             caller_phone: "13800000020".into(),
             pickup: Some(place(north_of_centre(0.0), "医院门口")),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op".into(),
+            operator_id: SUPERVISOR.into(),
             needs: vec![pb::PassengerNeed::Wheelchair as i32],
             ..Default::default()
         })
@@ -312,7 +312,7 @@ async fn manual_assignment_by_an_operator() {
     let req = |order: &str, taxi: &str| pb::AssignOrderRequest {
         order_id: order.into(),
         taxi_id: taxi.into(),
-        operator_id: "op-9".into(),
+        operator_id: SUPERVISOR.into(),
     };
     assert_status(
         dispatch.assign_order(req(&order.order_id, "T404")).await,
@@ -754,7 +754,7 @@ async fn an_open_driver_stream_gets_offers_after_redis_restarts() {
                 passenger_name: "乘客".into(),
                 pickup: Some(place(north_of_centre(0.0), "测试上车点")),
                 channel: pb::Channel::Operator as i32,
-                operator_id: "op-1".into(),
+                operator_id: SUPERVISOR.into(),
                 request_id: "after-restart".into(),
                 ..Default::default()
             })
@@ -866,7 +866,7 @@ async fn a_reservation_enters_dispatch_fifteen_minutes_before_its_pickup() {
                 nanos: 0,
             }),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
             ..Default::default()
         })
         .await

@@ -59,7 +59,7 @@ async fn an_operator_resolves_a_call_back_once_and_it_leaves_the_list() {
 
     let resolve = |outcome: &str| pb::ResolveCallbackRequest {
         order_id: first.order_id.clone(),
-        operator_id: "op-9".into(),
+        operator_id: SUPERVISOR.into(),
         outcome: outcome.into(),
     };
     let mut dispatch = city.dispatch();
@@ -73,7 +73,7 @@ async fn an_operator_resolves_a_call_back_once_and_it_leaves_the_list() {
     let r = done.callback_resolution.clone().expect("resolution");
     assert_eq!(
         (r.operator_id.as_str(), r.outcome.as_str()),
-        ("op-9", "已回电，乘客改乘公交")
+        (SUPERVISOR, "已回电，乘客改乘公交")
     );
     assert_eq!(done.status, pb::OrderStatus::Unfulfilled as i32);
     // A retry (even with other words) answers the same and records nothing more.
@@ -104,7 +104,7 @@ async fn resolving_a_call_back_checks_its_input_and_its_order() {
     };
     assert_status(
         dispatch
-            .resolve_callback(ask("O404", "op-1", "called"))
+            .resolve_callback(ask("O404", SUPERVISOR, "called"))
             .await,
         Code::NotFound,
         "O404",
@@ -122,18 +122,20 @@ async fn resolving_a_call_back_checks_its_input_and_its_order() {
         .unwrap();
     assert_status(
         dispatch
-            .resolve_callback(ask(&cancelled.order_id, "op-1", "called"))
+            .resolve_callback(ask(&cancelled.order_id, SUPERVISOR, "called"))
             .await,
         Code::FailedPrecondition,
         "no call-back",
     );
     let gone = unfulfilled(&city, "13800000064").await;
     for (req, field) in [
-        (ask(&gone.order_id, "op-1", ""), "outcome"),
-        (ask(&gone.order_id, "op-1", &"长".repeat(501)), "outcome"),
-        (ask(&gone.order_id, "op-1", "ok\u{202E}"), "outcome"),
-        (ask(&gone.order_id, "", "called"), "operator_id"),
-        (ask("", "op-1", "called"), "order_id"),
+        (ask(&gone.order_id, SUPERVISOR, ""), "outcome"),
+        (
+            ask(&gone.order_id, SUPERVISOR, &"长".repeat(501)),
+            "outcome",
+        ),
+        (ask(&gone.order_id, SUPERVISOR, "ok\u{202E}"), "outcome"),
+        (ask("", SUPERVISOR, "called"), "order_id"),
     ] {
         assert_status(
             dispatch.resolve_callback(req).await,
@@ -141,6 +143,14 @@ async fn resolving_a_call_back_checks_its_input_and_its_order() {
             field,
         );
     }
+    // Who resolves is the credential: a request naming another operator is refused.
+    assert_status(
+        dispatch
+            .resolve_callback(ask(&gone.order_id, "someone-else", "called"))
+            .await,
+        Code::PermissionDenied,
+        "operator_id",
+    );
     assert_eq!(
         callbacks(&city).await.len(),
         1,
@@ -183,14 +193,14 @@ async fn an_operator_resolves_an_alert_open_or_acknowledged() {
     hotline
         .acknowledge_alert(pb::AcknowledgeAlertRequest {
             alert_id: taken.alert_id.clone(),
-            operator_id: "op-3".into(),
+            operator_id: SUPERVISOR.into(),
             note: "在处理".into(),
         })
         .await
         .unwrap();
     let resolve = |id: &str, outcome: &str| pb::ResolveAlertRequest {
         alert_id: id.into(),
-        operator_id: "op-4".into(),
+        operator_id: SUPERVISOR.into(),
         outcome: outcome.into(),
     };
     for a in [&open, &taken] {
@@ -203,7 +213,7 @@ async fn an_operator_resolves_an_alert_open_or_acknowledged() {
             .unwrap();
         assert_eq!(done.state, pb::AlertState::Resolved as i32);
         let r = done.resolution.clone().expect("resolution");
-        assert_eq!(r.operator_id, "op-4");
+        assert_eq!(r.operator_id, SUPERVISOR);
         city.advance(S);
         let again = hotline
             .resolve_alert(resolve(&a.alert_id, "again"))
@@ -217,7 +227,7 @@ async fn an_operator_resolves_an_alert_open_or_acknowledged() {
         let acked = hotline
             .acknowledge_alert(pb::AcknowledgeAlertRequest {
                 alert_id: a.alert_id.clone(),
-                operator_id: "op-5".into(),
+                operator_id: SUPERVISOR.into(),
                 note: "late".into(),
             })
             .await

@@ -70,7 +70,7 @@ async fn a_wheelchair_order_reaches_the_accessible_taxi_behind_many_ordinary_one
             caller_phone: "13800000070".into(),
             pickup: Some(place(north_of_centre(0.0), "医院门口")),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op".into(),
+            operator_id: SUPERVISOR.into(),
             needs: vec![pb::PassengerNeed::Wheelchair as i32],
             ..Default::default()
         })
@@ -136,7 +136,7 @@ async fn an_older_wheelchair_user_gets_the_accessible_caring_taxi_first() {
             caller_phone: "13900000071".into(),
             pickup: Some(place(north_of_centre(0.0), "小区门口")),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op".into(),
+            operator_id: SUPERVISOR.into(),
             needs: vec![pb::PassengerNeed::Wheelchair as i32],
             ..Default::default()
         })

@@ -384,8 +384,16 @@ async fn the_voice_menu_never_books_twice_but_operators_may() {
         operator_id: String::new(),
         ..booking_from_home(PHONE)
     };
-    let a = hotline.create_booking(ivr()).await.unwrap().into_inner();
-    let b = hotline.create_booking(ivr()).await.unwrap().into_inner();
+    // The voice menu is the phone switch's; an operator may not book on it.
+    assert_status(
+        hotline.create_booking(ivr()).await,
+        Code::PermissionDenied,
+        "channel",
+    );
+    let mut voice_menu =
+        pb::hotline_service_client::HotlineServiceClient::new(city.as_phone_switch());
+    let a = voice_menu.create_booking(ivr()).await.unwrap().into_inner();
+    let b = voice_menu.create_booking(ivr()).await.unwrap().into_inner();
     assert!(a.created && !b.created);
     assert_eq!(a.order.unwrap().order_id, b.order.unwrap().order_id);
     let c = hotline
@@ -482,10 +490,10 @@ async fn every_bad_booking_is_refused_with_its_field_and_stores_nothing() {
         ),
         (
             pb::CreateBookingRequest {
-                operator_id: String::new(),
+                operator_id: "someone-else".into(),
                 ..ok()
             },
-            Code::InvalidArgument,
+            Code::PermissionDenied,
             "operator_id",
         ),
         (
@@ -644,7 +652,7 @@ async fn repeat_last_trip_get_list_and_cancel() {
             .repeat_last_trip(pb::RepeatLastTripRequest {
                 caller_phone: PHONE.into(),
                 channel: pb::Channel::Operator as i32,
-                operator_id: "op-1".into(),
+                operator_id: SUPERVISOR.into(),
                 ..Default::default()
             })
             .await,
@@ -666,7 +674,7 @@ async fn repeat_last_trip_get_list_and_cancel() {
             order_id: first.order_id.clone(),
             cancelled_by: pb::CancelledBy::Operator as i32,
             reason: "test".into(),
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
         })
         .await
         .unwrap();
@@ -674,7 +682,7 @@ async fn repeat_last_trip_get_list_and_cancel() {
         .repeat_last_trip(pb::RepeatLastTripRequest {
             caller_phone: PHONE.into(),
             channel: pb::Channel::Operator as i32,
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
             ..Default::default()
         })
         .await
@@ -763,7 +771,8 @@ async fn repeat_last_trip_get_list_and_cancel() {
         "page_token",
     );
 
-    // Cancelling: who must be said; a cancelled order cannot be cancelled again.
+    // Cancelling: who cancels is the credential (an operator, or the passenger through
+    // one); nobody may claim a driver; a cancelled order cannot be cancelled again.
     let cancel = |id: &str, by: i32| pb::CancelOrderRequest {
         order_id: id.into(),
         cancelled_by: by,
@@ -771,8 +780,10 @@ async fn repeat_last_trip_get_list_and_cancel() {
         operator_id: String::new(),
     };
     assert_status(
-        hotline.cancel_order(cancel(&again.order_id, 0)).await,
-        Code::InvalidArgument,
+        hotline
+            .cancel_order(cancel(&again.order_id, pb::CancelledBy::Driver as i32))
+            .await,
+        Code::PermissionDenied,
         "cancelled_by",
     );
     let c = hotline

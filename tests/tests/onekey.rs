@@ -293,7 +293,7 @@ async fn an_emergency_is_recorded_where_the_person_is_not_at_home() {
     city.hotline()
         .acknowledge_alert(pb::AcknowledgeAlertRequest {
             alert_id: alert.alert_id.clone(),
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
             note: "called back".into(),
         })
         .await
@@ -370,7 +370,7 @@ async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
     let acked = hotline
         .acknowledge_alert(pb::AcknowledgeAlertRequest {
             alert_id: alert.alert_id.clone(),
-            operator_id: "op-3".into(),
+            operator_id: SUPERVISOR.into(),
             note: "已联系家属".into(),
         })
         .await
@@ -379,7 +379,7 @@ async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
         .alert
         .unwrap();
     assert!(acked.acknowledged);
-    assert_eq!(acked.acknowledged_by, "op-3");
+    assert_eq!(acked.acknowledged_by, SUPERVISOR);
     assert!(
         hotline
             .list_alerts(pb::ListAlertsRequest::default())
@@ -403,7 +403,7 @@ async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
         hotline
             .acknowledge_alert(pb::AcknowledgeAlertRequest {
                 alert_id: "A99".into(),
-                operator_id: "op".into(),
+                operator_id: SUPERVISOR.into(),
                 note: String::new(),
             })
             .await,
@@ -414,11 +414,11 @@ async fn a_long_press_raises_an_alert_for_operators_and_care_contacts() {
         hotline
             .acknowledge_alert(pb::AcknowledgeAlertRequest {
                 alert_id: alert.alert_id,
-                operator_id: String::new(),
+                operator_id: "someone-else".into(),
                 note: String::new(),
             })
             .await,
-        Code::InvalidArgument,
+        Code::PermissionDenied,
         "operator_id",
     );
 }

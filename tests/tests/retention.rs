@@ -148,7 +148,7 @@ async fn finished_work_goes_after_the_retention_and_open_work_stays() {
     city.dispatch()
         .resolve_callback(pb::ResolveCallbackRequest {
             order_id: called_back.clone(),
-            operator_id: "op-1".into(),
+            operator_id: SUPERVISOR.into(),
             outcome: "已回电，改乘公交".into(),
         })
         .await
@@ -163,7 +163,7 @@ async fn finished_work_goes_after_the_retention_and_open_work_stays() {
     hotline
         .resolve_alert(pb::ResolveAlertRequest {
             alert_id: resolved.clone(),
-            operator_id: "op-2".into(),
+            operator_id: SUPERVISOR.into(),
             outcome: "家属已到场".into(),
         })
         .await
@@ -171,7 +171,7 @@ async fn finished_work_goes_after_the_retention_and_open_work_stays() {
     hotline
         .acknowledge_alert(pb::AcknowledgeAlertRequest {
             alert_id: acknowledged.clone(),
-            operator_id: "op-2".into(),
+            operator_id: SUPERVISOR.into(),
             note: "在处理".into(),
         })
         .await

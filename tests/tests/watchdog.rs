@@ -75,7 +75,7 @@ async fn redispatch(
     city.dispatch()
         .redispatch_order(pb::RedispatchOrderRequest {
             order_id: order.into(),
-            operator_id: "op-9".into(),
+            operator_id: SUPERVISOR.into(),
             reason: reason.into(),
         })
         .await
@@ -246,11 +246,11 @@ async fn redispatch_refuses_what_is_not_a_stuck_trip_and_names_the_field_at_faul
         .dispatch()
         .redispatch_order(pb::RedispatchOrderRequest {
             order_id: waiting.order_id.clone(),
-            operator_id: String::new(),
+            operator_id: "someone-else".into(),
             reason: "x".into(),
         })
         .await;
-    assert_status(r, Code::InvalidArgument, "operator_id");
+    assert_status(r, Code::PermissionDenied, "operator_id");
     let r = city
         .dispatch()
         .list_stuck_orders(pb::ListStuckOrdersRequest { limit: 501 })

@@ -82,6 +82,7 @@ impl Access {
             },
         )
         .await?;
+        taxi_edge::actor::record(&self.store, _by, "CreateAccount", &r.username, role.code()).await;
         Ok(pb::CreateAccountResponse {
             principal: Some(crate::principal(role, &r.username, self.store.city(), None)),
         })
@@ -110,6 +111,7 @@ impl Access {
         )
         .await?;
         tracing::info!(username = %name, "account disabled");
+        taxi_edge::actor::record(&self.store, by, "DisableAccount", &name, "").await;
         Ok(pb::DisableAccountResponse {})
     }
 
@@ -144,6 +146,7 @@ impl Access {
                 },
             )
             .await?;
+        taxi_edge::actor::record(&self.store, _by, "CreateServiceKey", &name, role.code()).await;
         Ok(pb::CreateServiceKeyResponse { name, secret })
     }
 }

@@ -238,9 +238,54 @@ impl AccessService for Access {
     ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
         let c = taxi_auth::caller(&r)?;
         tracing::Span::current().record("actor", c.identity.actor());
-        Err(Status::unimplemented(
-            "the audit log arrives with the oplog store",
-        ))
+        reply(self.audit_page(r.into_inner()).await)
+    }
+}
+
+impl Access {
+    async fn audit_page(
+        &self,
+        r: pb::ListAuditLogRequest,
+    ) -> Result<pb::ListAuditLogResponse, ApiError> {
+        let size = match r.page_size {
+            0 => 100,
+            n if n as usize > taxi_domain::oplog::MAX_PAGE => {
+                return Err(ApiError::invalid("page_size", "at most 500"));
+            }
+            n => n as usize,
+        };
+        let after = (!r.page_token.is_empty()).then_some(r.page_token.as_str());
+        if let Some(a) = after {
+            taxi_domain::oplog::check_cursor("page_token", a)?;
+        }
+        let mut page = self
+            .store
+            .oplog_page(after, (size + 1).min(taxi_domain::oplog::MAX_PAGE))
+            .await?;
+        let more = page.len() > size;
+        page.truncate(size);
+        let next_page_token = if more {
+            page.last().map(|e| e.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListAuditLogResponse {
+            entries: page
+                .into_iter()
+                .map(|e| pb::AuditEntry {
+                    id: e.id,
+                    actor: e.entry.actor,
+                    action: e.entry.action,
+                    target: e.entry.target,
+                    at: Some(taxi_edge::convert::timestamp(e.entry.at_ms)),
+                    from: e.entry.from,
+                    detail: e.entry.detail,
+                    prev_hash: e.prev,
+                    hash: e.hash,
+                })
+                .collect(),
+            next_page_token,
+        })
     }
 }
 

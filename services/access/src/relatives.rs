@@ -66,6 +66,7 @@ impl Access {
             .put_code(GRANT, &key::code_digest(&code), &id, ttl)
             .await?;
         tracing::info!(relative_id = %id, "relative granted access");
+        taxi_edge::actor::record(&self.store, by, "GrantRelative", &id, "").await;
         Ok(pb::GrantRelativeResponse {
             relative_id: id,
             grant_code: code,
@@ -93,6 +94,7 @@ impl Access {
         self.store.delete_credential("relative", &id).await?;
         self.end_sessions_of(Role::Relative, &id).await?;
         tracing::info!(relative_id = %id, "relative's access revoked");
+        taxi_edge::actor::record(&self.store, by, "RevokeRelative", &id, "").await;
         Ok(pb::RevokeRelativeResponse {})
     }
 

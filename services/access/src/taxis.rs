@@ -35,6 +35,7 @@ impl Access {
         let taxi = taxi_domain::validate::id("taxi_id", &r.taxi_id)?;
         tracing::Span::current().record("taxi_id", taxi.as_str());
         let (code, exp) = issue_enrolment_code(&self.store, &self.settings, &taxi).await?;
+        taxi_edge::actor::record(&self.store, _by, "IssueEnrolmentCode", &taxi, "").await;
         Ok(pb::IssueEnrolmentCodeResponse {
             enrolment_code: code,
             expires_at: Some(timestamp(exp)),
@@ -52,6 +53,7 @@ impl Access {
         self.store.delete_credential("taxi", &taxi).await?;
         self.end_sessions_of(Role::Driver, &taxi).await?;
         tracing::info!(taxi_id = %taxi, "taxi key revoked");
+        taxi_edge::actor::record(&self.store, _by, "RevokeTaxi", &taxi, "").await;
         Ok(pb::RevokeTaxiResponse {})
     }
 

@@ -13,16 +13,9 @@ pub const MAX_LEN: usize = 128;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// `prefix` and 26 Crockford base-32 characters of 128 random bits: an unguessable id.
+/// `prefix` and 128 random bits in 26 base-32 characters: an unguessable id.
 pub fn new_id(prefix: &str) -> String {
-    let mut n = rand::random::<u128>();
-    let mut out = String::with_capacity(prefix.len() + 26);
-    out.push_str(prefix);
-    for _ in 0..26 {
-        out.push(ALPHABET[(n & 31) as usize] as char);
-        n >>= 5;
-    }
-    out
+    taxi_domain::validate::generated_id(prefix, rand::random())
 }
 
 /// A new secret: 32 hex characters (128 random bits).

@@ -9,12 +9,13 @@
 
 pub mod engine;
 
+use taxi_auth::Caller;
 use taxi_domain::priority::quantile;
 use taxi_domain::settings::Settings;
 use taxi_domain::taxi::TaxiState;
 use taxi_domain::validate;
 use taxi_domain::watchdog::Stage;
-use taxi_edge::{ApiError, ApiResult, convert, view};
+use taxi_edge::{ApiError, ApiResult, actor, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::dispatch_service_server::{DispatchService, DispatchServiceServer};
 use taxi_store::Store;
@@ -116,30 +117,44 @@ impl Dispatch {
 
     async fn resolve_callback(
         &self,
+        by: &Caller,
         r: pb::ResolveCallbackRequest,
     ) -> ApiResult<pb::ResolveCallbackResponse> {
         let order = validate::id("order_id", &r.order_id)?;
-        let operator = validate::id("operator_id", &r.operator_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
         self.store
             .resolve_callback(&order, &operator, &outcome)
             .await?;
         tracing::info!(order_id = %order, %operator, "call-back resolved");
+        actor::record(&self.store, by, "ResolveCallback", &order, &outcome).await;
         let o = self.store.get_order(&order).await?;
         Ok(pb::ResolveCallbackResponse {
             order: Some(view::order(&self.store, &o, false).await?),
         })
     }
 
-    async fn assign(&self, r: pb::AssignOrderRequest) -> ApiResult<pb::AssignOrderResponse> {
+    async fn assign(
+        &self,
+        by: &Caller,
+        r: pb::AssignOrderRequest,
+    ) -> ApiResult<pb::AssignOrderResponse> {
         let order = validate::id("order_id", &r.order_id)?;
         let taxi = validate::id("taxi_id", &r.taxi_id)?;
-        let operator = validate::id("operator_id", &r.operator_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
         self.store
             .assign_order(&order, &taxi, eta, &operator, &self.settings.trip_watch)
             .await?;
         tracing::info!(order_id = %order, taxi_id = %taxi, %operator, "assigned by hand");
+        actor::record(
+            &self.store,
+            by,
+            "AssignOrder",
+            &order,
+            &format!("taxi={taxi}"),
+        )
+        .await;
         let o = self.store.get_order(&order).await?;
         Ok(pb::AssignOrderResponse {
             order: Some(view::order(&self.store, &o, false).await?),
@@ -172,10 +187,11 @@ impl Dispatch {
 
     async fn redispatch(
         &self,
+        by: &Caller,
         r: pb::RedispatchOrderRequest,
     ) -> ApiResult<pb::RedispatchOrderResponse> {
         let order = validate::id("order_id", &r.order_id)?;
-        let operator = validate::id("operator_id", &r.operator_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let reason = validate::text("reason", &r.reason, 200)?;
         if reason.is_empty() {
             return Err(ApiError::invalid("reason", "required: say why"));
@@ -186,6 +202,7 @@ impl Dispatch {
             .await?;
         tracing::info!(order_id = %order, %operator, taxi_id = ?done.taxi, from = ?done.from,
             taxi_state = ?done.taxi_state, "redispatched by an operator");
+        actor::record(&self.store, by, "RedispatchOrder", &order, &reason).await;
         let o = self.store.get_order(&order).await?;
         Ok(pb::RedispatchOrderResponse {
             order: Some(view::order(&self.store, &o, false).await?),
@@ -272,13 +289,14 @@ impl DispatchService for Dispatch {
         Ok(Response::new(self.callbacks(request.into_inner()).await?))
     }
 
-    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id, operator_id = %request.get_ref().operator_id))]
+    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn resolve_callback(
         &self,
         request: Request<pb::ResolveCallbackRequest>,
     ) -> Result<Response<pb::ResolveCallbackResponse>, Status> {
+        let by = taxi_auth::caller(&request)?.clone();
         Ok(Response::new(
-            Dispatch::resolve_callback(self, request.into_inner()).await?,
+            Dispatch::resolve_callback(self, &by, request.into_inner()).await?,
         ))
     }
 
@@ -287,7 +305,8 @@ impl DispatchService for Dispatch {
         &self,
         request: Request<pb::AssignOrderRequest>,
     ) -> Result<Response<pb::AssignOrderResponse>, Status> {
-        Ok(Response::new(self.assign(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.assign(&by, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "ListStuckOrders", skip_all)]
@@ -298,12 +317,15 @@ impl DispatchService for Dispatch {
         Ok(Response::new(self.stuck(request.into_inner()).await?))
     }
 
-    #[tracing::instrument(name = "RedispatchOrder", skip_all, fields(order_id = %request.get_ref().order_id, operator_id = %request.get_ref().operator_id))]
+    #[tracing::instrument(name = "RedispatchOrder", skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn redispatch_order(
         &self,
         request: Request<pb::RedispatchOrderRequest>,
     ) -> Result<Response<pb::RedispatchOrderResponse>, Status> {
-        Ok(Response::new(self.redispatch(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(
+            self.redispatch(&by, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "GetDispatchStats", skip_all)]

@@ -10,6 +10,7 @@
 //! Architecture invariant: only the service crates and this one know prost types; the
 //! domain and the store never see them.
 
+pub mod actor;
 pub mod convert;
 pub mod error;
 pub mod view;

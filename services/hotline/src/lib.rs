@@ -11,11 +11,12 @@
 
 pub mod checks;
 
+use taxi_auth::{Caller, Role};
 use taxi_domain::booking::Channel;
 use taxi_domain::priority::{self, china_date};
 use taxi_domain::settings::Settings;
 use taxi_domain::validate::{self, Phone, mask_phone};
-use taxi_edge::{ApiError, ApiResult, convert, view};
+use taxi_edge::{ApiError, ApiResult, actor, convert, view};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::hotline_service_server::{HotlineService, HotlineServiceServer};
 use taxi_store::Store;
@@ -131,10 +132,20 @@ impl Hotline {
         })
     }
 
-    async fn upsert(&self, r: pb::UpsertCallerRequest) -> ApiResult<pb::UpsertCallerResponse> {
+    async fn upsert(
+        &self,
+        by: &Caller,
+        r: pb::UpsertCallerRequest,
+    ) -> ApiResult<pb::UpsertCallerResponse> {
         let profile = checks::caller_profile(r.caller.as_ref(), self.today())?;
         let (caller, created) = self.store.upsert_caller(&profile).await?;
         tracing::info!(phone = %mask_phone(&caller.phone), created, "caller saved");
+        let detail = format!(
+            "created={created} elderly_flag={} contacts={}",
+            profile.elderly_flag,
+            profile.contacts.len()
+        );
+        actor::record(&self.store, by, "UpsertCaller", &caller.phone, &detail).await;
         Ok(pb::UpsertCallerResponse {
             caller: Some(convert::caller(&caller, self.today())),
             created,
@@ -144,12 +155,19 @@ impl Hotline {
     /// Checks a booking against the caller's profile; nothing is written.
     fn check_booking(
         &self,
+        by: &Caller,
         r: &pb::CreateBookingRequest,
         caller: Option<&CallerRecord>,
         phone: &Phone,
     ) -> ApiResult<Booking> {
         let channel = checks::hotline_channel(r.channel)?;
-        let booker = checks::booker(channel, &r.operator_id, &r.booker_phone)?;
+        let operator = actor::operator(by, "operator_id", &r.operator_id)?;
+        allowed_channel(by, channel)?;
+        let booker = checks::booker(
+            channel,
+            operator.as_deref().unwrap_or_default(),
+            &r.booker_phone,
+        )?;
         let extras = checks::extras(r)?;
         let name = match caller {
             Some(c) if !c.name.is_empty() => c.name.clone(),
@@ -247,18 +265,29 @@ impl Hotline {
         ))
     }
 
-    async fn book(&self, r: pb::CreateBookingRequest) -> ApiResult<pb::CreateBookingResponse> {
+    async fn book(
+        &self,
+        by: &Caller,
+        r: pb::CreateBookingRequest,
+    ) -> ApiResult<pb::CreateBookingResponse> {
         let phone = Phone::parse("caller_phone", &r.caller_phone)?;
         let caller = self.store.get_caller(phone.as_str()).await?;
-        let booking = self.check_booking(&r, caller.as_ref(), &phone)?;
+        let booking = self.check_booking(by, &r, caller.as_ref(), &phone)?;
         let (order, created) = self.place(booking, caller.as_ref()).await?;
+        if created {
+            actor::record(&self.store, by, "CreateBooking", &order.order_id, "").await;
+        }
         Ok(pb::CreateBookingResponse {
             order: Some(order),
             created,
         })
     }
 
-    async fn repeat(&self, r: pb::RepeatLastTripRequest) -> ApiResult<pb::RepeatLastTripResponse> {
+    async fn repeat(
+        &self,
+        by: &Caller,
+        r: pb::RepeatLastTripRequest,
+    ) -> ApiResult<pb::RepeatLastTripResponse> {
         let phone = Phone::parse("caller_phone", &r.caller_phone)?;
         let caller = self
             .store
@@ -299,8 +328,11 @@ impl Hotline {
             booker_phone: last.booker.clone(),
             ..Default::default()
         };
-        let booking = self.check_booking(&again, Some(&caller), &phone)?;
+        let booking = self.check_booking(by, &again, Some(&caller), &phone)?;
         let (order, created) = self.place(booking, Some(&caller)).await?;
+        if created {
+            actor::record(&self.store, by, "RepeatLastTrip", &order.order_id, "").await;
+        }
         Ok(pb::RepeatLastTripResponse {
             order: Some(order),
             created,
@@ -351,15 +383,25 @@ impl Hotline {
         })
     }
 
-    async fn cancel(&self, r: pb::CancelOrderRequest) -> ApiResult<pb::CancelOrderResponse> {
+    async fn cancel(
+        &self,
+        who: &Caller,
+        r: pb::CancelOrderRequest,
+    ) -> ApiResult<pb::CancelOrderResponse> {
         let id = validate::id("order_id", &r.order_id)?;
-        let by = convert::cancelled_by_from("cancelled_by", r.cancelled_by)?;
+        let by = actor::cancelled_by(who, r.cancelled_by)?;
         let reason = validate::text("reason", &r.reason, checks::MAX_NOTES)?;
-        if !r.operator_id.is_empty() {
-            validate::id("operator_id", &r.operator_id)?;
-        }
+        actor::operator(who, "operator_id", &r.operator_id)?;
         let (o, released) = self.store.cancel_order(&id, by, &reason).await?;
-        tracing::info!(order_id = %id, by = by.code(), ?released, "order cancelled");
+        tracing::info!(order_id = %id, by = by.code(), actor = %who.identity.actor(), ?released, "order cancelled");
+        actor::record(
+            &self.store,
+            who,
+            "CancelOrder",
+            &id,
+            &format!("as={} reason={reason}", by.code()),
+        )
+        .await;
         Ok(pb::CancelOrderResponse {
             order: Some(view::order(&self.store, &o, false).await?),
         })
@@ -382,12 +424,14 @@ impl Hotline {
 
     async fn acknowledge(
         &self,
+        by: &Caller,
         r: pb::AcknowledgeAlertRequest,
     ) -> ApiResult<pb::AcknowledgeAlertResponse> {
         let id = validate::id("alert_id", &r.alert_id)?;
-        let operator = validate::id("operator_id", &r.operator_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let note = validate::text("note", &r.note, checks::MAX_NOTES)?;
         let a = self.store.acknowledge_alert(&id, &operator, &note).await?;
+        actor::record(&self.store, by, "AcknowledgeAlert", &id, &note).await;
         Ok(pb::AcknowledgeAlertResponse {
             alert: Some(convert::alert(&a)),
         })
@@ -397,12 +441,14 @@ impl Hotline {
 impl Hotline {
     async fn resolve_alert(
         &self,
+        by: &Caller,
         r: pb::ResolveAlertRequest,
     ) -> ApiResult<pb::ResolveAlertResponse> {
         let id = validate::id("alert_id", &r.alert_id)?;
-        let operator = validate::id("operator_id", &r.operator_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
         let a = self.store.resolve_alert(&id, &operator, &outcome).await?;
+        actor::record(&self.store, by, "ResolveAlert", &id, &outcome).await;
         tracing::info!(alert_id = %id, %operator, "alert resolved");
         Ok(pb::ResolveAlertResponse {
             alert: Some(convert::alert(&a)),
@@ -415,6 +461,31 @@ impl Hotline {
         Ok(pb::GetAlertResponse {
             alert: Some(convert::alert(&a)),
         })
+    }
+}
+
+/// The channels a caller may book on: operators take calls (and relatives' calls), the
+/// phone switch runs the voice menu, a relative books as a family proxy.
+fn allowed_channel(by: &Caller, channel: Channel) -> ApiResult<()> {
+    let role = by.identity.role;
+    let ok = match role {
+        Role::Operator | Role::Supervisor => {
+            matches!(channel, Channel::Operator | Channel::FamilyProxy)
+        }
+        Role::PhoneSwitch => channel == Channel::Ivr,
+        Role::Relative => channel == Channel::FamilyProxy,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::denied(
+            "channel",
+            format!(
+                "a {role} may not book on CHANNEL_{}",
+                channel.code().to_uppercase()
+            ),
+        ))
     }
 }
 
@@ -445,7 +516,8 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::UpsertCallerRequest>,
     ) -> Result<Response<pb::UpsertCallerResponse>, Status> {
-        Ok(Response::new(self.upsert(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.upsert(&by, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "CreateBooking", skip_all, fields(phone = %masked(&request.get_ref().caller_phone), request_id = %request.get_ref().request_id))]
@@ -453,7 +525,8 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
-        Ok(Response::new(self.book(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.book(&by, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "RepeatLastTrip", skip_all, fields(phone = %masked(&request.get_ref().caller_phone)))]
@@ -461,7 +534,8 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::RepeatLastTripRequest>,
     ) -> Result<Response<pb::RepeatLastTripResponse>, Status> {
-        Ok(Response::new(self.repeat(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.repeat(&by, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id = %request.get_ref().order_id))]
@@ -485,7 +559,8 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::CancelOrderResponse>, Status> {
-        Ok(Response::new(self.cancel(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.cancel(&by, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "ListAlerts", skip_all)]
@@ -501,16 +576,20 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::AcknowledgeAlertRequest>,
     ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
-        Ok(Response::new(self.acknowledge(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(
+            self.acknowledge(&by, request.into_inner()).await?,
+        ))
     }
 
-    #[tracing::instrument(name = "ResolveAlert", skip_all, fields(alert_id = %request.get_ref().alert_id, operator_id = %request.get_ref().operator_id))]
+    #[tracing::instrument(name = "ResolveAlert", skip_all, fields(alert_id = %request.get_ref().alert_id))]
     async fn resolve_alert(
         &self,
         request: Request<pb::ResolveAlertRequest>,
     ) -> Result<Response<pb::ResolveAlertResponse>, Status> {
+        let by = taxi_auth::caller(&request)?.clone();
         Ok(Response::new(
-            Hotline::resolve_alert(self, request.into_inner()).await?,
+            Hotline::resolve_alert(self, &by, request.into_inner()).await?,
         ))
     }
 

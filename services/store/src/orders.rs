@@ -157,19 +157,11 @@ pub struct Created {
     pub created: bool,
 }
 
-/// A new order id: `O` and 12 random base-32 characters (60 bits), so ids cannot be
-/// guessed or counted, and the id is known before the script that stores it runs (its
-/// key must be declared).
+/// A new order id: `O` and 128 random bits (`taxi_domain::validate::generated_id`), so
+/// ids cannot be guessed or counted, and the id is known before the script that stores it
+/// runs (its key must be declared).
 fn new_order_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut bits: u64 = rand::random();
-    let mut id = String::with_capacity(13);
-    id.push('O');
-    for _ in 0..12 {
-        id.push(ALPHABET[(bits & 31) as usize] as char);
-        bits >>= 5;
-    }
-    id
+    taxi_domain::validate::generated_id("O", rand::random())
 }
 
 impl OrderRecord {
