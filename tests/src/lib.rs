@@ -11,7 +11,8 @@
 //! Every client logs in for real: the city makes a supervisor account and two service
 //! keys (a gateway and a phone switch) and logs them in through `AuthService.Login`;
 //! [`TestCity::fleet`], [`TestCity::hotline`], [`TestCity::dispatch`] act as the
-//! supervisor and [`TestCity::driver`] as the gateway. Unless a test sets its own `auth`
+//! supervisor and [`TestCity::driver`] as the gateway; [`device_client`] provisions a
+//! one-key device and logs it in. Unless a test sets its own `auth`
 //! settings, tokens and sessions live 400 days and rate limits are wide, so tests that
 //! step the clock by days or book hundreds of orders keep working; the identity tests
 //! set their own.
@@ -629,6 +630,52 @@ pub fn booking_from_home(phone: &str) -> pb::CreateBookingRequest {
         operator_id: SUPERVISOR.into(),
         ..Default::default()
     }
+}
+
+/// Provisions a device as the supervisor (`req`'s id may be empty: the server makes one)
+/// and logs it in: its id, its secret (shown once) and a client acting as the device.
+pub async fn provision_device(
+    city: &TestCity,
+    req: pb::RegisterDeviceRequest,
+) -> (String, String, OneKeyServiceClient<Authed>) {
+    let r = city
+        .onekey()
+        .register_device(req)
+        .await
+        .expect("register device")
+        .into_inner();
+    let id = r.device.expect("device").device_id;
+    assert!(
+        !r.device_secret.is_empty(),
+        "a new device's secret is shown"
+    );
+    let client = device_login(city, &id, &r.device_secret).await;
+    (id, r.device_secret, client)
+}
+
+/// A device provisioned for `owner_phone` with its home at `home`, logged in: its id,
+/// its secret and a client acting as the device.
+pub async fn device_client(
+    city: &TestCity,
+    owner_phone: &str,
+    home: pb::Place,
+) -> (String, String, OneKeyServiceClient<Authed>) {
+    provision_device(
+        city,
+        pb::RegisterDeviceRequest {
+            owner_phone: owner_phone.into(),
+            owner_name: "陈爷爷".into(),
+            home: Some(home),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A OneKeyService client logged in as device `id` with `secret`.
+pub async fn device_login(city: &TestCity, id: &str, secret: &str) -> OneKeyServiceClient<Authed> {
+    let token = login_key(city.channel(), pb::KeyKind::Device, id, secret).await;
+    OneKeyServiceClient::new(city.as_token(&token))
 }
 
 /// Orders waiting for a taxi: in the queue or, with no taxi in reach, waiting to retry.

@@ -554,24 +554,22 @@ async fn broadcast_mode_gives_the_order_to_exactly_one_of_several_accepting_at_o
 #[tokio::test]
 async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_story() {
     let city = TestCity::start_with(fast_config()).await;
-    city.onekey()
-        .register_device(pb::RegisterDeviceRequest {
-            device_id: "dev-trip".into(),
-            device_secret: "trip-secret-0123456789".into(),
+    let (_, _, onekey) = provision_device(
+        &city,
+        pb::RegisterDeviceRequest {
             owner_phone: "13500000001".into(),
             owner_name: "周奶奶".into(),
             home: Some(place(north_of_centre(0.0), "解放碑民族路1号")),
-        })
-        .await
-        .unwrap();
+            ..Default::default()
+        },
+    )
+    .await;
     let mut far = driver_at(&city, "渝A11002", north_of_centre(900.0)).await;
     let mut near = driver_at(&city, "渝A11001", north_of_centre(400.0)).await;
     let started = std::time::Instant::now();
-    let press = city
-        .onekey()
+    let press = onekey
+        .clone()
         .press_button(pb::PressButtonRequest {
-            device_id: "dev-trip".into(),
-            device_secret: "trip-secret-0123456789".into(),
             press: pb::PressType::Short as i32,
             ..Default::default()
         })
@@ -585,15 +583,12 @@ async fn a_one_key_press_reaches_the_nearest_driver_and_the_device_tells_the_sto
     far.no_offer(Duration::from_millis(200)).await;
 
     let status = || {
-        let mut k = city.onekey();
+        let mut k = onekey.clone();
         async move {
-            k.get_device_status(pb::GetDeviceStatusRequest {
-                device_id: "dev-trip".into(),
-                device_secret: "trip-secret-0123456789".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
+            k.get_device_status(pb::GetDeviceStatusRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
         }
     };
     let mut d = city.driver();

@@ -160,20 +160,19 @@ async fn resolving_a_call_back_checks_its_input_and_its_order() {
 }
 
 async fn long_press(city: &TestCity, device: &str) -> pb::Alert {
-    city.onekey()
-        .register_device(pb::RegisterDeviceRequest {
+    let (_, _, mut onekey) = provision_device(
+        city,
+        pb::RegisterDeviceRequest {
             device_id: device.into(),
-            device_secret: "s3cret-device-key-0001".into(),
             owner_phone: "13512345678".into(),
             owner_name: "陈爷爷".into(),
             home: Some(place(north_of_centre(800.0), "渝中区枇杷山正街12号")),
-        })
-        .await
-        .expect("register device");
-    city.onekey()
+            ..Default::default()
+        },
+    )
+    .await;
+    onekey
         .press_button(pb::PressButtonRequest {
-            device_id: device.into(),
-            device_secret: "s3cret-device-key-0001".into(),
             press: pb::PressType::Long as i32,
             ..Default::default()
         })

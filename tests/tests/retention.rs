@@ -36,21 +36,19 @@ async fn history(city: &TestCity, phone: &str) -> Vec<String> {
 }
 
 async fn alert_of(city: &TestCity, device: &str, phone: &str) -> String {
-    let secret = "s3cret-device-key-0001";
-    city.onekey()
-        .register_device(pb::RegisterDeviceRequest {
+    let (_, _, mut onekey) = provision_device(
+        city,
+        pb::RegisterDeviceRequest {
             device_id: device.into(),
-            device_secret: secret.into(),
             owner_phone: phone.into(),
             owner_name: "陈爷爷".into(),
             home: Some(place(north_of_centre(800.0), "渝中区枇杷山正街12号")),
-        })
-        .await
-        .expect("register device");
-    city.onekey()
+            ..Default::default()
+        },
+    )
+    .await;
+    onekey
         .press_button(pb::PressButtonRequest {
-            device_id: device.into(),
-            device_secret: secret.into(),
             press: pb::PressType::Long as i32,
             ..Default::default()
         })

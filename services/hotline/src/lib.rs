@@ -3,14 +3,19 @@
 //! # Layout
 //! - [`checks`]: request checks for callers and bookings (everything is checked before
 //!   anything is written).
+//! - [`relative`]: what a relative may do (book for, and follow, the person who granted
+//!   access); the handlers call it when the caller is a relative.
 //! - this module: the handlers. `LookupCaller` and `ClassifyCall` are on the path of every
 //!   incoming call: one script, one round trip to Redis (plus one per order that has a
 //!   taxi to show).
 //!
 //! Replies of this service are for operators and show phone numbers in full; logs never do.
+//! A relative's replies show the trip's status only ([`relative::status_view`]).
 
 pub mod checks;
+pub mod relative;
 
+use relative::Relative;
 use taxi_auth::{Caller, Role};
 use taxi_domain::booking::Channel;
 use taxi_domain::priority::{self, china_date};
@@ -268,8 +273,12 @@ impl Hotline {
     async fn book(
         &self,
         by: &Caller,
-        r: pb::CreateBookingRequest,
+        mut r: pb::CreateBookingRequest,
+        rel: Option<&Relative>,
     ) -> ApiResult<pb::CreateBookingResponse> {
+        if let Some(rel) = rel {
+            rel.own_booking(&mut r)?;
+        }
         let phone = Phone::parse("caller_phone", &r.caller_phone)?;
         let caller = self.store.get_caller(phone.as_str()).await?;
         let booking = self.check_booking(by, &r, caller.as_ref(), &phone)?;
@@ -278,7 +287,7 @@ impl Hotline {
             actor::record(&self.store, by, "CreateBooking", &order.order_id, "").await;
         }
         Ok(pb::CreateBookingResponse {
-            order: Some(order),
+            order: Some(seen_by(rel, order)),
             created,
         })
     }
@@ -287,8 +296,13 @@ impl Hotline {
         &self,
         by: &Caller,
         r: pb::RepeatLastTripRequest,
+        rel: Option<&Relative>,
     ) -> ApiResult<pb::RepeatLastTripResponse> {
         let phone = Phone::parse("caller_phone", &r.caller_phone)?;
+        if let Some(rel) = rel {
+            rel.check_passenger("caller_phone", &phone)?;
+            rel.check_booker(r.channel, &r.operator_id, "")?;
+        }
         let caller = self
             .store
             .get_caller(phone.as_str())
@@ -328,27 +342,51 @@ impl Hotline {
             booker_phone: last.booker.clone(),
             ..Default::default()
         };
+        let mut again = again;
+        if let Some(rel) = rel {
+            // The relative books again, whoever booked last time.
+            again.channel = pb::Channel::FamilyProxy as i32;
+            again.booker_phone = rel.phone.clone();
+        }
         let booking = self.check_booking(by, &again, Some(&caller), &phone)?;
         let (order, created) = self.place(booking, Some(&caller)).await?;
         if created {
             actor::record(&self.store, by, "RepeatLastTrip", &order.order_id, "").await;
         }
         Ok(pb::RepeatLastTripResponse {
-            order: Some(order),
+            order: Some(seen_by(rel, order)),
             created,
         })
     }
 
-    async fn get(&self, r: pb::GetOrderRequest) -> ApiResult<pb::GetOrderResponse> {
+    async fn get(
+        &self,
+        r: pb::GetOrderRequest,
+        rel: Option<&Relative>,
+    ) -> ApiResult<pb::GetOrderResponse> {
         let id = validate::id("order_id", &r.order_id)?;
         let o = self.store.get_order(&id).await?;
+        if let Some(rel) = rel {
+            rel.check_order(&o)?;
+        }
         Ok(pb::GetOrderResponse {
-            order: Some(view::order(&self.store, &o, false).await?),
+            order: Some(seen_by(rel, view::order(&self.store, &o, false).await?)),
         })
     }
 
-    async fn list(&self, r: pb::ListOrdersRequest) -> ApiResult<pb::ListOrdersResponse> {
-        let phone = Phone::parse("caller_phone", &r.caller_phone)?;
+    async fn list(
+        &self,
+        r: pb::ListOrdersRequest,
+        rel: Option<&Relative>,
+    ) -> ApiResult<pb::ListOrdersResponse> {
+        let phone = match rel {
+            // A relative follows one person: the phone may be left out.
+            Some(rel) if r.caller_phone.is_empty() => Phone::parse("caller_phone", &rel.passenger)?,
+            _ => Phone::parse("caller_phone", &r.caller_phone)?,
+        };
+        if let Some(rel) = rel {
+            rel.check_passenger("caller_phone", &phone)?;
+        }
         let size = match r.page_size {
             0 => 20,
             n if n > 100 => return Err(ApiError::invalid("page_size", "at most 100")),
@@ -374,7 +412,11 @@ impl Hotline {
         let orders = self.store.get_orders(&ids).await?;
         let next = offset + ids.len();
         Ok(pb::ListOrdersResponse {
-            orders: view::orders(&self.store, &orders, false).await?,
+            orders: view::orders(&self.store, &orders, false)
+                .await?
+                .into_iter()
+                .map(|o| seen_by(rel, o))
+                .collect(),
             next_page_token: if next < total {
                 next.to_string()
             } else {
@@ -493,6 +535,24 @@ fn masked(phone: &str) -> String {
     mask_phone(phone)
 }
 
+/// An order as the caller may see it: whole for staff, the trip's status for a relative.
+fn seen_by(rel: Option<&Relative>, o: pb::Order) -> pb::Order {
+    match rel {
+        Some(_) => relative::status_view(o),
+        None => o,
+    }
+}
+
+impl Hotline {
+    /// The relative calling, if the caller is one (see [`relative`]).
+    async fn relative_of<T>(&self, request: &Request<T>) -> ApiResult<Option<Relative>> {
+        let who = &taxi_auth::caller(request)
+            .map_err(|s| ApiError::Unauthenticated(s.message().to_string()))?
+            .identity;
+        relative::of(&self.store, who).await
+    }
+}
+
 #[tonic::async_trait]
 impl HotlineService for Hotline {
     #[tracing::instrument(name = "LookupCaller", skip_all, fields(phone = %masked(&request.get_ref().phone)))]
@@ -526,7 +586,10 @@ impl HotlineService for Hotline {
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
         let by = taxi_auth::caller(&request)?.clone();
-        Ok(Response::new(self.book(&by, request.into_inner()).await?))
+        let rel = self.relative_of(&request).await?;
+        Ok(Response::new(
+            self.book(&by, request.into_inner(), rel.as_ref()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "RepeatLastTrip", skip_all, fields(phone = %masked(&request.get_ref().caller_phone)))]
@@ -535,7 +598,10 @@ impl HotlineService for Hotline {
         request: Request<pb::RepeatLastTripRequest>,
     ) -> Result<Response<pb::RepeatLastTripResponse>, Status> {
         let by = taxi_auth::caller(&request)?.clone();
-        Ok(Response::new(self.repeat(&by, request.into_inner()).await?))
+        let rel = self.relative_of(&request).await?;
+        Ok(Response::new(
+            self.repeat(&by, request.into_inner(), rel.as_ref()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id = %request.get_ref().order_id))]
@@ -543,7 +609,10 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::GetOrderResponse>, Status> {
-        Ok(Response::new(self.get(request.into_inner()).await?))
+        let rel = self.relative_of(&request).await?;
+        Ok(Response::new(
+            self.get(request.into_inner(), rel.as_ref()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "ListOrders", skip_all, fields(phone = %masked(&request.get_ref().caller_phone)))]
@@ -551,7 +620,10 @@ impl HotlineService for Hotline {
         &self,
         request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
-        Ok(Response::new(self.list(request.into_inner()).await?))
+        let rel = self.relative_of(&request).await?;
+        Ok(Response::new(
+            self.list(request.into_inner(), rel.as_ref()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "CancelOrder", skip_all, fields(order_id = %request.get_ref().order_id))]

@@ -4,13 +4,19 @@
 //! press while the owner has an active order returns that order, atomically in Redis, so
 //! twenty presses at once still make one order. A long press raises an emergency alert
 //! for the operators and the care contacts, and books nothing. Every reply carries a short
-//! sentence for the device to speak. Every call proves itself with the device secret.
+//! sentence for the device to speak.
 //!
-//! Decision: an unknown device id and a wrong secret both answer UNAUTHENTICATED with the
-//! same message, so the API does not tell a stranger which device ids exist.
-
-pub mod secret;
-
+//! Who is calling comes from the access token (the policy table lets only a DEVICE token
+//! press, ask and cancel): a device acts for itself only, and a `device_id` in a request
+//! that names another device is refused with PERMISSION_DENIED, whether that device exists
+//! or not. Fleet admins, operators and supervisors provision devices; the server makes the
+//! id (unless given) and the secret, shown once.
+//!
+//! Decision: a device speaks for its owner, so it sees and cancels its owner's orders
+//! (the newest active one, or one that just ended), whoever booked them: a press while the
+//! owner has an active order returns that order anyway. It never names an order, so it
+//! cannot reach anyone else's; the replies mask phone numbers.
+use taxi_auth::{Caller, Role, key};
 use taxi_domain::booking::{CancelledBy, Channel, Payment};
 use taxi_domain::order::OrderStatus;
 use taxi_domain::priority::{self, china_date};
@@ -47,12 +53,57 @@ impl OneKey {
         OneKeyServiceServer::new(self)
     }
 
+    /// The device a call acts for: the token's. A `device_id` naming another is refused
+    /// (PERMISSION_DENIED, known or not); a device no longer registered is UNAUTHENTICATED.
+    async fn own_device(&self, c: &Caller, claimed: &str) -> ApiResult<DeviceRecord> {
+        let Some(id) = c.identity.device() else {
+            return Err(ApiError::denied(
+                "device_id",
+                format!("a {} is not a device", c.identity.role),
+            ));
+        };
+        if !claimed.is_empty() && claimed != id {
+            return Err(ApiError::denied(
+                "device_id",
+                "names another device than the credential's",
+            ));
+        }
+        tracing::Span::current().record("device_id", id);
+        self.store
+            .get_device(id)
+            .await?
+            .ok_or_else(|| ApiError::Unauthenticated("the device is no longer registered".into()))
+    }
+
     async fn register(
         &self,
+        c: &Caller,
         r: pb::RegisterDeviceRequest,
     ) -> ApiResult<pb::RegisterDeviceResponse> {
-        let id = validate::id("device_id", &r.device_id)?;
-        secret::check("device_secret", &r.device_secret)?;
+        // Who may register which id: staff any (a new one made when none is given), a
+        // device itself only. Decided before anything is read, so a device learns nothing
+        // of other ids.
+        let (id, existing) = match c.identity.role {
+            Role::Device => {
+                let d = self.own_device(c, &r.device_id).await?;
+                (d.id.clone(), Some(d))
+            }
+            Role::FleetAdmin | Role::Operator | Role::Supervisor => {
+                let id = if r.device_id.is_empty() {
+                    key::new_id("D")
+                } else {
+                    validate::id("device_id", &r.device_id)?
+                };
+                (id, None)
+            }
+            other => {
+                return Err(ApiError::denied(
+                    "device_id",
+                    format!("a {other} may not register devices"),
+                ));
+            }
+        };
+        tracing::Span::current().record("device_id", id.as_str());
         let owner = Phone::parse("owner_phone", &r.owner_phone)?;
         let owner_name = validate::text("owner_name", &r.owner_name, 32)?;
         let home = convert::place("home", r.home.as_ref())?;
@@ -62,42 +113,46 @@ impl OneKey {
                 format!("is outside the service area of {}", self.settings.city.name),
             ));
         }
-        let salt = secret::new_salt();
+        let existing = match existing {
+            Some(d) => Some(d),
+            None => self.store.get_device(&id).await?,
+        };
+        // A new device always gets a secret; a registered one keeps its own unless asked.
+        let secret = (existing.is_none() || r.rotate_secret).then(key::new_secret);
+        let (secret_hash, salt) = match &secret {
+            Some(s) => {
+                let salt = key::new_salt();
+                (key::hash(&salt, s), salt)
+            }
+            None => (String::new(), String::new()),
+        };
         let d = self
             .store
             .register_device(&NewDevice {
                 id: id.clone(),
                 owner: owner.as_str().to_string(),
                 owner_name,
-                secret_hash: secret::hash(&salt, &r.device_secret),
+                secret_hash,
                 salt,
                 home,
             })
             .await?;
-        tracing::info!(device_id = %id, owner = %owner, "device registered");
+        if existing.is_some() && secret.is_some() {
+            // The old secret is gone: so are the sessions opened with it (every process
+            // refuses their tokens within a revocation poll).
+            self.store
+                .end_sessions_of(Role::Device.code(), &id, self.store.now_ms())
+                .await?;
+        }
+        tracing::info!(device_id = %id, owner = %owner, by = %c.identity.actor(), new = existing.is_none(), rotated = secret.is_some(), "device registered");
         Ok(pb::RegisterDeviceResponse {
             device: Some(pb::Device {
                 device_id: d.id,
                 owner_phone: mask_phone(&d.owner),
                 home: Some(convert::place_to(&d.home)),
             }),
+            device_secret: secret.unwrap_or_default(),
         })
-    }
-
-    /// The device, if it proves itself; UNAUTHENTICATED otherwise (unknown or wrong secret).
-    async fn authenticate(&self, device_id: &str, device_secret: &str) -> ApiResult<DeviceRecord> {
-        let refused = || {
-            ApiError::Unauthenticated(
-                "device_id/device_secret: the device is not recognised".into(),
-            )
-        };
-        let id = validate::id("device_id", device_id).map_err(|_| refused())?;
-        let d = self.store.get_device(&id).await?.ok_or_else(refused)?;
-        if !secret::verify(&d.salt, &d.secret_hash, device_secret) {
-            tracing::warn!(device_id = %id, "device secret did not match");
-            return Err(refused());
-        }
-        Ok(d)
     }
 
     /// The owner's profile (made by `RegisterDevice`, so it exists).
@@ -183,8 +238,12 @@ impl OneKey {
         Ok((order, sentence))
     }
 
-    async fn press(&self, r: pb::PressButtonRequest) -> ApiResult<pb::PressButtonResponse> {
-        let d = self.authenticate(&r.device_id, &r.device_secret).await?;
+    async fn press(
+        &self,
+        c: &Caller,
+        r: pb::PressButtonRequest,
+    ) -> ApiResult<pb::PressButtonResponse> {
+        let d = self.own_device(c, &r.device_id).await?;
         let press = convert::known_enum::<pb::PressType>("press", r.press, false)?;
         let now = self.store.now_ms();
         let fix = self.press_fix(&r, &d, now)?;
@@ -271,9 +330,10 @@ impl OneKey {
 
     async fn status(
         &self,
+        c: &Caller,
         r: pb::GetDeviceStatusRequest,
     ) -> ApiResult<pb::GetDeviceStatusResponse> {
-        let d = self.authenticate(&r.device_id, &r.device_secret).await?;
+        let d = self.own_device(c, &r.device_id).await?;
         let order = match self.active_order(&d.owner).await? {
             Some(o) => Some(o),
             None => {
@@ -303,9 +363,10 @@ impl OneKey {
 
     async fn cancel(
         &self,
+        c: &Caller,
         r: pb::CancelDeviceOrderRequest,
     ) -> ApiResult<pb::CancelDeviceOrderResponse> {
-        let d = self.authenticate(&r.device_id, &r.device_secret).await?;
+        let d = self.own_device(c, &r.device_id).await?;
         let Some(o) = self.active_order(&d.owner).await? else {
             return Err(ApiError::FailedPrecondition(
                 "there is no active order to cancel".into(),
@@ -326,35 +387,42 @@ impl OneKey {
 
 #[tonic::async_trait]
 impl OneKeyService for OneKey {
-    #[tracing::instrument(name = "RegisterDevice", skip_all, fields(device_id = %request.get_ref().device_id))]
+    #[tracing::instrument(name = "RegisterDevice", skip_all, fields(device_id, actor))]
     async fn register_device(
         &self,
         request: Request<pb::RegisterDeviceRequest>,
     ) -> Result<Response<pb::RegisterDeviceResponse>, Status> {
-        Ok(Response::new(self.register(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        tracing::Span::current().record("actor", c.identity.actor());
+        Ok(Response::new(
+            self.register(&c, request.into_inner()).await?,
+        ))
     }
 
-    #[tracing::instrument(name = "PressButton", skip_all, fields(device_id = %request.get_ref().device_id, press = request.get_ref().press))]
+    #[tracing::instrument(name = "PressButton", skip_all, fields(device_id, press = request.get_ref().press))]
     async fn press_button(
         &self,
         request: Request<pb::PressButtonRequest>,
     ) -> Result<Response<pb::PressButtonResponse>, Status> {
-        Ok(Response::new(self.press(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.press(&c, request.into_inner()).await?))
     }
 
-    #[tracing::instrument(name = "GetDeviceStatus", skip_all, fields(device_id = %request.get_ref().device_id))]
+    #[tracing::instrument(name = "GetDeviceStatus", skip_all, fields(device_id))]
     async fn get_device_status(
         &self,
         request: Request<pb::GetDeviceStatusRequest>,
     ) -> Result<Response<pb::GetDeviceStatusResponse>, Status> {
-        Ok(Response::new(self.status(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.status(&c, request.into_inner()).await?))
     }
 
-    #[tracing::instrument(name = "CancelDeviceOrder", skip_all, fields(device_id = %request.get_ref().device_id))]
+    #[tracing::instrument(name = "CancelDeviceOrder", skip_all, fields(device_id))]
     async fn cancel_device_order(
         &self,
         request: Request<pb::CancelDeviceOrderRequest>,
     ) -> Result<Response<pb::CancelDeviceOrderResponse>, Status> {
-        Ok(Response::new(self.cancel(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.cancel(&c, request.into_inner()).await?))
     }
 }

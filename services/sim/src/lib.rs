@@ -315,6 +315,7 @@ impl Sim {
                         city::near(home_spot, 500.0, &mut rng),
                         home_spot.name,
                     )),
+                    ..Default::default()
                 })
                 .await?;
             devices.push(Device { id, secret });

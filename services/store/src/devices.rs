@@ -36,7 +36,7 @@ pub struct NewDevice {
     pub owner: String,
     /// Owner's name, for a new caller profile.
     pub owner_name: String,
-    /// Hex SHA-256 of salt and secret.
+    /// Hex SHA-256 of salt and secret; empty keeps a registered device's secret.
     pub secret_hash: String,
     /// Hex salt.
     pub salt: String,

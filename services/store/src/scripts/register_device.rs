@@ -39,10 +39,13 @@ impl Call for RegisterDevice<'_> {
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         let d = self.device;
         inv.arg(&d.id).arg(&d.owner).arg(&d.owner_name);
-        inv.arg("secret")
-            .arg(&d.secret_hash)
-            .arg("salt")
-            .arg(&d.salt);
+        // No hash: a re-registration that keeps the device's secret.
+        if !d.secret_hash.is_empty() {
+            inv.arg("secret")
+                .arg(&d.secret_hash)
+                .arg("salt")
+                .arg(&d.salt);
+        }
         for (f, v) in place_fields("h", Some(&d.home)) {
             inv.arg(f).arg(v);
         }
