@@ -263,9 +263,7 @@ impl Gate {
 
     /// Counts one call of `key` against `limit`; RESOURCE_EXHAUSTED with a retry hint.
     pub fn limit(&self, limit: Limit, service: bool, key: &str) -> Result<(), Status> {
-        self.limiters
-            .check(limit, service, key)
-            .map_err(exhausted)
+        self.limiters.check(limit, service, key).map_err(exhausted)
     }
 }
 
