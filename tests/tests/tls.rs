@@ -93,8 +93,13 @@ async fn with_a_client_ca_a_service_certificate_is_accepted_and_a_strangers_refu
         ca.client_tls().identity(switch.identity()),
     )
     .await;
+    // The certificate names the phone switch, which books on the voice menu.
     HotlineServiceClient::new(channel)
-        .create_booking(booking_from_home(PHONE))
+        .create_booking(pb::CreateBookingRequest {
+            channel: pb::Channel::Ivr as i32,
+            operator_id: String::new(),
+            ..booking_from_home(PHONE)
+        })
         .await
         .expect("a service certificate signed by the client CA is accepted");
     assert_eq!(order_count(&city).await, 1);

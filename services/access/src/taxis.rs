@@ -3,11 +3,12 @@
 
 use crate::Access;
 use taxi_auth::{AuthSettings, Caller, Role, key};
+use taxi_domain::taxi::TaxiEvent;
 use taxi_edge::ApiError;
 use taxi_edge::convert::timestamp;
 use taxi_proto::v1 as pb;
-use taxi_store::Store;
 use taxi_store::access::CredentialRecord;
+use taxi_store::{Store, StoreError};
 
 const ENROL: &str = "enrol";
 
@@ -29,13 +30,14 @@ pub async fn issue_enrolment_code(
 impl Access {
     pub(crate) async fn issue_code_by(
         &self,
-        _by: &Caller,
+        by: &Caller,
         r: pb::IssueEnrolmentCodeRequest,
     ) -> Result<pb::IssueEnrolmentCodeResponse, ApiError> {
         let taxi = taxi_domain::validate::id("taxi_id", &r.taxi_id)?;
         tracing::Span::current().record("taxi_id", taxi.as_str());
         let (code, exp) = issue_enrolment_code(&self.store, &self.settings, &taxi).await?;
-        taxi_edge::actor::record(&self.store, _by, "IssueEnrolmentCode", &taxi, "").await;
+        tracing::info!(taxi_id = %taxi, by = %by.identity.actor(), "enrolment code issued");
+        taxi_edge::actor::record(&self.store, by, "IssueEnrolmentCode", &taxi, "").await;
         Ok(pb::IssueEnrolmentCodeResponse {
             enrolment_code: code,
             expires_at: Some(timestamp(exp)),
@@ -44,7 +46,7 @@ impl Access {
 
     pub(crate) async fn revoke_taxi_by(
         &self,
-        _by: &Caller,
+        by: &Caller,
         r: pb::RevokeTaxiRequest,
     ) -> Result<pb::RevokeTaxiResponse, ApiError> {
         let taxi = taxi_domain::validate::id("taxi_id", &r.taxi_id)?;
@@ -52,8 +54,15 @@ impl Access {
         self.store.get_taxi(&taxi).await?;
         self.store.delete_credential("taxi", &taxi).await?;
         self.end_sessions_of(Role::Driver, &taxi).await?;
-        tracing::info!(taxi_id = %taxi, "taxi key revoked");
-        taxi_edge::actor::record(&self.store, _by, "RevokeTaxi", &taxi, "").await;
+        // A free taxi whose app can no longer answer would soak up offers until it missed
+        // enough of them: it goes off duty now. A taxi on a trip keeps it (the passenger is
+        // in the car); its driver finishes through the gateway or after enrolling again.
+        match self.store.transition_taxi(&taxi, TaxiEvent::SignOff).await {
+            Ok(_) | Err(StoreError::TaxiRefused { .. } | StoreError::TaxiHoldsOrder { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(taxi_id = %taxi, by = %by.identity.actor(), "taxi key revoked");
+        taxi_edge::actor::record(&self.store, by, "RevokeTaxi", &taxi, "").await;
         Ok(pb::RevokeTaxiResponse {})
     }
 

@@ -126,6 +126,23 @@ impl Identity {
             _ => false,
         }
     }
+
+    /// The taxi a call of this identity acts for, given the request's `taxi_id`: a
+    /// driver's own taxi when the field is empty or names it; for the gateway, the taxi
+    /// named. The error says why not (for a PERMISSION_DENIED naming the field), or `None`
+    /// when the field is required and empty (INVALID_ARGUMENT).
+    pub fn acting_taxi(&self, requested: &str) -> Result<String, Option<String>> {
+        match (self.role, requested) {
+            (Role::Driver, "") => Ok(self.id.clone()),
+            (_, "") => Err(None),
+            (_, t) if self.may_act_for_taxi(t) => Ok(t.to_string()),
+            (Role::Driver, _) => Err(Some(format!(
+                "a driver acts only for its own taxi {}",
+                self.id
+            ))),
+            (role, _) => Err(Some(format!("a {role} does not act for taxis"))),
+        }
+    }
 }
 
 /// `<role>:<id>`.
@@ -161,11 +178,17 @@ mod tests {
         assert_eq!(who.taxi(), Some("T1"));
         assert!(who.may_act_for_taxi("T1"));
         assert!(!who.may_act_for_taxi("T2"));
+        assert_eq!(who.acting_taxi(""), Ok("T1".into()));
+        assert_eq!(who.acting_taxi("T1"), Ok("T1".into()));
+        assert!(matches!(who.acting_taxi("T2"), Err(Some(why)) if why.contains("T1")));
         assert_eq!(who.actor(), "driver:T1");
         who.role = Role::Gateway;
         assert!(who.may_act_for_taxi("T2"));
+        assert_eq!(who.acting_taxi("T2"), Ok("T2".into()));
+        assert_eq!(who.acting_taxi(""), Err(None));
         assert_eq!(who.taxi(), None);
         who.role = Role::Operator;
         assert!(!who.may_act_for_taxi("T1"));
+        assert!(matches!(who.acting_taxi("T1"), Err(Some(_))));
     }
 }

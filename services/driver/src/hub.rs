@@ -139,12 +139,14 @@ impl Hub {
     /// notice after `resume_after` if the driver is reconnecting. The task ends when the
     /// driver goes away or `shutdown` fires, which ends the stream. A taxi keeps at most
     /// [`MAX_STREAMS_PER_TAXI`] streams: the newest replaces the oldest, which ends with
-    /// ABORTED.
+    /// ABORTED. When `revoked` resolves (the caller's session was revoked) the stream ends
+    /// with UNAUTHENTICATED.
     pub fn open(
         &self,
         taxi: &str,
         resume_after: Option<Seq>,
         shutdown: CancellationToken,
+        revoked: impl Future<Output = ()> + Send + 'static,
     ) -> mpsc::Receiver<Item> {
         let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(INBOX);
         let (out, rx) = mpsc::channel::<Item>(16);
@@ -232,6 +234,12 @@ impl Hub {
                     let _ = abort.try_send(Err(Status::aborted(format!(
                         "replaced by a newer StreamDispatches of taxi {abort_taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
                     ))));
+                }
+                () = revoked => {
+                    tracing::info!(taxi_id = %abort_taxi, "driver stream ended: credential revoked");
+                    let _ = abort.try_send(Err(Status::unauthenticated(
+                        "revoked: this credential's session has ended; log in again",
+                    )));
                 }
                 () = work => {}
             }

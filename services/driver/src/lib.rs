@@ -9,11 +9,18 @@
 //!
 //! Streams end on the server's shutdown signal, so a graceful shutdown is never held
 //! open by a driver's phone.
+//!
+//! Who acts: every RPC acts for the taxi of the caller's credential ([`taxi_of`]): a
+//! driver's token for its own taxi only (a `taxi_id` naming another is PERMISSION_DENIED,
+//! nothing stored), the gateway's for any taxi of its city. A stream is authenticated once,
+//! when it opens, and ends when the caller's session is revoked (`Caller::revoked`), not
+//! when its access token expires.
 
 pub mod hub;
 pub mod positions;
 
 use futures::StreamExt;
+use taxi_auth::{Caller, Role};
 use taxi_domain::settings::Settings;
 use taxi_domain::taxi::TaxiEvent;
 use taxi_domain::validate;
@@ -21,10 +28,10 @@ use taxi_edge::{ApiError, view};
 use taxi_edge::{ApiResult, convert};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_server::{DriverService, DriverServiceServer};
-use taxi_store::Store;
 use taxi_store::dispatch::TripStep;
 use taxi_store::feed::Seq;
 use taxi_store::taxis::FixOutcome;
+use taxi_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -38,6 +45,17 @@ pub struct Driver {
     settings: Settings,
     shutdown: CancellationToken,
     hub: hub::Hub,
+}
+
+/// The taxi a call of `c` acts for, given the request's `field`: see
+/// [`taxi_auth::Identity::acting_taxi`]. Another taxi than a driver's own is
+/// PERMISSION_DENIED naming the field; a gateway that names none, INVALID_ARGUMENT.
+pub fn taxi_of(c: &Caller, field: &str, requested: &str) -> ApiResult<String> {
+    let taxi = c.identity.acting_taxi(requested).map_err(|why| match why {
+        Some(why) => ApiError::denied(field, why),
+        None => ApiError::invalid(field, "is required"),
+    })?;
+    Ok(validate::id(field, &taxi)?)
 }
 
 /// Highest fare accepted, in cents (10,000 yuan).
@@ -60,15 +78,19 @@ impl Driver {
         }
     }
 
-    fn ids(taxi_id: &str, order_id: &str) -> ApiResult<(String, String)> {
+    fn ids(c: &Caller, taxi_id: &str, order_id: &str) -> ApiResult<(String, String)> {
         Ok((
-            validate::id("taxi_id", taxi_id)?,
+            taxi_of(c, "taxi_id", taxi_id)?,
             validate::id("order_id", order_id)?,
         ))
     }
 
-    async fn accept(&self, r: pb::AcceptOfferRequest) -> ApiResult<pb::AcceptOfferResponse> {
-        let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
+    async fn accept(
+        &self,
+        c: &Caller,
+        r: pb::AcceptOfferRequest,
+    ) -> ApiResult<pb::AcceptOfferResponse> {
+        let (taxi, order) = Self::ids(c, &r.taxi_id, &r.order_id)?;
         let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
         self.store
             .accept_offer(&order, &taxi, eta, &self.settings.trip_watch)
@@ -80,8 +102,12 @@ impl Driver {
         })
     }
 
-    async fn decline(&self, r: pb::DeclineOfferRequest) -> ApiResult<pb::DeclineOfferResponse> {
-        let (taxi, order) = Self::ids(&r.taxi_id, &r.order_id)?;
+    async fn decline(
+        &self,
+        c: &Caller,
+        r: pb::DeclineOfferRequest,
+    ) -> ApiResult<pb::DeclineOfferResponse> {
+        let (taxi, order) = Self::ids(c, &r.taxi_id, &r.order_id)?;
         let reason = validate::text("reason", &r.reason, 100)?;
         self.store.decline_offer(&order, &taxi).await?;
         tracing::info!(taxi_id = %taxi, order_id = %order, %reason, "offer declined");
@@ -90,13 +116,14 @@ impl Driver {
 
     async fn step(
         &self,
+        c: &Caller,
         taxi_id: &str,
         order_id: &str,
         step: TripStep,
         fare: i64,
         paid: i32,
     ) -> ApiResult<pb::Order> {
-        let (taxi, order) = Self::ids(taxi_id, order_id)?;
+        let (taxi, order) = Self::ids(c, taxi_id, order_id)?;
         let paid_by = if step == TripStep::Complete {
             if !(0..=MAX_FARE_CENTS).contains(&fare) {
                 return Err(ApiError::invalid(
@@ -118,7 +145,18 @@ impl Driver {
                 paid_by,
                 &self.settings.trip_watch,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // For a driver, an order its taxi does not hold is another's (or nobody's):
+                // not a state it could wait out.
+                StoreError::NotAssigned { order, taxi } if c.identity.role == Role::Driver => {
+                    ApiError::denied(
+                        "order_id",
+                        format!("order {order} is not held by this driver's taxi {taxi}"),
+                    )
+                }
+                e => e.into(),
+            })?;
         tracing::info!(taxi_id = %taxi, order_id = %order, ?step, "trip step");
         let o = self.store.get_order(&order).await?;
         Ok(view::order(&self.store, &o, true).await?)
@@ -129,8 +167,8 @@ impl Driver {
         DriverServiceServer::new(self)
     }
 
-    async fn shift(&self, taxi_id: &str, event: TaxiEvent) -> ApiResult<pb::Taxi> {
-        let id = validate::id("taxi_id", taxi_id)?;
+    async fn shift(&self, c: &Caller, taxi_id: &str, event: TaxiEvent) -> ApiResult<pb::Taxi> {
+        let id = taxi_of(c, "taxi_id", taxi_id)?;
         let taxi = self.store.transition_taxi(&id, event).await?;
         tracing::info!(taxi_id = %id, state = ?taxi.state, audit = event.audit().code(), "taxi event");
         Ok(convert::taxi(&taxi))
@@ -138,8 +176,12 @@ impl Driver {
 
     async fn report(
         &self,
+        c: &Caller,
         mut stream: Streaming<pb::ReportPositionsRequest>,
     ) -> Result<pb::ReportPositionsResponse, Status> {
+        // A driver reports for its own taxi only (an empty id is its own); the gateway for
+        // any, naming each.
+        let own = (c.identity.role == Role::Driver).then(|| c.identity.id.clone());
         let mut reply = pb::ReportPositionsResponse::default();
         let mut index: u64 = 0;
         let reject = |reply: &mut pb::ReportPositionsResponse, r: pb::PositionRejection| {
@@ -154,7 +196,21 @@ impl Driver {
                 () = self.shutdown.cancelled() => break,
             };
             let Some(message) = message else { break };
-            let message = message?;
+            let mut message = message?;
+            if let Some(own) = &own {
+                // Checked for the whole message before any of it is stored.
+                for (i, report) in message.positions.iter_mut().enumerate() {
+                    if report.taxi_id.is_empty() {
+                        report.taxi_id.clone_from(own);
+                    } else if report.taxi_id != *own {
+                        return Err(ApiError::denied(
+                            format!("positions[{i}].taxi_id"),
+                            format!("a driver reports only for its own taxi {own}; nothing in this message was stored"),
+                        )
+                        .into());
+                    }
+                }
+            }
             let now = self.store.now_ms();
             let mut fixes = Vec::with_capacity(message.positions.len());
             let mut fix_index = Vec::with_capacity(message.positions.len());
@@ -263,7 +319,11 @@ impl DriverService for Driver {
         request: Request<pb::SignOnRequest>,
     ) -> Result<Response<pb::SignOnResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOn)
+            .shift(
+                taxi_auth::caller(&request)?,
+                &request.get_ref().taxi_id,
+                TaxiEvent::SignOn,
+            )
             .await?;
         Ok(Response::new(pb::SignOnResponse { taxi: Some(taxi) }))
     }
@@ -274,7 +334,11 @@ impl DriverService for Driver {
         request: Request<pb::SignOffRequest>,
     ) -> Result<Response<pb::SignOffResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::SignOff)
+            .shift(
+                taxi_auth::caller(&request)?,
+                &request.get_ref().taxi_id,
+                TaxiEvent::SignOff,
+            )
             .await?;
         Ok(Response::new(pb::SignOffResponse { taxi: Some(taxi) }))
     }
@@ -284,7 +348,8 @@ impl DriverService for Driver {
         &self,
         request: Request<Streaming<pb::ReportPositionsRequest>>,
     ) -> Result<Response<pb::ReportPositionsResponse>, Status> {
-        Ok(Response::new(self.report(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.report(&c, request.into_inner()).await?))
     }
 
     type StreamDispatchesStream = std::pin::Pin<
@@ -296,7 +361,8 @@ impl DriverService for Driver {
         &self,
         request: Request<pb::StreamDispatchesRequest>,
     ) -> Result<Response<Self::StreamDispatchesStream>, Status> {
-        let taxi = validate::id("taxi_id", &request.get_ref().taxi_id).map_err(ApiError::from)?;
+        let c = taxi_auth::caller(&request)?.clone();
+        let taxi = taxi_of(&c, "taxi_id", &request.get_ref().taxi_id)?;
         let resume_after = match request.get_ref().resume_after.as_str() {
             "" => None,
             text => Some(Seq::parse(text).ok_or_else(|| {
@@ -307,7 +373,11 @@ impl DriverService for Driver {
             })?),
         };
         self.store.get_taxi(&taxi).await.map_err(ApiError::from)?;
-        let rx = self.hub.open(&taxi, resume_after, self.shutdown.clone());
+        // Authenticated once, here: the stream outlives its access token, not its session.
+        let revoked = async move { c.revoked().await };
+        let rx = self
+            .hub
+            .open(&taxi, resume_after, self.shutdown.clone(), revoked);
         tracing::info!(taxi_id = %taxi, "driver stream opened");
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -319,7 +389,8 @@ impl DriverService for Driver {
         &self,
         r: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::AcceptOfferResponse>, Status> {
-        Ok(Response::new(self.accept(r.into_inner()).await?))
+        let c = taxi_auth::caller(&r)?.clone();
+        Ok(Response::new(self.accept(&c, r.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "DeclineOffer", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
@@ -327,7 +398,8 @@ impl DriverService for Driver {
         &self,
         r: Request<pb::DeclineOfferRequest>,
     ) -> Result<Response<pb::DeclineOfferResponse>, Status> {
-        Ok(Response::new(self.decline(r.into_inner()).await?))
+        let c = taxi_auth::caller(&r)?.clone();
+        Ok(Response::new(self.decline(&c, r.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "ArriveAtPickup", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
@@ -335,9 +407,10 @@ impl DriverService for Driver {
         &self,
         r: Request<pb::ArriveAtPickupRequest>,
     ) -> Result<Response<pb::ArriveAtPickupResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
         let r = r.into_inner();
         let order = self
-            .step(&r.taxi_id, &r.order_id, TripStep::Arrive, 0, 0)
+            .step(&c, &r.taxi_id, &r.order_id, TripStep::Arrive, 0, 0)
             .await?;
         Ok(Response::new(pb::ArriveAtPickupResponse {
             order: Some(order),
@@ -349,9 +422,10 @@ impl DriverService for Driver {
         &self,
         r: Request<pb::StartTripRequest>,
     ) -> Result<Response<pb::StartTripResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
         let r = r.into_inner();
         let order = self
-            .step(&r.taxi_id, &r.order_id, TripStep::Start, 0, 0)
+            .step(&c, &r.taxi_id, &r.order_id, TripStep::Start, 0, 0)
             .await?;
         Ok(Response::new(pb::StartTripResponse { order: Some(order) }))
     }
@@ -361,9 +435,11 @@ impl DriverService for Driver {
         &self,
         r: Request<pb::CompleteTripRequest>,
     ) -> Result<Response<pb::CompleteTripResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
         let r = r.into_inner();
         let order = self
             .step(
+                &c,
                 &r.taxi_id,
                 &r.order_id,
                 TripStep::Complete,
@@ -382,7 +458,11 @@ impl DriverService for Driver {
         request: Request<pb::StartStreetHailRequest>,
     ) -> Result<Response<pb::StartStreetHailResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::StartStreetHail)
+            .shift(
+                taxi_auth::caller(&request)?,
+                &request.get_ref().taxi_id,
+                TaxiEvent::StartStreetHail,
+            )
             .await?;
         Ok(Response::new(pb::StartStreetHailResponse {
             taxi: Some(taxi),
@@ -395,7 +475,11 @@ impl DriverService for Driver {
         request: Request<pb::EndStreetHailRequest>,
     ) -> Result<Response<pb::EndStreetHailResponse>, Status> {
         let taxi = self
-            .shift(&request.get_ref().taxi_id, TaxiEvent::EndStreetHail)
+            .shift(
+                taxi_auth::caller(&request)?,
+                &request.get_ref().taxi_id,
+                TaxiEvent::EndStreetHail,
+            )
             .await?;
         Ok(Response::new(pb::EndStreetHailResponse {
             taxi: Some(taxi),

@@ -1,8 +1,12 @@
 //! `taxi.v1.FleetService`: registers taxis, shows one, and lists free taxis near a point.
 //!
+//! Registering a taxi gives the fleet admin the driver app's one-time enrolment code
+//! (`taxi_access::issue_enrolment_code`); a driver reads only its own taxi.
+//!
 //! `ListNearbyTaxis` reads the same free geo index dispatch matches from, with the same
 //! freshness rule: a taxi whose last fix is older than the bound is never listed.
 
+use taxi_auth::{AuthSettings, Caller, Role};
 use taxi_domain::settings::Settings;
 use taxi_domain::validate;
 use taxi_edge::convert;
@@ -29,12 +33,23 @@ pub const MAX_TAGS: usize = 8;
 pub struct Fleet {
     store: Store,
     settings: Settings,
+    auth: AuthSettings,
 }
 
 impl Fleet {
     /// A fleet service over `store`.
     pub fn new(store: Store, settings: Settings) -> Self {
-        Self { store, settings }
+        Self {
+            store,
+            settings,
+            auth: AuthSettings::default(),
+        }
+    }
+
+    /// With the city's identity settings (how long an enrolment code lives).
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The tonic server for this service.
@@ -63,14 +78,26 @@ impl Fleet {
             tags,
         };
         let taxi = self.store.register_taxi(&new).await?;
+        tracing::Span::current().record("taxi_id", taxi.id.as_str());
         tracing::info!(taxi_id = %taxi.id, plate = %taxi.plate, "taxi registered");
+        let (code, expires_ms) =
+            taxi_access::issue_enrolment_code(&self.store, &self.auth, &taxi.id).await?;
         Ok(pb::RegisterTaxiResponse {
             taxi: Some(convert::taxi(&taxi)),
+            enrolment_code: code,
+            enrolment_code_expire_time: Some(convert::timestamp(expires_ms)),
         })
     }
 
-    async fn get(&self, r: pb::GetTaxiRequest) -> ApiResult<pb::GetTaxiResponse> {
-        let id = validate::id("taxi_id", &r.taxi_id)?;
+    async fn get(&self, c: &Caller, r: pb::GetTaxiRequest) -> ApiResult<pb::GetTaxiResponse> {
+        // A driver reads only its own taxi; people and the gateway read any of the city.
+        let id = if c.identity.role == Role::Driver {
+            c.identity
+                .acting_taxi(&r.taxi_id)
+                .map_err(|why| ApiError::denied("taxi_id", why.unwrap_or_default()))?
+        } else {
+            validate::id("taxi_id", &r.taxi_id)?
+        };
         let taxi = self.store.get_taxi(&id).await?;
         Ok(pb::GetTaxiResponse {
             taxi: Some(convert::taxi(&taxi)),
@@ -120,7 +147,7 @@ impl Fleet {
 
 #[tonic::async_trait]
 impl FleetService for Fleet {
-    #[tracing::instrument(name = "RegisterTaxi", skip_all)]
+    #[tracing::instrument(name = "RegisterTaxi", skip_all, fields(taxi_id))]
     async fn register_taxi(
         &self,
         request: Request<pb::RegisterTaxiRequest>,
@@ -133,7 +160,8 @@ impl FleetService for Fleet {
         &self,
         request: Request<pb::GetTaxiRequest>,
     ) -> Result<Response<pb::GetTaxiResponse>, Status> {
-        Ok(Response::new(self.get(request.into_inner()).await?))
+        let c = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(self.get(&c, request.into_inner()).await?))
     }
 
     #[tracing::instrument(name = "ListNearbyTaxis", skip_all)]

@@ -270,6 +270,7 @@ pub async fn run(
     if has(Role::Fleet) {
         router = router.add_service(
             taxi_fleet::Fleet::new(store.clone(), s.clone())
+                .with_auth(config.auth.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );

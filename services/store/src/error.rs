@@ -134,8 +134,11 @@ impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         // A missing or wrong password: Redis is there but refuses us. Unavailable (calls
         // cannot succeed until the configuration is fixed), with a message that says so.
+        // A large first command (a script's body) from a client that has not authenticated
+        // is refused earlier, as a protocol error ("unauthenticated multibulk length").
         if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
             || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+            || e.to_string().contains("Protocol error: unauthenticated")
         {
             return StoreError::Unavailable(format!(
                 "Redis refused our credentials ({e}): check the user and password in TAXI_REDIS_URL"

@@ -56,7 +56,7 @@
 //! | `{c}:cred:<kind>:<id>` | hash | the key of a taxi, relative or service: salt, hash, role, passenger |
 //! | `{c}:code:<kind>:<digest>` | string | a one-time code (taxi enrolment, relative grant) → what it is for; expires |
 //! | `{c}:relative:<id>` | hash | a relative's grant: passenger, name, phone, granted by, created |
-//! | `{c}:seq:<name>` | string | id counters (taxis, alerts) |
+//! | `{c}:seq:<name>` | string | id counters (alerts; taxi and order ids are random) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
 //! | `{c}:oplog` | stream | the operators' audit log: every write by a person (`actor`, `role`, `action`, `target`, `at_ms`, `from`, `detail`, `prev`, `hash`), hash-chained (`taxi_domain::oplog`); kept for ever: nothing in the store trims or deletes it (operations export it) |
 //! | `{c}:oplog:head` | hash | the audit log's last entry: `hash` and stream `id` (what an append chains to, and where `verify` expects the log to end) |

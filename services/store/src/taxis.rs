@@ -31,7 +31,7 @@ pub struct NewTaxi {
 /// A taxi as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaxiRecord {
-    /// Its id, `T<n>`.
+    /// Its id, `T` and 26 random base-32 characters ([`new_taxi_id`]).
     pub id: String,
     /// Licence plate.
     pub plate: String,
@@ -154,15 +154,27 @@ pub struct FreeIndexes {
     pub fixes: Vec<String>,
 }
 
+/// A new taxi id: `T` and 26 Crockford base-32 characters of 128 random bits, so taxi ids
+/// can be neither counted nor guessed (a driver's credential names its taxi, and a taxi
+/// id is no secret, but a registry that can be enumerated tells a stranger the fleet).
+/// Nothing sorts or parses taxi ids as numbers.
+pub fn new_taxi_id() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bits: u128 = rand::random();
+    let mut id = String::with_capacity(27);
+    id.push('T');
+    for _ in 0..26 {
+        id.push(ALPHABET[(bits & 31) as usize] as char);
+        bits >>= 5;
+    }
+    id
+}
+
 impl Store {
-    /// Registers a taxi; its plate must be new in the city. It starts OFF_DUTY.
+    /// Registers a taxi under a new random id; its plate must be new in the city. It
+    /// starts OFF_DUTY.
     pub async fn register_taxi(&self, taxi: &NewTaxi) -> Result<TaxiRecord, StoreError> {
-        let mut conn = self.conn.clone();
-        let n: i64 = redis::cmd("INCR")
-            .arg(self.keys.seq("taxi"))
-            .query_async(&mut conn)
-            .await?;
-        let id = format!("T{n}");
+        let id = new_taxi_id();
         let reply = self
             .call(&RegisterTaxi {
                 id: &id,
@@ -406,5 +418,20 @@ impl Store {
             .iter()
             .map(|s| (*s, all.get(s.code()).copied().unwrap_or(0).max(0) as u64))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taxi_ids_are_random_and_well_formed() {
+        let a = new_taxi_id();
+        assert_eq!(a.len(), 27);
+        assert!(a.starts_with('T'));
+        assert!(taxi_domain::validate::id("taxi_id", &a).is_ok());
+        let many: std::collections::HashSet<_> = (0..1000).map(|_| new_taxi_id()).collect();
+        assert_eq!(many.len(), 1000);
     }
 }

@@ -69,12 +69,9 @@ fn dispatcher(redis_url: &str) -> Dispatcher {
     Dispatcher(child)
 }
 
-/// One simulated driver: answers offers at random until told to stop.
-async fn drive(
-    city_channel: tonic::transport::Channel,
-    taxi: String,
-    stop: tokio_util::sync::CancellationToken,
-) {
+/// One simulated driver (through the in-car terminal gateway's credential, which acts
+/// for any taxi): answers offers at random until told to stop.
+async fn drive(city_channel: Authed, taxi: String, stop: tokio_util::sync::CancellationToken) {
     use taxi_proto::v1::driver_service_client::DriverServiceClient;
     let mut d = DriverServiceClient::new(city_channel);
     while !stop.is_cancelled() {
@@ -187,7 +184,7 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
         );
         let taxi = taxi_at(&city, &format!("渝A{:05}", 20000 + i), at).await;
         drivers.push(tokio::spawn(drive(
-            city.channel(),
+            city.as_gateway(),
             taxi.taxi_id,
             stop.clone(),
         )));
