@@ -57,7 +57,11 @@ impl Fleet {
         FleetServiceServer::new(self)
     }
 
-    async fn register(&self, r: pb::RegisterTaxiRequest) -> ApiResult<pb::RegisterTaxiResponse> {
+    async fn register(
+        &self,
+        by: &Caller,
+        r: pb::RegisterTaxiRequest,
+    ) -> ApiResult<pb::RegisterTaxiResponse> {
         if r.fleet_tags.len() > MAX_TAGS {
             return Err(ApiError::invalid(
                 "fleet_tags",
@@ -80,6 +84,7 @@ impl Fleet {
         let taxi = self.store.register_taxi(&new).await?;
         tracing::Span::current().record("taxi_id", taxi.id.as_str());
         tracing::info!(taxi_id = %taxi.id, plate = %taxi.plate, "taxi registered");
+        taxi_edge::actor::record(&self.store, by, "RegisterTaxi", &taxi.id, &taxi.plate).await;
         let (code, expires_ms) =
             taxi_access::issue_enrolment_code(&self.store, &self.auth, &taxi.id).await?;
         Ok(pb::RegisterTaxiResponse {
@@ -152,7 +157,10 @@ impl FleetService for Fleet {
         &self,
         request: Request<pb::RegisterTaxiRequest>,
     ) -> Result<Response<pb::RegisterTaxiResponse>, Status> {
-        Ok(Response::new(self.register(request.into_inner()).await?))
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(Response::new(
+            self.register(&by, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(name = "GetTaxi", skip_all, fields(taxi_id = %request.get_ref().taxi_id))]

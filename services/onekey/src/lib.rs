@@ -145,6 +145,14 @@ impl OneKey {
                 .await?;
         }
         tracing::info!(device_id = %id, owner = %owner, by = %c.identity.actor(), new = existing.is_none(), rotated = secret.is_some(), "device registered");
+        taxi_edge::actor::record(
+            &self.store,
+            c,
+            "RegisterDevice",
+            &id,
+            &format!("new={} rotated={}", existing.is_none(), secret.is_some()),
+        )
+        .await;
         Ok(pb::RegisterDeviceResponse {
             device: Some(pb::Device {
                 device_id: d.id,
