@@ -36,7 +36,13 @@ impl Access {
         peer: Option<SocketAddr>,
     ) -> Result<pb::LoginResponse, ApiError> {
         let verified = match r.credential {
-            Some(pb::login_request::Credential::Password(p)) => self.check_password(p).await?,
+            Some(pb::login_request::Credential::Password(p)) => {
+                // Password guessing costs an argon2 hash each: also bounded per address.
+                if let Some(ip) = peer.map(|p| p.ip()) {
+                    self.limited(&format!("peer:{ip}"))?;
+                }
+                self.check_password(p).await?
+            }
             Some(pb::login_request::Credential::Key(k)) => self.check_key(k).await?,
             None => return Err(ApiError::invalid("credential", "is required")),
         };
