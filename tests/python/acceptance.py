@@ -1,11 +1,21 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
-Usage: python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch ...]
+Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch ...]
 Needs: pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
-Start the server first, e.g. `taxi serve --role all --listen 127.0.0.1:50051`.
+Start the server first on a Redis you can reach, e.g.
+    redis-server --port 6390 --save "" --appendonly no --daemonize yes
+    export TAXI_REDIS_URL=redis://127.0.0.1:6390
+    taxi serve --role all --listen 127.0.0.1:50051 &
+Every call logs in for real: the script makes a supervisor and the terminal gateway's key
+in that Redis with `taxi admin create-operator` / `taxi admin create-service-key` (the
+binary is `$TAXI_BIN`, default `taxi` on the PATH; TAXI_CITY as the server's), logs them
+in through AuthService.Login, and sends `authorization: Bearer <token>` on every call.
+Each one-key device logs in with its own key.
 """
 
+import collections
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -32,6 +42,80 @@ from google.protobuf import descriptor_pb2  # noqa: E402
 from taxi.v1 import common_pb2 as c  # noqa: E402
 from taxi.v1 import fleet_pb2, fleet_pb2_grpc, driver_pb2, driver_pb2_grpc  # noqa: E402
 from taxi.v1 import hotline_pb2, hotline_pb2_grpc, onekey_pb2, onekey_pb2_grpc  # noqa: E402
+from taxi.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
+
+
+class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
+                                                   "wait_for_ready", "compression")), grpc.ClientCallDetails):
+    pass
+
+
+class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+             grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Puts `authorization: Bearer <token>` on every call of a channel."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def _with(self, d):
+        md = list(d.metadata or []) + [("authorization", "Bearer " + self.token)]
+        return _Details(d.method, d.timeout, md, d.credentials, getattr(d, "wait_for_ready", None),
+                        getattr(d, "compression", None))
+
+    def intercept_unary_unary(self, cont, d, req):
+        return cont(self._with(d), req)
+
+    def intercept_unary_stream(self, cont, d, req):
+        return cont(self._with(d), req)
+
+    def intercept_stream_unary(self, cont, d, reqs):
+        return cont(self._with(d), reqs)
+
+    def intercept_stream_stream(self, cont, d, reqs):
+        return cont(self._with(d), reqs)
+
+
+def login(ch, password=None, key=None):
+    """AuthService.Login with (username, password) or (KeyKind, id, secret); a channel carrying the token."""
+    auth = auth_pb2_grpc.AuthServiceStub(ch)
+    if password:
+        req = auth_pb2.LoginRequest(password=auth_pb2.PasswordCredential(username=password[0], password=password[1]))
+    else:
+        req = auth_pb2.LoginRequest(key=auth_pb2.KeyCredential(kind=key[0], id=key[1], secret=key[2]))
+    r = auth.Login(req)
+    return grpc.intercept_channel(ch, Bearer(r.tokens.access_token))
+
+
+def admin(*args, password=None):
+    """Runs `taxi admin ARGS` on the city's Redis; its stdout."""
+    env = dict(os.environ)
+    if "TAXI_REDIS_URL" not in env:
+        sys.exit("set TAXI_REDIS_URL to the server's Redis: the script makes its credentials there with `taxi admin`")
+    if password is not None:
+        env["TAXI_ADMIN_PASSWORD"] = password
+    return subprocess.run([os.environ.get("TAXI_BIN", "taxi"), "admin", *args], env=env, check=True,
+                          stdout=subprocess.PIPE, text=True).stdout
+
+
+class City:
+    """The script's principals, logged in: a supervisor (fleet and call centre) and the terminal gateway."""
+
+    def __init__(self, ch, suffix):
+        self.plain = ch
+        self.username = "acc-sup-" + suffix
+        password = secrets.token_hex(16)
+        admin("create-operator", "--username", self.username, "--role", "supervisor", password=password)
+        self.supervisor = login(ch, password=(self.username, password))
+        gateway = "acc-gw-" + suffix
+        secret = admin("create-service-key", "--name", gateway, "--role", "gateway").strip()
+        self.gateway = login(ch, key=(auth_pb2.KEY_KIND_SERVICE, gateway, secret))
+        print("ok   logged in a supervisor and the terminal gateway (AuthService.Login)")
+
+    def device(self, resp, device_id, secret):
+        """The device's own channel: it logs in with its key (the server's secret if it made one)."""
+        made = getattr(resp, "device_secret", "") or secret
+        dev = resp.device.device_id or device_id
+        return dev, made, login(self.plain, key=(auth_pb2.KEY_KIND_DEVICE, dev, made))
 
 SERVICES = ["FleetService", "DriverService", "HotlineService", "OneKeyService", "DispatchService"]
 RPCS = {
@@ -69,7 +153,8 @@ def check(cond, what):
         sys.exit(1)
 
 
-def foundation(ch, suffix):
+def foundation(city, suffix):
+    ch = city.plain
     health = health_pb2_grpc.HealthStub(ch)
     for s in [""] + ["taxi.v1." + s for s in SERVICES]:
         r = health.Check(health_pb2.HealthCheckRequest(service=s))
@@ -90,8 +175,13 @@ def foundation(ch, suffix):
                     methods = {m.name for m in svc.method}
         check(set(RPCS[s]) <= methods, f"reflection shows {s}'s {len(RPCS[s])} RPCs")
 
-    fleet = fleet_pb2_grpc.FleetServiceStub(ch)
-    driver = driver_pb2_grpc.DriverServiceStub(ch)
+    try:
+        fleet_pb2_grpc.FleetServiceStub(ch).GetTaxi(fleet_pb2.GetTaxiRequest(taxi_id="T1"))
+        check(False, "a call without a credential is refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNAUTHENTICATED, f"no credential: {e.code().name} ({e.details()})")
+    fleet = fleet_pb2_grpc.FleetServiceStub(city.supervisor)
+    driver = driver_pb2_grpc.DriverServiceStub(city.gateway)
     ids = []
     for plate in ["渝A1%s1" % suffix, "渝A1%s2" % suffix, "渝A1%s3" % suffix]:
         t = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate=plate, driver_name="刘师傅", vehicle_color="黄色")).taxi
@@ -124,9 +214,9 @@ def resident_id(birth):
     return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
 
 
-def orders(ch, suffix):
-    hotline = hotline_pb2_grpc.HotlineServiceStub(ch)
-    onekey = onekey_pb2_grpc.OneKeyServiceStub(ch)
+def orders(city, suffix):
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(city.supervisor)
     phone = "1380000" + suffix
     home = c.Place(location=north(400), address="渝中区解放碑八一路1号")
     r = hotline.UpsertCaller(hotline_pb2.UpsertCallerRequest(caller=hotline_pb2.CallerProfile(
@@ -136,17 +226,20 @@ def orders(ch, suffix):
           f"caller born 1950 is elderly by resident ID (age {r.caller.age})")
     check(resident_id("19500601") not in str(r), "the resident ID is never returned")
     o = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
-        caller_phone=phone, pickup_saved_place="home", channel=c.CHANNEL_OPERATOR, operator_id="op-1",
+        caller_phone=phone, pickup_saved_place="home", channel=c.CHANNEL_OPERATOR, operator_id=city.username,
         request_id="acc-" + suffix)).order
     check(o.elderly and o.elderly_reason == c.ELDERLY_REASON_RESIDENT_ID_AGE
           and o.status in (c.ORDER_STATUS_PENDING, c.ORDER_STATUS_OFFERED),
           f"booked from a saved place: order {o.order_id} flagged elderly (RESIDENT_ID_AGE), in dispatch "
           f"({c.OrderStatus.Name(o.status)})")
-    hotline.CancelOrder(hotline_pb2.CancelOrderRequest(order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR, reason="acceptance"))
+    hotline.CancelOrder(hotline_pb2.CancelOrderRequest(order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR,
+                                                operator_id=city.username, reason="acceptance"))
 
     dev = "acc-dev-" + suffix
     secret = "acceptance-secret-" + suffix
-    onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(device_id=dev, device_secret=secret, owner_phone=phone, home=home))
+    reg = onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(device_id=dev, device_secret=secret, owner_phone=phone, home=home))
+    dev, secret, own = city.device(reg, dev, secret)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(own)
     a = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
     b = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
     check(a.created and not b.created and a.order.order_id == b.order.order_id,
@@ -155,19 +248,19 @@ def orders(ch, suffix):
     alerts = hotline.ListAlerts(hotline_pb2.ListAlertsRequest()).alerts
     check(any(x.alert_id == long.alert.alert_id for x in alerts), f"the long press is in ListAlerts ({long.alert.alert_id})")
     try:
-        onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret="wrong-secret-000000", press=1))
+        login(city.plain, key=(auth_pb2.KEY_KIND_DEVICE, dev, "wrong-secret-000000"))
         check(False, "a wrong secret is refused")
     except grpc.RpcError as e:
-        check(e.code() == grpc.StatusCode.UNAUTHENTICATED, "a wrong secret gets UNAUTHENTICATED")
+        check(e.code() == grpc.StatusCode.UNAUTHENTICATED, "a wrong device secret gets UNAUTHENTICATED")
     onekey.CancelDeviceOrder(onekey_pb2.CancelDeviceOrderRequest(device_id=dev, device_secret=secret))
 
 
-def dispatch(ch, suffix):
+def dispatch(city, suffix):
     import threading
     import queue
-    fleet = fleet_pb2_grpc.FleetServiceStub(ch)
-    driver = driver_pb2_grpc.DriverServiceStub(ch)
-    onekey = onekey_pb2_grpc.OneKeyServiceStub(ch)
+    fleet = fleet_pb2_grpc.FleetServiceStub(city.supervisor)
+    driver = driver_pb2_grpc.DriverServiceStub(city.gateway)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(city.supervisor)
     taxis = []
     for plate, metres in [("渝B%s1" % suffix, 600), ("渝B%s2" % suffix, 250)]:
         t = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate=plate, driver_name="孙师傅", vehicle_color="绿色")).taxi
@@ -191,9 +284,11 @@ def dispatch(ch, suffix):
         threading.Thread(target=pump, daemon=True).start()
     time.sleep(0.3)
     dev, secret = "acc-trip-" + suffix, "acceptance-trip-secret-" + suffix
-    onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(
+    reg = onekey.RegisterDevice(onekey_pb2.RegisterDeviceRequest(
         device_id=dev, device_secret=secret, owner_phone="1370000" + suffix,
         home=c.Place(location=north(-3000), address="南岸区南坪步行街1号")))
+    dev, secret, own = city.device(reg, dev, secret)
+    onekey = onekey_pb2_grpc.OneKeyServiceStub(own)
     started = time.time()
     press = onekey.PressButton(onekey_pb2.PressButtonRequest(device_id=dev, device_secret=secret, press=onekey_pb2.PRESS_TYPE_SHORT))
     m = events[near.taxi_id].get(timeout=5)
@@ -226,8 +321,9 @@ def main():
     ch = grpc.insecure_channel(addr)
     grpc.channel_ready_future(ch).result(timeout=20)
     suffix = "%04d" % (int(time.time()) % 10000)
+    city = City(ch, suffix)
     for w in what:
-        globals()[w](ch, suffix)
+        globals()[w](city, suffix)
     print("all acceptance checks passed")
 
 

@@ -137,7 +137,7 @@ pub struct ServerConfig {
     /// Token lifetimes, lockout and rate limits.
     pub auth: AuthSettings,
     /// Whether calls are authenticated. `Off` exists for the benchmark's comparison and
-    /// loopback experiments only: every call then acts with the most powerful role its
+    /// loopback experiments only: every call then acts as the gateway, the phone switch or a supervisor, the first its
     /// policy row allows.
     pub auth_mode: AuthMode,
     /// The token signing key (at least 32 bytes); `None` keeps one in Redis, made on first
@@ -238,7 +238,7 @@ pub async fn run(
     }
     if config.auth_mode == AuthMode::Off {
         tracing::warn!(
-            "authentication is OFF: every call acts as the most powerful role allowed; benchmarks and loopback experiments only"
+            "authentication is OFF: every call acts as the gateway, the phone switch or a supervisor; benchmarks and loopback experiments only"
         );
         gate = gate.without_authentication();
     }

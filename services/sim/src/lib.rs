@@ -1,6 +1,8 @@
 //! A seeded traffic simulator that drives the real services through gRPC, never around them.
 //!
 //! # Layout
+//! - [`auth`]: logged-in sessions (Login, a bearer token on every call, Refresh before it
+//!   ends).
 //! - [`city`]: the simulated geography (central Chongqing's hospitals, residential
 //!   compounds, shopping areas) and movement maths.
 //! - [`svg`]: the pictures the demo writes (a map, and a chart of time to assign).
@@ -16,7 +18,14 @@
 //! one-key devices; some book ahead, some cancel. Every random choice comes from a
 //! generator seeded from `seed`, so a run can be repeated (timings still vary with the
 //! machine).
+//!
+//! Every call carries a real credential ([`Principals`]): operators for the screen pop,
+//! caller records, desk bookings and cancels; a fleet admin registers taxis and devices;
+//! the terminal gateway reports positions, holds the taxis' dispatch streams and answers
+//! their offers; the phone switch classifies calls and takes voice-menu bookings; each
+//! one-key device logs in with its own key.
 
+pub mod auth;
 pub mod city;
 pub mod svg;
 
@@ -35,6 +44,29 @@ use taxi_proto::v1::one_key_service_client::OneKeyServiceClient;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+pub use auth::{Authed, Credential, Session};
+
+/// The logged-in principals a simulation runs with.
+#[derive(Debug, Clone)]
+pub struct Principals {
+    /// The call centre's operators (at least one): screen pops, caller records, desk and
+    /// family bookings, cancels; their turns go round.
+    pub operators: Vec<Session>,
+    /// Registers taxis and provisions devices.
+    pub fleet_admin: Session,
+    /// The in-car terminal gateway: positions, dispatch streams and offer answers.
+    pub gateway: Session,
+    /// The phone switch: call classification and voice-menu bookings.
+    pub phone_switch: Session,
+}
+
+impl Principals {
+    /// The operator whose turn `n` is.
+    fn operator(&self, n: usize) -> &Session {
+        &self.operators[n % self.operators.len()]
+    }
+}
 
 /// A channel to the services at `addr`: TLS trusting only the CA certificate(s) in
 /// `ca_pem` when given (the server's certificate must name `addr`'s IP address), else
@@ -158,11 +190,12 @@ impl Observed {
     }
 }
 
-/// A registered device and its owner.
+/// A registered device, logged in with its own key.
 #[derive(Debug, Clone)]
 struct Device {
     id: String,
     secret: String,
+    session: Session,
 }
 
 /// A registered caller with a home saved place.
@@ -175,7 +208,7 @@ struct Caller {
 /// The simulation: a population on the services at `channel`.
 #[derive(Debug)]
 pub struct Sim {
-    channel: Channel,
+    principals: Principals,
     config: SimConfig,
     /// What it saw.
     pub observed: Arc<Observed>,
@@ -213,13 +246,23 @@ fn resident_id(rng: &mut impl Rng, year: i32) -> String {
 }
 
 impl Sim {
-    /// Registers the population: taxis (signed on), one-key devices and callers.
-    pub async fn setup(channel: Channel, config: SimConfig) -> anyhow::Result<Self> {
+    /// Registers the population (taxis signed on, one-key devices and callers) as
+    /// `principals`; each device logs in at `channel` with its key, its session kept fresh
+    /// until `sessions_end`.
+    pub async fn setup(
+        channel: Channel,
+        principals: Principals,
+        config: SimConfig,
+        sessions_end: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !principals.operators.is_empty(),
+            "the simulation needs an operator"
+        );
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let mut fleet = FleetServiceClient::new(channel.clone());
-        let mut driver = DriverServiceClient::new(channel.clone());
-        let mut hotline = HotlineServiceClient::new(channel.clone());
-        let mut onekey = OneKeyServiceClient::new(channel.clone());
+        let mut fleet = FleetServiceClient::new(principals.fleet_admin.channel());
+        let mut driver = DriverServiceClient::new(principals.gateway.channel());
+        let mut onekey = OneKeyServiceClient::new(principals.fleet_admin.channel());
         let run = rng.random_range(0..90u32);
         let mut taxis = Vec::with_capacity(config.taxis);
         for i in 0..config.taxis {
@@ -269,7 +312,7 @@ impl Sim {
             } else {
                 rng.random_range(1966..2004)
             };
-            hotline
+            HotlineServiceClient::new(principals.operator(i).channel())
                 .upsert_caller(pb::UpsertCallerRequest {
                     caller: Some(pb::CallerProfile {
                         phone: phone.clone(),
@@ -298,17 +341,10 @@ impl Sim {
         }
         let mut devices = Vec::new();
         for i in 0..config.devices {
-            let id = format!("sim-{}-{i}", config.seed);
-            let secret = format!(
-                "sim-secret-{}-{i}-{:016x}",
-                config.seed,
-                rng.random::<u64>()
-            );
             let home_spot = residential[i % residential.len()];
-            onekey
+            // The server makes the device's id and secret (shown once, here).
+            let made = onekey
                 .register_device(pb::RegisterDeviceRequest {
-                    device_id: id.clone(),
-                    device_secret: secret.clone(),
                     owner_phone: format!("135{:08}", (run as usize) * 1_000_000 + i),
                     owner_name: format!("设备用户{i}"),
                     home: Some(place(
@@ -317,8 +353,25 @@ impl Sim {
                     )),
                     ..Default::default()
                 })
-                .await?;
-            devices.push(Device { id, secret });
+                .await?
+                .into_inner();
+            let id = made.device.map(|d| d.device_id).unwrap_or_default();
+            let secret = made.device_secret;
+            let session = Session::login(
+                channel.clone(),
+                Credential::Key {
+                    kind: pb::KeyKind::Device,
+                    id: id.clone(),
+                    secret: secret.clone(),
+                },
+                sessions_end.clone(),
+            )
+            .await?;
+            devices.push(Device {
+                id,
+                secret,
+                session,
+            });
         }
         let observed = Arc::new(Observed::default());
         {
@@ -328,7 +381,7 @@ impl Sim {
             }
         }
         Ok(Self {
-            channel,
+            principals,
             config,
             observed,
             taxis,
@@ -346,7 +399,7 @@ impl Sim {
     pub async fn run(&self, stop: CancellationToken) {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(gateway(
-            self.channel.clone(),
+            self.principals.gateway.channel(),
             self.observed.clone(),
             self.config.report_every,
             stop.clone(),
@@ -361,13 +414,13 @@ impl Sim {
                     self.config.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 ),
                 speed_mps: 8.0 * self.config.speed_factor,
-                channel: self.channel.clone(),
+                channel: self.principals.gateway.channel(),
                 observed: self.observed.clone(),
             };
             tasks.push(tokio::spawn(t.run(stop.clone())));
         }
         tasks.push(tokio::spawn(callers(
-            self.channel.clone(),
+            self.principals.clone(),
             self.config.clone(),
             self.devices.clone(),
             self.callers.clone(),
@@ -383,7 +436,7 @@ impl Sim {
 /// Reports every taxi's position over one long-lived client stream, like an in-car
 /// terminal gateway, in batches of up to 1,000.
 async fn gateway(
-    channel: Channel,
+    channel: Authed,
     observed: Arc<Observed>,
     every: Duration,
     stop: CancellationToken,
@@ -447,7 +500,7 @@ struct TaxiSim {
     at: (f64, f64),
     rng: StdRng,
     speed_mps: f64,
-    channel: Channel,
+    channel: Authed,
     observed: Arc<Observed>,
 }
 
@@ -590,12 +643,7 @@ impl TaxiSim {
     }
 
     /// One tick of driving and of whatever the current job needs.
-    async fn step(
-        &mut self,
-        job: Job,
-        d: &mut DriverServiceClient<Channel>,
-        tick: Duration,
-    ) -> Job {
+    async fn step(&mut self, job: Job, d: &mut DriverServiceClient<Authed>, tick: Duration) -> Job {
         let step_m = self.speed_mps * tick.as_secs_f64();
         let id = self.id.clone();
         match job {
@@ -748,7 +796,7 @@ impl TaxiSim {
 
 /// Callers: Poisson arrivals on every channel.
 async fn callers(
-    channel: Channel,
+    principals: Principals,
     config: SimConfig,
     devices: Vec<Device>,
     callers: Vec<Caller>,
@@ -766,8 +814,9 @@ async fn callers(
             () = stop.cancelled() => return,
         }
         n += 1;
-        let mut hotline = HotlineServiceClient::new(channel.clone());
-        let mut onekey = OneKeyServiceClient::new(channel.clone());
+        let operator = principals.operator(n as usize);
+        let mut hotline = HotlineServiceClient::new(operator.channel());
+        let mut switch = HotlineServiceClient::new(principals.phone_switch.channel());
         let is_elderly = rng.random_bool(config.elderly_share);
         let reservation = rng.random_bool(config.reservation_share);
         let cancel_after = rng
@@ -796,7 +845,7 @@ async fn callers(
         let result: Result<(pb::Order, &'static str), tonic::Status> =
             if is_elderly && !reservation && kind < 50 && !devices.is_empty() {
                 let dev = &devices[rng.random_range(0..devices.len())];
-                onekey
+                OneKeyServiceClient::new(dev.session.channel())
                     .press_button(pb::PressButtonRequest {
                         device_id: dev.id.clone(),
                         device_secret: dev.secret.clone(),
@@ -814,7 +863,7 @@ async fn callers(
                     _ => (pb::Channel::FamilyProxy, "family proxy"),
                 };
                 // The phone switch and the screen pop come first, as on a real call.
-                let _ = hotline
+                let _ = switch
                     .classify_call(pb::ClassifyCallRequest {
                         calling_number: caller.phone.clone(),
                     })
@@ -826,7 +875,14 @@ async fn callers(
                     .await;
                 let from_home = rng.random_bool(0.5) || channel_kind == pb::Channel::Ivr;
                 let (pickup, pickup_name) = city::destination(&mut rng);
-                hotline
+                // The voice menu books as the phone switch; a person at the desk as
+                // themselves.
+                let mut booker = if channel_kind == pb::Channel::Ivr {
+                    switch.clone()
+                } else {
+                    hotline.clone()
+                };
+                booker
                     .create_booking(pb::CreateBookingRequest {
                         caller_phone: caller.phone.clone(),
                         pickup_saved_place: if from_home {
@@ -839,7 +895,7 @@ async fn callers(
                         pickup_time,
                         channel: channel_kind as i32,
                         operator_id: if channel_kind == pb::Channel::Operator {
-                            format!("op-{}", n % 12)
+                            operator.id().to_string()
                         } else {
                             String::new()
                         },
@@ -876,15 +932,18 @@ async fn callers(
                         pickup,
                     });
                 if let Some(after) = cancel_after {
+                    // The passenger calls back and an operator cancels: the operator is
+                    // who the credential says, so the cancel is theirs.
                     let mut h = hotline.clone();
+                    let operator_id = operator.id().to_string();
                     tokio::spawn(async move {
                         tokio::time::sleep(after).await;
                         let _ = h
                             .cancel_order(pb::CancelOrderRequest {
                                 order_id: order.order_id,
-                                cancelled_by: pb::CancelledBy::Passenger as i32,
-                                reason: "不需要了".into(),
-                                operator_id: String::new(),
+                                cancelled_by: pb::CancelledBy::Operator as i32,
+                                reason: "乘客不需要了".into(),
+                                operator_id,
                             })
                             .await;
                     });

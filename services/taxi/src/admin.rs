@@ -3,14 +3,24 @@
 //!
 //! - `taxi admin audit verify`: walks the operators' audit log and names the first
 //!   removed or altered entry.
+//! - `taxi admin create-operator`: a person's account (how a city makes its first
+//!   supervisor); the password comes from `TAXI_ADMIN_PASSWORD` or the first line of
+//!   stdin, never from a flag (flags show in `ps`).
+//! - `taxi admin create-service-key`: the phone switch's or the terminal gateway's key,
+//!   printed once.
 //!
-//! Exit codes: 0 done (the log is intact), 1 the log is not intact, 2 bad configuration,
-//! 3 Redis could not be read.
+//! Exit codes: 0 done (the log is intact), 1 the log is not intact or the name is taken,
+//! 2 bad configuration or input (the flag or field named), 3 Redis could not be read.
 
 use crate::config::{ENV_CITY, ENV_REDIS_URL, check_city, check_redis_url, default_city};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
+use taxi_auth::Role;
 use taxi_store::{Store, StoreConfig};
+
+/// `TAXI_ADMIN_PASSWORD`: the new account's password for `taxi admin create-operator`
+/// (else it is read from stdin).
+pub(crate) const ENV_ADMIN_PASSWORD: &str = "TAXI_ADMIN_PASSWORD";
 
 /// Flags of `taxi admin` (each also read from its environment variable).
 #[derive(Debug, Args)]
@@ -33,6 +43,36 @@ enum AdminCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Create a person's account (the first supervisor is made this way). The password
+    /// is read from TAXI_ADMIN_PASSWORD, else from the first line of stdin.
+    CreateOperator {
+        /// The login name: 3 to 32 of `a-z 0-9 . - _`.
+        #[arg(long)]
+        username: String,
+        /// operator, supervisor, fleet-admin or auditor.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// The name shown to others (defaults to the username).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Create (or replace) a service's key and print its secret once.
+    CreateServiceKey {
+        /// The service's name: 3 to 32 of `a-z 0-9 . - _`.
+        #[arg(long)]
+        name: String,
+        /// phone-switch or gateway.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// Why an admin command did not do what it was asked.
+enum Refusal {
+    /// Bad input (exit 2).
+    Input(String),
+    /// The name is taken (exit 1).
+    Taken(String),
 }
 
 /// What `taxi admin audit` does.
@@ -59,6 +99,31 @@ pub(crate) fn run(args: AdminArgs) -> ExitCode {
                 AdminCommand::Audit {
                     command: AuditCommand::Verify,
                 } => verify(&store).await,
+                AdminCommand::CreateOperator {
+                    username,
+                    role,
+                    display_name,
+                } => {
+                    let made = match person_role(&role).and_then(|role| {
+                        Ok(taxi_access::NewAccount {
+                            display_name: display_name.unwrap_or_else(|| username.clone()),
+                            username: username.clone(),
+                            password: password()?,
+                            role,
+                        })
+                    }) {
+                        Ok(account) => create_operator(&store, &account).await?,
+                        Err(e) => Err(e),
+                    };
+                    Ok(outcome(made))
+                }
+                AdminCommand::CreateServiceKey { name, role } => {
+                    let made = match service_role(&role) {
+                        Ok(role) => create_service_key(&store, &name, role).await?,
+                        Err(e) => Err(e),
+                    };
+                    Ok(outcome(made))
+                }
             }
         })
     });
@@ -90,5 +155,101 @@ async fn verify(store: &Store) -> anyhow::Result<ExitCode> {
     } else {
         println!("audit log of city {city}: NOT INTACT: {verdict}");
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The exit code of a create command, its refusal printed.
+fn outcome(made: Result<(), Refusal>) -> ExitCode {
+    match made {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Refusal::Input(e)) => {
+            eprintln!("taxi: {e}");
+            ExitCode::from(2)
+        }
+        Err(Refusal::Taken(e)) => {
+            eprintln!("taxi: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--role` of `create-operator`: a person's role.
+fn person_role(code: &str) -> Result<Role, Refusal> {
+    Role::from_code(code)
+        .filter(|r| r.is_person())
+        .ok_or_else(|| {
+            Refusal::Input(format!(
+                "--role: `{code}` is not operator, supervisor, fleet-admin or auditor"
+            ))
+        })
+}
+
+/// `--role` of `create-service-key`: a service's role.
+fn service_role(code: &str) -> Result<Role, Refusal> {
+    Role::from_code(code)
+        .filter(|r| r.is_service())
+        .ok_or_else(|| Refusal::Input(format!("--role: `{code}` is not phone-switch or gateway")))
+}
+
+/// The new account's password: `TAXI_ADMIN_PASSWORD`, else the first line of stdin.
+fn password() -> Result<String, Refusal> {
+    if let Ok(p) = std::env::var(ENV_ADMIN_PASSWORD) {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Refusal::Input(format!("password: cannot read stdin: {e}")))?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        return Err(Refusal::Input(format!(
+            "password: set {ENV_ADMIN_PASSWORD} or give it as the first line of stdin"
+        )));
+    }
+    Ok(p)
+}
+
+/// Maps what the access crate refused; Redis failures stay errors (exit 3).
+fn refusal(e: taxi_edge::ApiError) -> anyhow::Result<Result<(), Refusal>> {
+    match e.code() {
+        tonic::Code::InvalidArgument => Ok(Err(Refusal::Input(e.to_string()))),
+        tonic::Code::AlreadyExists => Ok(Err(Refusal::Taken(e.to_string()))),
+        _ => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+async fn create_operator(
+    store: &Store,
+    a: &taxi_access::NewAccount,
+) -> anyhow::Result<Result<(), Refusal>> {
+    match taxi_access::create_account(store, a).await {
+        Ok(()) => {
+            println!(
+                "created {} `{}` in city {}; log in with AuthService.Login",
+                a.role,
+                a.username,
+                store.city()
+            );
+            Ok(Ok(()))
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+async fn create_service_key(
+    store: &Store,
+    name: &str,
+    role: Role,
+) -> anyhow::Result<Result<(), Refusal>> {
+    match taxi_access::create_service_key(store, name, role).await {
+        Ok(secret) => {
+            eprintln!(
+                "created the {role} key `{name}` in city {}; its secret (shown once) follows on stdout",
+                store.city()
+            );
+            println!("{secret}");
+            Ok(Ok(()))
+        }
+        Err(e) => refusal(e),
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use taxi_domain::geo::{City, ServiceArea};
 use taxi_server::tls::{TlsSettings, TlsSettingsError};
-use taxi_server::{ServerConfig, parse_roles};
+use taxi_server::{AuthMode, ServerConfig, parse_roles};
 
 /// `TAXI_ROLE`: the roles to serve.
 pub(crate) const ENV_ROLE: &str = "TAXI_ROLE";
@@ -69,6 +69,15 @@ pub(crate) const ENV_TLS_KEY: &str = "TAXI_TLS_KEY";
 /// `TAXI_TLS_CLIENT_CA`: PEM CA certificates whose client certificates identify services
 /// (optional for clients, verified when presented).
 pub(crate) const ENV_TLS_CLIENT_CA: &str = "TAXI_TLS_CLIENT_CA";
+/// `TAXI_AUTH`: `enforce` (every call needs a credential) or `off` (loopback only).
+pub(crate) const ENV_AUTH: &str = "TAXI_AUTH";
+/// `TAXI_REFLECTION`: whether gRPC reflection is served (`false` in production).
+pub(crate) const ENV_REFLECTION: &str = "TAXI_REFLECTION";
+/// `TAXI_AUTH_KEY_FILE`: the token signing key (at least 32 bytes, read verbatim); unset
+/// keeps one in Redis, made on first use and shared by every process of the city.
+pub(crate) const ENV_AUTH_KEY_FILE: &str = "TAXI_AUTH_KEY_FILE";
+/// `TAXI_ACCESS_TOKEN_TTL_S`: how long an access token is accepted, in seconds.
+pub(crate) const ENV_ACCESS_TOKEN_TTL: &str = "TAXI_ACCESS_TOKEN_TTL_S";
 
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
@@ -140,6 +149,18 @@ mod defaults {
     }
     pub(super) fn stuck_boarding_secs() -> u64 {
         s().trip_watch.boarding.as_secs()
+    }
+    pub(super) fn auth() -> String {
+        match ServerConfig::default().auth_mode {
+            taxi_server::AuthMode::Enforce => "enforce".into(),
+            taxi_server::AuthMode::Off => "off".into(),
+        }
+    }
+    pub(super) fn reflection() -> bool {
+        ServerConfig::default().reflection
+    }
+    pub(super) fn access_token_ttl_s() -> u64 {
+        taxi_auth::AuthSettings::default().access_ttl.as_secs()
     }
 }
 
@@ -234,11 +255,32 @@ pub(crate) struct ServeArgs {
     /// presented; their common name identifies a service (mTLS). Needs --tls-cert.
     #[arg(long, env = ENV_TLS_CLIENT_CA)]
     pub tls_client_ca: Option<PathBuf>,
+    /// `enforce`: every call but health, reflection and logging in needs a credential.
+    /// `off`: no credential is checked and every call acts as the gateway, the phone
+    /// switch or a supervisor, the first its policy row allows; refused unless `--listen` is a loopback address (benchmarks and
+    /// local experiments only).
+    #[arg(long, env = ENV_AUTH, default_value_t = defaults::auth())]
+    pub auth: String,
+    /// Serve gRPC reflection (`true` or `false`; switch it off in production).
+    #[arg(long, env = ENV_REFLECTION, default_value_t = defaults::reflection(), action = clap::ArgAction::Set)]
+    pub reflection: bool,
+    /// A file holding the token signing key (at least 32 bytes, used verbatim). Unset: the
+    /// key kept in the city's Redis (made on first use, shared by every process).
+    #[arg(long, env = ENV_AUTH_KEY_FILE)]
+    pub auth_key_file: Option<PathBuf>,
+    /// Seconds an access token is accepted (clients refresh before it ends).
+    #[arg(long, env = ENV_ACCESS_TOKEN_TTL, default_value_t = defaults::access_token_ttl_s())]
+    pub access_token_ttl: u64,
 }
 
 const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
 const TLS_KEY_FLAG: &str = "--tls-key / TAXI_TLS_KEY";
 const TLS_CLIENT_CA_FLAG: &str = "--tls-client-ca / TAXI_TLS_CLIENT_CA";
+const AUTH_FLAG: &str = "--auth / TAXI_AUTH";
+const AUTH_KEY_FILE_FLAG: &str = "--auth-key-file / TAXI_AUTH_KEY_FILE";
+const ACCESS_TOKEN_TTL_FLAG: &str = "--access-token-ttl / TAXI_ACCESS_TOKEN_TTL_S";
+/// The shortest token signing key accepted (HS256 wants at least its hash's 32 bytes).
+const MIN_AUTH_KEY_BYTES: usize = 32;
 
 /// Checks `--redis-url` / `TAXI_REDIS_URL` (every command that reaches Redis).
 pub(crate) fn check_redis_url(url: &str) -> anyhow::Result<()> {
@@ -333,8 +375,18 @@ impl ServeArgs {
             grace: Duration::from_secs(self.grace_secs),
             max_streams_per_connection: self.max_streams_per_connection,
             tls: self.tls()?,
+            auth_mode: self.auth_mode(listen)?,
+            auth_key: self.auth_key()?,
+            reflection: self.reflection,
             ..ServerConfig::default()
         };
+        if !(1..=86_400).contains(&self.access_token_ttl) {
+            bail!(
+                "{ACCESS_TOKEN_TTL_FLAG}: {} is outside 1..=86400 seconds",
+                self.access_token_ttl
+            );
+        }
+        server.auth.access_ttl = Duration::from_secs(self.access_token_ttl);
         let s = &mut server.settings;
         s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
             .with_context(|| format!("--offer-mode / {ENV_OFFER_MODE}: `{}` is not `sequential` or `broadcast:N` (N 1 to 20)", self.offer_mode))?;
@@ -459,6 +511,42 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--auth`: `enforce`, or `off` on a loopback listen address only.
+    fn auth_mode(&self, listen: SocketAddr) -> anyhow::Result<AuthMode> {
+        match self.auth.as_str() {
+            "enforce" => Ok(AuthMode::Enforce),
+            "off" if listen.ip().is_loopback() => {
+                tracing::warn!(
+                    %listen,
+                    "{AUTH_FLAG} is off: NO credential is checked; loopback experiments and benchmarks only"
+                );
+                Ok(AuthMode::Off)
+            }
+            "off" => bail!(
+                "{AUTH_FLAG}: `off` is refused on {listen}: without authentication anyone who reaches the port can do anything; it is allowed only on a loopback --listen address"
+            ),
+            other => bail!("{AUTH_FLAG}: `{other}` is not `enforce` or `off`"),
+        }
+    }
+
+    /// `--auth-key-file`: readable, at least 32 bytes; never shown.
+    fn auth_key(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.auth_key_file else {
+            return Ok(None);
+        };
+        let key = std::fs::read(path)
+            .with_context(|| format!("{AUTH_KEY_FILE_FLAG}: cannot read {}", path.display()))?;
+        if key.len() < MIN_AUTH_KEY_BYTES {
+            bail!(
+                "{AUTH_KEY_FILE_FLAG}: {} holds {} bytes; the key needs at least {MIN_AUTH_KEY_BYTES} (e.g. `head -c 48 /dev/urandom > {}`)",
+                path.display(),
+                key.len(),
+                path.display()
+            );
+        }
+        Ok(Some(key))
+    }
+
     /// The TLS files: both the certificate and its key or neither, each readable and
     /// parseable, the key the certificate's; a client CA only with them.
     fn tls(&self) -> anyhow::Result<Option<TlsSettings>> {
@@ -631,6 +719,83 @@ mod tests {
             c.server.max_streams_per_connection,
             server.max_streams_per_connection
         );
+        assert_eq!(c.server.auth_mode, AuthMode::Enforce);
+        assert_eq!(c.server.reflection, server.reflection);
+        assert_eq!(c.server.auth_key, None, "the key kept in Redis by default");
+        assert_eq!(
+            c.server.auth.access_ttl,
+            taxi_auth::AuthSettings::default().access_ttl
+        );
+    }
+
+    #[test]
+    fn identity_flags_are_checked_naming_their_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short.key");
+        std::fs::write(&short, [7u8; 31]).unwrap();
+        let good = dir.path().join("good.key");
+        std::fs::write(&good, [9u8; 32]).unwrap();
+        let (short, good) = (short.display().to_string(), good.display().to_string());
+
+        let c = parse(&[
+            "--auth",
+            "off",
+            "--reflection",
+            "false",
+            "--auth-key-file",
+            &good,
+            "--access-token-ttl",
+            "120",
+        ])
+        .unwrap();
+        assert_eq!(c.server.auth_mode, AuthMode::Off);
+        assert!(!c.server.reflection);
+        assert_eq!(c.server.auth_key, Some(vec![9u8; 32]));
+        assert_eq!(c.server.auth.access_ttl, Duration::from_secs(120));
+        let c = parse(&["--auth", "off", "--listen", "[::1]:7000"]).unwrap();
+        assert_eq!(c.server.auth_mode, AuthMode::Off, "IPv6 loopback too");
+
+        for (args, needle) in [
+            (
+                vec!["--auth", "off", "--listen", "0.0.0.0:50051"],
+                "--auth / TAXI_AUTH: `off` is refused on 0.0.0.0:50051",
+            ),
+            (
+                vec!["--auth", "off", "--listen", "10.1.2.3:50051"],
+                "--auth / TAXI_AUTH: `off` is refused",
+            ),
+            (
+                vec!["--auth", "maybe"],
+                "--auth / TAXI_AUTH: `maybe` is not `enforce` or `off`",
+            ),
+            (
+                vec!["--auth-key-file", &short],
+                "--auth-key-file / TAXI_AUTH_KEY_FILE: ",
+            ),
+            (
+                vec!["--auth-key-file", "/nonexistent/k"],
+                "--auth-key-file / TAXI_AUTH_KEY_FILE: cannot read /nonexistent/k",
+            ),
+            (
+                vec!["--access-token-ttl", "0"],
+                "--access-token-ttl / TAXI_ACCESS_TOKEN_TTL_S: 0 is outside",
+            ),
+            (
+                vec!["--access-token-ttl", "86401"],
+                "--access-token-ttl / TAXI_ACCESS_TOKEN_TTL_S",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&args).unwrap_err());
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        let err = format!("{:#}", parse(&["--auth-key-file", &short]).unwrap_err());
+        assert!(err.contains("holds 31 bytes"), "{err}");
+        // Not a boolean: clap names the flag.
+        let err = T::try_parse_from(["taxi", "--reflection", "maybe"])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("--reflection"), "{err}");
     }
 
     #[test]

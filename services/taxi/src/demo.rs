@@ -1,4 +1,5 @@
-//! `taxi demo`: a private Redis, every service in-process, and a simulated city.
+//! `taxi demo`: a private Redis, every service in-process, and a simulated city whose
+//! every client logs in (`crate::principals`).
 
 use anyhow::Context;
 use clap::Args;
@@ -169,8 +170,33 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         .max(args.taxis as u32 + 200);
     let tls = Throwaway::new().context("making throw-away certificates")?;
     config.tls = Some(tls.settings()?);
-    let server = tokio::spawn(taxi_server::run(listener, store, config, shutdown.clone()));
+    // The simulated city registers its whole population at once and logs every device in
+    // from this one loopback address, and its few operators book for a whole city: the
+    // per-identity limits of a real desk would refuse it. The demo shows dispatch, so its
+    // limits are wide (a real city keeps `taxi serve`'s defaults).
+    let wide = taxi_auth::limits::Rate::per_minute(1_000_000, 60_000_000);
+    config.auth.rates = taxi_auth::limits::Rates {
+        booking: wide,
+        service_booking: wide,
+        press: wide,
+        caller_upsert: wide,
+        login: wide,
+    };
+    let server = tokio::spawn(taxi_server::run(
+        listener,
+        store.clone(),
+        config,
+        shutdown.clone(),
+    ));
     let channel = taxi_sim::connect(addr, Some(&tls.ca_pem)).await?;
+    let sessions_end = CancellationToken::new();
+    let principals = crate::principals::bootstrap(&store, channel.clone(), 4, &sessions_end)
+        .await
+        .context("making and logging in the demo's operators and services")?;
+    println!(
+        "logged in {} operators, a fleet admin, the terminal gateway and the phone switch through AuthService.Login",
+        principals.operators.len()
+    );
     println!(
         "taxi demo over TLS (throw-away certificates made at start): {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
         args.taxis,
@@ -190,9 +216,14 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     };
     let setup = Instant::now();
     let sim = std::sync::Arc::new(
-        Sim::setup(channel.clone(), config)
-            .await
-            .context("registering the simulated city")?,
+        Sim::setup(
+            channel.clone(),
+            principals.clone(),
+            config,
+            sessions_end.clone(),
+        )
+        .await
+        .context("registering the simulated city")?,
     );
     println!(
         "registered {} taxis, devices and callers in {:.1} s; the city runs now",
@@ -205,7 +236,7 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         let stop = stop.clone();
         tokio::spawn(async move { sim.run(stop).await })
     };
-    let mut dispatch = DispatchServiceClient::new(channel.clone());
+    let mut dispatch = DispatchServiceClient::new(principals.operators[0].channel());
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -342,6 +373,7 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         chart_path.display()
     );
 
+    sessions_end.cancel();
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     Ok(DemoResult {

@@ -5,7 +5,8 @@
 //! - `taxi demo` runs every service and a simulated city, prints progress and a summary,
 //!   and draws a map and a chart.
 //! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
-//! - `taxi admin audit verify` checks the operators' audit log's hash chain.
+//! - `taxi admin audit verify` checks the operators' audit log's hash chain;
+//!   `taxi admin create-operator` and `create-service-key` make the first credentials.
 //!
 //! Configuration comes from flags and `TAXI_*` environment variables and is checked
 //! before any port is bound: bad configuration is a clear message and exit code 2.
@@ -14,6 +15,7 @@ mod admin;
 mod bench;
 mod config;
 mod demo;
+mod principals;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -37,7 +39,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.
     Bench(bench::BenchArgs),
-    /// Operators' tools on the city's Redis: `audit verify`.
+    /// Operators' tools on the city's Redis: `audit verify`, `create-operator`, `create-service-key`.
     Admin(admin::AdminArgs),
 }
 

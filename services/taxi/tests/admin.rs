@@ -1,6 +1,8 @@
-//! `taxi admin audit verify`, the real binary against a private Redis (a Redis Cluster in
-//! the cluster tier): exit 0 and the count for an intact log, exit 1 naming the entry for
-//! a tampered one, exit 2 for bad configuration.
+//! `taxi admin`, the real binary against a private Redis (a Redis Cluster in the cluster
+//! tier). `audit verify`: exit 0 and the count for an intact log, exit 1 naming the entry
+//! for a tampered one, exit 2 for bad configuration. `create-operator` and
+//! `create-service-key`: the credentials they make log in over gRPC; a taken name exits 1,
+//! bad input 2.
 
 use taxi_domain::oplog::OplogEntry;
 use taxi_store::{Store, StoreConfig};
@@ -8,21 +10,222 @@ use taxi_tests::{CITY, TestRedis};
 
 /// Runs `taxi admin <args>` against `url`; its exit code and everything it printed.
 async fn admin(url: &str, args: &[&str]) -> (i32, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_taxi"))
-        .arg("admin")
+    let (code, out, err) = admin_with(url, args, None, "").await;
+    (code, format!("{out}{err}"))
+}
+
+/// Runs `taxi admin <args>` with `TAXI_ADMIN_PASSWORD` (if given) and `stdin`; its exit
+/// code, stdout and stderr.
+async fn admin_with(
+    url: &str,
+    args: &[&str],
+    password_env: Option<&str>,
+    stdin: &str,
+) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_taxi"));
+    cmd.arg("admin")
         .args(args)
         .env("TAXI_REDIS_URL", url)
         .env("TAXI_CITY", CITY)
         .env("TAXI_LOG", "warn")
-        .output()
+        .env_remove("TAXI_ADMIN_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(p) = password_env {
+        cmd.env("TAXI_ADMIN_PASSWORD", p);
+    }
+    let mut child = cmd.spawn().expect("run taxi");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
         .await
-        .expect("run taxi");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        .expect("write stdin");
+    drop(input);
+    let out = child.wait_with_output().await.expect("taxi ends");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Serves the city on `url` in this process; the channel and the server's stop.
+async fn serve(
+    url: &str,
+) -> (
+    tonic::transport::Channel,
+    tokio_util::sync::CancellationToken,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Store::connect(StoreConfig::new(url, CITY)).expect("store");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(taxi_server::run(
+        listener,
+        store,
+        taxi_server::ServerConfig::default(),
+        stop.clone(),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    (channel, stop)
+}
+
+#[tokio::test]
+async fn create_operator_makes_the_first_supervisor_who_logs_in_over_grpc() {
+    use taxi_proto::v1 as pb;
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let password = "the chief's long password";
+    // From stdin (the first line), as an operator would type or pipe it.
+    let (code, out, err) = admin_with(
+        &url,
+        &[
+            "create-operator",
+            "--username",
+            "chief",
+            "--role",
+            "supervisor",
+            "--display-name",
+            "Chief of shift",
+        ],
+        None,
+        &format!("{password}\n"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created supervisor `chief`"), "{out}");
+    assert!(
+        !format!("{out}{err}").contains(password),
+        "the password was shown"
     );
-    (out.status.code().expect("exit code"), text)
+
+    let (channel, stop) = serve(&url).await;
+    let login = taxi_tests::login_password(channel.clone(), "chief", password)
+        .await
+        .expect("the new supervisor logs in");
+    let token = login.tokens.expect("tokens").access_token;
+    let me = taxi_proto::v1::auth_service_client::AuthServiceClient::new(taxi_tests::bearer(
+        channel.clone(),
+        &token,
+    ))
+    .who_am_i(pb::WhoAmIRequest {})
+    .await
+    .expect("who am i")
+    .into_inner()
+    .principal
+    .expect("principal");
+    assert_eq!(
+        (me.role, me.id.as_str(), me.city.as_str()),
+        (pb::Role::Supervisor as i32, "chief", CITY)
+    );
+    // A wrong password does not log in.
+    let wrong = taxi_tests::login_password(channel, "chief", "not the password at all")
+        .await
+        .expect_err("wrong password");
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    stop.cancel();
+
+    // The same name again: exit 1, clearly; from the environment this time.
+    let (code, out, err) = admin_with(
+        &url,
+        &["create-operator", "--username", "chief"],
+        Some("another long password"),
+        "",
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("chief is taken"), "{err}");
+}
+
+#[tokio::test]
+async fn create_operator_refuses_bad_input_naming_it_and_stores_nothing() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let store = Store::connect(StoreConfig::new(&url, CITY)).expect("store");
+    for (args, password, needle) in [
+        (
+            vec![
+                "create-operator",
+                "--username",
+                "badrole",
+                "--role",
+                "driver",
+            ],
+            Some("a long enough password"),
+            "--role: `driver` is not operator",
+        ),
+        (
+            vec!["create-operator", "--username", "shortpw"],
+            Some("short"),
+            "password",
+        ),
+        (
+            vec!["create-operator", "--username", "NO SPACES"],
+            Some("a long enough password"),
+            "username",
+        ),
+        (
+            vec!["create-operator", "--username", "nopw"],
+            None,
+            "TAXI_ADMIN_PASSWORD",
+        ),
+    ] {
+        let (code, out, err) = admin_with(&url, &args, password, "").await;
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    for name in ["badrole", "shortpw", "nopw"] {
+        assert!(
+            store.account(name).await.unwrap().is_none(),
+            "{name} stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_service_key_prints_a_secret_once_that_logs_in() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let (code, out, err) = admin_with(
+        &url,
+        &[
+            "create-service-key",
+            "--name",
+            "switch1",
+            "--role",
+            "phone-switch",
+        ],
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let secret = out.trim();
+    assert!(
+        !secret.is_empty() && !secret.contains(' '),
+        "stdout is the secret: {out}"
+    );
+    let (channel, stop) = serve(&url).await;
+    taxi_tests::login_key(channel, taxi_proto::v1::KeyKind::Service, "switch1", secret).await;
+    stop.cancel();
+    let (code, _, err) = admin_with(
+        &url,
+        &["create-service-key", "--name", "x", "--role", "operator"],
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--role: `operator` is not phone-switch or gateway"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,11 @@
 //! cancel. Afterwards the audit trail must show no order ever with two taxis and no taxi
 //! ever with two orders, and every order must have ended COMPLETED, CANCELLED or
 //! UNFULFILLED.
+//!
+//! Every client holds a real credential: the drivers answer through the terminal gateway's
+//! token, bookings and cancels are the harness supervisor's, and the separate dispatch
+//! processes accept a login of their own and the tokens the in-process server issued
+//! (one signing key per city, kept in Redis).
 
 use rand::Rng;
 use std::collections::HashMap;
@@ -16,7 +21,7 @@ use taxi_tests::*;
 const TAXIS: usize = 100;
 const ORDERS: usize = 300;
 
-struct Dispatcher(Child);
+struct Dispatcher(Child, u16);
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
@@ -66,7 +71,50 @@ fn dispatcher(redis_url: &str) -> Dispatcher {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start a dispatch process");
-    Dispatcher(child)
+    Dispatcher(child, port)
+}
+
+/// A channel to a dispatch process, once it listens.
+async fn reach(d: &Dispatcher) -> tonic::transport::Channel {
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", d.1)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match endpoint.connect().await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "dispatch process never listened: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Logs in at a dispatch process and reads its stats; a token of the in-process server
+/// works there too, and no token does not.
+async fn logs_in_at(city: &TestCity, d: &Dispatcher) {
+    use taxi_proto::v1::dispatch_service_client::DispatchServiceClient;
+    let channel = reach(d).await;
+    let own = login_password(channel.clone(), SUPERVISOR, SUPERVISOR_PASSWORD)
+        .await
+        .expect("the supervisor logs in at a dispatch process")
+        .tokens
+        .expect("tokens")
+        .access_token;
+    for token in [own.as_str(), city.principals.supervisor.as_str()] {
+        DispatchServiceClient::new(bearer(channel.clone(), token))
+            .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+            .await
+            .expect("a token of the city works in every process");
+    }
+    let refused = DispatchServiceClient::new(channel)
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await
+        .expect_err("no token, no stats");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 }
 
 /// One simulated driver (through the in-car terminal gateway's credential, which acts
@@ -170,8 +218,10 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
     config.settings.dispatch_workers = 0; // all dispatch happens in the two child processes
     config.settings.position_fresh = Duration::from_secs(300);
     let city = TestCity::start_with(config).await;
-    let _a = dispatcher(&city.redis.url());
-    let _b = dispatcher(&city.redis.url());
+    let a = dispatcher(&city.redis.url());
+    let b = dispatcher(&city.redis.url());
+    logs_in_at(&city, &a).await;
+    logs_in_at(&city, &b).await;
 
     // 100 taxis within about 2 km of the centre.
     let stop = tokio_util::sync::CancellationToken::new();

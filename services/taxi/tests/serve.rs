@@ -22,6 +22,18 @@ fn bad_configuration_exits_2_with_a_clear_message() {
         (vec!["serve", "--role", "everything"], "TAXI_ROLE"),
         (vec!["serve", "--listen", "here"], "TAXI_LISTEN"),
         (vec!["serve", "--city", "123456"], "TAXI_SERVICE_AREA"),
+        (
+            vec!["serve", "--auth", "off", "--listen", "0.0.0.0:50051"],
+            "--auth / TAXI_AUTH: `off` is refused",
+        ),
+        (
+            vec!["serve", "--auth-key-file", "/nonexistent/key"],
+            "TAXI_AUTH_KEY_FILE: cannot read",
+        ),
+        (
+            vec!["serve", "--access-token-ttl", "0"],
+            "TAXI_ACCESS_TOKEN_TTL_S",
+        ),
     ] {
         let out = taxi().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -276,4 +288,157 @@ fn a_second_serve_on_the_same_data_dir_fails_fast_and_says_why() {
             .count(),
         1
     );
+}
+
+/// A client session keeps working past its access token's life: `--access-token-ttl 2`
+/// makes tokens end after 2 s, the login's own token is refused after that, and the
+/// simulator's session has refreshed its token in the background meanwhile.
+#[tokio::test]
+async fn a_client_session_outlives_short_tokens_by_refreshing() {
+    use taxi_proto::v1 as pb;
+    use taxi_proto::v1::auth_service_client::AuthServiceClient;
+    let redis = taxi_tests::TestRedis::start();
+    let store =
+        taxi_store::Store::connect(taxi_store::StoreConfig::new(redis.url(), taxi_tests::CITY))
+            .unwrap();
+    taxi_access::create_account(
+        &store,
+        &taxi_access::NewAccount {
+            username: "nightshift".into(),
+            password: "a long night shift password".into(),
+            role: taxi_auth::Role::Operator,
+            display_name: "Night shift".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = taxi()
+        .args(["serve", "--role", "all", "--access-token-ttl", "2"])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TAXI_REDIS_URL", redis.url())
+        .env("TAXI_CITY", taxi_tests::CITY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let channel = loop {
+        match endpoint.connect().await {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("taxi serve never listened: {e}");
+            }
+        }
+    };
+    let first =
+        taxi_tests::login_password(channel.clone(), "nightshift", "a long night shift password")
+            .await
+            .expect("logs in")
+            .tokens
+            .expect("tokens")
+            .access_token;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let session = taxi_sim::Session::login(
+        channel.clone(),
+        taxi_sim::Credential::Password {
+            username: "nightshift".into(),
+            password: "a long night shift password".into(),
+        },
+        stop.clone(),
+    )
+    .await
+    .expect("the session logs in");
+    // The process's clock cannot be stepped: wait past the token's 2 s for real.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let expired = AuthServiceClient::new(taxi_tests::bearer(channel.clone(), &first))
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect_err("a 2 s token is over after 3 s");
+    assert_eq!(expired.code(), tonic::Code::Unauthenticated);
+    let me = AuthServiceClient::new(session.channel())
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("the session's token was refreshed in time")
+        .into_inner()
+        .principal
+        .expect("principal");
+    assert_eq!(me.id, "nightshift");
+    assert!(session.refreshes() >= 1, "{}", session.refreshes());
+    stop.cancel();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// `--auth off` on loopback: calls without a credential work, and no per-identity limit
+/// applies (every call is the same made-up identity, so the default booking limit of a
+/// person, 20 at once, would otherwise throttle the whole server).
+#[tokio::test]
+async fn auth_off_on_loopback_needs_no_credential_and_limits_no_one() {
+    use taxi_proto::v1 as pb;
+    use taxi_proto::v1::hotline_service_client::HotlineServiceClient;
+    let redis = taxi_tests::TestRedis::start();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = taxi()
+        .args(["serve", "--role", "all", "--auth", "off"])
+        .args(["--dispatch-workers", "0"])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TAXI_REDIS_URL", redis.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let channel = loop {
+        match endpoint.connect().await {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("taxi serve never listened: {e}");
+            }
+        }
+    };
+    let mut h = HotlineServiceClient::new(channel);
+    for i in 0..30 {
+        h.create_booking(pb::CreateBookingRequest {
+            caller_phone: format!("139{:08}", 10_000_000 + i),
+            pickup: Some(pb::Place {
+                location: Some(pb::LatLng {
+                    latitude: 29.563,
+                    longitude: 106.577,
+                    datum: pb::Datum::Wgs84 as i32,
+                }),
+                address: "解放碑".into(),
+            }),
+            channel: pb::Channel::Ivr as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("booking {i} without a credential: {e}"));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }

@@ -39,6 +39,8 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
     assert!(stdout.contains("summary after 12 s"), "{stdout}");
     // The demo serves TLS with throw-away certificates and its simulator connects over it.
     assert!(stdout.contains("taxi demo over TLS"), "{stdout}");
+    // Every simulated client logged in through AuthService.Login.
+    assert!(stdout.contains("logged in 4 operators"), "{stdout}");
     let refused = stdout
         .lines()
         .find(|l| l.contains("bookings refused"))
@@ -85,6 +87,7 @@ fn the_bench_produces_every_figure() {
         "b. dispatch latency",
         "c. screen pop & phone switch",
         "d. offer fan-out",
+        "e. auth+TLS on / off",
     ] {
         let of: Vec<_> = figures
             .iter()
@@ -103,4 +106,15 @@ fn the_bench_produces_every_figure() {
     assert!(value("order → offer p99") > 0.0);
     assert!(value("LookupCaller p99") > 0.0);
     assert!(value("offer delivery p99") > 0.0);
+    // Issue 11's acceptance figure: both throughputs with auth+TLS on and off, and the ratio.
+    for name in [
+        "ReportPositions updates/s, auth+TLS on",
+        "ReportPositions updates/s, auth+TLS off",
+        "ReportPositions updates/s, on / off",
+        "dispatch orders offered/s (burst), auth+TLS on",
+        "dispatch orders offered/s (burst), auth+TLS off",
+        "dispatch orders offered/s (burst), on / off",
+    ] {
+        assert!(value(name) > 0.0, "{name}");
+    }
 }
