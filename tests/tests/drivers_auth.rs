@@ -301,14 +301,22 @@ async fn a_driver_cannot_take_another_taxis_offer_and_the_offer_stays_open() {
         })
         .await;
     assert_status(r, Code::PermissionDenied, "taxi_id");
-    // For its own taxi, the offer is not open: refused as before, nothing changes.
+    // For its own taxi: the offer is another taxi's, refused as such; nothing changes.
     let r = d
         .accept_offer(pb::AcceptOfferRequest {
             taxi_id: String::new(),
             order_id: order.order_id.clone(),
         })
         .await;
-    assert_status(r, Code::FailedPrecondition, "order_id");
+    assert_status(r, Code::PermissionDenied, "another taxi's");
+    let r = d
+        .decline_offer(pb::DeclineOfferRequest {
+            taxi_id: String::new(),
+            order_id: order.order_id.clone(),
+            reason: String::new(),
+        })
+        .await;
+    assert_status(r, Code::PermissionDenied, "another taxi's");
 
     let o = city.store.get_order(&order.order_id).await.expect("order");
     assert_eq!(o.status, taxi_domain::order::OrderStatus::Offered);

@@ -92,14 +92,44 @@ impl Driver {
     ) -> ApiResult<pb::AcceptOfferResponse> {
         let (taxi, order) = Self::ids(c, &r.taxi_id, &r.order_id)?;
         let eta = view::eta_to_pickup(&self.store, &order, &taxi).await?;
-        self.store
+        let accepted = self
+            .store
             .accept_offer(&order, &taxi, eta, &self.settings.trip_watch)
-            .await?;
+            .await;
+        if let Err(e) = accepted {
+            return Err(self.refusal(c, &order, &taxi, e).await);
+        }
         tracing::info!(taxi_id = %taxi, order_id = %order, eta, "offer accepted");
         let o = self.store.get_order(&order).await?;
         Ok(pb::AcceptOfferResponse {
             order: Some(view::order(&self.store, &o, true).await?),
         })
+    }
+
+    /// An offer answer the store refused: for a driver, PERMISSION_DENIED when the order
+    /// is on offer and its taxi does not hold it (someone else's offer); else the store's
+    /// reason (the gateway, answering late for a taxi, learns the offer moved on).
+    /// Read only on the refusal path, so an accepted offer costs nothing more.
+    async fn refusal(
+        &self,
+        c: &Caller,
+        order: &str,
+        taxi: &str,
+        e: taxi_store::StoreError,
+    ) -> ApiError {
+        if c.identity.role == taxi_auth::Role::Driver
+            && matches!(
+                e,
+                taxi_store::StoreError::OfferGone {
+                    status: Some(taxi_domain::order::OrderStatus::Offered)
+                }
+            )
+            && let Ok(held) = self.store.held_order(taxi).await
+            && held.as_deref() != Some(order)
+        {
+            return ApiError::denied("order_id", "the offer is another taxi's");
+        }
+        e.into()
     }
 
     async fn decline(
@@ -109,7 +139,9 @@ impl Driver {
     ) -> ApiResult<pb::DeclineOfferResponse> {
         let (taxi, order) = Self::ids(c, &r.taxi_id, &r.order_id)?;
         let reason = validate::text("reason", &r.reason, 100)?;
-        self.store.decline_offer(&order, &taxi).await?;
+        if let Err(e) = self.store.decline_offer(&order, &taxi).await {
+            return Err(self.refusal(c, &order, &taxi, e).await);
+        }
         tracing::info!(taxi_id = %taxi, order_id = %order, %reason, "offer declined");
         Ok(pb::DeclineOfferResponse {})
     }
