@@ -57,14 +57,16 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         .unwrap()
         .port();
     let data = tempfile::tempdir().unwrap();
-    let mut child = taxi()
-        .args(["serve", "--role", "all"])
-        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TAXI_DATA_DIR", data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        taxi()
+            .args(["serve", "--role", "all"])
+            .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_DATA_DIR", data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
 
     let endpoint =
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
@@ -133,6 +135,30 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         "redis-server still running: {}",
         String::from_utf8_lossy(&left.stdout)
     );
+}
+
+/// A child process killed when the test ends, even by a panic (a failed assertion must
+/// not leave a server running).
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A `taxi serve --role all` with an embedded Redis in a data directory, and the pid of
@@ -317,15 +343,17 @@ async fn a_client_session_outlives_short_tokens_by_refreshing() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = taxi()
-        .args(["serve", "--role", "all", "--access-token-ttl", "2"])
-        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TAXI_REDIS_URL", redis.url())
-        .env("TAXI_CITY", taxi_tests::CITY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        taxi()
+            .args(["serve", "--role", "all", "--access-token-ttl", "2"])
+            .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_REDIS_URL", redis.url())
+            .env("TAXI_CITY", taxi_tests::CITY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let endpoint =
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -395,15 +423,17 @@ async fn auth_off_on_loopback_needs_no_credential_and_limits_no_one() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = taxi()
-        .args(["serve", "--role", "all", "--auth", "off"])
-        .args(["--dispatch-workers", "0"])
-        .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TAXI_REDIS_URL", redis.url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        taxi()
+            .args(["serve", "--role", "all", "--auth", "off"])
+            .args(["--dispatch-workers", "0"])
+            .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_REDIS_URL", redis.url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let endpoint =
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
