@@ -11,7 +11,7 @@ pub const MIN_LEN: usize = 16;
 /// Longest accepted secret.
 pub const MAX_LEN: usize = 128;
 
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+use taxi_domain::validate::ID_ALPHABET as ALPHABET;
 
 /// `prefix` and 128 random bits in 26 base-32 characters: an unguessable id.
 pub fn new_id(prefix: &str) -> String {

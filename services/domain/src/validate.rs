@@ -313,8 +313,8 @@ mod tests {
     }
 }
 
-/// The alphabet of generated ids: Crockford's base 32 (no I, L, O, U).
-const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// The alphabet of generated ids and codes: Crockford's base 32 (no I, L, O, U).
+pub const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Length of a generated id after its prefix: 128 bits in base 32.
 pub const GENERATED_ID_LEN: usize = 26;
