@@ -8,7 +8,9 @@
 //! same way. Only when the feed no longer reaches back that far is the stream sent what
 //! its taxi holds now (a resync), as a fresh stream is. The task waits for a slow
 //! client rather than dropping events, and every event carries its sequence id, so
-//! replays and live notices that overlap are sent once.
+//! replays and live notices that overlap are sent once. A resync reads what the taxi
+//! holds together with the feed's newest id ([`Store::holding`]) and skips the notices up
+//! to it, so a notice that reaches the hub after the read is not sent a second time.
 //!
 //! Concurrency: a `std::sync::Mutex` guards the map of streams; it is never held across an
 //! `.await` (senders are cloned out first).
@@ -370,15 +372,19 @@ impl Hub {
         }
     }
 
-    /// What a (re)connected taxi holds: its open offer, or the order assigned to it.
-    async fn current(&self, taxi: &str) -> Result<Option<Event>, StoreError> {
-        if let Some((order, _)) = self.store.open_offer(taxi).await? {
-            return self.offer_event(taxi, &order, false).await;
-        }
-        if let Some(order) = self.store.held_order(taxi).await? {
-            return self.offer_event(taxi, &order, true).await;
-        }
-        Ok(None)
+    /// What a (re)connected taxi holds (its open offer, or the order assigned to it), and
+    /// the feed's sequence id that state reflects: notices up to it are already in it.
+    async fn current(&self, taxi: &str) -> Result<(Option<Event>, Seq), StoreError> {
+        let h = self.store.holding(taxi).await?;
+        let event = match (h.order, h.offer_deadline) {
+            (Some(order), Some(deadline)) => {
+                let o = self.store.get_order(&order).await?;
+                Some(Event::Offer(self.offer(&o, taxi, deadline).await?))
+            }
+            (Some(order), None) => self.offer_event(taxi, &order, true).await?,
+            (None, _) => None,
+        };
+        Ok((event, h.seq))
     }
 
     /// The one conversion to the offer a driver sees.
@@ -489,11 +495,17 @@ impl StreamTask {
         }
     }
 
-    /// Sends what the taxi holds now.
+    /// Sends what the taxi holds now, and skips from then on the notices that state
+    /// already reflects (one written just before the read would otherwise repeat it).
     async fn resync(&mut self) -> Result<(), Gone> {
         match self.hub.current(&self.taxi).await {
-            Ok(Some(event)) => self.send(None, event).await,
-            Ok(None) => Ok(()),
+            Ok((event, seq)) => {
+                self.last = self.last.max(Some(seq));
+                match event {
+                    Some(event) => self.send(None, event).await,
+                    None => Ok(()),
+                }
+            }
             Err(e) => {
                 tracing::warn!(taxi_id = %self.taxi, error = %e, "could not read what the taxi holds");
                 Ok(())
@@ -554,5 +566,162 @@ fn offer_facts(order: &str, p: &OfferPayload) -> OfferFacts {
         phone: p.phone.clone(),
         passengers: p.pax.parse().unwrap_or(1),
         deadline_ms: p.deadline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hub against a real private `redis-server`, with its feed reader not running, so
+    //! a test decides when a notice reaches a stream and stages the races exactly.
+
+    use super::*;
+    use std::time::Duration;
+    use taxi_domain::Coordinates;
+    use taxi_domain::booking::Channel;
+    use taxi_domain::taxi::TaxiEvent;
+    use taxi_redis_process::RedisProcess;
+    use taxi_store::StoreConfig;
+    use taxi_store::dispatch::{Attempt, DispatchParams};
+    use taxi_store::feed::Replay;
+    use taxi_store::orders::NewOrder;
+    use taxi_store::taxis::{Fix, NewTaxi};
+
+    const AT: (f64, f64) = (29.5575, 106.5770);
+
+    fn params() -> DispatchParams {
+        DispatchParams {
+            fan_out: 1,
+            radii_m: vec![1_000],
+            elderly_extra_radius_m: 0,
+            caring_radius_m: 0,
+            fresh_ms: 60_000,
+            offer_timeout_ms: 60_000,
+            max_offers: 10,
+            max_age_ms: 600_000,
+            retry_ms: 5_000,
+            head_start_ms: 0,
+            max_missed: 3,
+        }
+    }
+
+    /// A free taxi and an order offered to it; returns (taxi, order).
+    async fn offered(store: &Store) -> (String, String) {
+        let taxi = store
+            .register_taxi(&NewTaxi {
+                plate: "渝A90001".into(),
+                driver_name: "张师傅".into(),
+                color: "白色".into(),
+                wheelchair: false,
+                tags: vec![],
+            })
+            .await
+            .expect("register")
+            .id;
+        store
+            .transition_taxi(&taxi, TaxiEvent::SignOn)
+            .await
+            .expect("sign on");
+        let at = Coordinates::new(AT.0, AT.1).expect("coordinates");
+        let fix = Fix {
+            taxi_id: taxi.clone(),
+            at,
+            fix_ms: store.now_ms(),
+        };
+        store.report_positions(&[fix], 60_000).await.expect("fix");
+        let now = store.now_ms();
+        let order = NewOrder {
+            channel: Channel::Operator,
+            phone: "13800138000".into(),
+            name: "王阿姨".into(),
+            pickup: PlaceRec {
+                at,
+                address: "解放碑步行街 8 号".into(),
+            },
+            dropoff: None,
+            pickup_ms: now,
+            reservation: false,
+            release_ms: now,
+            elderly: None,
+            needs: vec![],
+            passengers: 1,
+            notes: String::new(),
+            payment: Payment::Cash,
+            operator: "op-1".into(),
+            booker: String::new(),
+            device: String::new(),
+            priority: 0,
+            queue_score: now,
+            request_id: None,
+            dedupe_until_ms: None,
+        };
+        let id = store.create_order(&order).await.expect("order").order.id;
+        let (attempt, _) = store
+            .dispatch_next(&params(), None)
+            .await
+            .expect("dispatch");
+        assert!(matches!(attempt, Attempt::Offered { .. }), "{attempt:?}");
+        (taxi, id)
+    }
+
+    /// The taxi's notices in the feed, from its start.
+    async fn notices(store: &Store, taxi: &str) -> Vec<Notice> {
+        match store.notices_for(taxi, Seq::default()).await.expect("feed") {
+            Replay::Notices(list) => list,
+            Replay::Trimmed => panic!("the feed was trimmed"),
+        }
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Item>) -> Option<pb::StreamDispatchesResponse> {
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .map(|item| item.expect("an event, not an error"))
+    }
+
+    /// A stream that opens after an offer was written but before the offer's notice
+    /// reached this process (the driver app connects the moment it signs on) is sent the
+    /// offer once: from the state it starts with, not again when the notice arrives.
+    #[tokio::test]
+    async fn an_offer_written_just_before_a_stream_opens_reaches_it_once() {
+        let redis = RedisProcess::start_temporary().expect("redis");
+        let store = Store::connect(StoreConfig::new(redis.url(), "500100")).expect("store");
+        let (taxi, order) = offered(&store).await;
+        let hub = Hub::new(store.clone(), Settings::default());
+        let mut rx = hub.open(
+            &taxi,
+            None,
+            CancellationToken::new(),
+            std::future::pending(),
+        );
+        let first = next(&mut rx).await.expect("what the taxi holds");
+        match first.event {
+            Some(Event::Offer(o)) => assert_eq!(o.order_id, order),
+            other => panic!("expected the offer, got {other:?}"),
+        }
+        // The offer's notice arrives late, after the stream read the state.
+        for n in notices(&store, &taxi).await {
+            hub.deliver(n);
+        }
+        assert_eq!(next(&mut rx).await, None, "the offer was sent twice");
+        // A notice written after the read still gets through: an operator cancels.
+        let seen = notices(&store, &taxi).await.len();
+        store
+            .cancel_order(
+                &order,
+                taxi_domain::booking::CancelledBy::Operator,
+                "caller rang back",
+            )
+            .await
+            .expect("cancel");
+        for n in notices(&store, &taxi).await.into_iter().skip(seen) {
+            hub.deliver(n);
+        }
+        let after = next(&mut rx).await.expect("the cancellation");
+        match after.event {
+            Some(Event::OrderCancelled(c)) => assert_eq!(c.order_id, order),
+            other => panic!("expected the cancellation, got {other:?}"),
+        }
+        assert!(!after.seq.is_empty(), "a live notice carries its seq");
     }
 }

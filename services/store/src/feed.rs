@@ -441,6 +441,37 @@ impl Store {
     }
 }
 
+/// What a taxi holds, as a stream starting from the state sees it (see [`Store::holding`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holding {
+    /// The order the taxi holds (offered, assigned or on trip), if any.
+    pub order: Option<String>,
+    /// The open offer's deadline (ms), when the held order is on offer to it.
+    pub offer_deadline: Option<i64>,
+    /// The feed's newest sequence id at that moment (the default for an empty feed):
+    /// every notice up to it is reflected in the above; every later one is not yet.
+    pub seq: Seq,
+}
+
+impl Store {
+    /// What `taxi` holds now, read in one atomic step with the driver feed's newest id.
+    /// A stream that (re)starts by sending this skips the notices up to that id: a notice
+    /// written just before the read is then not sent a second time, and one written after
+    /// it is not missed.
+    pub async fn holding(&self, taxi: &str) -> Result<Holding, StoreError> {
+        let crate::scripts::HoldingReply::Holding {
+            order,
+            deadline,
+            seq,
+        } = self.call(&crate::scripts::Holding { taxi }).await?;
+        Ok(Holding {
+            order: (!order.is_empty()).then_some(order),
+            offer_deadline: (deadline >= 0.0).then_some(deadline as i64),
+            seq: Seq::parse(&seq).unwrap_or_default(),
+        })
+    }
+}
+
 /// A field of an `XINFO` reply (a flat array or, on RESP3, a map), as text.
 fn field(info: &redis::Value, name: &str) -> Option<String> {
     use redis::Value;

@@ -19,6 +19,7 @@ mod decline_offer;
 mod expire_offer;
 mod flag_stuck;
 mod give_up;
+mod holding;
 mod nearby_free;
 mod offer_order;
 mod oplog_append;
@@ -46,6 +47,7 @@ pub(crate) use decline_offer::DeclineOffer;
 pub(crate) use expire_offer::ExpireOffer;
 pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
+pub(crate) use holding::{Holding, HoldingReply};
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
 pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
@@ -229,6 +231,7 @@ scripts! {
     raise_alert: Own,
     ack_alert: Own,
     pending_page: Own,
+    holding: Own,
     taxi_transition: City,
     create_order: Own,
     offer_order: City,
