@@ -489,6 +489,49 @@ async fn revoking_a_taxi_ends_its_stream_within_two_seconds_and_a_new_code_works
         .expect("signs on again");
 }
 
+/// A taxi has at most one enrolment code that works: a newer code voids the older, and
+/// revoking the taxi voids the one outstanding (a code read off a lost phone's screen
+/// must not bring the taxi back).
+#[tokio::test]
+async fn an_older_or_revoked_enrolment_code_no_longer_enrols() {
+    let city = TestCity::start().await;
+    let r = register(&city, "渝A14101").await;
+    let issue = || async {
+        city.access()
+            .issue_enrolment_code(pb::IssueEnrolmentCodeRequest {
+                taxi_id: r.taxi.as_ref().expect("taxi").taxi_id.clone(),
+            })
+            .await
+            .expect("code")
+            .into_inner()
+            .enrolment_code
+    };
+    // Superseded: the registration's code, then a newer one.
+    let newer = issue().await;
+    let old = enrol(city.channel(), &r.enrolment_code).await;
+    assert_eq!(
+        old.expect_err("superseded code").code(),
+        Code::Unauthenticated
+    );
+    // Revoked: a code issued, then the taxi revoked before it was used.
+    city.access()
+        .revoke_taxi(pb::RevokeTaxiRequest {
+            taxi_id: r.taxi.as_ref().expect("taxi").taxi_id.clone(),
+        })
+        .await
+        .expect("revoke");
+    let revoked = enrol(city.channel(), &newer).await;
+    assert_eq!(
+        revoked.expect_err("code of a revoked taxi").code(),
+        Code::Unauthenticated
+    );
+    // A code issued after the revocation works, once.
+    let fresh = issue().await;
+    enrol(city.channel(), &fresh).await.expect("enrol");
+    let again = enrol(city.channel(), &fresh).await;
+    assert_eq!(again.expect_err("used code").code(), Code::Unauthenticated);
+}
+
 #[tokio::test]
 async fn revoking_a_taxi_ends_its_stream_on_another_server_within_two_seconds() {
     let city = TestCity::start().await;

@@ -22,7 +22,7 @@ pub async fn issue_enrolment_code(
     let code = key::new_code();
     let ttl = settings.enrolment_code_ttl.as_millis() as i64;
     store
-        .put_code(ENROL, &key::code_digest(&code), taxi, ttl)
+        .put_sole_code(ENROL, &key::code_digest(&code), taxi, ttl)
         .await?;
     Ok((code, store.now_ms() + ttl))
 }
@@ -53,6 +53,9 @@ impl Access {
         tracing::Span::current().record("taxi_id", taxi.as_str());
         self.store.get_taxi(&taxi).await?;
         self.store.delete_credential("taxi", &taxi).await?;
+        // A code issued before the revocation (a lost phone's, or one read off a screen)
+        // must not bring the taxi back: only a code issued after it does.
+        self.store.void_codes_for(ENROL, &taxi).await?;
         self.end_sessions_of(Role::Driver, &taxi).await?;
         // A free taxi whose app can no longer answer would soak up offers until it missed
         // enough of them: it goes off duty now. A taxi on a trip keeps it (the passenger is
@@ -81,7 +84,7 @@ impl Access {
         let digest = key::code_digest(&r.enrolment_code);
         let taxi = self
             .store
-            .take_code(ENROL, &digest)
+            .take_sole_code(ENROL, &digest)
             .await?
             .ok_or_else(bad)?;
         tracing::Span::current().record("taxi_id", taxi.as_str());

@@ -402,6 +402,68 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a one-time code (by its digest) for `ttl_ms` as the only one valid for
+    /// `value`: an older code for the same `value` stops working
+    /// ([`Store::take_sole_code`] refuses it), as after [`Store::void_codes_for`].
+    pub async fn put_sole_code(
+        &self,
+        kind: &str,
+        digest: &str,
+        value: &str,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let ttl = ttl_ms.max(1);
+        let _: () = redis::pipe()
+            .cmd("SET")
+            .arg(self.keys.one_time_code(kind, digest))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .cmd("SET")
+            .arg(self.keys.one_time_code_of(kind, value))
+            .arg(digest)
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses a code stored with [`Store::put_sole_code`]: what it was for, once, and only
+    /// while it is still the one valid code for that; `None` otherwise.
+    pub async fn take_sole_code(
+        &self,
+        kind: &str,
+        digest: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(value) = self.take_code(kind, digest).await? else {
+            return Ok(None);
+        };
+        let mut conn = self.conn.clone();
+        let current: Option<String> = redis::cmd("GET")
+            .arg(self.keys.one_time_code_of(kind, &value))
+            .query_async(&mut conn)
+            .await?;
+        if current.as_deref() != Some(digest) {
+            return Ok(None);
+        }
+        self.void_codes_for(kind, &value).await?;
+        Ok(Some(value))
+    }
+
+    /// Voids every code of `kind` still outstanding for `value` (a revoked taxi).
+    pub async fn void_codes_for(&self, kind: &str, value: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.one_time_code_of(kind, value))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Uses a one-time code: what it was for, once; `None` ever after (or if unknown).
     pub async fn take_code(&self, kind: &str, digest: &str) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn.clone();

@@ -55,6 +55,7 @@
 //! | `{c}:auth:revoked` | zset | revoked sessions (`sid:<sid>`) by when (ms); pruned once no access token of theirs can still be valid |
 //! | `{c}:cred:<kind>:<id>` | hash | the key of a taxi, relative or service: salt, hash, role, passenger |
 //! | `{c}:code:<kind>:<digest>` | string | a one-time code (taxi enrolment, relative grant) → what it is for; expires |
+//! | `{c}:code-of:<kind>:<for>` | string | the digest of the one code still valid for `<for>` (a taxi's enrolment: a newer code or a revocation voids the older); expires with it |
 //! | `{c}:relative:<id>` | hash | a relative's grant: passenger, name, phone, granted by, created |
 //! | `{c}:seq:<name>` | string | id counters (alerts; taxi and order ids are random) |
 //! | `{c}:events` | stream | every transition: the audit trail and the feed for KPIs |
@@ -333,6 +334,11 @@ impl Keys {
     /// `{c}:code:<kind>:<digest>`.
     pub fn one_time_code(&self, kind: &str, digest: &str) -> String {
         format!("{}:code:{kind}:{digest}", self.prefix)
+    }
+
+    /// `{c}:code-of:<kind>:<for>`.
+    pub fn one_time_code_of(&self, kind: &str, value: &str) -> String {
+        format!("{}:code-of:{kind}:{value}", self.prefix)
     }
 
     /// `{c}:relative:<id>`.
