@@ -201,6 +201,7 @@ impl Store {
     pub async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let key = self.keys.session(&s.sid);
+        let subject = self.keys.subject_sessions(&s.role, &s.id);
         let _: () = redis::pipe()
             .cmd("HSET")
             .arg(&key)
@@ -219,9 +220,28 @@ impl Store {
             .arg(&key)
             .arg(s.expires_ms.max(1))
             .ignore()
-            .cmd("SADD")
-            .arg(self.keys.subject_sessions(&s.role, &s.id))
+            // The subject's index stays as small as its live sessions: expired ones go at
+            // every login, and the index lives as long as its longest session (NX sets an
+            // expiry on a new index, GT only ever extends it).
+            .cmd("ZADD")
+            .arg(&subject)
+            .arg(s.expires_ms)
             .arg(&s.sid)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&subject)
+            .arg("-inf")
+            .arg(self.now_ms())
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&subject)
+            .arg(s.expires_ms.max(1))
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&subject)
+            .arg(s.expires_ms.max(1))
+            .arg("GT")
             .ignore()
             .query_async(&mut conn)
             .await?;
@@ -269,7 +289,7 @@ impl Store {
             .cmd("DEL")
             .arg(self.keys.session(sid))
             .ignore()
-            .cmd("SREM")
+            .cmd("ZREM")
             .arg(self.keys.subject_sessions(role, id))
             .arg(sid)
             .ignore()
@@ -286,8 +306,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
-        let sids: Vec<String> = redis::cmd("SMEMBERS")
+        let sids: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.keys.subject_sessions(role, id))
+            .arg(0)
+            .arg(-1)
             .query_async(&mut conn)
             .await?;
         for sid in &sids {

@@ -51,7 +51,7 @@
 //! | `{c}:auth:key` | string | the token signing key (hex), made once when none is configured (`access.rs`) |
 //! | `{c}:account:<username>` | hash | a person's account: role, argon2 PHC hash, name, disabled, failed logins, locked until (ms), created |
 //! | `{c}:session:<sid>` | hash | a login session: role, id, passenger (relatives), refresh-token hash; expires with its refresh token |
-//! | `{c}:sessions:<role>:<id>` | set | the sessions of one subject (revoking the subject revokes them all) |
+//! | `{c}:sessions:<role>:<id>` | zset | the live sessions of one subject by expiry (ms); revoking the subject revokes them all; expired ones are dropped at every login, and the key expires with the last |
 //! | `{c}:auth:revoked` | zset | revoked sessions (`sid:<sid>`) by when (ms); pruned once no access token of theirs can still be valid |
 //! | `{c}:cred:<kind>:<id>` | hash | the key of a taxi, relative or service: salt, hash, role, passenger |
 //! | `{c}:code:<kind>:<digest>` | string | a one-time code (taxi enrolment, relative grant) → what it is for; expires |
