@@ -462,10 +462,14 @@ async fn ingest(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
 }
 
 /// The order of the on/off comparison's runs: single runs of a scenario on this 2-core
-/// machine vary by ±20 % (seen: a dispatch burst from 866 to 1,423 orders/s with the
+/// machine vary by ±20 % (seen: a dispatch burst from 773 to 1,423 orders/s with the
 /// same guard), more than the 5 % the comparison judges, so each side is the median of
-/// three runs, alternated so that a drift of the machine falls on both sides.
-const GUARD_ORDER: [Guard; 6] = [
+/// five runs, alternated so that a drift of the machine falls on both sides.
+const GUARD_ORDER: [Guard; 10] = [
+    Guard::Secure,
+    Guard::Open,
+    Guard::Open,
+    Guard::Secure,
     Guard::Secure,
     Guard::Open,
     Guard::Open,
@@ -836,6 +840,24 @@ async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
     }
     let (gcalls, gusec) = delta(&before, &after, "geosearch");
     let orders = created.len().max(1);
+    if std::env::var_os("TAXI_BENCH_REDIS_PROFILE").is_some() {
+        let mut cmds: Vec<(String, u64, u64)> = after
+            .keys()
+            .map(|c| {
+                let (n, us) = delta(&before, &after, c);
+                (c.clone(), n, us)
+            })
+            .filter(|(_, n, _)| *n > 0)
+            .collect();
+        cmds.sort_by_key(|(_, _, us)| std::cmp::Reverse(*us));
+        for (c, n, us) in cmds.iter().take(10) {
+            println!(
+                "    redis {c}: {:.2} calls and {:.1} µs per order",
+                *n as f64 / orders as f64,
+                *us as f64 / orders as f64
+            );
+        }
+    }
     let offered_n = created.keys().filter(|o| offered.contains_key(*o)).count();
     let last_offer = created
         .keys()
