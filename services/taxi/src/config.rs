@@ -167,7 +167,7 @@ mod defaults {
 /// Flags of `taxi serve` (each also read from its environment variable).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeArgs {
-    /// Roles: all, or a comma-separated list of fleet, driver, hotline, onekey, dispatch.
+    /// Roles: all, or a comma-separated list of fleet, driver, hotline, onekey, dispatch, callcentre.
     #[arg(long, env = ENV_ROLE, default_value = "all")]
     pub role: String,
     /// gRPC listen address.
