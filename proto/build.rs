@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "taxi/v1/onekey.proto",
     "taxi/v1/dispatch.proto",
     "taxi/v1/auth.proto",
+    "taxi/v1/callcentre.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

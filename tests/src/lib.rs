@@ -28,6 +28,7 @@ use taxi_domain::clock::{Clock, SteppedClock};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::{
     access_service_client::AccessServiceClient, auth_service_client::AuthServiceClient,
+    call_centre_service_client::CallCentreServiceClient,
     dispatch_service_client::DispatchServiceClient, driver_service_client::DriverServiceClient,
     fleet_service_client::FleetServiceClient, hotline_service_client::HotlineServiceClient,
     one_key_service_client::OneKeyServiceClient,
@@ -374,6 +375,11 @@ impl TestCity {
         self.clock.now_ms()
     }
 
+    /// Stops the city's clock: from now on only [`TestCity::advance`] moves it.
+    pub fn pause(&self) {
+        self.clock.pause();
+    }
+
     /// Jumps the city's clock ahead.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
@@ -437,6 +443,35 @@ impl TestCity {
     /// An AccessService client (supervisor).
     pub fn access(&self) -> AccessServiceClient<Authed> {
         AccessServiceClient::new(self.as_supervisor())
+    }
+
+    /// A CallCentreService client (the phone switch).
+    pub fn callcentre(&self) -> CallCentreServiceClient<Authed> {
+        CallCentreServiceClient::new(self.as_phone_switch())
+    }
+
+    /// Makes operator accounts `names` directly in the store (no password anyone can use:
+    /// the call-queue tests need seats, not logins), as supervisors if `supervisor`.
+    pub async fn seat_accounts(&self, names: &[String], supervisor: bool) {
+        let role = if supervisor {
+            taxi_auth::Role::Supervisor
+        } else {
+            taxi_auth::Role::Operator
+        };
+        for name in names {
+            self.store
+                .create_account(&taxi_store::access::AccountRecord {
+                    username: name.clone(),
+                    role: role.code().to_string(),
+                    phc: "-".into(),
+                    name: name.clone(),
+                    disabled: false,
+                    failures: 0,
+                    locked_until_ms: 0,
+                })
+                .await
+                .expect("seat account");
+        }
     }
 
     /// An AuthService client (no credential: logging in).

@@ -61,6 +61,7 @@ async fn an_operator_resolves_a_call_back_once_and_it_leaves_the_list() {
         order_id: first.order_id.clone(),
         operator_id: SUPERVISOR.into(),
         outcome: outcome.into(),
+        call_id: String::new(),
     };
     let mut dispatch = city.dispatch();
     let done = dispatch
@@ -101,6 +102,7 @@ async fn resolving_a_call_back_checks_its_input_and_its_order() {
         order_id: order.into(),
         operator_id: operator.into(),
         outcome: outcome.into(),
+        call_id: String::new(),
     };
     assert_status(
         dispatch

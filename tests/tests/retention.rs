@@ -148,6 +148,7 @@ async fn finished_work_goes_after_the_retention_and_open_work_stays() {
             order_id: called_back.clone(),
             operator_id: SUPERVISOR.into(),
             outcome: "已回电，改乘公交".into(),
+            call_id: String::new(),
         })
         .await
         .unwrap();

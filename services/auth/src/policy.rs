@@ -28,6 +28,9 @@ pub enum Scope {
     Passenger,
     /// The caller's own session.
     OwnSession,
+    /// An operator only for their own seat (its id is their account); the phone switch
+    /// and supervisors for any seat.
+    OwnSeat,
 }
 
 /// One row of the table.
@@ -54,6 +57,8 @@ const DEVICE: &[Role] = &[Device];
 const SUPERVISOR: &[Role] = &[Supervisor];
 const ANYONE: &[Role] = &Role::ALL;
 const NOBODY: &[Role] = &[];
+const SWITCH: &[Role] = &[PhoneSwitch, Supervisor];
+const SEATS: &[Role] = &[Operator, Supervisor, PhoneSwitch];
 
 const fn rule(path: &'static str, roles: &'static [Role], scope: Scope) -> Rule {
     Rule {
@@ -253,6 +258,49 @@ pub const POLICY: &[Rule] = &[
         Scope::City,
     ),
     rule("/taxi.v1.DispatchService/RedispatchOrder", OPS, Scope::City),
+    // CallCentreService: the switch reports calls; seats are their operators' own.
+    rule(
+        "/taxi.v1.CallCentreService/CallArrived",
+        SWITCH,
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.CallCentreService/CallAnswered",
+        SWITCH,
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.CallCentreService/CallAbandoned",
+        SWITCH,
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.CallCentreService/CallTransferred",
+        SWITCH,
+        Scope::City,
+    ),
+    rule("/taxi.v1.CallCentreService/CallEnded", SWITCH, Scope::City),
+    rule(
+        "/taxi.v1.CallCentreService/SetSeatState",
+        SEATS,
+        Scope::OwnSeat,
+    ),
+    rule("/taxi.v1.CallCentreService/GetSeat", SEATS, Scope::OwnSeat),
+    rule(
+        "/taxi.v1.CallCentreService/GetCall",
+        &[Operator, Supervisor, PhoneSwitch],
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.CallCentreService/ListAssignments",
+        SWITCH,
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.CallCentreService/GetCallCentreStats",
+        OPS_READ,
+        Scope::City,
+    ),
 ];
 
 /// Services every caller may use without a credential: health checks and reflection

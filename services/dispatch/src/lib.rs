@@ -109,9 +109,23 @@ impl Dispatch {
     async fn callbacks(&self, r: pb::ListCallbacksRequest) -> ApiResult<pb::ListCallbacksResponse> {
         let limit = limit("limit", r.limit, 100, 500)?;
         let ids = self.store.callback_ids(limit).await?;
-        let orders = self.store.get_orders(&ids).await?;
+        // The list holds unfulfilled orders and abandoned calls (`call:<id>`).
+        let (calls, orders): (Vec<String>, Vec<String>) = ids
+            .into_iter()
+            .partition(|id| id.starts_with(taxi_domain::callcentre::CALLBACK_PREFIX));
+        let calls: Vec<String> = calls
+            .iter()
+            .map(|c| c[taxi_domain::callcentre::CALLBACK_PREFIX.len()..].to_string())
+            .collect();
+        let orders = self.store.get_orders(&orders).await?;
+        let calls = self.store.call_records(&calls).await?;
         Ok(pb::ListCallbacksResponse {
             orders: view::orders(&self.store, &orders, false).await?,
+            calls: calls
+                .iter()
+                .flatten()
+                .map(taxi_edge::convert::call_callback)
+                .collect(),
         })
     }
 
@@ -120,6 +134,15 @@ impl Dispatch {
         by: &Caller,
         r: pb::ResolveCallbackRequest,
     ) -> ApiResult<pb::ResolveCallbackResponse> {
+        if r.order_id.is_empty() && !r.call_id.is_empty() {
+            return self.resolve_call_callback(by, r).await;
+        }
+        if !r.call_id.is_empty() {
+            return Err(ApiError::invalid(
+                "call_id",
+                "give order_id or call_id, not both",
+            ));
+        }
         let order = validate::id("order_id", &r.order_id)?;
         let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
         let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
@@ -131,6 +154,37 @@ impl Dispatch {
         let o = self.store.get_order(&order).await?;
         Ok(pb::ResolveCallbackResponse {
             order: Some(view::order(&self.store, &o, false).await?),
+            call: None,
+        })
+    }
+
+    /// Closes the call-back of an abandoned call.
+    async fn resolve_call_callback(
+        &self,
+        by: &Caller,
+        r: pb::ResolveCallbackRequest,
+    ) -> ApiResult<pb::ResolveCallbackResponse> {
+        let call = validate::id("call_id", &r.call_id)?;
+        let operator = actor::required_operator(by, "operator_id", &r.operator_id)?;
+        let outcome = taxi_domain::followup::outcome("outcome", &r.outcome)?;
+        let out = self
+            .store
+            .resolve_call_callback(&call, &operator, &outcome)
+            .await?
+            .map_err(|e| match e {
+                taxi_store::callcentre::Refusal::NoCall => {
+                    ApiError::NotFound(format!("call_id: no call {call}"))
+                }
+                _ => ApiError::FailedPrecondition(format!("call_id: call {call} has no call-back")),
+            })?;
+        if !out.repeated {
+            tracing::info!(call_id = %call, %operator, "call-back of an abandoned call resolved");
+            actor::record(&self.store, by, "ResolveCallback", &call, &outcome).await;
+            metrics::counter!("taxi_callcentre_callbacks_done_total").increment(1);
+        }
+        Ok(pb::ResolveCallbackResponse {
+            order: None,
+            call: out.call.as_ref().map(taxi_edge::convert::call_callback),
         })
     }
 
@@ -289,7 +343,7 @@ impl DispatchService for Dispatch {
         Ok(Response::new(self.callbacks(request.into_inner()).await?))
     }
 
-    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id))]
+    #[tracing::instrument(name = "ResolveCallback", skip_all, fields(order_id = %request.get_ref().order_id, call_id = %request.get_ref().call_id))]
     async fn resolve_callback(
         &self,
         request: Request<pb::ResolveCallbackRequest>,

@@ -66,11 +66,29 @@ pub enum AuditKind {
     AlertResolved,
     /// An operator resolved the call-back of an unfulfilled order.
     CallbackResolved,
+    /// A call reached the call queue.
+    CallArrived,
+    /// Routing gave a call to a seat.
+    CallOffered,
+    /// A seat answered a call.
+    CallAnswered,
+    /// A caller hung up in the queue.
+    CallAbandoned,
+    /// A seat sent its call back to the queue.
+    CallTransferred,
+    /// An answered call ended.
+    CallEnded,
+    /// A ringing seat stepped away; its call waits again.
+    CallRequeued,
+    /// An operator closed an abandoned call's call-back.
+    CallCallbackResolved,
+    /// A seat changed state (`to`: the new state's code).
+    SeatChanged,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 36] = [
         AuditKind::TaxiRegistered,
         AuditKind::TaxiSignedOn,
         AuditKind::TaxiSignedOff,
@@ -98,6 +116,15 @@ impl AuditKind {
         AuditKind::DispatchPaused,
         AuditKind::AlertResolved,
         AuditKind::CallbackResolved,
+        AuditKind::CallArrived,
+        AuditKind::CallOffered,
+        AuditKind::CallAnswered,
+        AuditKind::CallAbandoned,
+        AuditKind::CallTransferred,
+        AuditKind::CallEnded,
+        AuditKind::CallRequeued,
+        AuditKind::CallCallbackResolved,
+        AuditKind::SeatChanged,
     ];
 
     /// The name stored in the trail's `type` field.
@@ -130,6 +157,15 @@ impl AuditKind {
             AuditKind::DispatchPaused => "dispatch_paused",
             AuditKind::AlertResolved => "alert_resolved",
             AuditKind::CallbackResolved => "callback_resolved",
+            AuditKind::CallArrived => "call_arrived",
+            AuditKind::CallOffered => "call_offered",
+            AuditKind::CallAnswered => "call_answered",
+            AuditKind::CallAbandoned => "call_abandoned",
+            AuditKind::CallTransferred => "call_transferred",
+            AuditKind::CallEnded => "call_ended",
+            AuditKind::CallRequeued => "call_requeued",
+            AuditKind::CallCallbackResolved => "call_callback_resolved",
+            AuditKind::SeatChanged => "seat_changed",
         }
     }
 

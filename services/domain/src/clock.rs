@@ -62,10 +62,13 @@ impl Clock for ManualClock {
 }
 
 /// The system clock plus an offset that only grows: time passes as usual, and a test can
-/// jump ahead (an offer's deadline, a reservation's release) instead of sleeping.
+/// jump ahead (an offer's deadline, a reservation's release) instead of sleeping. Once
+/// paused, it stands still but for the steps (a simulation that must see exact times).
 #[derive(Debug, Default)]
 pub struct SteppedClock {
     offset_ms: AtomicI64,
+    /// The system time it was paused at (0: running).
+    paused_at_ms: AtomicI64,
 }
 
 impl SteppedClock {
@@ -79,11 +82,25 @@ impl SteppedClock {
         self.offset_ms
             .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
+
+    /// Stops the clock where it is; from then on only [`SteppedClock::advance`] moves it.
+    pub fn pause(&self) {
+        let _ = self.paused_at_ms.compare_exchange(
+            0,
+            system_now_ms(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
 }
 
 impl Clock for SteppedClock {
     fn now_ms(&self) -> i64 {
-        system_now_ms() + self.offset_ms.load(Ordering::SeqCst)
+        let base = match self.paused_at_ms.load(Ordering::SeqCst) {
+            0 => system_now_ms(),
+            at => at,
+        };
+        base + self.offset_ms.load(Ordering::SeqCst)
     }
 }
 
@@ -99,6 +116,17 @@ mod tests {
         assert_eq!(c.now_ms(), 2_500);
         c.set(10);
         assert_eq!(c.now_ms(), 10);
+    }
+
+    #[test]
+    fn a_paused_stepped_clock_moves_only_by_its_steps() {
+        let c = SteppedClock::new();
+        c.pause();
+        let at = c.now_ms();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(c.now_ms(), at);
+        c.advance(Duration::from_millis(1_500));
+        assert_eq!(c.now_ms(), at + 1_500);
     }
 
     #[test]

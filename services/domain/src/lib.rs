@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`audit`]: the kinds of record in the audit trail, each named once.
 //! - [`clock`]: the [`Clock`] every component takes "now" from, and test clocks.
+//! - [`callcentre`]: the call queue (ACD): call and seat state machines, ranking, which
+//!   seat takes which call, and the call-centre KPIs' arithmetic.
 //! - [`booking`]: channels, payment, passenger needs, who cancelled, and their stored codes.
 //! - [`error`]: [`FieldError`], the one validation error: which field, and why.
 //! - [`followup`]: what operators follow up and close (alerts, call-backs), and its rules.
@@ -25,6 +27,7 @@
 
 pub mod audit;
 pub mod booking;
+pub mod callcentre;
 pub mod clock;
 pub mod error;
 pub mod followup;

@@ -487,3 +487,24 @@ mod orders {
 }
 
 pub use orders::*;
+
+/// An abandoned call's call-back task, as operators see it (number in full).
+pub fn call_callback(c: &taxi_store::callcentre::CallRecord) -> pb::CallCallback {
+    let at = c.finished_ms.unwrap_or(c.arrived_ms);
+    let waited = (at - c.arrived_ms).max(0);
+    pb::CallCallback {
+        call_id: c.id.clone(),
+        calling_number: c.phone.clone(),
+        elderly: c.elderly,
+        had_active_order: c.had_order,
+        reason: CALLBACK_REASON_ABANDONED.to_string(),
+        abandoned_time: Some(timestamp(at)),
+        waited: Some(taxi_proto::Duration {
+            seconds: waited / 1000,
+            nanos: ((waited % 1000) * 1_000_000) as i32,
+        }),
+    }
+}
+
+/// The reason a call-back task of an abandoned call gives.
+pub const CALLBACK_REASON_ABANDONED: &str = "abandoned call";

@@ -114,6 +114,12 @@ impl Hotline {
 
     async fn classify(&self, r: pb::ClassifyCallRequest) -> ApiResult<pb::ClassifyCallResponse> {
         let phone = Phone::parse("calling_number", &r.calling_number)?;
+        self.classify_number(&phone).await
+    }
+
+    /// What the registry says of a calling number: older caller (and why), known, an
+    /// order in progress. `ClassifyCall` answers it; the call queue ranks calls by it.
+    pub async fn classify_number(&self, phone: &Phone) -> ApiResult<pb::ClassifyCallResponse> {
         let screen = self.store.caller_screen(phone.as_str(), 0).await?;
         let Some(caller) = screen.caller else {
             return Ok(pb::ClassifyCallResponse {

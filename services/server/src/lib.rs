@@ -25,6 +25,7 @@ use taxi_auth::layer::Gate;
 use taxi_auth::{AuthLayer, AuthSettings, Tokens};
 use taxi_domain::settings::Settings;
 use taxi_proto::v1::{
+    call_centre_service_server::CallCentreServiceServer,
     dispatch_service_server::DispatchServiceServer, driver_service_server::DriverServiceServer,
     fleet_service_server::FleetServiceServer, hotline_service_server::HotlineServiceServer,
     one_key_service_server::OneKeyServiceServer,
@@ -53,16 +54,19 @@ pub enum Role {
     OneKey,
     /// `taxi.v1.DispatchService` and the matching workers.
     Dispatch,
+    /// `taxi.v1.CallCentreService`: the call queue (ACD).
+    CallCentre,
 }
 
 impl Role {
     /// Every role, what `all` means.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Fleet,
         Role::Driver,
         Role::Hotline,
         Role::OneKey,
         Role::Dispatch,
+        Role::CallCentre,
     ];
 
     /// The gRPC service name this role serves.
@@ -75,13 +79,16 @@ impl Role {
             Role::Dispatch => {
                 <DispatchServiceServer<taxi_dispatch::Dispatch> as NamedService>::NAME
             }
+            Role::CallCentre => {
+                <CallCentreServiceServer<taxi_callcentre::CallCentre> as NamedService>::NAME
+            }
         }
     }
 }
 
 /// A `--role` value that is not one of ours.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; expected all, fleet, driver, hotline, onekey or dispatch")]
+#[error("unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch or callcentre")]
 pub struct UnknownRole(String);
 
 /// Parses `all` or a comma-separated list of roles.
@@ -95,6 +102,7 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
             "hotline" => &[Role::Hotline],
             "onekey" | "one-key" => &[Role::OneKey],
             "dispatch" => &[Role::Dispatch],
+            "callcentre" | "call-centre" => &[Role::CallCentre],
             _ => return Err(UnknownRole(part.to_string())),
         };
         for r in add {
@@ -304,6 +312,13 @@ pub async fn run(
         background.push(tokio::spawn(engine.run(shutdown.clone())));
         router = router.add_service(
             taxi_dispatch::Dispatch::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::CallCentre) {
+        router = router.add_service(
+            taxi_callcentre::CallCentre::new(store.clone(), s.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );

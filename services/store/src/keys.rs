@@ -43,6 +43,13 @@
 //! | `{c}:drivers:feed` | stream | every notice for a driver stream, in order (`taxi`, `n` = JSON); the stream id is the notice's sequence id; capped at `StoreConfig::feed_len` entries (see `feed.rs`) |
 //! | `{c}:stats` | hash | KPI counters |
 //! | `{c}:stats:assign:<e\|o>`, `{c}:stats:pickup:<e\|o>` | lists | recent times to assign and to pickup (older passengers, others) |
+//! | `{c}:cc:calls` | hash | call id → the call's record (JSON: state, number, older caller, needs, seat, times, call-back); ended ones are dropped a day after (`callcentre.lua`) |
+//! | `{c}:cc:seats` | hash | seat id (the operator's account) → the seat's record (JSON: state, skills, call, idle since) |
+//! | `{c}:cc:queue` | zset | waiting calls by queue score (arrival − head start for older callers) |
+//! | `{c}:cc:ready` | zset | ready seats by when they became ready (longest idle first) |
+//! | `{c}:cc:assignments` | stream | routing decisions for the phone switch (`call`, `seat`, `elderly`, `ts`), capped |
+//! | `{c}:cc:ended` | zset | ended calls by when, for their clean-up |
+//! | `{c}:cc:kpi:h:<YYYYMMDDHH>`, `{c}:cc:kpi:d:<YYYYMMDD>` | hash | the call centre's KPI counters of an hour and a day (China time), `e:`/`o:` (older callers, others); expire after 8 and 400 days |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
@@ -143,6 +150,18 @@ pub struct Keys {
     pub oplog: String,
     /// `{c}:oplog:head`: the audit log's last entry (hash and id).
     pub oplog_head: String,
+    /// `{c}:cc:calls`: call records.
+    pub cc_calls: String,
+    /// `{c}:cc:seats`: seat records.
+    pub cc_seats: String,
+    /// `{c}:cc:queue`: waiting calls by queue score.
+    pub cc_queue: String,
+    /// `{c}:cc:ready`: ready seats by ready time.
+    pub cc_ready: String,
+    /// `{c}:cc:assignments`: routing decisions for the switch.
+    pub cc_assignments: String,
+    /// `{c}:cc:ended`: ended calls by when.
+    pub cc_ended: String,
 }
 
 impl Keys {
@@ -188,6 +207,12 @@ impl Keys {
             notifications: k("notifications"),
             oplog: k("oplog"),
             oplog_head: k("oplog:head"),
+            cc_calls: k("cc:calls"),
+            cc_seats: k("cc:seats"),
+            cc_queue: k("cc:queue"),
+            cc_ready: k("cc:ready"),
+            cc_assignments: k("cc:assignments"),
+            cc_ended: k("cc:ended"),
             prefix,
             block: vec![],
         };
@@ -356,6 +381,16 @@ impl Keys {
         format!("{}:alert:{id}", self.prefix)
     }
 
+    /// `{c}:cc:kpi:h:<hour>`: the call centre's counters of one hour (`YYYYMMDDHH`).
+    pub fn cc_kpi_hour(&self, hour: &str) -> String {
+        format!("{}:cc:kpi:h:{hour}", self.prefix)
+    }
+
+    /// `{c}:cc:kpi:d:<day>`: the call centre's counters of one day (`YYYYMMDD`).
+    pub fn cc_kpi_day(&self, day: &str) -> String {
+        format!("{}:cc:kpi:d:{day}", self.prefix)
+    }
+
     /// `{c}:seq:<name>`.
     pub fn seq(&self, name: &str) -> String {
         format!("{}:seq:{name}", self.prefix)
@@ -377,6 +412,14 @@ mod tests {
             k.notifications.clone(),
             k.oplog.clone(),
             k.oplog_head.clone(),
+            k.cc_calls.clone(),
+            k.cc_seats.clone(),
+            k.cc_queue.clone(),
+            k.cc_ready.clone(),
+            k.cc_assignments.clone(),
+            k.cc_ended.clone(),
+            k.cc_kpi_hour("2026113009"),
+            k.cc_kpi_day("20261130"),
             k.taxi("T1"),
             k.caller("13800138000"),
             k.caller_orders("13800138000"),

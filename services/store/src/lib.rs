@@ -8,6 +8,8 @@
 //! - `scripts`: the Lua scripts with their generated prelude (states, rules, audit names
 //!   and key names from the domain and [`keys`]) and one typed Rust face per script.
 //! - [`taxis`]: the fleet registry, positions, the free geo index.
+//! - [`callcentre`]: the call queue (ACD): calls, seats, routing, abandoned calls'
+//!   call-backs, the call centre's KPI counters.
 //! - [`callers`]: caller profiles, their orders and active orders.
 //! - [`orders`]: order creation (idempotent by request id, de-duplicated for one-key and
 //!   voice-menu bookings), reads, cancellation.
@@ -41,6 +43,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod callcentre;
 pub mod callers;
 pub mod conn;
 pub mod devices;

@@ -13,6 +13,7 @@ pub(crate) mod prelude;
 mod accept_offer;
 mod ack_alert;
 mod assign_order;
+mod callcentre;
 mod cancel_order;
 mod create_order;
 mod decline_offer;
@@ -41,6 +42,7 @@ mod trip_step;
 pub(crate) use accept_offer::AcceptOffer;
 pub(crate) use ack_alert::{AckAlert, AckAlertReply};
 pub(crate) use assign_order::{AssignOrder, AssignOrderReply};
+pub(crate) use callcentre::{CallCentreReply, CallCentreStep, Step};
 pub(crate) use cancel_order::{CancelOrder, CancelOrderReply};
 pub(crate) use create_order::{CreateOrder, CreateOrderReply};
 pub(crate) use decline_offer::DeclineOffer;
@@ -252,6 +254,7 @@ scripts! {
     trim_orders: Own,
     trim_alerts: Own,
     oplog_append: Own,
+    callcentre: Own,
 }
 
 impl Store {

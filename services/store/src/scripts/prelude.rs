@@ -26,6 +26,7 @@ use crate::feed::NoticeKind;
 use crate::keys::Keys;
 use std::fmt::Write;
 use taxi_domain::audit::AuditKind;
+use taxi_domain::callcentre::{self as cc, CallEvent, CallState, SeatEvent, SeatState};
 use taxi_domain::followup::{AlertEvent, AlertState, CallbackEvent, CallbackState};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
@@ -172,6 +173,7 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
         });
         out += &event_table(body, "CALLBACK", rules.into());
     }
+    out += &callcentre_tables(body);
     if mentions(body, "AUDIT") {
         out += &code_table(body, "AUDIT", AuditKind::ALL.iter().map(|k| k.code()));
     }
@@ -211,6 +213,72 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
             out += "local function own_keys() return unpack(KEYS, CITY_KEYS + 1) end\n";
             out += "local function own_args() return unpack(ARGV, 3) end\n";
         }
+    }
+    out
+}
+
+/// The call queue's tables (`CST`, `SST`, `CALLEV`, `SEATEV`) and constants (`CC`), from
+/// `taxi_domain::callcentre`.
+fn callcentre_tables(body: &str) -> String {
+    let mut out = String::new();
+    if mentions(body, "CST") {
+        out += &code_table(body, "CST", CallState::ALL.iter().map(|s| s.code()));
+    }
+    if mentions(body, "SST") {
+        out += &code_table(body, "SST", SeatState::ALL.iter().map(|s| s.code()));
+    }
+    if mentions(body, "CALLEV") {
+        let rules = CallEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: CallState::ALL
+                .into_iter()
+                .filter(|s| e.already_done(*s))
+                .map(|s| s.code())
+                .collect(),
+        });
+        out += &event_table(body, "CALLEV", rules.into());
+    }
+    if mentions(body, "SEATEV") {
+        let rules = SeatEvent::ALL.map(|e| Rule {
+            code: e.code(),
+            from: e.allowed_from().iter().map(|s| s.code()).collect(),
+            to: e.target().code(),
+            audit: e.audit().code(),
+            done: SeatState::ALL
+                .into_iter()
+                .filter(|s| e.already_done(*s))
+                .map(|s| s.code())
+                .collect(),
+        });
+        out += &event_table(body, "SEATEV", rules.into());
+    }
+    if mentions(body, "CC") {
+        let edges: Vec<String> = (0..=cc::answer_bin(i64::MAX))
+            .map(|b| cc::bin_upper_ms(b).to_string())
+            .collect();
+        let leaving = set_of(
+            SeatEvent::ALL
+                .into_iter()
+                .filter(|e| e.leaves_ringing())
+                .map(|e| e.code()),
+        );
+        let _ = writeln!(
+            out,
+            "local CC = {{SERVICE_LEVEL_MS = {}, CALLBACK_PROMPT_MS = {}, SCAN_CALLS = {}, SCAN_SEATS = {}, KEEP_MS = {}, ASSIGNMENTS_MAX = {}, CALLBACK_PREFIX = '{}', KPI_HOUR_KEEP_MS = {}, KPI_DAY_KEEP_MS = {}, LEAVES_RINGING = {leaving}, BIN_EDGES = {{{}}}}}",
+            cc::SERVICE_LEVEL_MS,
+            cc::CALLBACK_PROMPT_MS,
+            cc::ROUTE_SCAN_CALLS,
+            cc::ROUTE_SCAN_SEATS,
+            cc::ENDED_CALL_KEEP_MS,
+            cc::ASSIGNMENTS_KEPT,
+            cc::CALLBACK_PREFIX,
+            cc::KPI_KEEP_MS.0,
+            cc::KPI_KEEP_MS.1,
+            edges.join(", "),
+        );
     }
     out
 }
