@@ -43,6 +43,7 @@ pub mod access;
 pub mod audit;
 pub mod callers;
 pub mod conn;
+pub mod console;
 pub mod devices;
 pub mod dispatch;
 pub mod error;

@@ -1,0 +1,185 @@
+//! The operators' console's reads: the audit trail as a live feed (with a "trimmed"
+//! answer when the reader fell behind retention), taxis' positions in a box, and the
+//! orders taxis hold. Bounded reads only: a console must never stall Redis for a city.
+
+use crate::audit::AuditRecord;
+use crate::{Store, StoreError};
+use std::collections::HashMap;
+
+/// What the events stream holds after an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsPage {
+    /// The records after the id (at most the count asked for; empty when none is newer).
+    Records(Vec<AuditRecord>),
+    /// Records after the id were trimmed (retention): the reader must reload a snapshot
+    /// and go on from `newest` (the stream's last id, '' for an empty stream).
+    Trimmed {
+        /// The stream's last id.
+        newest: String,
+    },
+}
+
+/// A taxi on the map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapTaxi {
+    /// The taxi id.
+    pub id: String,
+    /// WGS-84 latitude.
+    pub lat: f64,
+    /// WGS-84 longitude.
+    pub lon: f64,
+    /// In the free index (else: offered, assigned, occupied, or free with a stale fix).
+    pub free: bool,
+}
+
+/// A stream id as (ms, seq), for comparisons ('' and malformed ids are (0, 0)).
+pub fn stream_id_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+impl Store {
+    /// The events after `after` ('' = only what comes next is wanted: answers the empty
+    /// page), at most `count`; [`EventsPage::Trimmed`] when records after `after` have been
+    /// deleted (the stream's `max-deleted-entry-id` is newer than `after`).
+    pub async fn events_after(&self, after: &str, count: usize) -> Result<EventsPage, StoreError> {
+        if !after.is_empty() && after != "0" && after != "0-0" {
+            let (deleted, newest) = self.events_bounds().await?;
+            if stream_id_order(&deleted) > stream_id_order(after) {
+                return Ok(EventsPage::Trimmed { newest });
+            }
+        }
+        Ok(EventsPage::Records(self.audit_trail(after, count).await?))
+    }
+
+    /// The events stream's newest id ('' when empty).
+    pub async fn events_newest(&self) -> Result<String, StoreError> {
+        Ok(self.events_bounds().await?.1)
+    }
+
+    /// (`max-deleted-entry-id`, `last-generated-id`) of the events stream.
+    async fn events_bounds(&self) -> Result<(String, String), StoreError> {
+        let mut conn = self.conn.clone();
+        let info: redis::Value = match redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(&self.keys.events)
+            .query_async(&mut conn)
+            .await
+        {
+            Ok(v) => v,
+            // No stream yet: nothing was ever written, nothing deleted.
+            Err(e) if e.to_string().contains("no such key") => {
+                return Ok((String::new(), String::new()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut fields: HashMap<String, String> = HashMap::new();
+        let pairs: Vec<(String, redis::Value)> = match info {
+            redis::Value::Map(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| Some((redis::from_redis_value::<String>(k).ok()?, v)))
+                .collect(),
+            redis::Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|kv| match kv {
+                    [k, v] => Some((redis::from_redis_value_ref::<String>(k).ok()?, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        for (k, v) in pairs {
+            if let Ok(text) = redis::from_redis_value::<String>(v) {
+                fields.insert(k, text);
+            }
+        }
+        let deleted = fields.remove("max-deleted-entry-id").unwrap_or_default();
+        let newest = fields.remove("last-generated-id").unwrap_or_default();
+        let newest = if newest == "0-0" {
+            String::new()
+        } else {
+            newest
+        };
+        Ok((deleted, newest))
+    }
+
+    /// Taxis whose last position lies in the box (south-west to north-east corners,
+    /// WGS-84), at most `limit` of them: the free index and the others' positions.
+    pub async fn taxis_in_box(
+        &self,
+        (south, west): (f64, f64),
+        (north, east): (f64, f64),
+        limit: usize,
+    ) -> Result<Vec<MapTaxi>, StoreError> {
+        let center_lat = (south + north) / 2.0;
+        let center_lon = (west + east) / 2.0;
+        // GEOSEARCH BYBOX takes the box's size in metres at its centre.
+        let height_m = (north - south).abs() * 111_320.0;
+        let width_m = (east - west).abs() * 111_320.0 * center_lat.to_radians().cos().abs();
+        let search = |key: &str| {
+            let mut c = redis::cmd("GEOSEARCH");
+            c.arg(key)
+                .arg("FROMLONLAT")
+                .arg(center_lon)
+                .arg(center_lat)
+                .arg("BYBOX")
+                .arg(width_m.max(1.0))
+                .arg(height_m.max(1.0))
+                .arg("m")
+                .arg("COUNT")
+                .arg(limit.max(1))
+                .arg("WITHCOORD");
+            c
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(search(&self.keys.free))
+            .add_command(search(&self.keys.positions));
+        let mut conn = self.conn.clone();
+        type Hits = Vec<(String, (f64, f64))>;
+        let (free, others): (Hits, Hits) = pipe.query_async(&mut conn).await?;
+        let mut out = Vec::with_capacity(free.len() + others.len());
+        for (list, is_free) in [(free, true), (others, false)] {
+            for (id, (lon, lat)) in list {
+                if out.len() >= limit {
+                    break;
+                }
+                out.push(MapTaxi {
+                    id,
+                    lat,
+                    lon,
+                    free: is_free,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Orders held by taxis (offered, assigned, on trip), at most `limit`, newest first.
+    pub async fn orders_in_progress(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::orders::OrderRecord>, StoreError> {
+        let held = self.held_orders().await?;
+        let mut ids: Vec<String> = held.into_values().collect();
+        ids.sort();
+        ids.dedup();
+        // Bounded before reading: a city's peak holds thousands.
+        ids.truncate(limit);
+        let mut orders = self.get_orders(&ids).await?;
+        orders.sort_by_key(|o| std::cmp::Reverse(o.created_ms));
+        Ok(orders)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_id_order;
+
+    #[test]
+    fn stream_ids_compare_by_time_then_sequence() {
+        assert!(stream_id_order("1700000000000-1") > stream_id_order("1700000000000-0"));
+        assert!(stream_id_order("1700000000001-0") > stream_id_order("1700000000000-9"));
+        assert!(stream_id_order("999-0") < stream_id_order("1000-0"));
+        assert_eq!(stream_id_order(""), (0, 0));
+    }
+}
