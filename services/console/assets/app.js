@@ -25,6 +25,7 @@
     SCHEDULED: '已预约', PENDING: '等待派车', OFFERED: '派单中', ACCEPTED: '司机已接单', ARRIVED: '司机已到达',
     ON_TRIP: '行程中', COMPLETED: '已完成', CANCELLED: '已取消', UNFULFILLED: '未派出',
   };
+  const st = s => STATUS[s] || STATUS[String(s).toUpperCase()] || s;
   const REASON = {
     ELDERLY_REASON_RESIDENT_ID_AGE: '身份证年龄 60 岁以上', ELDERLY_REASON_OPERATOR_FLAG: '话务员标记',
     ELDERLY_REASON_ONE_KEY_DEVICE: '一键叫车设备',
@@ -157,13 +158,9 @@
     es.addEventListener('call', (e) => { alive(); const c = JSON.parse(e.data); popCall(c.phone); });
     es.addEventListener('escalation', (e) => { alive(); loadEscalations(); alarm(); });
     es.addEventListener('expired', async () => { es.close(); if (await refresh()) connect(); else showLogin(); });
-    // Heartbeat comments do not fire events; any message resets the watchdog, and the
-    // server sends one at least every 5 s.
-    const origOnMessage = es.onmessage;
     es.addEventListener('open', () => banner(false));
-    void origOnMessage;
     alive();
-    // Comments are invisible to EventSource: poll readyState to keep the watchdog honest.
+    // Heartbeat comments fire no event: while the link is open, the watchdog is fed here.
     const poll = setInterval(() => { if (state.es !== es) { clearInterval(poll); clearTimeout(watchdog); return; } if (es.readyState === EventSource.OPEN) alive(); }, 3000);
   }
 
@@ -173,11 +170,11 @@
   function reloadAll() { reloadLists(); }
 
   function onChange(ev) {
-    const key = (ev.order || ev.alert || ev.taxi || '') + '|' + ev.type + '|' + (ev.to || '');
-    window.consoleSeen[key] = Date.now();
+    const key = (ev.order || ev.alert || ev.taxi || '') + '|' + ev.type;
+    if (!window.consoleSeen[key]) window.consoleSeen[key] = Date.now();
     window.consoleSeen[ev.id] = Date.now();
     const li = el('li', { 'data-id': ev.id, 'data-order': ev.order || '', 'data-type': ev.type },
-      `${new Date(Number(ev.ts) || Date.now()).toLocaleTimeString('zh-CN')} ${EVENT[ev.type] || ev.type} ${ev.order || ev.alert || ev.taxi || ''} ${ev.to ? '→ ' + (STATUS[ev.to] || ev.to) : ''}`);
+      `${new Date(Number(ev.ts) || Date.now()).toLocaleTimeString('zh-CN')} ${EVENT[ev.type] || ev.type} ${ev.order || ev.alert || ev.taxi || ''} ${ev.to ? '→ ' + (st(ev.to)) : ''}`);
     const list = $('#activity'); list.prepend(li); while (list.children.length > 50) list.lastChild.remove();
     if (ev.type === 'alert_raised') alarm();
     reloadLists();
@@ -217,9 +214,9 @@
     $('#caller-unknown').hidden = data.known;
     const fill = (sel, items, fn, empty) => { const ul = $(sel); ul.replaceChildren(...(items.length ? items.map(fn) : [el('li', { class: 'muted', text: empty })])); };
     fill('#caller-places', c.saved_places || [], p => el('li', {}, `${p.name}：${placeText(p.place)}`), '无');
-    fill('#caller-trips', (data.recent_orders || []).slice(0, 3), o => el('li', {}, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${STATUS[o.status] || o.status}`), '无');
+    fill('#caller-trips', (data.recent_orders || []).slice(0, 3), o => el('li', {}, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
     const open = data.active_order ? [data.active_order] : [];
-    fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${STATUS[o.status] || o.status}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}`), '无');
+    fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${st(o.status)}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}`), '无');
     fill('#caller-contacts', c.care_contacts || [], t => el('li', {}, t), '无');
     if (!keepForm) fillBookingForm();
   }
@@ -265,7 +262,7 @@
     try { const r = await rpc('HotlineService/CreateBooking', body); booked(r.order); } catch (e) { showError(form, e, $('#booking-error')); }
   });
   function booked(o) {
-    $('#booking-result').textContent = `已下单：${o.order_id}（${STATUS[o.status] || o.status}）${o.reservation ? ' 预约 ' + timeText(o.pickup_time) : ''}`;
+    $('#booking-result').textContent = `已下单：${o.order_id}（${st(o.status)}）${o.reservation ? ' 预约 ' + timeText(o.pickup_time) : ''}`;
     $('#booking-result').dataset.order = o.order_id;
     state.requestId = newRequestId();
     refreshCallerSoon();
@@ -309,7 +306,7 @@
       try {
         const g = await rpc('HotlineService/GetOrder', { order_id: o.order_id });
         if (g.order.assigned_by && g.order.assigned_by !== state.me.id) text = `已被 ${g.order.assigned_by} 指派`;
-        else if (g.order.taxi && g.order.taxi.taxi_id) text = `已派给 ${g.order.taxi.plate || g.order.taxi.taxi_id}（${STATUS[g.order.status] || g.order.status}）`;
+        else if (g.order.taxi && g.order.taxi.taxi_id) text = `已派给 ${g.order.taxi.plate || g.order.taxi.taxi_id}（${st(g.order.status)}）`;
       } catch (e2) { /* keep the first message */ }
       panel.replaceChildren(el('p', { class: 'err race', role: 'alert', text }));
     }
@@ -321,7 +318,7 @@
     $('#progress tbody').replaceChildren(...r.map(o => el('tr', { 'data-order': o.order_id, 'data-status': o.status },
       el('td', { text: o.order_id.slice(0, 8) + '…', title: o.order_id }),
       el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' }) : null),
-      el('td', { text: STATUS[o.status] || o.status }), el('td', { text: o.taxi_id }))));
+      el('td', { text: st(o.status) }), el('td', { text: o.taxi_id }))));
   }
   async function loadCallbacks() {
     let r; try { r = await rpc('DispatchService/ListCallbacks', { limit: 100 }); } catch (e) { return; }
@@ -352,6 +349,9 @@
     let r; try { r = await api('escalations'); } catch (e) { return; }
     const box = $('#escalations');
     box.hidden = !r.length;
+    // The server re-checks open alerts every few seconds: look again while any is listed.
+    clearTimeout(state.escalationTimer);
+    if (r.length) state.escalationTimer = setTimeout(loadEscalations, 2000);
     box.textContent = r.length ? `⚠ ${r.length} 条紧急求助超时未受理，已升级给值班主管：${r.map(e => e.name || e.alert_id).join('、')}` : '';
   }
 

@@ -298,12 +298,12 @@ pub(crate) async fn in_progress(
     Ok(Json(
         orders
             .into_iter()
-            .map(|o| InProgress {
+            .map(|(taxi, o)| InProgress {
                 order_id: o.id,
                 status: o.status.code(),
                 passenger_name: o.name,
                 elderly: o.elderly.is_some(),
-                taxi_id: o.taxi.unwrap_or_default(),
+                taxi_id: o.taxi.unwrap_or(taxi),
                 pickup_address: o.pickup.address,
                 create_ms: o.created_ms,
                 update_ms: o.updated_ms,

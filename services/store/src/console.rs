@@ -154,19 +154,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Orders held by taxis (offered, assigned, on trip), at most `limit`, newest first.
+    /// Orders held by taxis (offered, assigned, on trip) with the taxi holding each, at
+    /// most `limit`, newest first.
     pub async fn orders_in_progress(
         &self,
         limit: usize,
-    ) -> Result<Vec<crate::orders::OrderRecord>, StoreError> {
+    ) -> Result<Vec<(String, crate::orders::OrderRecord)>, StoreError> {
         let held = self.held_orders().await?;
-        let mut ids: Vec<String> = held.into_values().collect();
-        ids.sort();
-        ids.dedup();
+        let mut pairs: Vec<(String, String)> = held.into_iter().map(|(t, o)| (o, t)).collect();
+        pairs.sort();
+        pairs.dedup_by(|a, b| a.0 == b.0);
         // Bounded before reading: a city's peak holds thousands.
-        ids.truncate(limit);
-        let mut orders = self.get_orders(&ids).await?;
-        orders.sort_by_key(|o| std::cmp::Reverse(o.created_ms));
+        pairs.truncate(limit);
+        let ids: Vec<String> = pairs.iter().map(|(o, _)| o.clone()).collect();
+        let taxi_of: HashMap<String, String> = pairs.into_iter().collect();
+        let mut orders: Vec<(String, crate::orders::OrderRecord)> = self
+            .get_orders(&ids)
+            .await?
+            .into_iter()
+            .map(|o| (taxi_of.get(&o.id).cloned().unwrap_or_default(), o))
+            .collect();
+        orders.sort_by_key(|(_, o)| std::cmp::Reverse(o.created_ms));
         Ok(orders)
     }
 }
