@@ -203,6 +203,9 @@ pub enum ServeError {
     /// The token signing key could not be read or made.
     #[error("token signing key: {0}")]
     AuthKey(String),
+    /// The TLS settings could not be turned into a server configuration.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Serves the configured roles on `listener` until `shutdown` is cancelled.
@@ -253,14 +256,20 @@ pub async fn run(
     }
     let gate = Arc::new(gate);
 
-    let mut builder = Server::builder();
-    match &config.tls {
+    let builder = Server::builder();
+    let tls_config = match &config.tls {
         Some(tls) => {
-            builder = builder.tls_config(tls.server_tls_config())?;
-            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS");
+            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS (ALPN h2, http/1.1)");
+            Some(
+                tls.rustls_config()
+                    .map_err(|e| ServeError::Tls(e.to_string()))?,
+            )
         }
-        None => warn_plain(addr),
-    }
+        None => {
+            warn_plain(addr);
+            None
+        }
+    };
     // Every gRPC service, as routes: served on the port, and called in-process by the
     // console (through the same auth layer) with the operator's own token.
     let mut grpc = tonic::service::RoutesBuilder::default();
@@ -412,7 +421,13 @@ pub async fn run(
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(Duration::from_secs(60)));
-    let serve = router.serve_with_incoming_shutdown(incoming, drained);
+    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match tls_config {
+            Some(tls) => {
+                Box::pin(router.serve_with_incoming_shutdown(tls::accept(incoming, tls), drained))
+            }
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming, drained)),
+        };
     tokio::pin!(serve);
     let result = tokio::select! {
         r = &mut serve => r,
