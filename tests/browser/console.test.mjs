@@ -84,8 +84,9 @@ function streamIds() {
   return out.split('\n').filter(l => /^\d+-\d+$/.test(l));
 }
 
-let server, base, grpcAddr;
+let server, base, grpcAddr, serverPort;
 async function startServer(port) {
+  serverPort = port;
   server = start(TAXI, ['serve'], {
     TAXI_REDIS_URL: redisUrl(), TAXI_LISTEN: `127.0.0.1:${port}`, TAXI_ALERT_ESCALATE_AFTER: '3',
     // Taxis are matched only within 500 m, so the race's order (2 km from every taxi) waits
@@ -445,8 +446,15 @@ async function main() {
       assert(green + red > 50, 'taxi markers are drawn on the canvas');
       assert(outline > 50, 'the service area is drawn');
       assert(distinctColours(img) > 5, 'the map is not a blank canvas');
-      const info = await A.textContent('#map-info');
-      assert(info.includes('网格汇总') || info.includes('单车'), `the map says what it shows: ${info}`);
+      assert((await A.textContent('#map-info')).includes('网格汇总'), 'city zoom shows grid cells');
+      // Zoomed in on one spot: single taxis of the viewport only.
+      await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 16, { animate: false }), [spots[1].lat, spots[1].lon]);
+      await A.waitForFunction(() => document.querySelector('#map-info').textContent.includes('单车'), null, { timeout: 5000 });
+      const close = decodePng(await A.locator('#mapview').screenshot({ path: path.join(SHOTS, 'map-street.png') }));
+      const dots = countColour(close, [0x1b, 0x87, 0x3f], 40) + countColour(close, [0xc5, 0x22, 0x1f], 40);
+      log('street zoom:', await A.textContent('#map-info'), 'taxi pixels', dots);
+      assert(dots > 20, 'single taxis are drawn at street zoom');
+      await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 11, { animate: false }), [CENTRE.lat, CENTRE.lon]);
     });
 
     await test('no_serious_axe_violations', async () => {
@@ -499,6 +507,37 @@ async function main() {
       const loadIdsAfter = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
       assert(JSON.stringify(loadIds) === JSON.stringify(loadIdsAfter), 'the pages were not reloaded');
       results.figures.redis_outage = { seconds: OUTAGE_S, events_after_outage_checked: want.length };
+    });
+
+    await test('server_restart_survived_without_reload_or_lost_events', async () => {
+      const loadIds = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      const firstId = streamIds().pop();
+      await stop(server, 'SIGTERM');
+      log('taxi serve stopped');
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner:not([hidden])', { timeout: 15000 })));
+      await sleep(2000);
+      for (const c of Object.keys(clients)) { clients[c].close(); delete clients[c]; }
+      await startServer(serverPort);
+      log('taxi serve started again');
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner', { state: 'hidden', timeout: 20000 })));
+      for (const st of streams.splice(0)) st.cancel();
+      for (const t of taxis) listen(t);
+      await sleep(300);
+      const stamps = [];
+      for (let i = 0; i < 3; i++) {
+        await reportPositions(gw, taxis);
+        await trip(await book(`1390003${String(i).padStart(4, '0')}`, { address: '解放碑', location: { latitude: spots[i].lat, longitude: spots[i].lon, datum: 'DATUM_WGS84' } }, stamps), stamps);
+      }
+      const after = streamIds();
+      const want = after.slice(after.indexOf(firstId) + 1);
+      for (const p of [A, B]) {
+        await p.waitForFunction(ids => ids.every(id => window.consoleSeen[id]), want, { timeout: 10000 }).catch(() => {});
+        const seen = await p.evaluate(() => window.consoleSeen);
+        const lost = want.filter(id => !seen[id]);
+        assert(lost.length === 0, `events lost: ${lost.length} of ${want.length}`);
+      }
+      const loadIdsAfter = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      assert(JSON.stringify(loadIds) === JSON.stringify(loadIdsAfter), 'the pages were not reloaded');
     });
   } finally {
     clearInterval(reporter);

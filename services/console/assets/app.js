@@ -383,6 +383,7 @@
       if (state.me.tiles) L.tileLayer(state.me.tiles, { maxZoom: 19 }).addTo(map);
       api('map/area').then(g => L.geoJSON(g, { style: { color: '#12325a', weight: 2, fillColor: '#cfe0f0', fillOpacity: 0.35 } }).addTo(map)).catch(() => {});
       taxiLayer = L.layerGroup().addTo(map); orderLayer = L.layerGroup().addTo(map);
+      window.consoleMap = map; // for the browser tests (zooming in)
       map.on('moveend', loadMap);
       setInterval(() => { if (state.view === 'map') loadMap(); }, 2000);
     }
