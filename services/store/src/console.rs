@@ -32,6 +32,19 @@ pub struct MapTaxi {
     pub free: bool,
 }
 
+/// The ends of a stream, as `XINFO STREAM` tells them.
+#[derive(Debug, Default)]
+struct StreamBounds {
+    length: u64,
+    max_deleted: String,
+    first: String,
+    newest: String,
+}
+
+fn text(v: redis::Value) -> String {
+    redis::from_redis_value::<String>(v).unwrap_or_default()
+}
+
 /// A stream id as (ms, seq), for comparisons ('' and malformed ids are (0, 0)).
 pub fn stream_id_order(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
@@ -39,14 +52,22 @@ pub fn stream_id_order(id: &str) -> (u64, u64) {
 }
 
 impl Store {
-    /// The events after `after` ('' = only what comes next is wanted: answers the empty
-    /// page), at most `count`; [`EventsPage::Trimmed`] when records after `after` have been
-    /// deleted (the stream's `max-deleted-entry-id` is newer than `after`).
+    /// The events after `after` ('' for the start), at most `count`;
+    /// [`EventsPage::Trimmed`] when records after `after` may have been deleted: an `XDEL`
+    /// after it (`max-deleted-entry-id`), or retention's `XTRIM` having removed the records
+    /// up to the stream's first one (`recorded-first-entry-id` newer than `after`, or an
+    /// empty stream whose last id is newer). Conservative: a reader whose very next record
+    /// happened to be the first one kept is also told to reload.
     pub async fn events_after(&self, after: &str, count: usize) -> Result<EventsPage, StoreError> {
         if !after.is_empty() && after != "0" && after != "0-0" {
-            let (deleted, newest) = self.events_bounds().await?;
-            if stream_id_order(&deleted) > stream_id_order(after) {
-                return Ok(EventsPage::Trimmed { newest });
+            let b = self.events_bounds().await?;
+            let at = stream_id_order(after);
+            let newer = |id: &str| !id.is_empty() && stream_id_order(id) > at;
+            let trimmed = newer(&b.max_deleted)
+                || (b.length > 0 && newer(&b.first))
+                || (b.length == 0 && newer(&b.newest));
+            if trimmed {
+                return Ok(EventsPage::Trimmed { newest: b.newest });
             }
         }
         Ok(EventsPage::Records(self.audit_trail(after, count).await?))
@@ -54,11 +75,11 @@ impl Store {
 
     /// The events stream's newest id ('' when empty).
     pub async fn events_newest(&self) -> Result<String, StoreError> {
-        Ok(self.events_bounds().await?.1)
+        Ok(self.events_bounds().await?.newest)
     }
 
-    /// (`max-deleted-entry-id`, `last-generated-id`) of the events stream.
-    async fn events_bounds(&self) -> Result<(String, String), StoreError> {
+    /// What `XINFO STREAM` says of the events stream's ends.
+    async fn events_bounds(&self) -> Result<StreamBounds, StoreError> {
         let mut conn = self.conn.clone();
         let info: redis::Value = match redis::cmd("XINFO")
             .arg("STREAM")
@@ -69,11 +90,10 @@ impl Store {
             Ok(v) => v,
             // No stream yet: nothing was ever written, nothing deleted.
             Err(e) if e.to_string().contains("no such key") => {
-                return Ok((String::new(), String::new()));
+                return Ok(StreamBounds::default());
             }
             Err(e) => return Err(e.into()),
         };
-        let mut fields: HashMap<String, String> = HashMap::new();
         let pairs: Vec<(String, redis::Value)> = match info {
             redis::Value::Map(m) => m
                 .into_iter()
@@ -88,19 +108,20 @@ impl Store {
                 .collect(),
             _ => vec![],
         };
+        let mut b = StreamBounds::default();
         for (k, v) in pairs {
-            if let Ok(text) = redis::from_redis_value::<String>(v) {
-                fields.insert(k, text);
+            match k.as_str() {
+                "length" => b.length = redis::from_redis_value::<u64>(v).unwrap_or(0),
+                "max-deleted-entry-id" => b.max_deleted = text(v),
+                "recorded-first-entry-id" => b.first = text(v),
+                "last-generated-id" => b.newest = text(v),
+                _ => {}
             }
         }
-        let deleted = fields.remove("max-deleted-entry-id").unwrap_or_default();
-        let newest = fields.remove("last-generated-id").unwrap_or_default();
-        let newest = if newest == "0-0" {
-            String::new()
-        } else {
-            newest
-        };
-        Ok((deleted, newest))
+        if b.newest == "0-0" {
+            b.newest.clear();
+        }
+        Ok(b)
     }
 
     /// Taxis whose last position lies in the box (south-west to north-east corners,
