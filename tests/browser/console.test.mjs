@@ -387,6 +387,17 @@ async function main() {
       await A.screenshot({ path: path.join(SHOTS, 'lists.png') });
     });
 
+    await test('a_call_while_on_another_view_waits_in_a_notice_and_F1_takes_it', async () => {
+      await A.click('#nav button[data-view=lists]');
+      await call('HotlineService', 'ClassifyCall', { calling_number: granny }, sw);
+      await A.waitForSelector('#call-note:not([hidden])', { timeout: 3000 });
+      assert((await A.textContent('#call-note')).includes(granny), 'the notice names the number');
+      assert(await A.isVisible('#view-lists'), 'the operator stays where they were');
+      await A.keyboard.press('F1');
+      await A.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p && !document.querySelector('#view-call').hidden, granny, { timeout: 3000 });
+      assert(await A.isHidden('#call-note'), 'the notice is gone once taken');
+    });
+
     await test('alert_sound_acknowledge_and_escalation', async () => {
       const C = await newPage();
       await loginAs(C, 'sup1');

@@ -127,7 +127,7 @@
   document.addEventListener('keydown', (ev) => {
     if (!state.me) return;
     const keys = { F1: 'call', F2: 'lists', F3: 'map', F4: 'kpi' };
-    if (keys[ev.key]) { ev.preventDefault(); show(keys[ev.key]); }
+    if (keys[ev.key]) { ev.preventDefault(); if (ev.key === 'F1' && state.waitingCall) takeWaitingCall(); else show(keys[ev.key]); }
     if (ev.altKey && (ev.key === 'r' || ev.key === 'R') && state.caller) { ev.preventDefault(); repeatLast(); }
   });
 
@@ -155,7 +155,7 @@
     es.addEventListener('reload', (e) => { alive(); banner(false); state.lastId = e.lastEventId; reloadAll(); });
     es.addEventListener('change', (e) => { alive(); banner(false); state.lastId = e.lastEventId; onChange(JSON.parse(e.data)); });
     es.addEventListener('status', (e) => { alive(); const s = JSON.parse(e.data); banner(s.store !== 'ok'); if (s.store === 'ok') reloadAll(); });
-    es.addEventListener('call', (e) => { alive(); const c = JSON.parse(e.data); popCall(c.phone); });
+    es.addEventListener('call', (e) => { alive(); incoming(JSON.parse(e.data)); });
     es.addEventListener('escalation', (e) => { alive(); loadEscalations(); alarm(); });
     es.addEventListener('expired', async () => { es.close(); if (await refresh()) connect(); else showLogin(); });
     es.addEventListener('open', () => banner(false));
@@ -182,6 +182,23 @@
   }
 
   // ---- incoming call --------------------------------------------------------------------
+  // Every console of the city hears every call the switch classifies (the switch does not
+  // say which seat it rings). The card pops by itself only on a console that is on the
+  // call screen with no booking being entered; elsewhere the call waits in a notice (F1 or a click pops
+  // it), so nobody loses what they were entering.
+  function incoming(call) {
+    if (state.view === 'call' && !state.dirty) { popCall(call.phone); return; }
+    state.waitingCall = call;
+    const note = $('#call-note');
+    note.hidden = false;
+    $('#call-note-text').textContent = `来电 ${call.phone}${call.elderly ? '（老年乘客）' : ''}`;
+  }
+  $('#call-note-take').addEventListener('click', () => takeWaitingCall());
+  function takeWaitingCall() {
+    $('#call-note').hidden = true;
+    const call = state.waitingCall; state.waitingCall = null;
+    if (call) popCall(call.phone);
+  }
   $('#sim-form').addEventListener('submit', (ev) => { ev.preventDefault(); popCall($('#sim-phone').value.trim()); });
   async function popCall(phone) {
     clearErrors($('#sim-form'));
@@ -223,7 +240,7 @@
   function fillBookingForm() {
     const { data } = state.caller;
     const c = data.caller || {};
-    const form = $('#booking'); form.hidden = false; clearErrors(form);
+    const form = $('#booking'); form.hidden = false; clearErrors(form); state.dirty = false;
     $('#booking-result').textContent = '';
     $('#bk-name').value = c.name || '';
     const places = c.saved_places || [];
@@ -237,6 +254,8 @@
     $('#repeat-last').disabled = !last;
     $('#repeat-hint').textContent = last ? `${placeText(last.pickup)} → ${placeText(last.dropoff) || '—'}` : '没有历史行程';
   }
+  // Something typed or chosen in the booking form: a new call must not wipe it.
+  $('#booking').addEventListener('input', () => { state.dirty = true; });
   $('#bk-pickup-saved').addEventListener('change', () => { $('#bk-pickup-other').hidden = $('#bk-pickup-saved').value !== '__other'; });
   const newRequestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
@@ -265,6 +284,7 @@
     $('#booking-result').textContent = `已下单：${o.order_id}（${st(o.status)}）${o.reservation ? ' 预约 ' + timeText(o.pickup_time) : ''}`;
     $('#booking-result').dataset.order = o.order_id;
     state.requestId = newRequestId();
+    state.dirty = false;
     refreshCallerSoon();
   }
 
