@@ -82,6 +82,15 @@ async fn taxis_in_a_box_are_the_free_and_the_busy_inside_it_only() {
     ];
     want.sort();
     assert_eq!(got, want, "{outside:?} lies outside");
+    // The whole city, read by rank for the map's grid: all three, where they were put.
+    let mut all = city.store.city_taxis(100).await.unwrap();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(all.len(), 3);
+    let far = all.iter().find(|t| t.id == outside.taxi_id).unwrap();
+    let at = north_of_centre(9_000.0);
+    assert!((far.lat - at.latitude).abs() < 1e-5 && (far.lon - at.longitude).abs() < 1e-5);
+    assert!(!all.iter().find(|t| t.id == busy.taxi_id).unwrap().free);
+    assert_eq!(city.store.city_taxis(2).await.unwrap().len(), 2);
     // Bounded by the limit.
     let one = city
         .store
