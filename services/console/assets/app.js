@@ -164,9 +164,16 @@
     const poll = setInterval(() => { if (state.es !== es) { clearInterval(poll); clearTimeout(watchdog); return; } if (es.readyState === EventSource.OPEN) alive(); }, 3000);
   }
 
-  let pending = null;
-  function later(fn) { return () => { clearTimeout(pending); pending = setTimeout(fn, 50); }; }
-  const reloadLists = later(() => { loadWaiting(); loadProgress(); loadCallbacks(); loadAlerts(); loadEscalations(); if (state.view === 'map') loadMap(); });
+  // At most one run per `ms`, the first 30 ms after a quiet spell: a busy city's stream of
+  // events must not postpone a refresh for ever (as a debounce would) nor run one per event.
+  function throttle(fn, ms) {
+    let timer = null, last = 0;
+    return () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, Math.max(30, last + ms - Date.now()));
+    };
+  }
+  const reloadLists = throttle(() => { loadWaiting(); loadProgress(); loadCallbacks(); loadAlerts(); loadEscalations(); if (state.view === 'map') loadMap(); }, 300);
   function reloadAll() { reloadLists(); }
 
   function onChange(ev) {
@@ -211,11 +218,10 @@
     const focus = r.known && r.recent_orders.length ? $('#repeat-last') : (r.known ? $('#bk-pickup-saved') : $('#bk-name'));
     focus.focus();
   }
-  let callerTimer = null;
-  function refreshCallerSoon() {
-    clearTimeout(callerTimer);
-    callerTimer = setTimeout(async () => { if (!state.caller) return; try { state.caller.data = await rpc('HotlineService/LookupCaller', { phone: state.caller.phone }); renderCaller(true); } catch (e) { /* keep */ } }, 300);
-  }
+  const refreshCallerSoon = throttle(async () => {
+    if (!state.caller) return;
+    try { state.caller.data = await rpc('HotlineService/LookupCaller', { phone: state.caller.phone }); renderCaller(true); } catch (e) { /* keep */ }
+  }, 1000);
   const placeText = p => p ? (p.address || `${p.location.latitude.toFixed(5)}, ${p.location.longitude.toFixed(5)}`) : '';
   const timeText = ts => ts ? new Date(ts).toLocaleString('zh-CN', { hour12: false }) : '';
   function renderCaller(keepForm) {
