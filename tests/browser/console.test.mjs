@@ -316,6 +316,18 @@ async function main() {
       const at = cookies.find(c => c.name === 'taxi_console_at');
       assert(at && at.httpOnly && at.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
       assert(await A.evaluate(() => document.cookie === ''), 'no script can read the session');
+      // A state change without the console's header is refused (cross-site request forgery).
+      const noHeader = await A.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/LookupCaller', { method: 'POST', body: '{"phone":"13900000001"}' }).then(async r => [r.status, await r.json()]));
+      assert(noHeader[0] === 403 && noHeader[1].code === 'PERMISSION_DENIED', `no X-Console header: ${JSON.stringify(noHeader)}`);
+      // A field-named error from the service itself, through the JSON API.
+      const bad = await A.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/CreateBooking', { method: 'POST', headers: { 'X-Console': '1' }, body: '{"caller_phone":"12345","channel":"CHANNEL_OPERATOR"}' }).then(async r => [r.status, await r.json()]));
+      assert(bad[0] === 400 && bad[1].code === 'INVALID_ARGUMENT' && bad[1].field === 'caller_phone', `field-named error: ${JSON.stringify(bad)}`);
+      // The policy table decides: a fleet admin may look at the map but may not book.
+      const F = await newPage();
+      await loginAs(F, 'fleet1');
+      const denied = await F.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/CreateBooking', { method: 'POST', headers: { 'X-Console': '1' }, body: '{"caller_phone":"13900000001","channel":"CHANNEL_OPERATOR","pickup_saved_place":"家"}' }).then(async r => [r.status, await r.json()]));
+      assert(denied[0] === 403 && denied[1].code === 'PERMISSION_DENIED', `a fleet admin may not book: ${JSON.stringify(denied)}`);
+      await F.context().close();
       await loginAs(B, 'op2');
     });
 
