@@ -3,20 +3,25 @@
 #   plain    formatting, lints, and every unit and end-to-end test (single redis-server)
 #   cluster  every test again, each test city on a private 3-master
 #            Redis Cluster (TAXI_TEST_REDIS=cluster)
-# Usage: scripts/test.sh [--plain | --cluster]    (no argument: every tier, in turn)
-# Installs redis-server and redis-cli if missing. Stops at the first failing tier.
+#   browser  the operators' console in Debian's headless Chromium (tests/browser/):
+#            a real `taxi serve` and a private redis-server; screenshots and figures
+#            in target/console-screenshots/
+# Usage: scripts/test.sh [--plain | --cluster | --browser]    (no argument: every tier)
+# Installs redis-server and redis-cli, and for the browser tier Chromium, CJK fonts and
+# the pinned npm packages (npm ci), if missing. Stops at the first failing tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: $0 [--plain | --cluster]" >&2
+  echo "usage: $0 [--plain | --cluster | --browser]" >&2
   exit 2
 }
 [ $# -le 1 ] || usage
 case "${1:-}" in
-  "") tiers=(plain cluster) ;;
+  "") tiers=(plain cluster browser) ;;
   --plain) tiers=(plain) ;;
   --cluster) tiers=(cluster) ;;
+  --browser) tiers=(browser) ;;
   *) usage ;;
 esac
 
@@ -28,6 +33,12 @@ tier_plain() {
 }
 tier_cluster() {
   TAXI_TEST_REDIS=cluster cargo test --workspace --locked
+}
+tier_browser() {
+  scripts/ensure-browser.sh &&
+    cargo build --locked -p taxi &&
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
+    TAXI_BIN="$PWD/target/debug/taxi" node tests/browser/console.test.mjs
 }
 
 scripts/ensure-redis.sh

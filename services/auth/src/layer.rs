@@ -7,7 +7,7 @@
 //! with `retry-after-ms` metadata. Health and reflection pass untouched.
 
 use crate::limits::{Limit, Limiters, Rates};
-use crate::policy::{Scope, is_open_service, rule_for};
+use crate::policy::{Scope, is_console_path, is_open_service, rule_for};
 use crate::revoked::Revocations;
 use crate::role::{Identity, Role};
 use crate::token::{TokenError, Tokens};
@@ -209,7 +209,7 @@ impl Gate {
     /// Admits the call (and marks it with its [`Caller`]) or answers it.
     pub fn admit<B>(&self, req: &mut http::Request<B>) -> Result<(), Status> {
         let path = req.uri().path();
-        if is_open_service(path) {
+        if is_open_service(path) || is_console_path(path) {
             return Ok(());
         }
         let Some(rule) = rule_for(path) else {

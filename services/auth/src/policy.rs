@@ -316,6 +316,13 @@ pub fn rule_for(path: &str) -> Option<&'static Rule> {
     POLICY.iter().find(|r| r.path == path)
 }
 
+/// The operators' console's paths (the page, its JSON API and its event stream). They are
+/// not RPCs: the layer lets them through and the console maps each of its endpoints to the
+/// RPC it stands for and admits it through this same table (`taxi-console`).
+pub fn is_console_path(path: &str) -> bool {
+    path == "/" || path == "/console" || path.starts_with("/console/")
+}
+
 /// Whether a path belongs to an open service.
 pub fn is_open_service(path: &str) -> bool {
     OPEN_SERVICES.iter().any(|p| path.starts_with(p))

@@ -196,6 +196,16 @@ impl ServiceArea {
         })
     }
 
+    /// The polygon's vertices, WGS-84 (lat, lon), in order (the ring closed: the first
+    /// vertex comes again last). For drawing the area on a map.
+    pub fn vertices(&self) -> Vec<(f64, f64)> {
+        self.polygon
+            .exterior()
+            .coords()
+            .map(|c| (c.y, c.x))
+            .collect()
+    }
+
     /// Parses `lat,lon;lat,lon;...` as given in configuration.
     pub fn parse(text: &str) -> Result<Self, FieldError> {
         let mut vertices = Vec::new();

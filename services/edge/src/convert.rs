@@ -374,6 +374,7 @@ mod orders {
             notes: o.notes.clone(),
             payment: payment(o.payment) as i32,
             operator_id: o.operator.clone(),
+            assigned_by: o.assigned_by.clone(),
             booker_phone: phone(&o.booker),
             device_id: o.device.clone(),
             taxi,

@@ -56,17 +56,20 @@ pub enum Role {
     Dispatch,
     /// `taxi.v1.CallCentreService`: the call queue (ACD).
     CallCentre,
+    /// The operators' console (a web page on the same port; `taxi-console`).
+    Console,
 }
 
 impl Role {
     /// Every role, what `all` means.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Fleet,
         Role::Driver,
         Role::Hotline,
         Role::OneKey,
         Role::Dispatch,
         Role::CallCentre,
+        Role::Console,
     ];
 
     /// The gRPC service name this role serves.
@@ -82,13 +85,17 @@ impl Role {
             Role::CallCentre => {
                 <CallCentreServiceServer<taxi_callcentre::CallCentre> as NamedService>::NAME
             }
+            // Health only: the console is not a gRPC service.
+            Role::Console => "taxi.console",
         }
     }
 }
 
 /// A `--role` value that is not one of ours.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch or callcentre")]
+#[error(
+    "unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch, callcentre or console"
+)]
 pub struct UnknownRole(String);
 
 /// Parses `all` or a comma-separated list of roles.
@@ -103,6 +110,7 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
             "onekey" | "one-key" => &[Role::OneKey],
             "dispatch" => &[Role::Dispatch],
             "callcentre" | "call-centre" => &[Role::CallCentre],
+            "console" => &[Role::Console],
             _ => return Err(UnknownRole(part.to_string())),
         };
         for r in add {
@@ -155,6 +163,8 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// TLS for every connection; `None` serves plain TCP (loopback development only).
     pub tls: Option<tls::TlsSettings>,
+    /// The operators' console (served with [`Role::Console`]).
+    pub console: taxi_console::ConsoleSettings,
 }
 
 /// Whether calls are authenticated.
@@ -183,6 +193,7 @@ impl Default for ServerConfig {
             auth_key: None,
             reflection: true,
             tls: None,
+            console: taxi_console::ConsoleSettings::default(),
         }
     }
 }
@@ -202,6 +213,9 @@ pub enum ServeError {
     /// The token signing key could not be read or made.
     #[error("token signing key: {0}")]
     AuthKey(String),
+    /// The TLS settings could not be turned into a server configuration.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Serves the configured roles on `listener` until `shutdown` is cancelled.
@@ -252,31 +266,34 @@ pub async fn run(
     }
     let gate = Arc::new(gate);
 
-    let mut builder = Server::builder();
-    match &config.tls {
+    let builder = Server::builder();
+    let tls_config = match &config.tls {
         Some(tls) => {
-            builder = builder.tls_config(tls.server_tls_config())?;
-            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS");
+            tracing::info!(%addr, client_certificates = tls.verifies_clients(), "serving TLS (ALPN h2, http/1.1)");
+            Some(
+                tls.rustls_config()
+                    .map_err(|e| ServeError::Tls(e.to_string()))?,
+            )
         }
-        None => warn_plain(addr),
+        None => {
+            warn_plain(addr);
+            None
+        }
+    };
+    // Every gRPC service, as routes: served on the port, and called in-process by the
+    // console (through the same auth layer) with the operator's own token.
+    let mut grpc = tonic::service::RoutesBuilder::default();
+    grpc.add_service(health_service);
+    if config.reflection {
+        grpc.add_service(reflection).add_service(reflection_alpha);
     }
-    let mut router = builder
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .tcp_nodelay(true)
-        .max_concurrent_streams(Some(config.max_streams_per_connection))
-        .layer(AuthLayer::new(gate.clone()))
-        .add_service(health_service)
-        .add_optional_service(config.reflection.then_some(reflection))
-        .add_optional_service(config.reflection.then_some(reflection_alpha));
     let access = taxi_access::Access::new(store.clone(), gate.clone(), config.auth.clone());
-    router = router
-        .add_service(access.clone().auth_server())
+    grpc.add_service(access.clone().auth_server())
         .add_service(access.access_server());
     let s = &config.settings;
     let has = |r: Role| config.roles.contains(&r);
     if has(Role::Fleet) {
-        router = router.add_service(
+        grpc.add_service(
             taxi_fleet::Fleet::new(store.clone(), s.clone())
                 .with_auth(config.auth.clone())
                 .into_server()
@@ -287,21 +304,24 @@ pub async fn run(
     if has(Role::Driver) {
         let hub = taxi_driver::hub::Hub::new(store.clone(), s.clone());
         background.push(tokio::spawn(hub.clone().run(shutdown.clone())));
-        router = router.add_service(
+        grpc.add_service(
             taxi_driver::Driver::new(store.clone(), s.clone(), shutdown.clone(), hub)
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
+    // Calls the phone switch classifies, for the consoles of this process.
+    let (calls, _) = tokio::sync::broadcast::channel(256);
     if has(Role::Hotline) {
-        router = router.add_service(
+        grpc.add_service(
             taxi_hotline::Hotline::new(store.clone(), s.clone())
+                .with_calls(calls.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
     if has(Role::OneKey) {
-        router = router.add_service(
+        grpc.add_service(
             taxi_onekey::OneKey::new(store.clone(), s.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
@@ -310,19 +330,47 @@ pub async fn run(
     if has(Role::Dispatch) {
         let engine = taxi_dispatch::engine::Engine::new(store.clone(), s.clone());
         background.push(tokio::spawn(engine.run(shutdown.clone())));
-        router = router.add_service(
+        grpc.add_service(
             taxi_dispatch::Dispatch::new(store.clone(), s.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
     if has(Role::CallCentre) {
-        router = router.add_service(
+        grpc.add_service(
             taxi_callcentre::CallCentre::new(store.clone(), s.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
+    let grpc = grpc.routes();
+    let routes = if has(Role::Console) {
+        let console = taxi_console::Console::new(taxi_console::ConsoleParts {
+            store: store.clone(),
+            gate: gate.clone(),
+            grpc: tower::Layer::layer(&AuthLayer::new(gate.clone()), grpc.clone()),
+            city: config.settings.city.clone(),
+            settings: config.console.clone(),
+            calls: calls.clone(),
+            secure: config.tls.is_some(),
+            peer_of: tls::peer_addr,
+            shutdown: shutdown.clone(),
+        });
+        background.push(tokio::spawn(console.escalation_watcher()));
+        tracing::info!(%addr, "operators' console at {}", taxi_console::BASE);
+        tonic::service::Routes::from(grpc.into_axum_router().merge(console.router()))
+    } else {
+        grpc
+    };
+    let router = builder
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_nodelay(true)
+        .max_concurrent_streams(Some(config.max_streams_per_connection))
+        // Browsers speak HTTP/1.1 to the console over plain TCP; gRPC stays HTTP/2.
+        .accept_http1(has(Role::Console))
+        .layer(AuthLayer::new(gate.clone()))
+        .add_routes(routes);
     for role in &config.roles {
         health
             .set_service_status(role.service_name(), ServingStatus::Serving)
@@ -390,7 +438,13 @@ pub async fn run(
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(Duration::from_secs(60)));
-    let serve = router.serve_with_incoming_shutdown(incoming, drained);
+    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match tls_config {
+            Some(tls) => {
+                Box::pin(router.serve_with_incoming_shutdown(tls::accept(incoming, tls), drained))
+            }
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming, drained)),
+        };
     tokio::pin!(serve);
     let result = tokio::select! {
         r = &mut serve => r,

@@ -1,4 +1,10 @@
-//! TLS on the listener (rustls through tonic), and who a verified client certificate names.
+//! TLS on the listener (rustls), and who a verified client certificate names.
+//!
+//! The listener offers ALPN `h2` then `http/1.1`: gRPC clients and browsers speak HTTP/2;
+//! a client that speaks only HTTP/1.1 still reaches the operators' console. Tonic's own
+//! TLS acceptor offers `h2` alone, so [`accept`] does the handshakes itself, beside the
+//! accept loop, each bounded by [`HANDSHAKE_TIMEOUT`], and hands tonic rustls streams (so
+//! a request's extensions carry the same `TlsConnectInfo` as before).
 //!
 //! [`TlsSettings`] holds the served certificate chain and key, and optionally a client CA.
 //! With a client CA, a client certificate is optional but verified when presented: a
@@ -9,10 +15,17 @@
 //! [`client_identity`] reads the verified certificate's subject common name from a
 //! request's extensions, for the authorization layer to map to a service identity.
 
+use futures::Stream;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::server::TlsStream;
+use tokio_stream::StreamExt;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -77,6 +90,7 @@ impl TlsSettings {
         Server::builder()
             .tls_config(settings.server_tls_config())
             .map_err(|e| TlsSettingsError::Pair(error_chain(&e)))?;
+        settings.rustls_config()?;
         Ok(settings)
     }
 
@@ -85,7 +99,41 @@ impl TlsSettings {
         self.client_ca_pem.is_some()
     }
 
-    /// The tonic configuration [`crate::run`] serves with.
+    /// The rustls configuration [`crate::run`] serves with: the chain and key, client
+    /// certificates optional but verified against the client CA if one is configured,
+    /// ALPN `h2` then `http/1.1`.
+    pub fn rustls_config(&self) -> Result<Arc<ServerConfig>, TlsSettingsError> {
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSettingsError::Pair(e.to_string()))?;
+        let builder = match &self.client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for cert in certificates(ca).map_err(TlsSettingsError::ClientCa)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| TlsSettingsError::ClientCa(e.to_string()))?;
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| TlsSettingsError::ClientCa(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let chain = certificates(&self.cert_chain_pem).map_err(TlsSettingsError::CertChain)?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| TlsSettingsError::Key(e.to_string()))?;
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsSettingsError::Pair(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The tonic configuration (used to check the settings as tonic would).
     pub fn server_tls_config(&self) -> ServerTlsConfig {
         let config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
@@ -136,6 +184,48 @@ fn common_name(der: &[u8]) -> Option<String> {
         return None;
     }
     Some(name)
+}
+
+/// TLS connections from `tcp`: each handshake runs in a task of its own, bounded by
+/// [`HANDSHAKE_TIMEOUT`], so a client that connects and never speaks holds up nobody; a
+/// failed handshake is logged (debug) and dropped. The accept loop ends when the server
+/// stops reading the stream (shutdown), closing the listener.
+pub fn accept<S>(
+    tcp: S,
+    config: Arc<ServerConfig>,
+) -> impl Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<TcpStream, std::io::Error>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let mut tcp = std::pin::pin!(tcp);
+        loop {
+            let next = tokio::select! {
+                next = tcp.next() => next,
+                () = tx.closed() => return,
+            };
+            match next {
+                None => return,
+                Some(Err(e)) => tracing::debug!(error = %e, "accept failed"),
+                Some(Ok(stream)) => {
+                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => {
+                                let _ = tx.send(Ok(tls)).await;
+                            }
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// Every certificate of a PEM text, each one a well-formed X.509 certificate.

@@ -46,6 +46,7 @@ pub mod audit;
 pub mod callcentre;
 pub mod callers;
 pub mod conn;
+pub mod console;
 pub mod devices;
 pub mod dispatch;
 pub mod error;

@@ -63,6 +63,8 @@ pub struct OrderRecord {
     pub payment: Payment,
     /// Operator who entered it.
     pub operator: String,
+    /// Operator who assigned a taxi by hand ('' when dispatch did).
+    pub assigned_by: String,
     /// Proxy booker's phone.
     pub booker: String,
     /// Device that booked it.
@@ -184,6 +186,7 @@ impl OrderRecord {
             notes: f.text("notes"),
             payment: Payment::from_code(&f.text("pay")).unwrap_or(Payment::Cash),
             operator: f.text("operator"),
+            assigned_by: f.text("assigned_by"),
             booker: f.text("booker"),
             device: f.text("device"),
             priority: f.int("prio") as i32,

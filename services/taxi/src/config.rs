@@ -71,6 +71,14 @@ pub(crate) const ENV_TLS_KEY: &str = "TAXI_TLS_KEY";
 pub(crate) const ENV_TLS_CLIENT_CA: &str = "TAXI_TLS_CLIENT_CA";
 /// `TAXI_AUTH`: `enforce` (every call needs a credential) or `off` (loopback only).
 pub(crate) const ENV_AUTH: &str = "TAXI_AUTH";
+/// `TAXI_ALERT_ESCALATE_AFTER`: seconds an open emergency alert waits for an operator's
+/// acknowledgement before the console escalates it to the supervisors.
+pub(crate) const ENV_ALERT_ESCALATE_AFTER: &str = "TAXI_ALERT_ESCALATE_AFTER";
+/// `TAXI_CONSOLE_TILES`: a raster tile URL template for the console's map (unset: no
+/// tiles, the project's own shapes over a plain background, works offline).
+pub(crate) const ENV_CONSOLE_TILES: &str = "TAXI_CONSOLE_TILES";
+/// `TAXI_CONSOLE_TILES_DATUM`: `wgs84` (default) or `gcj02`, the datum the tiles are drawn in.
+pub(crate) const ENV_CONSOLE_TILES_DATUM: &str = "TAXI_CONSOLE_TILES_DATUM";
 /// `TAXI_REFLECTION`: whether gRPC reflection is served (`false` in production).
 pub(crate) const ENV_REFLECTION: &str = "TAXI_REFLECTION";
 /// `TAXI_AUTH_KEY_FILE`: the token signing key (at least 32 bytes, read verbatim); unset
@@ -271,6 +279,17 @@ pub(crate) struct ServeArgs {
     /// Seconds an access token is accepted (clients refresh before it ends).
     #[arg(long, env = ENV_ACCESS_TOKEN_TTL, default_value_t = defaults::access_token_ttl_s())]
     pub access_token_ttl: u64,
+    /// Seconds an open emergency alert waits for an acknowledgement before the console
+    /// escalates it to the supervisors (1 to 3600).
+    #[arg(long, env = ENV_ALERT_ESCALATE_AFTER, default_value_t = taxi_console::DEFAULT_ESCALATE_AFTER.as_secs())]
+    pub alert_escalate_after: u64,
+    /// The console map's tile URL template (`https://.../{z}/{x}/{y}.png`); unset draws
+    /// no tiles (works offline).
+    #[arg(long, env = ENV_CONSOLE_TILES)]
+    pub console_tiles: Option<String>,
+    /// The datum the console's tiles are drawn in: `wgs84` or `gcj02`.
+    #[arg(long, env = ENV_CONSOLE_TILES_DATUM, default_value = "wgs84")]
+    pub console_tiles_datum: String,
 }
 
 const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
@@ -387,6 +406,31 @@ impl ServeArgs {
             );
         }
         server.auth.access_ttl = Duration::from_secs(self.access_token_ttl);
+        if !(1..=3_600).contains(&self.alert_escalate_after) {
+            bail!(
+                "--alert-escalate-after / {ENV_ALERT_ESCALATE_AFTER}: {} is outside 1..=3600 seconds",
+                self.alert_escalate_after
+            );
+        }
+        server.console.escalate_after = Duration::from_secs(self.alert_escalate_after);
+        server.console.tiles_gcj02 = match self.console_tiles_datum.to_ascii_lowercase().as_str() {
+            "wgs84" => false,
+            "gcj02" => true,
+            other => bail!(
+                "--console-tiles-datum / {ENV_CONSOLE_TILES_DATUM}: `{other}` is not `wgs84` or `gcj02`"
+            ),
+        };
+        if let Some(tiles) = self.console_tiles.as_ref().filter(|t| !t.is_empty()) {
+            if !(tiles.starts_with("https://")
+                || tiles.starts_with("http://")
+                || tiles.starts_with('/'))
+            {
+                bail!(
+                    "--console-tiles / {ENV_CONSOLE_TILES}: must be an http(s) URL template or a path on this server"
+                );
+            }
+            server.console.tiles = Some(tiles.clone());
+        }
         let s = &mut server.settings;
         s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
             .with_context(|| format!("--offer-mode / {ENV_OFFER_MODE}: `{}` is not `sequential` or `broadcast:N` (N 1 to 20)", self.offer_mode))?;

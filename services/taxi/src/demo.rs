@@ -197,6 +197,24 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         "logged in {} operators, a fleet admin, the terminal gateway and the phone switch through AuthService.Login",
         principals.operators.len()
     );
+    // A person to open the console with: its password is made here and printed once.
+    let console_password = taxi_auth::key::new_secret();
+    let console_user = format!("demo-op-{}", &console_password[..6].to_ascii_lowercase());
+    taxi_access::create_account(
+        &store,
+        &taxi_access::NewAccount {
+            username: console_user.clone(),
+            password: console_password.clone(),
+            role: taxi_auth::Role::Supervisor,
+            display_name: "演示值班主管".into(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the demo's console login: {e}"))?;
+    println!(
+        "operators' console: https://localhost:{}/console/  (throw-away certificate: accept it in the browser)\n  login: {console_user}  password: {console_password}  (a supervisor: sees escalations too)",
+        addr.port()
+    );
     println!(
         "taxi demo over TLS (throw-away certificates made at start): {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
         args.taxis,

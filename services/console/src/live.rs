@@ -1,0 +1,313 @@
+//! The live feed (`GET /console/api/events`, Server-Sent Events) and what keeps it honest.
+//!
+//! Every change is a record of the city's audit trail (`{c}:events`), sent as an event
+//! `change` whose SSE `id` is the record's stream id. A reconnecting page sends the last id
+//! it saw (`Last-Event-ID`, or `?after=` for a new `EventSource`) and gets every record
+//! after it; when records after it were trimmed, it gets `reload` (with the newest id) and
+//! loads a snapshot. A fresh page gets `hello` with the newest id and loads a snapshot.
+//!
+//! Besides: `call` (the phone switch classified a call to this city; no id: a call is not
+//! replayed), `escalation` (to supervisors: an alert nobody acknowledged in time),
+//! `status` (`{"store":"unavailable"|"ok"}` while Redis does not answer: the feed keeps
+//! its place and resumes by itself), `expired` (the access token ran out: refresh and
+//! reconnect), and a comment every [`HEARTBEAT`] so that the page and proxies notice a
+//! dead link. The stream ends at shutdown, when the page goes, or when the session is
+//! revoked.
+//!
+//! Each open feed reads the trail every [`POLL`] (an `XRANGE` after its last id, at most
+//! [`PAGE`] records): cheap for a call centre's tens of consoles, and no blocking
+//! connection per browser.
+
+use crate::Shared;
+use crate::error::ApiError;
+use crate::session;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, Sse};
+use futures::Stream;
+use http::{Extensions, HeaderMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use taxi_auth::{Caller, Role};
+use taxi_store::console::EventsPage;
+use tokio::sync::mpsc;
+
+/// How often an open feed reads the trail.
+pub const POLL: Duration = Duration::from_millis(100);
+/// How often a quiet feed sends a comment.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// At most this many records per read.
+pub const PAGE: usize = 500;
+/// What the feed stands for in the policy table: reading the city's orders.
+pub const FEED_RPC: &str = "/taxi.v1.DispatchService/ListPendingOrders";
+
+/// An alert escalated to the supervisors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    /// The alert.
+    pub alert_id: String,
+    /// The older person's name.
+    pub name: String,
+    /// When it was raised (ms).
+    pub raised_ms: i64,
+    /// When it escalated (ms).
+    pub escalated_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeedQuery {
+    after: Option<String>,
+}
+
+/// `GET /console/api/events`.
+pub(crate) async fn events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Query(q): Query<FeedQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let caller = session::admit_as(&shared, FEED_RPC, &headers, &extensions)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(q.after)
+        .filter(|a| !a.is_empty());
+    let (tx, rx) = mpsc::channel::<Event>(256);
+    tokio::spawn(feed(shared, caller, after, tx));
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Ok(Sse::new(stream))
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+async fn feed(shared: Arc<Shared>, caller: Caller, after: Option<String>, tx: mpsc::Sender<Event>) {
+    let store = &shared.store;
+    let supervisor = caller.identity.role == Role::Supervisor;
+    let mut calls = shared.calls.subscribe();
+    let mut escalations = shared.escalations.subscribe();
+    // Where the page is: resumed (checked against trimming once) or starting now.
+    let mut last = String::new();
+    let mut resumed = after;
+    let mut started = false;
+    let mut store_ok = true;
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    // EventSource reconnects after `retry` ms when the link drops.
+    if tx
+        .send(Event::default().retry(Duration::from_millis(1000)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = tx.closed() => return,
+            () = caller.revoked() => {
+                let _ = tx.send(json_event("expired", &serde_json::json!({"reason": "revoked"}))).await;
+                return;
+            }
+            _ = poll.tick() => {
+                let read = if !started {
+                    match resumed.take() {
+                        Some(after) => {
+                            let r = store.events_after(&after, PAGE).await;
+                            if r.is_err() { resumed = Some(after.clone()); }
+                            if r.is_ok() { last = after; }
+                            r
+                        }
+                        None => match store.events_newest().await {
+                            Ok(newest) => {
+                                last = newest.clone();
+                                let hello = Event::default().id(newest.clone()).event("hello").data("{}");
+                                if tx.send(hello).await.is_err() { return; }
+                                Ok(EventsPage::Records(vec![]))
+                            }
+                            Err(e) => Err(e),
+                        },
+                    }
+                } else {
+                    store.audit_trail(&last, PAGE).await.map(EventsPage::Records)
+                };
+                match read {
+                    Ok(page) => {
+                        started = true;
+                        if !store_ok {
+                            store_ok = true;
+                            if tx.send(json_event("status", &serde_json::json!({"store": "ok"}))).await.is_err() { return; }
+                        }
+                        match page {
+                            EventsPage::Records(records) => {
+                                for r in records {
+                                    last = r.id.clone();
+                                    let mut data = serde_json::Map::new();
+                                    data.insert("id".into(), r.id.clone().into());
+                                    for (k, v) in &r.fields {
+                                        data.insert(k.clone(), v.clone().into());
+                                    }
+                                    let e = json_event("change", &data).id(r.id);
+                                    if tx.send(e).await.is_err() { return; }
+                                }
+                            }
+                            EventsPage::Trimmed { newest } => {
+                                last = newest.clone();
+                                let e = Event::default().id(newest).event("reload").data("{}");
+                                if tx.send(e).await.is_err() { return; }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if store_ok {
+                            store_ok = false;
+                            tracing::debug!(error = %e, "console feed: store unavailable");
+                            if tx.send(json_event("status", &serde_json::json!({"store": "unavailable"}))).await.is_err() { return; }
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if caller.identity.expires_ms <= store.now_ms() {
+                    let _ = tx.send(json_event("expired", &serde_json::json!({"reason": "expired"}))).await;
+                    return;
+                }
+                if tx.send(Event::default().comment("hb")).await.is_err() { return; }
+            }
+            call = calls.recv() => {
+                if let Ok(call) = call {
+                    let data = serde_json::json!({
+                        "phone": call.phone, "known": call.known,
+                        "elderly": call.elderly, "at_ms": call.at_ms,
+                    });
+                    if tx.send(json_event("call", &data)).await.is_err() { return; }
+                }
+            }
+            e = escalations.recv(), if supervisor => {
+                if let Ok(e) = e
+                    && tx.send(json_event("escalation", &e)).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+/// Watches the open alerts and escalates to the supervisors each one nobody acknowledged
+/// within `escalate_after` (once per process; the list of escalated open alerts is what
+/// `GET /console/api/escalations` answers). Runs until shutdown.
+pub(crate) async fn escalate(shared: Arc<Shared>) {
+    let after = shared.settings.escalate_after;
+    let every = (after / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut told: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(open) = shared.store.list_alerts(false, 500).await else {
+            continue;
+        };
+        let now = shared.store.now_ms();
+        let due: Vec<_> = open
+            .into_iter()
+            .filter(|a| now - a.raised_ms >= after.as_millis() as i64)
+            .collect();
+        let mut current = Vec::with_capacity(due.len());
+        for a in due {
+            let e = Escalation {
+                alert_id: a.id.clone(),
+                name: a.name.clone(),
+                raised_ms: a.raised_ms,
+                escalated_ms: now,
+            };
+            if told.insert(a.id.clone()) {
+                tracing::warn!(alert_id = %a.id, "alert not acknowledged in time: escalated to supervisors");
+                let _ = shared.escalations.send(e.clone());
+            }
+            current.push(e);
+        }
+        let ids: HashSet<&String> = current.iter().map(|e| &e.alert_id).collect();
+        told.retain(|id| ids.contains(id));
+        if let Ok(mut list) = shared.escalated.lock() {
+            *list = current;
+        }
+    }
+}
+
+/// `GET /console/api/escalations`: open alerts past the escalation time (stands for
+/// `ListAlerts`).
+pub(crate) async fn escalations(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Json<Vec<Escalation>>, ApiError> {
+    session::admit_as(
+        &shared,
+        "/taxi.v1.HotlineService/ListAlerts",
+        &headers,
+        &extensions,
+    )?;
+    let list = shared
+        .escalated
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    Ok(Json(list))
+}
+
+/// An order a taxi holds, as the in-progress list shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct InProgress {
+    order_id: String,
+    status: &'static str,
+    passenger_name: String,
+    elderly: bool,
+    taxi_id: String,
+    pickup_address: String,
+    create_ms: i64,
+    update_ms: i64,
+}
+
+/// `GET /console/api/in-progress`: orders held by taxis, newest first (stands for
+/// `ListPendingOrders`: the same readers see the city's orders).
+pub(crate) async fn in_progress(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Json<Vec<InProgress>>, ApiError> {
+    session::admit_as(&shared, FEED_RPC, &headers, &extensions)?;
+    let orders = shared
+        .store
+        .orders_in_progress(200)
+        .await
+        .map_err(|e| ApiError::new(tonic::Code::Unavailable, e.to_string()))?;
+    Ok(Json(
+        orders
+            .into_iter()
+            .map(|(taxi, o)| InProgress {
+                order_id: o.id,
+                status: o.status.code(),
+                passenger_name: o.name,
+                elderly: o.elderly.is_some(),
+                taxi_id: o.taxi.unwrap_or(taxi),
+                pickup_address: o.pickup.address,
+                create_ms: o.created_ms,
+                update_ms: o.updated_ms,
+            })
+            .collect(),
+    ))
+}

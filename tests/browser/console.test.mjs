@@ -1,0 +1,589 @@
+// The operators' console in a real browser: Debian's headless Chromium driven by
+// playwright-core, against a real `taxi serve` and a private redis-server that this
+// script starts and stops. gRPC (the phone switch, the terminal gateway, the fleet admin,
+// a device) is driven from here with @grpc/grpc-js over the project's own .proto files.
+//
+// Run: `node console.test.mjs` (scripts/test.sh does, after building `taxi`).
+// Env: TAXI_BIN (default target/debug/taxi), CHROMIUM (default /usr/bin/chromium),
+// TAXI_CONSOLE_SCREENSHOTS (default target/console-screenshots), REDIS_OUTAGE_S (30).
+// Exit code 0 only if every test passed. Figures go to <screenshots>/results.json.
+
+import { chromium } from 'playwright-core';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const TAXI = process.env.TAXI_BIN || path.join(ROOT, 'target/debug/taxi');
+const SHOTS = process.env.TAXI_CONSOLE_SCREENSHOTS || path.join(ROOT, 'target/console-screenshots');
+const OUTAGE_S = Number(process.env.REDIS_OUTAGE_S || 30);
+const CITY = '500100';
+const CENTRE = { lat: 29.563, lon: 106.5516 };
+const PASSWORD = 'browser-test-pass-1';
+
+const results = { tests: [], figures: {} };
+const children = [];
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const log = (...a) => console.log(new Date().toISOString().slice(11, 23), ...a);
+
+function chromiumPath() {
+  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-headless-shell', '/usr/lib/chromium/chromium-headless-shell']) {
+    if (p && fs.existsSync(p)) return p;
+  }
+  throw new Error('no Chromium: install Debian chromium or chromium-headless-shell (scripts/test.sh does)');
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+function start(cmd, args, env, name) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = fs.createWriteStream(path.join(SHOTS, `${name}.log`), { flags: 'a' });
+  child.stdout.pipe(out); child.stderr.pipe(out);
+  children.push(child);
+  return child;
+}
+function stop(child, signal) {
+  return new Promise(resolve => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal || 'SIGTERM');
+  });
+}
+
+// ---- Redis and the server ---------------------------------------------------------------
+const redis = { port: 0, dir: '', child: null };
+async function startRedis() {
+  redis.child = start('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--dir', redis.dir,
+    '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'yes'], {}, 'redis');
+  for (let i = 0; i < 100; i++) {
+    try { execFileSync('redis-cli', ['-p', String(redis.port), 'ping'], { stdio: 'pipe' }); return; } catch { await sleep(50); }
+  }
+  throw new Error('redis-server did not start');
+}
+const redisUrl = () => `redis://127.0.0.1:${redis.port}`;
+function taxiAdmin(args) {
+  return execFileSync(TAXI, ['admin', ...args], { env: { ...process.env, TAXI_REDIS_URL: redisUrl(), TAXI_ADMIN_PASSWORD: PASSWORD }, stdio: 'pipe' }).toString();
+}
+function streamIds() {
+  const out = execFileSync('redis-cli', ['-p', String(redis.port), '--raw', 'XRANGE', `{c:${CITY}}:events`, '-', '+'], { stdio: 'pipe', maxBuffer: 1 << 28 }).toString();
+  return out.split('\n').filter(l => /^\d+-\d+$/.test(l));
+}
+
+let server, base, grpcAddr, serverPort;
+async function startServer(port) {
+  serverPort = port;
+  server = start(TAXI, ['serve'], {
+    TAXI_REDIS_URL: redisUrl(), TAXI_LISTEN: `127.0.0.1:${port}`, TAXI_ALERT_ESCALATE_AFTER: '3',
+    // Taxis are matched only within 500 m, so the race's order (2 km from every taxi) waits
+    // for a person.
+    TAXI_RADII_M: '500', RUST_LOG: 'warn',
+  }, 'taxi');
+  base = `http://127.0.0.1:${port}`;
+  grpcAddr = `127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try { const r = await fetch(base + '/console/'); if (r.ok) return; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error('taxi serve did not start');
+}
+
+// ---- gRPC ----------------------------------------------------------------------------
+const def = protoLoader.loadSync(['taxi/v1/auth.proto', 'taxi/v1/hotline.proto', 'taxi/v1/dispatch.proto', 'taxi/v1/fleet.proto', 'taxi/v1/driver.proto', 'taxi/v1/onekey.proto'],
+  { includeDirs: [path.join(ROOT, 'proto')], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+const pb = grpc.loadPackageDefinition(def).taxi.v1;
+const clients = {};
+function client(service) {
+  if (!clients[service]) clients[service] = new pb[service](grpcAddr, grpc.credentials.createInsecure());
+  return clients[service];
+}
+function callOnce(service, method, req, token) {
+  const md = new grpc.Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  return new Promise((resolve, reject) => client(service)[method](req, md, { deadline: Date.now() + 10000 }, (e, r) => e ? reject(e) : resolve(r)));
+}
+// A call, waiting out a rate limit as a well-behaved client does (retry-after-ms).
+async function call(service, method, req, token) {
+  for (let i = 0; ; i++) {
+    try { return await callOnce(service, method, req, token); } catch (e) {
+      if (e.code !== grpc.status.RESOURCE_EXHAUSTED || i >= 50) throw e;
+      const wait = Number((e.metadata && e.metadata.get('retry-after-ms')[0]) || 50);
+      await sleep(Math.max(10, wait));
+    }
+  }
+}
+async function loginKey(kind, id, secret) {
+  const r = await call('AuthService', 'Login', { key: { kind, id, secret } });
+  return r.tokens.access_token;
+}
+async function loginPassword(username) {
+  const r = await call('AuthService', 'Login', { password: { username, password: PASSWORD } });
+  return r.tokens.access_token;
+}
+function reportPositions(token, reports) {
+  return new Promise((resolve, reject) => {
+    const md = new grpc.Metadata(); md.set('authorization', `Bearer ${token}`);
+    const stream = client('DriverService').ReportPositions(md, (e, r) => e ? reject(e) : resolve(r));
+    const now = Date.now();
+    stream.write({ positions: reports.map(t => ({ taxi_id: t.id, position: { latitude: t.lat, longitude: t.lon, datum: 'DATUM_WGS84' },
+      fix_time: { seconds: String(Math.floor(now / 1000)), nanos: (now % 1000) * 1e6 } })) });
+    stream.end();
+  });
+}
+
+// A valid 18-character resident ID (GB 11643) born on `birth` (YYYYMMDD).
+function residentId(birth, seq) {
+  const body = `500101${birth}${String(seq).padStart(3, '0')}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i], 0);
+  return body + '10X98765432'[sum % 11];
+}
+
+// ---- PNG pixels (Chromium's screenshots: 8-bit RGB or RGBA, not interlaced) -----------------
+function decodePng(buf) {
+  let pos = 8, width = 0, height = 0, colorType = 0; const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos); const type = buf.toString('ascii', pos + 4, pos + 8);
+    const data = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') { width = data.readUInt32BE(0); height = data.readUInt32BE(4); colorType = data[9]; if (data[8] !== 8 || data[12] !== 0) throw new Error('unsupported PNG'); }
+    if (type === 'IDAT') idat.push(data);
+    pos += 12 + len;
+  }
+  const bpp = colorType === 6 ? 4 : colorType === 2 ? 3 : (() => { throw new Error('PNG colour type ' + colorType); })();
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * bpp; const out = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)]; const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= bpp ? out[y * stride + x - bpp] : 0; const b = y > 0 ? out[(y - 1) * stride + x] : 0;
+      const c = x >= bpp && y > 0 ? out[(y - 1) * stride + x - bpp] : 0;
+      let v = line[x];
+      if (f === 1) v += a; else if (f === 2) v += b; else if (f === 3) v += (a + b) >> 1;
+      else if (f === 4) { const p = a + b - c; const pa = Math.abs(p - a), pb2 = Math.abs(p - b), pc = Math.abs(p - c); v += pa <= pb2 && pa <= pc ? a : pb2 <= pc ? b : c; }
+      out[y * stride + x] = v & 255;
+    }
+  }
+  return { width, height, bpp, data: out };
+}
+// Pixels near an RGB colour.
+function countColour(img, [r, g, b], tol) {
+  let n = 0;
+  for (let i = 0; i < img.data.length; i += img.bpp) {
+    if (Math.abs(img.data[i] - r) <= tol && Math.abs(img.data[i + 1] - g) <= tol && Math.abs(img.data[i + 2] - b) <= tol) n++;
+  }
+  return n;
+}
+function distinctColours(img) {
+  const s = new Set();
+  for (let i = 0; i < img.data.length; i += img.bpp * 7) s.add((img.data[i] << 16) | (img.data[i + 1] << 8) | img.data[i + 2]);
+  return s.size;
+}
+
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)]; };
+function assert(ok, msg) { if (!ok) throw new Error(msg); }
+
+async function test(name, fn) {
+  const t0 = Date.now();
+  try { await fn(); results.tests.push({ name, ok: true, ms: Date.now() - t0 }); log(`ok   ${name} (${Date.now() - t0} ms)`); }
+  catch (e) { results.tests.push({ name, ok: false, ms: Date.now() - t0, error: String(e && e.stack || e) }); log(`FAIL ${name}: ${e && e.stack || e}`); }
+}
+
+// ---- the run ---------------------------------------------------------------------------
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.log')) fs.rmSync(path.join(SHOTS, f));
+  assert(fs.existsSync(TAXI), `no taxi binary at ${TAXI} (cargo build -p taxi)`);
+  redis.port = await freePort();
+  redis.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taxi-console-redis-'));
+  await startRedis();
+  for (const [u, role] of [['op1', 'operator'], ['op2', 'operator'], ['op3', 'operator'], ['sup1', 'supervisor'], ['fleet1', 'fleet-admin']]) {
+    taxiAdmin(['create-operator', '--username', u, '--role', role, '--display-name', u]);
+  }
+  const secret = out => out.trim().split('\n').map(l => l.trim()).filter(Boolean).pop().split(/\s+/).pop();
+  const switchSecret = secret(taxiAdmin(['create-service-key', '--name', 'switch1', '--role', 'phone-switch']));
+  const gatewaySecret = secret(taxiAdmin(['create-service-key', '--name', 'gateway1', '--role', 'gateway']));
+  await startServer(await freePort());
+  log('taxi serve at', base);
+
+  const sw = await loginKey('KEY_KIND_SERVICE', 'switch1', switchSecret);
+  const gw = await loginKey('KEY_KIND_SERVICE', 'gateway1', gatewaySecret);
+  const fleet = await loginPassword('fleet1');
+  const op3 = await loginPassword('op3');
+
+  // The terminal gateway's dispatch stream of every taxi: who was offered what.
+  const offered = new Map(); // order → taxi
+  const waiters = new Map(); // order → resolve
+  const streams = [];
+  function listen(taxi) {
+    const md = new grpc.Metadata(); md.set('authorization', `Bearer ${gw}`);
+    const s = client('DriverService').StreamDispatches({ taxi_id: taxi.id }, md);
+    s.on('data', m => {
+      const o = m.offer || m.assigned;
+      if (!o) return;
+      offered.set(o.order_id, taxi.id);
+      const w = waiters.get(o.order_id); if (w) { waiters.delete(o.order_id); w(taxi.id); }
+    });
+    s.on('error', () => {});
+    streams.push(s);
+  }
+  function waitOffered(orderId) {
+    if (offered.has(orderId)) return Promise.resolve(offered.get(orderId));
+    return new Promise((resolve, reject) => {
+      waiters.set(orderId, resolve);
+      setTimeout(() => reject(new Error(`order ${orderId} was never offered`)), 10000);
+    });
+  }
+  // The city: 40 taxis in 8 spots around the centre (pickups are at the spots), and 2
+  // taxis 2 km east of the race's pickup.
+  const spots = Array.from({ length: 8 }, (_, i) => ({ lat: CENTRE.lat + 0.006 * Math.cos(i), lon: CENTRE.lon + 0.006 * Math.sin(i) }));
+  const taxis = [];
+  for (let i = 0; i < 42; i++) {
+    const r = await call('FleetService', 'RegisterTaxi', { plate: `渝A${String(10000 + i)}`, driver_name: `司机${i}`, vehicle_color: '白色' }, fleet);
+    const at = i < 40 ? spots[i % 8] : { lat: CENTRE.lat - 0.05, lon: CENTRE.lon + 0.07 };
+    taxis.push({ id: r.taxi.taxi_id, plate: r.taxi.plate, lat: at.lat + (i % 5) * 0.0001, lon: at.lon });
+    await call('DriverService', 'SignOn', { taxi_id: r.taxi.taxi_id }, gw);
+    listen(taxis[taxis.length - 1]);
+  }
+  await reportPositions(gw, taxis);
+  const reporter = setInterval(() => { reportPositions(gw, taxis).catch(() => {}); }, 3000);
+
+  // Callers: an older lady with saved places and a past trip, and a younger man.
+  const granny = '13900000001', young = '13900000002';
+  await call('HotlineService', 'UpsertCaller', { caller: { phone: granny, name: '王秀英', resident_id: residentId('19440315', 12), care_contacts: ['13900000099'],
+    saved_places: [{ name: '家', place: { address: '渝中区解放碑民族路 88 号', location: { latitude: spots[0].lat, longitude: spots[0].lon, datum: 'DATUM_WGS84' } } },
+      { name: '医院', place: { address: '重庆医科大学附属第一医院', location: { latitude: spots[3].lat, longitude: spots[3].lon, datum: 'DATUM_WGS84' } } }] } }, op3);
+  await call('HotlineService', 'UpsertCaller', { caller: { phone: young, name: '李明', saved_places: [{ name: '公司', place: { address: '江北区观音桥', location: { latitude: spots[5].lat, longitude: spots[5].lon, datum: 'DATUM_WGS84' } } }] } }, op3);
+
+  // Drives an order from creation to completion as its taxi's driver would; returns when
+  // each step was asked for.
+  async function trip(orderId, stamps) {
+    const taxi = await waitOffered(orderId);
+    for (const [method, type] of [['AcceptOffer', 'offer_accepted'], ['ArriveAtPickup', 'taxi_arrived'], ['StartTrip', 'trip_started'], ['CompleteTrip', 'trip_completed']]) {
+      const req = { taxi_id: taxi, order_id: orderId };
+      if (method === 'CompleteTrip') Object.assign(req, { fare_cents: '2300', paid_by: 'PAYMENT_METHOD_CASH' });
+      stamps.push({ order: orderId, type, at: Date.now() });
+      await call('DriverService', method, req, gw);
+    }
+  }
+  let seq = 0;
+  // A booking by the phone switch's voice menu: from a saved place (a name) or a place.
+  async function book(phone, pickup, stamps, extra) {
+    const t = Date.now();
+    const where = typeof pickup === 'string' ? { pickup_saved_place: pickup } : { pickup, passenger_name: '测试乘客' };
+    const r = await call('HotlineService', 'CreateBooking', Object.assign({ caller_phone: phone, channel: 'CHANNEL_IVR', request_id: `bt-${++seq}` }, where, extra || {}), sw);
+    if (stamps) stamps.push({ order: r.order.order_id, type: 'order_created', at: t });
+    return r.order.order_id;
+  }
+  // The older lady's past trip (what "repeat last trip" repeats).
+  await trip(await book(granny, '家', null, { dropoff_saved_place: '医院' }), []);
+
+  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'] });
+  const newPage = async () => { const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' }); const p = await ctx.newPage(); p.on('pageerror', e => log('page error:', e.message)); return p; };
+  async function loginAs(page, user) {
+    await page.goto(base + '/console/');
+    await page.fill('#login-username', user); await page.fill('#login-password', PASSWORD);
+    await page.press('#login-password', 'Enter');
+    await page.waitForSelector('#who:not([hidden])', { timeout: 10000 });
+    await page.evaluate(() => { window.__loadId = Math.random(); });
+  }
+  const A = await newPage(), B = await newPage();
+
+  try {
+    await test('login', async () => {
+      await A.goto(base + '/console/');
+      await A.fill('#login-username', 'op1'); await A.fill('#login-password', 'wrong-password');
+      await A.press('#login-password', 'Enter');
+      await A.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+      assert(await A.isVisible('#login'), 'the login form stays after a wrong password');
+      await loginAs(A, 'op1');
+      assert((await A.textContent('#who-text')).includes('op1'), 'the operator is shown');
+      const cookies = await A.context().cookies();
+      const at = cookies.find(c => c.name === 'taxi_console_at');
+      assert(at && at.httpOnly && at.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
+      assert(await A.evaluate(() => document.cookie === ''), 'no script can read the session');
+      // A state change without the console's header is refused (cross-site request forgery).
+      const noHeader = await A.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/LookupCaller', { method: 'POST', body: '{"phone":"13900000001"}' }).then(async r => [r.status, await r.json()]));
+      assert(noHeader[0] === 403 && noHeader[1].code === 'PERMISSION_DENIED', `no X-Console header: ${JSON.stringify(noHeader)}`);
+      // A field-named error from the service itself, through the JSON API.
+      const bad = await A.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/CreateBooking', { method: 'POST', headers: { 'X-Console': '1' }, body: '{"caller_phone":"12345","channel":"CHANNEL_OPERATOR"}' }).then(async r => [r.status, await r.json()]));
+      assert(bad[0] === 400 && bad[1].code === 'INVALID_ARGUMENT' && bad[1].field === 'caller_phone', `field-named error: ${JSON.stringify(bad)}`);
+      // The policy table decides: a fleet admin may look at the map but may not book.
+      const F = await newPage();
+      await loginAs(F, 'fleet1');
+      const denied = await F.evaluate(() => fetch('/console/api/rpc/taxi.v1.HotlineService/CreateBooking', { method: 'POST', headers: { 'X-Console': '1' }, body: '{"caller_phone":"13900000001","channel":"CHANNEL_OPERATOR","pickup_saved_place":"家"}' }).then(async r => [r.status, await r.json()]));
+      assert(denied[0] === 403 && denied[1].code === 'PERMISSION_DENIED', `a fleet admin may not book: ${JSON.stringify(denied)}`);
+      await F.context().close();
+      await loginAs(B, 'op2');
+    });
+
+    await test('screen_pop_p95_under_300ms_over_50_calls', async () => {
+      await A.click('#nav button[data-view=call]');
+      const times = [];
+      for (let i = 0; i < 50; i++) {
+        const phone = i % 2 ? granny : young;
+        const t0 = Date.now();
+        await call('HotlineService', 'ClassifyCall', { calling_number: phone }, sw);
+        await A.waitForFunction(p => { const c = document.querySelector('#caller-card'); return c && !c.hidden && c.dataset.phone === p && document.querySelector('#caller-name').textContent.length > 0; }, phone, { polling: 5, timeout: 5000 });
+        times.push(Date.now() - t0);
+      }
+      results.figures.screen_pop_ms = { p50: pct(times, 50), p95: pct(times, 95), max: Math.max(...times), n: times.length };
+      log('screen pop ms', results.figures.screen_pop_ms);
+      assert(pct(times, 95) <= 300, `screen pop p95 ${pct(times, 95)} ms > 300 ms`);
+    });
+
+    await test('keyboard_only_repeat_booking_of_an_older_caller', async () => {
+      await call('HotlineService', 'ClassifyCall', { calling_number: granny }, sw);
+      await A.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p && !document.querySelector('#caller-elderly').hidden, granny);
+      const elderly = await A.textContent('#caller-elderly');
+      assert(elderly.includes('老年乘客') && elderly.includes('身份证'), `elderly flag and reason shown: ${elderly}`);
+      assert((await A.textContent('#caller-trips')).includes('民族路'), 'the last trips are shown');
+      assert((await A.textContent('#caller-contacts')).includes('13900000099'), 'care contacts are shown');
+      assert((await A.textContent('#caller-places')).includes('医院'), 'saved places are shown');
+      // Focus lands on "repeat last trip": Enter books it.
+      assert(await A.evaluate(() => document.activeElement.id) === 'repeat-last', 'focus is on 重复上次行程');
+      const outline = await A.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      assert(outline !== 'none', 'the focus is visible');
+      await A.keyboard.press('Enter');
+      await A.waitForFunction(() => document.querySelector('#booking-result').textContent.includes('已下单'));
+      await A.screenshot({ path: path.join(SHOTS, 'call-screen.png') });
+      const orderId = await A.getAttribute('#booking-result', 'data-order');
+      const o = (await call('HotlineService', 'GetOrder', { order_id: orderId }, op3)).order;
+      assert(o.pickup.address.includes('民族路') && o.dropoff.address.includes('医院') && o.elderly, 'the repeat is the last trip, flagged older');
+      // A keyboard booking with a bad pickup: the server's error is shown next to the field it names.
+      await call('HotlineService', 'ClassifyCall', { calling_number: young }, sw);
+      await A.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p, young);
+      await A.focus('#bk-pickup-saved');
+      await A.selectOption('#bk-pickup-saved', '__other');
+      await A.focus('#bk-pickup-address'); await A.keyboard.type('朝天门');
+      await A.keyboard.press('Tab'); await A.keyboard.type('95');
+      await A.keyboard.press('Tab'); await A.keyboard.type('106.58');
+      await A.keyboard.press('Enter');
+      await A.waitForFunction(() => [...document.querySelectorAll('#booking .err[data-field^="pickup"]')].some(e => e.textContent.length > 0));
+      const field = await A.evaluate(() => [...document.querySelectorAll('#booking .err[data-field^="pickup"]')].find(e => e.textContent).dataset.field);
+      log('booking error shown at field', field);
+    });
+
+    await test('manual_assign_race_one_wins_the_other_is_told_who', async () => {
+      // 2 km from every taxi but the two race taxis (1.5 km): dispatch (500 m) cannot match it.
+      const r = await call('HotlineService', 'CreateBooking', { caller_phone: '13900000003', passenger_name: '赵强', channel: 'CHANNEL_IVR', request_id: 'race-1',
+        pickup: { address: '南岸区南滨路', location: { latitude: CENTRE.lat - 0.05, longitude: CENTRE.lon + 0.055, datum: 'DATUM_WGS84' } } }, sw);
+      const orderId = r.order.order_id;
+      for (const p of [A, B]) {
+        await p.click('#nav button[data-view=lists]');
+        await p.waitForSelector(`#waiting tr[data-order="${orderId}"] .assign-btn`);
+        await p.click(`#waiting tr[data-order="${orderId}"] .assign-btn`);
+        await p.waitForSelector('#assign-panel .taxi-btn');
+      }
+      await Promise.all([A.click('#assign-panel .taxi-btn'), B.click('#assign-panel .taxi-btn')]);
+      await Promise.all([A, B].map(p => p.waitForFunction(() => { const t = document.querySelector('#assign-panel').textContent; return t.includes('已指派') || t.includes('已被'); })));
+      const texts = await Promise.all([A, B].map(p => p.textContent('#assign-panel')));
+      log('race:', texts);
+      const won = texts.filter(t => t.includes('已指派')).length;
+      const lost = texts.filter(t => /已被 op[12] 指派/.test(t)).length;
+      assert(won === 1 && lost === 1, `one wins, the other sees who: ${JSON.stringify(texts)}`);
+      await A.screenshot({ path: path.join(SHOTS, 'lists.png') });
+    });
+
+    await test('a_call_while_on_another_view_waits_in_a_notice_and_F1_takes_it', async () => {
+      await A.click('#nav button[data-view=lists]');
+      await call('HotlineService', 'ClassifyCall', { calling_number: granny }, sw);
+      await A.waitForSelector('#call-note:not([hidden])', { timeout: 3000 });
+      assert((await A.textContent('#call-note')).includes(granny), 'the notice names the number');
+      assert(await A.isVisible('#view-lists'), 'the operator stays where they were');
+      await A.keyboard.press('F1');
+      await A.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p && !document.querySelector('#view-call').hidden, granny, { timeout: 3000 });
+      assert(await A.isHidden('#call-note'), 'the notice is gone once taken');
+    });
+
+    await test('alert_sound_acknowledge_and_escalation', async () => {
+      const C = await newPage();
+      await loginAs(C, 'sup1');
+      const dev = await call('OneKeyService', 'RegisterDevice', { device_id: 'dev-001', owner_phone: granny, owner_name: '王秀英',
+        home: { address: '渝中区解放碑民族路 88 号', location: { latitude: spots[0].lat, longitude: spots[0].lon, datum: 'DATUM_WGS84' } } }, op3);
+      const devToken = await loginKey('KEY_KIND_DEVICE', 'dev-001', dev.device_secret);
+      await A.click('#nav button[data-view=lists]');
+      const before = await A.evaluate(() => window.consoleAlarm.oscillators);
+      const pressed = await call('OneKeyService', 'PressButton', { device_id: 'dev-001', press: 'PRESS_TYPE_LONG' }, devToken);
+      const alertId = pressed.alert ? pressed.alert.alert_id : null;
+      await A.waitForSelector('#alerts li[data-alert] .ack-btn', { timeout: 3000 });
+      await A.waitForFunction(b => window.consoleAlarm.oscillators > b, before, { timeout: 3000 });
+      assert(await A.evaluate(() => window.consoleAlarm.started === 1), 'the AudioContext runs (an alarm was played)');
+      // Nobody acknowledges for 3 s: the supervisor's console shows the escalation.
+      await C.waitForSelector('#escalations:not([hidden])', { timeout: 10000 });
+      assert((await C.textContent('#escalations')).includes('王秀英'), 'the escalation names the person');
+      await A.click('#alerts li[data-alert] .ack-btn');
+      await A.waitForFunction(() => document.querySelectorAll('#alerts li[data-alert]').length === 0, null, { timeout: 3000 });
+      await C.waitForSelector('#escalations[hidden]', { state: 'attached', timeout: 10000 });
+      log('alert', alertId, 'acknowledged; escalation cleared');
+      await C.context().close();
+    });
+
+    await test('every_order_change_reaches_two_consoles_p99_under_1s_over_500_transitions', async () => {
+      const stamps = [];
+      const callers = Array.from({ length: 100 }, (_, i) => `1390001${String(i).padStart(4, '0')}`);
+      const spotOf = i => ({ address: `测试路 ${i} 号`, location: { latitude: spots[i % 8].lat, longitude: spots[i % 8].lon, datum: 'DATUM_WGS84' } });
+      const t0 = Date.now();
+      for (let batch = 0; batch < 10; batch++) {
+        await Promise.all(callers.slice(batch * 10, batch * 10 + 10).map(async (phone, k) => trip(await book(phone, spotOf(batch * 10 + k), stamps), stamps)));
+      }
+      log(`${stamps.length} transitions made in ${Date.now() - t0} ms`);
+      assert(stamps.length >= 500, `${stamps.length} transitions`);
+      const lat = {};
+      for (const [name, p] of [['A', A], ['B', B]]) {
+        const keys = stamps.map(s => `${s.order}|${s.type}`);
+        await p.waitForFunction(ks => ks.every(k => window.consoleSeen[k]), keys, { timeout: 15000 }).catch(() => {});
+        const seen = await p.evaluate(() => window.consoleSeen);
+        const xs = stamps.map(s => { const at = seen[`${s.order}|${s.type}`]; return at ? at - s.at : Infinity; });
+        const missing = xs.filter(x => x === Infinity).length;
+        assert(missing === 0, `console ${name} missed ${missing} transitions`);
+        lat[name] = { p50: pct(xs, 50), p99: pct(xs, 99), max: Math.max(...xs), n: xs.length };
+      }
+      results.figures.event_latency_ms = lat;
+      log('event latency ms', lat);
+      assert(lat.A.p99 <= 1000 && lat.B.p99 <= 1000, `p99 over 1 s: ${JSON.stringify(lat)}`);
+    });
+
+    await test('map_draws_taxis_on_canvas_pixels', async () => {
+      await A.click('#nav button[data-view=map]');
+      await A.waitForSelector('#mapview[data-drawn]', { timeout: 10000 });
+      await sleep(500);
+      const shot = await A.locator('#mapview').screenshot({ path: path.join(SHOTS, 'map.png') });
+      const img = decodePng(shot);
+      const green = countColour(img, [0x1b, 0x87, 0x3f], 40), red = countColour(img, [0xc5, 0x22, 0x1f], 40), outline = countColour(img, [0x12, 0x32, 0x5a], 30);
+      log('map pixels: taxi green', green, 'busy red', red, 'area outline', outline, 'colours', distinctColours(img));
+      assert(green + red > 50, 'taxi markers are drawn on the canvas');
+      assert(outline > 50, 'the service area is drawn');
+      assert(distinctColours(img) > 5, 'the map is not a blank canvas');
+      assert((await A.textContent('#map-info')).includes('网格汇总'), 'city zoom shows grid cells');
+      // Zoomed in on one spot: single taxis of the viewport only.
+      await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 16, { animate: false }), [spots[1].lat, spots[1].lon]);
+      await A.waitForFunction(() => document.querySelector('#map-info').textContent.includes('单车'), null, { timeout: 5000 });
+      const close = decodePng(await A.locator('#mapview').screenshot({ path: path.join(SHOTS, 'map-street.png') }));
+      const dots = countColour(close, [0x1b, 0x87, 0x3f], 40) + countColour(close, [0xc5, 0x22, 0x1f], 40);
+      log('street zoom:', await A.textContent('#map-info'), 'taxi pixels', dots);
+      assert(dots > 20, 'single taxis are drawn at street zoom');
+      await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 11, { animate: false }), [CENTRE.lat, CENTRE.lon]);
+    });
+
+    await test('no_serious_axe_violations', async () => {
+      const axe = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+      const L = await newPage();
+      await L.goto(base + '/console/');
+      const pages = [['login', L, null], ['call', A, 'call'], ['lists', A, 'lists'], ['map', A, 'map'], ['kpi', A, 'kpi']];
+      const bad = [];
+      for (const [name, p, view] of pages) {
+        if (view) { await p.click(`#nav button[data-view=${view}]`); await sleep(400); }
+        await p.evaluate(axe); // by the debugger protocol: the page's CSP (script-src 'self') stays on
+        const v = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations.map(x => ({ id: x.id, impact: x.impact, n: x.nodes.length, help: x.help, target: x.nodes.slice(0, 3).map(n => n.target.join(' ')) })));
+        for (const x of v) if (x.impact === 'serious' || x.impact === 'critical') bad.push({ page: name, ...x });
+      }
+      await A.click('#nav button[data-view=kpi]'); await sleep(300);
+      await A.screenshot({ path: path.join(SHOTS, 'kpi.png') });
+      await L.context().close();
+      results.figures.axe_serious_or_worse = bad.length;
+      assert(bad.length === 0, `axe: ${JSON.stringify(bad, null, 1)}`);
+    });
+
+    await test('redis_kill_and_restart_survived_without_reload_or_lost_events', async () => {
+      for (const p of [A, B]) await p.click('#nav button[data-view=lists]');
+      const loadIds = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      const firstId = streamIds().pop();
+      await stop(redis.child, 'SIGKILL');
+      log(`redis killed; down for ${OUTAGE_S} s`);
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner:not([hidden])', { timeout: 10000 })));
+      assert((await A.textContent('#banner')).includes('正在重新连接'), 'the banner says 正在重新连接');
+      await sleep(OUTAGE_S * 1000);
+      await startRedis();
+      log('redis restarted');
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner', { state: 'hidden', timeout: 20000 })));
+      // Work after the outage (retrying while the server's connections come back).
+      const stamps = [];
+      for (let i = 0; i < 3; i++) {
+        for (let k = 0; ; k++) {
+          try { await reportPositions(gw, taxis); await trip(await book(`1390002${String(i).padStart(4, '0')}`, { address: '解放碑', location: { latitude: spots[i].lat, longitude: spots[i].lon, datum: 'DATUM_WGS84' } }, stamps), stamps); break; }
+          catch (e) { if (k > 50) throw e; await sleep(200); }
+        }
+      }
+      const after = streamIds();
+      const want = after.slice(after.indexOf(firstId) + 1);
+      for (const p of [A, B]) {
+        await p.waitForFunction(ids => ids.every(id => window.consoleSeen[id]), want, { timeout: 10000 }).catch(() => {});
+        const seen = await p.evaluate(() => window.consoleSeen);
+        const lost = want.filter(id => !seen[id]);
+        assert(lost.length === 0, `events lost: ${lost.length} of ${want.length}`);
+      }
+      const loadIdsAfter = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      assert(JSON.stringify(loadIds) === JSON.stringify(loadIdsAfter), 'the pages were not reloaded');
+      results.figures.redis_outage = { seconds: OUTAGE_S, events_after_outage_checked: want.length };
+    });
+
+    await test('server_restart_survived_without_reload_or_lost_events', async () => {
+      const loadIds = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      const firstId = streamIds().pop();
+      await stop(server, 'SIGTERM');
+      log('taxi serve stopped');
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner:not([hidden])', { timeout: 15000 })));
+      await sleep(2000);
+      for (const c of Object.keys(clients)) { clients[c].close(); delete clients[c]; }
+      await startServer(serverPort);
+      log('taxi serve started again');
+      await Promise.all([A, B].map(p => p.waitForSelector('#banner', { state: 'hidden', timeout: 20000 })));
+      for (const st of streams.splice(0)) st.cancel();
+      for (const t of taxis) listen(t);
+      await sleep(300);
+      const stamps = [];
+      for (let i = 0; i < 3; i++) {
+        await reportPositions(gw, taxis);
+        await trip(await book(`1390003${String(i).padStart(4, '0')}`, { address: '解放碑', location: { latitude: spots[i].lat, longitude: spots[i].lon, datum: 'DATUM_WGS84' } }, stamps), stamps);
+      }
+      const after = streamIds();
+      const want = after.slice(after.indexOf(firstId) + 1);
+      for (const p of [A, B]) {
+        await p.waitForFunction(ids => ids.every(id => window.consoleSeen[id]), want, { timeout: 10000 }).catch(() => {});
+        const seen = await p.evaluate(() => window.consoleSeen);
+        const lost = want.filter(id => !seen[id]);
+        assert(lost.length === 0, `events lost: ${lost.length} of ${want.length}`);
+      }
+      const loadIdsAfter = await Promise.all([A, B].map(p => p.evaluate(() => window.__loadId)));
+      assert(JSON.stringify(loadIds) === JSON.stringify(loadIdsAfter), 'the pages were not reloaded');
+    });
+  } finally {
+    clearInterval(reporter);
+    for (const st of streams) st.cancel();
+    await browser.close().catch(() => {});
+  }
+}
+
+const started = Date.now();
+let code = 1;
+try {
+  await main();
+  code = results.tests.length && results.tests.every(t => t.ok) ? 0 : 1;
+} catch (e) {
+  log('setup failed:', e && e.stack || e);
+  results.tests.push({ name: 'setup', ok: false, error: String(e && e.stack || e) });
+} finally {
+  for (const c of Object.values(clients)) c.close();
+  for (const c of children.reverse()) await stop(c);
+  if (redis.dir) fs.rmSync(redis.dir, { recursive: true, force: true });
+  results.seconds = Math.round((Date.now() - started) / 1000);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  fs.writeFileSync(path.join(SHOTS, 'results.json'), JSON.stringify(results, null, 2));
+  log(`${results.tests.filter(t => t.ok).length}/${results.tests.length} passed in ${results.seconds} s; screenshots and results in ${SHOTS}`);
+  process.exit(code);
+}
