@@ -806,7 +806,27 @@ async fn repeat_last_trip_get_list_and_cancel() {
         "O404",
     );
 
-    // Once the trip has started it cannot be cancelled.
+    // Once the trip has started it cannot be cancelled. The caller's earlier orders are
+    // still waiting at the same pickup, and one due to search again would be offered to
+    // the new taxi first (seen on a slow run): they are cancelled, as a caller would.
+    let open = hotline
+        .list_orders(pb::ListOrdersRequest {
+            caller_phone: PHONE.into(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    for o in open.iter().filter(|o| {
+        o.status == pb::OrderStatus::Pending as i32 || o.status == pb::OrderStatus::Scheduled as i32
+    }) {
+        hotline
+            .cancel_order(cancel(&o.order_id, pb::CancelledBy::Passenger as i32))
+            .await
+            .unwrap();
+    }
     let mut taxi = driver_at(&city, "渝A77001", north_of_centre(500.0)).await;
     let mut b = booking_from_home(PHONE);
     b.request_id = "on-trip".into();
