@@ -35,7 +35,7 @@ use tonic::transport::Channel;
 /// Flags of `taxi bench`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BenchArgs {
-    /// Scenarios: all, or a comma list of ingest, dispatch, hotline, fanout.
+    /// Scenarios: all, or a comma list of ingest, dispatch, burst, hotline, fanout.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Small numbers for a smoke run (seconds, not minutes); the targets do not apply.
@@ -973,9 +973,14 @@ async fn dispatch(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
             None,
         ));
     }
-    // Throughput: every probe's order booked at once, with and without TLS and
-    // authentication, alternately; orders offered per second from the first booking to
-    // the last offer, and the CPU each process spent per order.
+    Ok(out)
+}
+
+/// Throughput: every probe's order booked at once, with and without TLS and
+/// authentication, alternately; orders offered per second from the first booking to the
+/// last offer, and the CPU each process spent per order.
+async fn burst(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
+    let mut out = Vec::new();
     let cpu: Mutex<[Vec<[f64; 3]>; 2]> = Mutex::new([vec![], vec![]]);
     let samples = compare_guards(None, |guard| {
         let cpu = &cpu;
@@ -1231,6 +1236,9 @@ async fn fanout(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
 }
 
 /// Runs the benchmark.
+/// Every scenario, in the order `all` runs them.
+const SCENARIOS: [&str; 5] = ["ingest", "dispatch", "burst", "hotline", "fanout"];
+
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) && !args.quick {
         eprintln!(
@@ -1242,15 +1250,12 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--redis-fsync / {}: {e}", crate::config::ENV_REDIS_FSYNC))?;
     let wanted: Vec<&str> = if args.scenario == "all" {
-        vec!["ingest", "dispatch", "hotline", "fanout"]
+        SCENARIOS.to_vec()
     } else {
         args.scenario.split(',').map(str::trim).collect()
     };
     for w in &wanted {
-        anyhow::ensure!(
-            ["ingest", "dispatch", "hotline", "fanout"].contains(w),
-            "--scenario: unknown `{w}`"
-        );
+        anyhow::ensure!(SCENARIOS.contains(w), "--scenario: unknown `{w}`");
     }
     let rt = crate::runtime()?;
     let figures = rt.block_on(async {
@@ -1260,6 +1265,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let figs = match *w {
                 "ingest" => ingest(args.quick, fsync).await?,
                 "dispatch" => dispatch(args.quick, fsync).await?,
+                "burst" => burst(args.quick, fsync).await?,
                 "hotline" => hotline(args.quick, fsync).await?,
                 _ => fanout(args.quick, fsync).await?,
             };
