@@ -167,34 +167,39 @@ impl Engine {
     }
 
     /// Dispatches until the queue is empty, starting from `hint` (the order a wake-up
-    /// named); returns false if Redis failed.
-    async fn drain(&self, mut hint: Option<String>, shutdown: &CancellationToken) -> bool {
+    /// named), [`BATCH`] orders a round trip; returns false if Redis failed.
+    async fn drain(&self, hint: Option<String>, shutdown: &CancellationToken) -> bool {
+        let mut hints: Vec<String> = hint.into_iter().collect();
         while !shutdown.is_cancelled() {
             // Another task saw Redis fail: no order is judged until the outage is recorded.
             if self.reach.down.load(Ordering::Acquire) {
                 return false;
             }
-            let attempt = self.store.dispatch_next(&self.params, hint.take()).await;
-            self.note(&attempt);
-            match attempt {
-                Ok((Attempt::Empty, _)) => return true,
-                Ok((Attempt::Offered { order, taxis, .. }, next)) => {
-                    tracing::debug!(order_id = %order, ?taxis, "offered");
-                    hint = next;
-                }
-                Ok((Attempt::Unfulfilled(order), next)) => {
-                    tracing::info!(order_id = %order, "no taxi found in time: call back");
-                    hint = next;
-                }
-                Ok((other, next)) => {
-                    tracing::trace!(outcome = ?other, "dispatch attempt");
-                    hint = next;
-                }
+            let batch = self
+                .store
+                .dispatch_batch(&self.params, std::mem::take(&mut hints), BATCH)
+                .await;
+            self.note(&batch);
+            let (attempts, next) = match batch {
+                Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "dispatch attempt failed");
                     return false;
                 }
+            };
+            for attempt in attempts {
+                match attempt {
+                    Attempt::Empty => return true,
+                    Attempt::Offered { order, taxis, .. } => {
+                        tracing::debug!(order_id = %order, ?taxis, "offered");
+                    }
+                    Attempt::Unfulfilled(order) => {
+                        tracing::info!(order_id = %order, "no taxi found in time: call back");
+                    }
+                    other => tracing::trace!(outcome = ?other, "dispatch attempt"),
+                }
             }
+            hints = next;
         }
         true
     }
@@ -256,6 +261,11 @@ impl Engine {
         }
     }
 }
+
+/// The most orders one dispatch call attempts (in queue order, atomically): a burst of
+/// bookings then costs one Redis round trip and one AOF write per this many orders, while
+/// one call still blocks Redis for only a few milliseconds at worst.
+const BATCH: usize = 8;
 
 /// The most due reservations, retries, expired offers and stuck trips one sweep handles
 /// of each.

@@ -9,9 +9,9 @@
 
 use crate::scripts::{
     AcceptOffer, AnswerReply, AssignOrder, AssignOrderReply, DeclineOffer, ExpireOffer, FlagStuck,
-    GiveUp, OfferOrder, OfferOrderReply, PendingPage, RecordOutage, RecordOutageReply,
-    RedispatchOrder, RedispatchReply, ReleaseReservation, RequeueDue, ResolveCallback,
-    ResolveReply, StepReply, TripStepCall, TripStepReply,
+    GiveUp, OfferOrder, Outcome, PendingPage, RecordOutage, RecordOutageReply, RedispatchOrder,
+    RedispatchReply, ReleaseReservation, RequeueDue, ResolveCallback, ResolveReply, StepReply,
+    TripStepCall, TripStepReply,
 };
 use crate::{Entity, Store, StoreError};
 use std::collections::HashMap;
@@ -253,68 +253,99 @@ impl Store {
         p: &DispatchParams,
         hint: Option<String>,
     ) -> Result<(Attempt, Option<String>), StoreError> {
-        let mut expected = match hint {
-            Some(h) if !h.is_empty() => h,
-            _ => match self.queue_head().await? {
-                Some(h) => h,
-                None => return Ok((Attempt::Empty, None)),
-            },
+        let (mut attempts, next) = self
+            .dispatch_batch(p, hint.into_iter().collect(), 1)
+            .await?;
+        let first = if attempts.is_empty() {
+            Attempt::Empty
+        } else {
+            attempts.swap_remove(0)
         };
+        Ok((first, next.into_iter().next()))
+    }
+
+    /// Makes dispatch attempts for up to `max` orders from the head of the queue, in
+    /// queue order, in one atomic step (one round trip and one AOF write for the lot).
+    /// `hints` are the orders the caller believes are at the head, in order (a wake-up's
+    /// token, or the previous batch's `next`); wrong or missing hints cost one more round
+    /// trip. Returns the attempts (`[Attempt::Empty]` if the queue was empty) and up to
+    /// `max` orders now at the head, to pass as the next call's hints (empty: unknown).
+    pub async fn dispatch_batch(
+        &self,
+        p: &DispatchParams,
+        hints: Vec<String>,
+        max: usize,
+    ) -> Result<(Vec<Attempt>, Vec<String>), StoreError> {
+        let max = max.max(1);
+        let mut expected: Vec<String> = hints.into_iter().filter(|h| !h.is_empty()).collect();
+        expected.truncate(max);
+        if expected.is_empty() {
+            expected = self.queue_heads(max).await?;
+            if expected.is_empty() {
+                return Ok((vec![Attempt::Empty], vec![]));
+            }
+        }
         // The head may move between reads; a few tries always find it.
         for _ in 0..8 {
             let call = OfferOrder {
                 expected: &expected,
+                want: max,
                 params: p,
                 oldest_fresh_ms: self.now_ms() - p.fresh_ms,
             };
-            let next = |n: String| (!n.is_empty()).then_some(n);
-            return Ok(match self.call(&call).await? {
-                OfferOrderReply::Empty => (Attempt::Empty, None),
-                OfferOrderReply::Moved { head } => {
-                    expected = head;
-                    continue;
+            let reply = self.call(&call).await?;
+            if reply.results.is_empty() {
+                if reply.next.is_empty() {
+                    return Ok((vec![Attempt::Empty], vec![]));
                 }
-                OfferOrderReply::Made {
-                    order,
-                    deadline,
-                    taxis,
-                    next: n,
-                } => (
-                    Attempt::Offered {
+                expected = reply.next;
+                continue;
+            }
+            let mut attempts = Vec::with_capacity(reply.results.len());
+            let mut next = reply.next;
+            for outcome in reply.results {
+                attempts.push(match outcome {
+                    Outcome::Made {
+                        order,
+                        deadline,
+                        taxis,
+                    } => Attempt::Offered {
                         order,
                         deadline_ms: deadline,
                         taxis: taxis.into_iter().map(|t| (t.id, t.dist)).collect(),
                     },
-                    next(n),
-                ),
-                OfferOrderReply::Retry { order, next: n } => (Attempt::Retry(order), next(n)),
-                OfferOrderReply::Gone { order, next: n } => (Attempt::Gone(order), next(n)),
-                OfferOrderReply::GiveUp { order, phone } => {
-                    let give_up = GiveUp {
-                        order: &order,
-                        phone: &phone,
-                        params: p,
-                    };
-                    match self.call(&give_up).await? {
-                        StepReply::Done => (Attempt::Unfulfilled(order), None),
-                        StepReply::Gone => (Attempt::Gone(order), None),
+                    Outcome::Retry { order } => Attempt::Retry(order),
+                    Outcome::Gone { order } => Attempt::Gone(order),
+                    Outcome::GiveUp { order, phone } => {
+                        // Always the batch's last: the queue's head is read afresh next.
+                        next.clear();
+                        let give_up = GiveUp {
+                            order: &order,
+                            phone: &phone,
+                            params: p,
+                        };
+                        match self.call(&give_up).await? {
+                            StepReply::Done => Attempt::Unfulfilled(order),
+                            StepReply::Gone => Attempt::Gone(order),
+                        }
                     }
-                }
-            });
+                });
+            }
+            return Ok((attempts, next));
         }
-        Ok((Attempt::Gone(expected), None))
+        Ok((vec![Attempt::Gone(expected.swap_remove(0))], vec![]))
     }
 
-    /// The order at the head of the dispatch queue.
-    async fn queue_head(&self) -> Result<Option<String>, StoreError> {
+    /// Up to `n` orders at the head of the dispatch queue, in queue order.
+    async fn queue_heads(&self, n: usize) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         let top: Vec<String> = redis::cmd("ZRANGE")
             .arg(&self.keys.pending)
             .arg(0)
-            .arg(0)
+            .arg(n.saturating_sub(1))
             .query_async(&mut conn)
             .await?;
-        Ok(top.into_iter().next())
+        Ok(top)
     }
 
     /// The sweep: due reservations, due retries, expired offers, at most `batch` of each.

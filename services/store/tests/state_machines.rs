@@ -753,6 +753,83 @@ async fn an_occupied_taxi_ends_only_its_own_kind_of_trip() {
     }
 }
 
+/// Dispatch takes the queue a batch at a time (`dispatch_batch`), and any number of
+/// workers race over it. Whatever the interleaving: every order is attempted once, strictly
+/// in queue order (the 20 oldest of 30 orders get the 20 taxis, the rest wait for a retry),
+/// no taxi is offered two orders, and no order two taxis.
+#[tokio::test]
+async fn racing_batches_keep_queue_order_and_never_double_a_taxi_or_an_order() {
+    let redis = TestRedis::start();
+    let city = City::open(&redis, 0).await;
+    let mut taxis = Vec::new();
+    for _ in 0..20 {
+        taxis.push(city.free_taxi().await);
+    }
+    let mut orders = Vec::new();
+    for _ in 0..30 {
+        orders.push(city.order(false).await);
+        city.clock.advance(Duration::from_millis(1));
+    }
+    let p = params();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = city.store.clone();
+            let p = p.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut hints = Vec::new();
+                loop {
+                    let (attempts, next) = store.dispatch_batch(&p, hints, 8).await.expect("batch");
+                    if matches!(attempts.as_slice(), [Attempt::Empty]) {
+                        return seen;
+                    }
+                    seen.extend(attempts);
+                    hints = next;
+                }
+            })
+        })
+        .collect();
+    let mut offered: Vec<(String, String)> = Vec::new();
+    let mut retried: Vec<String> = Vec::new();
+    for w in workers {
+        for a in w.await.expect("worker") {
+            match a {
+                Attempt::Offered { order, taxis, .. } => {
+                    assert_eq!(taxis.len(), 1, "{order}: {taxis:?}");
+                    offered.push((order, taxis[0].0.clone()));
+                }
+                Attempt::Retry(order) => retried.push(order),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    let mut offered_orders: Vec<&String> = offered.iter().map(|(o, _)| o).collect();
+    let mut offered_taxis: Vec<&String> = offered.iter().map(|(_, t)| t).collect();
+    offered_orders.sort();
+    offered_orders.dedup();
+    offered_taxis.sort();
+    offered_taxis.dedup();
+    assert_eq!(offered.len(), 20, "{offered:?}");
+    assert_eq!(
+        offered_orders.len(),
+        20,
+        "an order offered twice: {offered:?}"
+    );
+    assert_eq!(offered_taxis.len(), 20, "a taxi offered twice: {offered:?}");
+    let mut first: Vec<&String> = orders[..20].iter().collect();
+    first.sort();
+    assert_eq!(offered_orders, first, "the oldest orders go first");
+    retried.sort();
+    let mut rest: Vec<String> = orders[20..].to_vec();
+    rest.sort();
+    assert_eq!(retried, rest, "each later order attempted once");
+    for taxi in &taxis {
+        assert_eq!(city.state(taxi).await, TaxiState::Offered, "{taxi}");
+    }
+    assert_eq!(city.counts_disagree().await, None);
+    assert_eq!(city.indexes_disagree().await, None);
+}
+
 /// One private server, or with `TAXI_TEST_REDIS=cluster` a private 3-master cluster: on a
 /// cluster, every city of the cases lands on some node and every script must declare its
 /// keys (Redis refuses a stray key in a script with a shebang).

@@ -1,118 +1,135 @@
 #!lua
--- One dispatch attempt for the order at the head of the queue, atomically: no worker ever
--- holds an order outside Redis, so a worker that dies loses nothing, and orders are
--- attempted strictly in queue order. The caller names the head it expects (the order's
--- keys must be declared); if another order is at the head, the reply names it instead.
--- Too old (outages not counted) or offered too often: the reply says to give up (`give_up.lua` does it, with the
--- caller's keys). Else search free taxis near the pickup (caring fleet first for older
--- passengers, then radius by radius; a wheelchair need searches only the accessible
--- taxis' index, the caring ring only the caring fleet's), skipping stale fixes and taxis
--- that had their chance, and offer it to the nearest (or the N nearest in broadcast
--- mode). Nothing in reach: try again at the next retry tick.
--- KEYS (after the city's): the expected order's hash, its tried set
--- ARGV (after NOW, FEED_MAX): expected order id, fan-out, radii csv, elderly extra radius,
---   caring radius, oldest fresh fix ms, offer timeout ms, max offers, max age ms, retry ms
--- Reply: {kind = 'empty'} | {kind = 'moved', head} | {kind = 'made', order, deadline,
---   taxis = [{id, dist}], next} | {kind = 'retry', order, next} | {kind = 'give_up',
---   order, phone} | {kind = 'gone', order, next}
-local order_key, tried_key = own_keys()
-local expected, fan, radii_csv, extra_radius, caring_radius, fresh, timeout, max_offers, max_age,
+-- Dispatch attempts for the orders at the head of the queue, in queue order, atomically:
+-- no worker ever holds an order outside Redis, so a worker that dies loses nothing, and
+-- orders are attempted strictly in queue order. The caller names the heads it expects, in
+-- order (each one's keys declared); the script attempts them one by one while each is
+-- still the head, and stops at the first that is not (or when the queue is empty). One
+-- call for several orders: a burst of bookings costs one round trip and one AOF fsync per
+-- batch, not per order.
+-- An order too old (outages not counted) or offered too often ends the batch with a
+-- give-up (`give_up.lua` does it, with the caller's keys). Otherwise search free taxis near
+-- the pickup (caring fleet first for older passengers, then radius by radius; a wheelchair
+-- need searches only the accessible taxis' index, the caring ring only the caring
+-- fleet's), skipping stale fixes and taxis that had their chance, and offer it to the
+-- nearest (or the N nearest in broadcast mode). Nothing in reach: try again at the next
+-- retry tick.
+-- KEYS (after the city's): for each expected order, its hash and its tried set
+-- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
+--   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
+--   max age ms, retry ms, then the expected order ids in queue order
+-- Reply: {kind = 'batch', results = [outcome], next = [the queue's first ids]} where an
+--   outcome is {kind = 'made', order, deadline, taxis = [{id, dist}]} | {kind = 'retry',
+--   order} | {kind = 'gone', order} | {kind = 'give_up', order, phone} (last; `next` is
+--   then left out). No results: the queue was empty, or its head was not the first
+--   expected (`next` names the heads to expect). Empty lists are left out.
+local own = {own_keys()}
+local want, fan, radii_csv, extra_radius, caring_radius, fresh, timeout, max_offers, max_age,
   retry_ms = own_args()
-local top = redis.call('ZRANGE', K.pending, 0, 0)
-if #top == 0 then return reply('empty') end
-local id = top[1]
-if id ~= expected then return reply('moved', {head = id}) end
-local function head()
-  return redis.call('ZRANGE', K.pending, 0, 0)[1] or ''
-end
-local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
-  'release_ms', 'phone', 'round_ms', 'round_offers')
-if not may(ORDER.offer, o[1]) then
-  redis.call('ZREM', K.pending, id)
-  return reply('gone', {order = id, next = head()})
-end
-local offers = tonumber(o[6]) or 0
-if gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
-  return reply('give_up', {order = id, phone = o[8]})
-end
-redis.call('ZREM', K.pending, id)
+local expected = {select(11, own_args())}
 fan = tonumber(fan)
-local wheelchair = string.find(',' .. (o[4] or '') .. ',', ',wheelchair,', 1, true) ~= nil
-local elderly = o[5] and o[5] ~= ''
 fresh = tonumber(fresh)
-local picked, seen = {}, {}
--- One ring: the nearest free taxis in `index` (the free index, or a capability index, so
--- ordinary taxis never crowd capable ones out of a page), filtered by fix age, tried,
--- state and what `index` does not already say (`also`: a set the taxi must be in). A
--- full page that yields too few looks again with a larger page, up to SCAN_MAX.
-local SCAN_MAX = 4096
-local function scan(radius, index, also)
-  local count = 64
-  while true do
-    local hits = redis.call('GEOSEARCH', index, 'FROMLONLAT', o[3], o[2], 'BYRADIUS', radius, 'm',
-      'ASC', 'COUNT', count, 'WITHDIST')
-    if #hits == 0 then return end
-    local ids = {}
-    for i, h in ipairs(hits) do ids[i] = h[1] end
-    local fixes = mcall('ZMSCORE', K.fixes, ids)
-    local was_tried = mcall('SMISMEMBER', tried_key, ids)
-    local within = also and mcall('SMISMEMBER', also, ids)
-    for i, h in ipairs(hits) do
-      if #picked >= fan then return end
-      local t = h[1]
-      if not seen[t] and fixes[i] and tonumber(fixes[i]) >= fresh and was_tried[i] == 0
-        and (not also or within[i] == 1)
-        and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
-        seen[t] = true
-        picked[#picked + 1] = {id = t, dist = tonumber(h[2])}
+local radii_base = split(radii_csv)
+-- One attempt for `id`, known to be the head of the queue.
+local function attempt(id, order_key, tried_key)
+  local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
+    'release_ms', 'phone', 'round_ms', 'round_offers')
+  if not may(ORDER.offer, o[1]) then
+    redis.call('ZREM', K.pending, id)
+    return {kind = 'gone', order = id}
+  end
+  local offers = tonumber(o[6]) or 0
+  if gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
+    return {kind = 'give_up', order = id, phone = o[8]}
+  end
+  redis.call('ZREM', K.pending, id)
+  local wheelchair = string.find(',' .. (o[4] or '') .. ',', ',wheelchair,', 1, true) ~= nil
+  local elderly = o[5] and o[5] ~= ''
+  local picked, seen = {}, {}
+  -- One ring: the nearest free taxis in `index` (the free index, or a capability index, so
+  -- ordinary taxis never crowd capable ones out of a page), filtered by fix age, tried,
+  -- state and what `index` does not already say (`also`: a set the taxi must be in). A
+  -- full page that yields too few looks again with a larger page, up to SCAN_MAX.
+  local SCAN_MAX = 4096
+  local function scan(radius, index, also)
+    local count = 64
+    while true do
+      local hits = redis.call('GEOSEARCH', index, 'FROMLONLAT', o[3], o[2], 'BYRADIUS', radius, 'm',
+        'ASC', 'COUNT', count, 'WITHDIST')
+      if #hits == 0 then return end
+      local ids = {}
+      for i, h in ipairs(hits) do ids[i] = h[1] end
+      local fixes = mcall('ZMSCORE', K.fixes, ids)
+      local was_tried = mcall('SMISMEMBER', tried_key, ids)
+      local within = also and mcall('SMISMEMBER', also, ids)
+      for i, h in ipairs(hits) do
+        if #picked >= fan then return end
+        local t = h[1]
+        if not seen[t] and fixes[i] and tonumber(fixes[i]) >= fresh and was_tried[i] == 0
+          and (not also or within[i] == 1)
+          and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
+          seen[t] = true
+          picked[#picked + 1] = {id = t, dist = tonumber(h[2])}
+        end
       end
+      if #picked >= fan or #hits < count or count >= SCAN_MAX then return end
+      count = math.min(count * 8, SCAN_MAX)
     end
-    if #picked >= fan or #hits < count or count >= SCAN_MAX then return end
-    count = math.min(count * 8, SCAN_MAX)
+  end
+  -- A wheelchair need searches only accessible taxis; the caring ring only the caring
+  -- fleet (and, with a wheelchair need too, the accessible ones among it).
+  local ring_index = K.free
+  if wheelchair then ring_index = K.free_wc end
+  if elderly and tonumber(caring_radius) > 0 then
+    if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
+  end
+  local radii = {unpack(radii_base)}
+  if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
+  for _, r in ipairs(radii) do
+    if #picked >= fan then break end
+    scan(r, ring_index)
+  end
+  if #picked == 0 then
+    -- Retries fall on a shared clock (multiples of the interval), so orders waiting for a
+    -- taxi come back together and the queue's priority order decides who gets it.
+    local every = tonumber(retry_ms)
+    redis.call('ZADD', K.retry, (math.floor(NOW / every) + 1) * every, id)
+    redis.call('HSET', K.retry_q, id, redis.call('HGET', order_key, 'qscore') or NOW)
+    redis.call('HSET', order_key, 'updated', NOW)
+    return {kind = 'retry', order = id}
+  end
+  local deadline = NOW + tonumber(timeout)
+  local holders = {}
+  for _, p in ipairs(picked) do
+    redis.call('HSET', K.torders, p.id, id)
+    set_taxi_state(p.id, TAXI.offer.to)
+    redis.call('ZADD', K.offers, deadline, id .. '|' .. p.id)
+    holders[#holders + 1] = p.id
+    audit(TAXI.offer.audit, 'order', id, 'taxi', p.id, 'dist', p.dist, 'from', o[1], 'to', ORDER.offer.to)
+  end
+  redis.call('HSET', order_key, 'status', ORDER.offer.to, 'holders', table.concat(holders, ','),
+    'offers', offers + 1, 'updated', NOW, 'offer_deadline', deadline)
+  redis.call('HINCRBY', K.stats, 'offers', #picked)
+  -- The notice carries the offer, so driver gateways need not read it back.
+  local f = redis.call('HMGET', order_key, 'p_lat', 'p_lon', 'p_addr', 'd_lat', 'd_lon', 'd_addr', 'needs',
+    'notes', 'pay', 'phone', 'pax', 'reason')
+  for _, p in ipairs(picked) do
+    notify(p.id, NOTICE.offer, id, '', {
+      p_lat = f[1], p_lon = f[2], p_addr = f[3], d_lat = f[4] or '', d_lon = f[5] or '', d_addr = f[6] or '',
+      needs = f[7] or '', notes = f[8] or '', pay = f[9] or '', phone = f[10] or '', pax = f[11] or '1',
+      elderly = f[12] or '', dist = p.dist, deadline = deadline,
+    })
+  end
+  return {kind = 'made', order = id, deadline = deadline, taxis = picked}
+end
+local results = {}
+for i, id in ipairs(expected) do
+  local top = redis.call('ZRANGE', K.pending, 0, 0)
+  if top[1] ~= id then break end
+  local r = attempt(id, own[2 * i - 1], own[2 * i])
+  results[#results + 1] = r
+  if r.kind == 'give_up' then
+    return reply('batch', {results = results})
   end
 end
--- A wheelchair need searches only accessible taxis; the caring ring only the caring
--- fleet (and, with a wheelchair need too, the accessible ones among it).
-local ring_index = K.free
-if wheelchair then ring_index = K.free_wc end
-if elderly and tonumber(caring_radius) > 0 then
-  if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
-end
-local radii = split(radii_csv)
-if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
-for _, r in ipairs(radii) do
-  if #picked >= fan then break end
-  scan(r, ring_index)
-end
-if #picked == 0 then
-  -- Retries fall on a shared clock (multiples of the interval), so orders waiting for a
-  -- taxi come back together and the queue's priority order decides who gets it.
-  local every = tonumber(retry_ms)
-  redis.call('ZADD', K.retry, (math.floor(NOW / every) + 1) * every, id)
-  redis.call('HSET', K.retry_q, id, redis.call('HGET', order_key, 'qscore') or NOW)
-  redis.call('HSET', order_key, 'updated', NOW)
-  return reply('retry', {order = id, next = head()})
-end
-local deadline = NOW + tonumber(timeout)
-local holders = {}
-for _, p in ipairs(picked) do
-  redis.call('HSET', K.torders, p.id, id)
-  set_taxi_state(p.id, TAXI.offer.to)
-  redis.call('ZADD', K.offers, deadline, id .. '|' .. p.id)
-  holders[#holders + 1] = p.id
-  audit(TAXI.offer.audit, 'order', id, 'taxi', p.id, 'dist', p.dist, 'from', o[1], 'to', ORDER.offer.to)
-end
-redis.call('HSET', order_key, 'status', ORDER.offer.to, 'holders', table.concat(holders, ','),
-  'offers', offers + 1, 'updated', NOW, 'offer_deadline', deadline)
-redis.call('HINCRBY', K.stats, 'offers', #picked)
--- The notice carries the offer, so driver gateways need not read it back.
-local f = redis.call('HMGET', order_key, 'p_lat', 'p_lon', 'p_addr', 'd_lat', 'd_lon', 'd_addr', 'needs',
-  'notes', 'pay', 'phone', 'pax', 'reason')
-for _, p in ipairs(picked) do
-  notify(p.id, NOTICE.offer, id, '', {
-    p_lat = f[1], p_lon = f[2], p_addr = f[3], d_lat = f[4] or '', d_lon = f[5] or '', d_addr = f[6] or '',
-    needs = f[7] or '', notes = f[8] or '', pay = f[9] or '', phone = f[10] or '', pax = f[11] or '1',
-    elderly = f[12] or '', dist = p.dist, deadline = deadline,
-  })
-end
-return reply('made', {order = id, deadline = deadline, taxis = picked, next = head()})
+local heads = redis.call('ZRANGE', K.pending, 0, tonumber(want) - 1)
+return reply('batch', {results = #results > 0 and results or nil, next = #heads > 0 and heads or nil})

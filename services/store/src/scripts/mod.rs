@@ -51,7 +51,7 @@ pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
 pub(crate) use holding::{Holding, HoldingReply};
 pub(crate) use nearby_free::NearbyFree;
-pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
+pub(crate) use offer_order::{OfferOrder, Outcome};
 pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
 pub(crate) use pending_page::PendingPage;
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
