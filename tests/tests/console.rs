@@ -354,3 +354,104 @@ async fn a_gcj02_base_map_gets_every_position_converted_and_a_click_back() {
     plain.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_feed_resumes_calls_by_last_event_id_and_pops_calls_routed_to_the_seat() {
+    let city = TestCity::start().await;
+    let addr = city.server.addr;
+    // The harness's supervisor is a person with a seat (its id is the account name).
+    let cookie = format!(
+        "{}={}",
+        taxi_console::session::ACCESS_COOKIE,
+        city.principals.supervisor
+    );
+    let switch = HotlineServiceClient::new(city.as_phone_switch());
+    let classify = |phone: &'static str| {
+        let mut switch = switch.clone();
+        async move {
+            switch
+                .classify_call(pb::ClassifyCallRequest {
+                    calling_number: phone.into(),
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let second = std::time::Duration::from_secs(3);
+
+    // A fresh feed: `hello` with the cursor over the three streams.
+    let mut feed = http1::events(addr, "/console/api/events", &[("Cookie", &cookie)]).await;
+    let hello = feed.next_named("hello", second).await.expect("hello");
+    let at = taxi_console::live::Cursor::parse(&hello.id).expect("a cursor");
+    assert!(at.calls.is_some() && at.assignments.is_some(), "{hello:?}");
+    classify("13800000091").await;
+    let call = feed.next_named("call", second).await.expect("the call");
+    assert!(call.data.contains("13800000091"), "{call:?}");
+    let after_first = call.id.clone();
+    drop(feed);
+
+    // Away: one call now, and one that will be over a minute old when the page is back.
+    classify("13800000092").await;
+    let mut back = http1::events(
+        addr,
+        "/console/api/events",
+        &[("Cookie", &cookie), ("Last-Event-ID", &after_first)],
+    )
+    .await;
+    let missed = back
+        .next_named("call", second)
+        .await
+        .expect("the missed call");
+    assert!(missed.data.contains("13800000092"), "{missed:?}");
+    let resumed_at = missed.id.clone();
+    drop(back);
+    classify("13800000093").await;
+    city.advance(taxi_console::live::CALL_FRESH + Duration::from_secs(1));
+    let mut late = http1::events(
+        addr,
+        "/console/api/events",
+        &[("Cookie", &cookie), ("Last-Event-ID", &resumed_at)],
+    )
+    .await;
+    classify("13800000094").await;
+    let next = late.next_named("call", second).await.expect("a fresh call");
+    assert!(
+        next.data.contains("13800000094"),
+        "a call older than CALL_FRESH is not replayed: {next:?}"
+    );
+
+    // The queue routes a call to this seat: the feed pops it, marked routed.
+    let mut cc = city.callcentre();
+    for state in [pb::SeatState::LoggedIn, pb::SeatState::Ready] {
+        cc.set_seat_state(pb::SetSeatStateRequest {
+            seat_id: SUPERVISOR.into(),
+            state: state as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let arrived = cc
+        .call_arrived(pb::CallArrivedRequest {
+            call_id: "routed-1".into(),
+            calling_number: "13800000095".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(arrived.assignments[0].seat_id, SUPERVISOR);
+    let routed = late
+        .next_named("call", second)
+        .await
+        .expect("the routed call");
+    let data: serde_json::Value = serde_json::from_str(&routed.data).unwrap();
+    assert_eq!(data["phone"], "13800000095");
+    assert_eq!(data["routed"], true);
+    assert_eq!(data["call_id"], "routed-1");
+    let at = taxi_console::live::Cursor::parse(&routed.id).unwrap();
+    assert_eq!(
+        at.assignments.as_deref(),
+        Some(arrived.assignments[0].seq.as_str())
+    );
+}
