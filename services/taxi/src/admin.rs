@@ -69,8 +69,9 @@ enum AdminCommand {
         role: String,
     },
     /// Register and sign on COUNT taxis (plates PREFIX00000, PREFIX00001, ...) through the
-    /// store's scripts, 128 at a time, and print their ids, one a line. Person-made
-    /// registrations go through FleetService (audited); this is for load tests and demos.
+    /// store's scripts, 256 at a time, and print their ids, one a line. Person-made
+    /// registrations go through FleetService (audited one by one); this is for load tests
+    /// and demos.
     AddTaxis {
         /// How many (1 to 200000).
         #[arg(long)]
@@ -297,7 +298,7 @@ async fn add_taxis(store: &Store, count: usize, prefix: &str) -> anyhow::Result<
             store.transition_taxi(&t.id, TaxiEvent::SignOn).await?;
             Ok(t.id)
         })
-        .buffered(128)
+        .buffered(256)
         .collect()
         .await;
     let mut out = String::with_capacity(count * 28);
