@@ -578,6 +578,8 @@ async function main() {
       C = await newPage();
       await loginAs(C, 'op3', base2);
       await C.click('#nav button[data-view=call]');
+      // A call before the feed started is not this console's to pop: wait for it.
+      await C.waitForFunction(() => document.body.dataset.feed === 'open', null, { timeout: 5000 });
       const times = [];
       for (let i = 0; i < 10; i++) {
         const phone = i % 2 ? granny : young;

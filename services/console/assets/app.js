@@ -152,7 +152,8 @@
       }
     };
     es.onmessage = alive;
-    es.addEventListener('hello', (e) => { alive(); banner(false); state.lastId = e.lastEventId; reloadAll(); });
+    // `data-feed` says the live feed has started (the browser tests wait for it).
+    es.addEventListener('hello', (e) => { alive(); banner(false); state.lastId = e.lastEventId; document.body.dataset.feed = 'open'; reloadAll(); });
     es.addEventListener('reload', (e) => { alive(); banner(false); state.lastId = e.lastEventId; reloadAll(); });
     es.addEventListener('change', (e) => { alive(); banner(false); state.lastId = e.lastEventId; onChange(JSON.parse(e.data)); });
     es.addEventListener('status', (e) => { alive(); const s = JSON.parse(e.data); banner(s.store !== 'ok'); if (s.store === 'ok') reloadAll(); });
