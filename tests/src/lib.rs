@@ -17,6 +17,7 @@
 //! step the clock by days or book hundreds of orders keep working; the identity tests
 //! set their own.
 
+pub mod http1;
 pub mod invariants;
 pub mod proxy;
 pub mod tls;

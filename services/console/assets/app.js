@@ -112,6 +112,7 @@
     show(state.view);
     connect();
     reloadAll();
+    loadSeat();
   }
   const roleName = r => ({ operator: '话务员', supervisor: '值班主管', auditor: '审计', fleet_admin: '车队管理' })[r] || r;
 
@@ -151,11 +152,12 @@
       }
     };
     es.onmessage = alive;
-    es.addEventListener('hello', (e) => { alive(); banner(false); state.lastId = e.lastEventId; reloadAll(); });
+    // `data-feed` says the live feed has started (the browser tests wait for it).
+    es.addEventListener('hello', (e) => { alive(); banner(false); state.lastId = e.lastEventId; document.body.dataset.feed = 'open'; reloadAll(); });
     es.addEventListener('reload', (e) => { alive(); banner(false); state.lastId = e.lastEventId; reloadAll(); });
     es.addEventListener('change', (e) => { alive(); banner(false); state.lastId = e.lastEventId; onChange(JSON.parse(e.data)); });
     es.addEventListener('status', (e) => { alive(); const s = JSON.parse(e.data); banner(s.store !== 'ok'); if (s.store === 'ok') reloadAll(); });
-    es.addEventListener('call', (e) => { alive(); incoming(JSON.parse(e.data)); });
+    es.addEventListener('call', (e) => { alive(); if (e.lastEventId) state.lastId = e.lastEventId; incoming(JSON.parse(e.data)); });
     es.addEventListener('escalation', (e) => { alive(); loadEscalations(); alarm(); });
     es.addEventListener('expired', async () => { es.close(); if (await refresh()) connect(); else showLogin(); });
     es.addEventListener('open', () => banner(false));
@@ -194,7 +196,8 @@
   // call screen with no booking being entered; elsewhere the call waits in a notice (F1 or a click pops
   // it), so nobody loses what they were entering.
   function incoming(call) {
-    if (state.view === 'call' && !state.dirty) { popCall(call.phone); return; }
+    if (call.routed) { state.routedCall = call.call_id; loadSeat(); }
+    if (state.view === 'call' && !state.dirty) { popCall(call.phone, call.routed ? call.call_id : ''); return; }
     state.waitingCall = call;
     const note = $('#call-note');
     note.hidden = false;
@@ -204,16 +207,19 @@
   function takeWaitingCall() {
     $('#call-note').hidden = true;
     const call = state.waitingCall; state.waitingCall = null;
-    if (call) popCall(call.phone);
+    if (call) popCall(call.phone, call.routed ? call.call_id : '');
   }
   $('#sim-form').addEventListener('submit', (ev) => { ev.preventDefault(); popCall($('#sim-phone').value.trim()); });
-  async function popCall(phone) {
+  async function popCall(phone, routedCall) {
     clearErrors($('#sim-form'));
     let r;
     try { r = await rpc('HotlineService/LookupCaller', { phone }); } catch (e) { showError($('#sim-form'), e); return; }
     state.caller = { phone, data: r };
     state.requestId = newRequestId();
     renderCaller();
+    // A call the queue put through to this seat says so on the card.
+    $('#caller-card').dataset.routed = routedCall || '';
+    $('#caller-routed').hidden = !routedCall;
     show('call');
     const focus = r.known && r.recent_orders.length ? $('#repeat-last') : (r.known ? $('#bk-pickup-saved') : $('#bk-name'));
     focus.focus();
@@ -381,6 +387,27 @@
     box.textContent = r.length ? `⚠ ${r.length} 条紧急求助超时未受理，已升级给值班主管：${r.map(e => e.name || e.alert_id).join('、')}` : '';
   }
 
+  // ---- my seat (the call queue) --------------------------------------------------------
+  // The operator's own seat in the call queue (CallCentreService, the policy table lets an
+  // operator set only their own). Calls routed to it arrive on the live feed (`routed`).
+  const SEAT = { SEAT_STATE_LOGGED_OUT: '未签入', SEAT_STATE_LOGGED_IN: '已签入（未就绪）', SEAT_STATE_READY: '就绪', SEAT_STATE_BUSY: '通话中',
+    SEAT_STATE_WRAP_UP: '话后整理', SEAT_STATE_BREAK: '小休' };
+  async function loadSeat() {
+    if (!state.me || !['operator', 'supervisor'].includes(state.me.role)) { $('#seat').hidden = true; return; }
+    $('#seat').hidden = false;
+    let seat = null;
+    try { seat = (await rpc('CallCentreService/GetSeat', { seat_id: state.me.id })).seat; } catch (e) { if (e.code !== 'NOT_FOUND') { $('#seat-error').textContent = e.message; return; } }
+    const s = seat ? seat.state : 'SEAT_STATE_LOGGED_OUT';
+    $('#seat').dataset.state = s;
+    $('#seat-state').textContent = (SEAT[s] || s) + (seat && seat.call_id ? ` · 通话 ${seat.call_id}` : '');
+    $$('#seat button[data-seat]').forEach(b => { b.setAttribute('aria-pressed', String(b.dataset.seat === s)); });
+  }
+  $$('#seat button[data-seat]').forEach(b => b.addEventListener('click', async () => {
+    $('#seat-error').textContent = '';
+    try { await rpc('CallCentreService/SetSeatState', { seat_id: state.me.id, state: b.dataset.seat }); } catch (e) { $('#seat-error').textContent = e.message; }
+    loadSeat();
+  }));
+
   // ---- sound ---------------------------------------------------------------------------
   function unlockAudio() {
     try { if (!state.audio) state.audio = new (window.AudioContext || window.webkitAudioContext)(); if (state.audio.state === 'suspended') state.audio.resume(); } catch (e) { /* no audio */ }
@@ -402,13 +429,47 @@
   }
 
   // ---- map -----------------------------------------------------------------------------
-  let map = null, taxiLayer = null, orderLayer = null;
+  let map = null, taxiLayer = null, orderLayer = null, clickLayer = null;
+  // The base map: a tile URL, a PMTiles archive served by this server (read with range
+  // requests by the vendored PMTiles reader), or none (the project's shapes only).
+  function baseMap() {
+    if (state.me.pmtiles) {
+      const src = new pmtiles.PMTiles(state.me.pmtiles);
+      src.getHeader().then(h => {
+        const layer = pmtiles.leafletRasterLayer(src, { minNativeZoom: h.minZoom, maxNativeZoom: h.maxZoom, maxZoom: 19 });
+        layer.on('tileload', () => { $('#mapview').dataset.tiles = String(Number($('#mapview').dataset.tiles || 0) + 1); });
+        layer.addTo(map);
+      }).catch(e => { $('#map-info').textContent = '底图无法读取：' + e.message; });
+    } else if (state.me.tiles) {
+      L.tileLayer(state.me.tiles, { maxZoom: 19 }).addTo(map);
+    }
+  }
+  // A click on the map becomes the booking's pickup: the server turns the map's point into
+  // the stored datum (WGS-84), so nothing is converted here.
+  async function mapClick(ev) {
+    let p;
+    try { p = await api(`map/place?lat=${ev.latlng.lat}&lon=${ev.latlng.lng}`); } catch (e) { $('#map-info').textContent = e.message; return; }
+    clickLayer.clearLayers();
+    L.circleMarker(ev.latlng, { radius: 8, color: '#6a1b9a', fillOpacity: 0.5, weight: 2 }).addTo(clickLayer);
+    state.mapPlace = p;
+    $('#mapview').dataset.place = `${p.latitude},${p.longitude}`;
+    if (state.caller && !$('#booking').hidden) {
+      $('#bk-pickup-saved').value = '__other'; $('#bk-pickup-other').hidden = false;
+      if (!$('#bk-pickup-address').value) $('#bk-pickup-address').value = '地图选点';
+      $('#bk-pickup-lat').value = p.latitude.toFixed(6); $('#bk-pickup-lon').value = p.longitude.toFixed(6);
+      state.dirty = true;
+      $('#map-info').textContent = `上车地点已设为 ${p.latitude.toFixed(6)}, ${p.longitude.toFixed(6)}（F1 回到下单）`;
+    } else {
+      $('#map-info').textContent = `选点 ${p.latitude.toFixed(6)}, ${p.longitude.toFixed(6)}（接听来电后点击地图可设为上车地点）`;
+    }
+  }
   function openMap() {
     if (!map) {
       map = L.map('mapview', { preferCanvas: true, zoomControl: true, attributionControl: false }).setView([state.me.centre.lat, state.me.centre.lon], 11);
-      if (state.me.tiles) L.tileLayer(state.me.tiles, { maxZoom: 19 }).addTo(map);
+      baseMap();
       api('map/area').then(g => L.geoJSON(g, { style: { color: '#12325a', weight: 2, fillColor: '#cfe0f0', fillOpacity: 0.35 } }).addTo(map)).catch(() => {});
-      taxiLayer = L.layerGroup().addTo(map); orderLayer = L.layerGroup().addTo(map);
+      taxiLayer = L.layerGroup().addTo(map); orderLayer = L.layerGroup().addTo(map); clickLayer = L.layerGroup().addTo(map);
+      map.on('click', mapClick);
       window.consoleMap = map; // for the browser tests (zooming in)
       map.on('moveend', loadMap);
       setInterval(() => { if (state.view === 'map') loadMap(); }, 2000);
@@ -432,9 +493,11 @@
     }
     $('#map-info').textContent = `共 ${r.total} 辆车（${r.mode === 'cells' ? '网格汇总' : '单车'}）`;
     try {
-      const p = await rpc('DispatchService/ListPendingOrders', { page_size: 200 });
+      // The waiting orders' pickups, in the map's datum (converted by the server).
+      const orders = await api('map/orders');
       orderLayer.clearLayers();
-      for (const x of p.orders) { const loc = x.map_location || x.order.pickup.location; L.circleMarker([loc.latitude, loc.longitude], { radius: 7, color: '#0b57d0', fillOpacity: 0.9, weight: 2 }).bindTooltip(x.order.passenger_name || x.order.order_id).addTo(orderLayer); }
+      for (const o of orders) L.circleMarker([o.lat, o.lon], { radius: 7, color: '#0b57d0', fillOpacity: 0.9, weight: 2 }).bindTooltip(o.name || o.order_id).addTo(orderLayer);
+      window.consoleMapOrders = orders; // for the browser tests
     } catch (e) { /* keep */ }
     $('#mapview').dataset.drawn = String(Date.now());
   }
@@ -467,8 +530,28 @@
       el('li', { text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
       el('li', { text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),
       el('li', { text: `待回访 ${s.unfulfilled}；等待派车 ${s.pending}；每单派单次数 ${Number(s.offers_per_order).toFixed(2)}` }),
-      el('li', { class: 'muted', text: '接听用时：电话交换机尚未上报，暂无数据。' }));
-    $('#kpi').replaceChildren(svg, facts);
+    );
+    $('#kpi').replaceChildren(svg, facts, await callCentreKpi());
+  }
+
+  // The call queue's figures of today (CallCentreService): time to answer and answer
+  // rate, older callers against others.
+  async function callCentreKpi() {
+    const box = el('section', { id: 'kpi-calls', 'aria-labelledby': 'kpi-calls-title' }, el('h4', { id: 'kpi-calls-title', text: '接听（今日）：老年来电与其他来电' }));
+    let c; try { c = await rpc('CallCentreService/GetCallCentreStats', {}); } catch (e) { box.append(el('p', { class: 'err', text: e.message })); return box; }
+    const d = (c.day || {}); const e = d.elderly || {}, o = d.others || {};
+    const sec = x => x ? parseFloat(x) : 0, pctText = x => `${((Number(x) || 0) * 100).toFixed(1)}%`;
+    const rows = [
+      ['接听用时中位数（秒）', sec(e.median_speed_of_answer).toFixed(1), sec(o.median_speed_of_answer).toFixed(1), 'median'],
+      ['接听用时 P90（秒）', sec(e.p90_speed_of_answer).toFixed(1), sec(o.p90_speed_of_answer).toFixed(1), 'p90'],
+      ['平均接听用时（秒）', sec(e.average_speed_of_answer).toFixed(1), sec(o.average_speed_of_answer).toFixed(1), 'average'],
+      ['接通率', pctText(e.answer_rate), pctText(o.answer_rate), 'answer_rate'],
+      ['来电 / 接听 / 放弃', `${e.arrived || 0} / ${e.answered || 0} / ${e.abandoned || 0}`, `${o.arrived || 0} / ${o.answered || 0} / ${o.abandoned || 0}`, 'counts'],
+    ];
+    const table = el('table', { class: 'kpi-calls' }, el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: '指标' }), el('th', { scope: 'col', text: '老年来电' }), el('th', { scope: 'col', text: '其他来电' }))),
+      el('tbody', {}, ...rows.map(r => el('tr', { 'data-kpi': r[3] }, el('th', { scope: 'row', text: r[0] }), el('td', { class: 'k-elderly', text: r[1] }), el('td', { class: 'k-others', text: r[2] })))));
+    box.append(table, el('p', { class: 'muted', text: `排队中 ${c.calls_waiting || 0} 通；就绪坐席 ${c.seats_ready || 0} 个` }));
+    return box;
   }
 
   // ---- start ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 //!
 //! `assets/vendor/leaflet/` is Leaflet 1.9.4's release build (BSD-2-Clause, its
 //! `LICENSE` beside it), copied from the npm package: a third-party file, not our build
-//! output.
+//! output. `assets/vendor/pmtiles/pmtiles.js` is `dist/pmtiles.js` of the npm package
+//! pmtiles 4.5.0 (BSD-3-Clause, with the fflate it bundles, MIT; both in its `LICENSE`):
+//! the reader of a PMTiles base map served by this server.
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,6 +31,16 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
         "vendor/leaflet/leaflet.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/vendor/leaflet/leaflet.css"),
+    ),
+    (
+        "vendor/pmtiles/pmtiles.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/vendor/pmtiles/pmtiles.js"),
+    ),
+    (
+        "vendor/pmtiles/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../assets/vendor/pmtiles/LICENSE"),
     ),
     (
         "vendor/leaflet/LICENSE",

@@ -49,6 +49,9 @@ pub const EXPOSED: &[&str] = &[
     "taxi.v1.DispatchService/RedispatchOrder",
     "taxi.v1.FleetService/GetTaxi",
     "taxi.v1.FleetService/ListNearbyTaxis",
+    "taxi.v1.CallCentreService/GetCallCentreStats",
+    "taxi.v1.CallCentreService/SetSeatState",
+    "taxi.v1.CallCentreService/GetSeat",
 ];
 
 /// The API's descriptors (with the well-known types they import).

@@ -31,7 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use taxi_auth::layer::Gate;
-use taxi_hotline::IncomingCall;
 use taxi_store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +50,9 @@ pub struct ConsoleSettings {
     /// A raster tile URL template (`https://.../{z}/{x}/{y}.png`); `None` draws the
     /// project's own shapes over a plain background (works offline).
     pub tiles: Option<String>,
+    /// A PMTiles archive (raster tiles) served by this server as the base map, instead
+    /// of a tile URL.
+    pub pmtiles: Option<std::path::PathBuf>,
     /// Whether the tiles are drawn in GCJ-02 (the datum of Chinese map providers): the
     /// server then converts every position it sends for the map.
     pub tiles_gcj02: bool,
@@ -61,6 +63,7 @@ impl Default for ConsoleSettings {
         Self {
             escalate_after: DEFAULT_ESCALATE_AFTER,
             tiles: None,
+            pmtiles: None,
             tiles_gcj02: false,
         }
     }
@@ -78,7 +81,6 @@ pub(crate) struct Shared {
     pub(crate) bridge: bridge::Bridge,
     pub(crate) settings: ConsoleSettings,
     pub(crate) city: taxi_domain::geo::City,
-    pub(crate) calls: broadcast::Sender<IncomingCall>,
     pub(crate) escalations: broadcast::Sender<live::Escalation>,
     /// Cookies are `Secure` when the server serves TLS.
     pub(crate) secure: bool,
@@ -107,8 +109,6 @@ pub struct ConsoleParts {
     pub city: taxi_domain::geo::City,
     /// The console's own settings.
     pub settings: ConsoleSettings,
-    /// The calls the hotline service announces.
-    pub calls: broadcast::Sender<IncomingCall>,
     /// Whether the server serves TLS (cookies are then `Secure`).
     pub secure: bool,
     /// How to find a request's peer address.
@@ -128,7 +128,6 @@ impl Console {
                 bridge: bridge::Bridge::new(parts.grpc),
                 settings: parts.settings,
                 city: parts.city,
-                calls: parts.calls,
                 escalations,
                 secure: parts.secure,
                 peer_of: parts.peer_of,
@@ -158,6 +157,9 @@ impl Console {
             .route("/escalations", get(live::escalations))
             .route("/map/taxis", get(map::taxis))
             .route("/map/area", get(map::area))
+            .route("/map/orders", get(map::orders))
+            .route("/map/place", get(map::place))
+            .route("/map/base.pmtiles", get(map::base_pmtiles))
             .with_state(self.shared.clone());
         Router::new()
             .route("/", get(assets::redirect))

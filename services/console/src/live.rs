@@ -6,13 +6,19 @@
 //! after it; when records after it were trimmed, it gets `reload` (with the newest id) and
 //! loads a snapshot. A fresh page gets `hello` with the newest id and loads a snapshot.
 //!
-//! Besides: `call` (the phone switch classified a call to this city; no id: a call is not
-//! replayed), `escalation` (to supervisors: an alert nobody acknowledged in time),
+//! Besides: `call` (the phone switch classified a call to this city, through whichever
+//! process of the city: `{c}:console:calls`; or the call queue routed a call to this
+//! operator's own seat: `{c}:cc:assignments`, `routed` set), `escalation` (to supervisors: an alert nobody acknowledged in time),
 //! `status` (`{"store":"unavailable"|"ok"}` while Redis does not answer: the feed keeps
 //! its place and resumes by itself), `expired` (the access token ran out: refresh and
 //! reconnect), and a comment every [`HEARTBEAT`] so that the page and proxies notice a
 //! dead link. The stream ends at shutdown, when the page goes, or when the session is
 //! revoked.
+//!
+//! The SSE id of every event is the feed's [`Cursor`]: the last audit-trail record, call
+//! and seat assignment it has passed, so a reconnecting page resumes all three. Calls
+//! missed while away are replayed only if younger than [`CALL_FRESH`]: a caller waiting
+//! longer has been answered or has hung up.
 //!
 //! Each open feed reads the trail every [`POLL`] (an `XRANGE` after its last id, at most
 //! [`PAGE`] records): cheap for a call centre's tens of consoles, and no blocking
@@ -32,7 +38,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use taxi_auth::{Caller, Role};
-use taxi_store::console::EventsPage;
+use taxi_store::callcentre::Assignment;
+use taxi_store::console::{AnnouncedCall, EventsPage};
 use tokio::sync::mpsc;
 
 /// How often an open feed reads the trail.
@@ -43,6 +50,60 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const PAGE: usize = 500;
 /// What the feed stands for in the policy table: reading the city's orders.
 pub const FEED_RPC: &str = "/taxi.v1.DispatchService/ListPendingOrders";
+/// A call older than this is not popped (on a resume after a long break, or when it was
+/// routed to a seat long ago).
+pub const CALL_FRESH: Duration = Duration::from_secs(60);
+
+/// Where a feed stands in the three streams it follows; written as the SSE id
+/// `<events>_<calls>_<assignments>` (stream ids hold no `_`). An id of the older form,
+/// the events' id alone, resumes the events and starts the other two now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// The last audit-trail record passed ('' before the first).
+    pub events: String,
+    /// The last classified call passed.
+    pub calls: Option<String>,
+    /// The last routing decision passed.
+    pub assignments: Option<String>,
+}
+
+impl Cursor {
+    /// Reads an SSE id; `None` when it is not one this feed wrote.
+    pub fn parse(text: &str) -> Option<Self> {
+        let stream_id = |s: &str| {
+            let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+            !ms.is_empty()
+                && ms.bytes().all(|b| b.is_ascii_digit())
+                && !seq.is_empty()
+                && seq.bytes().all(|b| b.is_ascii_digit())
+        };
+        let parts: Vec<&str> = text.split('_').collect();
+        match parts.as_slice() {
+            [e] if stream_id(e) => Some(Self {
+                events: e.to_string(),
+                ..Self::default()
+            }),
+            [e, c, a] if (e.is_empty() || stream_id(e)) && stream_id(c) && stream_id(a) => {
+                Some(Self {
+                    events: e.to_string(),
+                    calls: Some(c.to_string()),
+                    assignments: Some(a.to_string()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The SSE id.
+    pub fn id(&self) -> String {
+        format!(
+            "{}_{}_{}",
+            self.events,
+            self.calls.as_deref().unwrap_or("0-0"),
+            self.assignments.as_deref().unwrap_or("0-0")
+        )
+    }
+}
 
 /// An alert escalated to the supervisors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,7 +136,8 @@ pub(crate) async fn events(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or(q.after)
-        .filter(|a| !a.is_empty());
+        .filter(|a| !a.is_empty())
+        .and_then(|a| Cursor::parse(&a));
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(feed(shared, caller, after, tx));
     let stream =
@@ -93,19 +155,56 @@ fn json_event(name: &str, data: &impl Serialize) -> Event {
         .unwrap_or_else(|_| Event::default().event(name))
 }
 
-async fn feed(shared: Arc<Shared>, caller: Caller, after: Option<String>, tx: mpsc::Sender<Event>) {
+/// One read of the three streams after the cursor.
+struct Read {
+    events: EventsPage,
+    calls: Vec<AnnouncedCall>,
+    assignments: Vec<Assignment>,
+}
+
+/// Reads what follows `at` (the events as resumed when `resume` holds the id to check
+/// against trimming), setting the cursor's missing streams to their newest ids first.
+async fn read(
+    store: &taxi_store::Store,
+    at: &mut Cursor,
+    resume: Option<&str>,
+) -> Result<Read, taxi_store::StoreError> {
+    if at.calls.is_none() || at.assignments.is_none() {
+        let tails = store.console_tails().await?;
+        at.calls.get_or_insert(tails.calls);
+        at.assignments.get_or_insert(tails.assignments);
+    }
+    let events = match resume {
+        Some(after) => store.events_after(after, PAGE).await?,
+        None => EventsPage::Records(store.audit_trail(&at.events, PAGE).await?),
+    };
+    let calls = store
+        .calls_after(at.calls.as_deref().unwrap_or_default(), PAGE)
+        .await?;
+    let assignments = store
+        .assignments_after(at.assignments.as_deref().unwrap_or_default(), PAGE)
+        .await?;
+    Ok(Read {
+        events,
+        calls,
+        assignments,
+    })
+}
+
+async fn feed(shared: Arc<Shared>, caller: Caller, after: Option<Cursor>, tx: mpsc::Sender<Event>) {
     let store = &shared.store;
     let supervisor = caller.identity.role == Role::Supervisor;
-    let mut calls = shared.calls.subscribe();
+    let seat = caller.identity.id.clone();
     let mut escalations = shared.escalations.subscribe();
-    // Where the page is: resumed (checked against trimming once) or starting now.
-    let mut last = String::new();
-    let mut resumed = after;
+    // Where the page is: resumed (the events checked against trimming once) or starting now.
+    let mut resumed = after.is_some();
+    let mut at = after.unwrap_or_default();
     let mut started = false;
     let mut store_ok = true;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let fresh = |at_ms: i64| store.now_ms() - at_ms <= CALL_FRESH.as_millis() as i64;
     // EventSource reconnects after `retry` ms when the link drops.
     if tx
         .send(Event::default().retry(Duration::from_millis(1000)))
@@ -123,52 +222,74 @@ async fn feed(shared: Arc<Shared>, caller: Caller, after: Option<String>, tx: mp
                 return;
             }
             _ = poll.tick() => {
-                let read = if !started {
-                    match resumed.take() {
-                        Some(after) => {
-                            let r = store.events_after(&after, PAGE).await;
-                            if r.is_err() { resumed = Some(after.clone()); }
-                            if r.is_ok() { last = after; }
-                            r
+                let result = if !started && !resumed {
+                    // A fresh page: every stream from its newest record on.
+                    match store.events_newest().await {
+                        Ok(newest) => {
+                            at.events = newest;
+                            at.calls = None;
+                            at.assignments = None;
+                            // Whatever the read finds after the newest ids is new.
+                            read(store, &mut at, None).await
                         }
-                        None => match store.events_newest().await {
-                            Ok(newest) => {
-                                last = newest.clone();
-                                let hello = Event::default().id(newest.clone()).event("hello").data("{}");
-                                if tx.send(hello).await.is_err() { return; }
-                                Ok(EventsPage::Records(vec![]))
-                            }
-                            Err(e) => Err(e),
-                        },
+                        Err(e) => Err(e),
                     }
+                } else if !started {
+                    let after = at.events.clone();
+                    read(store, &mut at, Some(&after)).await
                 } else {
-                    store.audit_trail(&last, PAGE).await.map(EventsPage::Records)
+                    read(store, &mut at, None).await
                 };
-                match read {
+                match result {
                     Ok(page) => {
+                        if !started && !resumed {
+                            let hello = Event::default().id(at.id()).event("hello").data("{}");
+                            if tx.send(hello).await.is_err() { return; }
+                        }
                         started = true;
+                        resumed = false;
                         if !store_ok {
                             store_ok = true;
                             if tx.send(json_event("status", &serde_json::json!({"store": "ok"}))).await.is_err() { return; }
                         }
-                        match page {
+                        match page.events {
                             EventsPage::Records(records) => {
                                 for r in records {
-                                    last = r.id.clone();
+                                    at.events = r.id.clone();
                                     let mut data = serde_json::Map::new();
                                     data.insert("id".into(), r.id.clone().into());
                                     for (k, v) in &r.fields {
                                         data.insert(k.clone(), v.clone().into());
                                     }
-                                    let e = json_event("change", &data).id(r.id);
+                                    let e = json_event("change", &data).id(at.id());
                                     if tx.send(e).await.is_err() { return; }
                                 }
                             }
                             EventsPage::Trimmed { newest } => {
-                                last = newest.clone();
-                                let e = Event::default().id(newest).event("reload").data("{}");
+                                at.events = newest;
+                                let e = Event::default().id(at.id()).event("reload").data("{}");
                                 if tx.send(e).await.is_err() { return; }
                             }
+                        }
+                        for call in page.calls {
+                            at.calls = Some(call.id.clone());
+                            if !fresh(call.at_ms) { continue; }
+                            let data = serde_json::json!({
+                                "phone": call.phone, "known": call.known,
+                                "elderly": call.elderly, "at_ms": call.at_ms, "routed": false,
+                            });
+                            if tx.send(json_event("call", &data).id(at.id())).await.is_err() { return; }
+                        }
+                        for a in page.assignments {
+                            at.assignments = Some(a.seq.clone());
+                            if a.seat != seat || !fresh(a.at_ms) { continue; }
+                            // The call's number, for the card: the record holds it.
+                            let Ok(Some(call)) = store.call_record(&a.call).await else { continue; };
+                            let data = serde_json::json!({
+                                "phone": call.phone, "known": true, "elderly": a.elderly,
+                                "at_ms": a.at_ms, "routed": true, "call_id": a.call,
+                            });
+                            if tx.send(json_event("call", &data).id(at.id())).await.is_err() { return; }
                         }
                     }
                     Err(e) => {
@@ -186,15 +307,6 @@ async fn feed(shared: Arc<Shared>, caller: Caller, after: Option<String>, tx: mp
                     return;
                 }
                 if tx.send(Event::default().comment("hb")).await.is_err() { return; }
-            }
-            call = calls.recv() => {
-                if let Ok(call) = call {
-                    let data = serde_json::json!({
-                        "phone": call.phone, "known": call.known,
-                        "elderly": call.elderly, "at_ms": call.at_ms,
-                    });
-                    if tx.send(json_event("call", &data)).await.is_err() { return; }
-                }
             }
             e = escalations.recv(), if supervisor => {
                 if let Ok(e) = e
@@ -310,4 +422,40 @@ pub(crate) async fn in_progress(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn the_cursor_round_trips_and_reads_the_older_form() {
+        let c = Cursor {
+            events: "1700000000000-3".into(),
+            calls: Some("1700000000001-0".into()),
+            assignments: Some("0-0".into()),
+        };
+        assert_eq!(c.id(), "1700000000000-3_1700000000001-0_0-0");
+        assert_eq!(Cursor::parse(&c.id()), Some(c));
+        // An empty trail: no events yet.
+        assert_eq!(
+            Cursor::parse("_5-0_6-1").map(|c| c.events),
+            Some(String::new())
+        );
+        // The events' id alone: the others start now.
+        let old = Cursor::parse("1700000000000-3").unwrap();
+        assert_eq!(old.events, "1700000000000-3");
+        assert_eq!((old.calls, old.assignments), (None, None));
+        for bad in [
+            "",
+            "x",
+            "1-0_2-0",
+            "1-0_2-0_",
+            "1-0_a-0_3-0",
+            "1-0_2-0_3-0_4-0",
+            "1-",
+        ] {
+            assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
 }

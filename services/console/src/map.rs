@@ -1,9 +1,12 @@
 //! Taxis and waiting orders for the live map.
 //!
 //! Positions are stored in WGS-84. The map's base layer is the project's own shapes
-//! (the service area) over a plain background unless a tile URL is configured; only for
-//! tiles drawn in GCJ-02 does the server convert what it sends ([`for_map`]), so the page
-//! never converts anything.
+//! (the service area) over a plain background unless a base map is configured: a tile
+//! URL template, or a PMTiles archive this server serves itself ([`base_pmtiles`], HTTP
+//! range requests on the same port). Only for a base map drawn in GCJ-02 does the server
+//! convert, here and nowhere else: everything it sends for the map ([`for_map`]: taxis,
+//! cells, waiting orders, the service area, the centre), and a point clicked on the map
+//! back to WGS-84 ([`place`]), so the page never converts anything.
 //!
 //! At city zoom (below [`DETAIL_ZOOM`]) taxis are aggregated server-side into grid cells
 //! (counts of free and busy taxis per cell); individual taxis are sent only for the
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use taxi_proto::v1 as pb;
 use taxi_store::console::MapTaxi;
 
 /// From this zoom up, single taxis are sent.
@@ -39,6 +43,15 @@ pub const MAP_RPC: &str = "/taxi.v1.FleetService/ListNearbyTaxis";
 pub fn for_map(settings: &crate::ConsoleSettings, lat: f64, lon: f64) -> (f64, f64) {
     if settings.tiles_gcj02 {
         taxi_domain::geo::wgs84_to_gcj02(lat, lon)
+    } else {
+        (lat, lon)
+    }
+}
+
+/// A point of the map (its datum) as stored: WGS-84. The inverse of [`for_map`].
+pub fn from_map(settings: &crate::ConsoleSettings, lat: f64, lon: f64) -> (f64, f64) {
+    if settings.tiles_gcj02 {
+        taxi_domain::geo::gcj02_to_wgs84(lat, lon)
     } else {
         (lat, lon)
     }
@@ -250,6 +263,131 @@ pub(crate) async fn area(
     })))
 }
 
+/// A waiting order on the map (map datum).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapOrder {
+    /// The order.
+    pub order_id: String,
+    /// The passenger's name.
+    pub name: String,
+    /// An older passenger.
+    pub elderly: bool,
+    /// The pickup's latitude.
+    pub lat: f64,
+    /// The pickup's longitude.
+    pub lon: f64,
+}
+
+/// How many waiting orders the map shows.
+pub const MAX_MAP_ORDERS: u32 = 200;
+
+/// `GET /console/api/map/orders`: the waiting orders' pickups (map datum). Calls
+/// `ListPendingOrders` in-process with the operator's token (its policy row decides).
+pub(crate) async fn orders(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Json<Vec<MapOrder>>, ApiError> {
+    let token = session::access_token(&headers)?;
+    let reply: pb::ListPendingOrdersResponse = shared
+        .bridge
+        .call(
+            "/taxi.v1.DispatchService/ListPendingOrders",
+            &pb::ListPendingOrdersRequest {
+                page_size: MAX_MAP_ORDERS,
+                ..Default::default()
+            },
+            Some(&token),
+            (shared.peer_of)(&extensions),
+        )
+        .await?;
+    Ok(Json(
+        reply
+            .orders
+            .into_iter()
+            .filter_map(|p| p.order)
+            .filter_map(|o| {
+                let at = o.pickup.as_ref()?.location.as_ref()?;
+                let (lat, lon) = for_map(&shared.settings, at.latitude, at.longitude);
+                Some(MapOrder {
+                    order_id: o.order_id,
+                    name: o.passenger_name,
+                    elderly: o.elderly,
+                    lat,
+                    lon,
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MapPoint {
+    lat: f64,
+    lon: f64,
+}
+
+/// `GET /console/api/map/place?lat=&lon=`: a point clicked on the map (map datum) as
+/// stored, WGS-84, for a booking's pickup.
+pub(crate) async fn place(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Query(p): Query<MapPoint>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    session::admit_as(&shared, MAP_RPC, &headers, &extensions)?;
+    // The same checks as any position the API takes, naming the field.
+    let (lat, lon) = from_map(&shared.settings, p.lat, p.lon);
+    let at = taxi_domain::geo::Coordinates::new(lat, lon).map_err(|e| {
+        ApiError::field(
+            tonic::Code::InvalidArgument,
+            if e.field == "longitude" { "lon" } else { "lat" },
+            e.reason,
+        )
+    })?;
+    Ok(Json(serde_json::json!({
+        "latitude": at.lat(),
+        "longitude": at.lon(),
+        "datum": "DATUM_WGS84",
+    })))
+}
+
+/// `GET /console/api/map/base.pmtiles`: the configured PMTiles archive, with HTTP range
+/// requests (what the page's PMTiles reader asks for: the header, directories, tiles).
+/// For logged-in readers of the map only; 404 when no archive is configured.
+pub(crate) async fn base_pmtiles(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    session::admit_as(&shared, MAP_RPC, &headers, &extensions)?;
+    let Some(path) = shared.settings.pmtiles.as_ref() else {
+        return Err(ApiError::new(
+            tonic::Code::NotFound,
+            "no PMTiles base map is configured (TAXI_CONSOLE_TILES)",
+        ));
+    };
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let served = tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::new(tonic::Code::Unavailable, format!("base map: {e}")))?;
+    let mut resp = served.into_response();
+    if resp.status().is_success() {
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/vnd.pmtiles"),
+        );
+    }
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, max-age=3600"),
+    );
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +410,10 @@ mod tests {
         assert!((lon - 116.403_719).abs() < 1e-5, "{lon}");
         // Outside China nothing moves.
         assert_eq!(for_map(&gcj, 51.5, -0.12), (51.5, -0.12));
+        // A click on the GCJ-02 map comes back where it was stored, within a centimetre.
+        let (wlat, wlon) = from_map(&gcj, lat, lon);
+        assert!((wlat - 39.908_692).abs() < 1e-7 && (wlon - 116.397_477).abs() < 1e-7);
+        assert_eq!(from_map(&plain, lat, lon), (lat, lon));
     }
 
     #[test]

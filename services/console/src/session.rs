@@ -298,6 +298,7 @@ pub(crate) async fn me(
         "city_name": shared.city.name,
         "centre": { "lat": lat, "lon": lon },
         "tiles": s.tiles,
+        "pmtiles": s.pmtiles.as_ref().map(|_| "/console/api/map/base.pmtiles"),
         "tiles_gcj02": s.tiles_gcj02,
         "escalate_after_s": s.escalate_after.as_secs(),
     })))

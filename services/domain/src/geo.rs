@@ -359,6 +359,62 @@ mod tests {
         }
     }
 
+    /// A second published pair: Tiananmen, WGS-84 (39.908692, 116.397477) is drawn at
+    /// GCJ-02 (39.910093, 116.403719) by Chinese map providers (to the 6 decimals given).
+    #[test]
+    fn gcj02_matches_a_second_reference_point() {
+        let (glat, glon) = wgs84_to_gcj02(39.908_692, 116.397_477);
+        assert!((glat - 39.910_093).abs() < 1e-5, "{glat}");
+        assert!((glon - 116.403_719).abs() < 1e-5, "{glon}");
+    }
+
+    /// The inverse over the whole region, every half degree: the forward image of the
+    /// inverse is within 1e-8 degrees (about a millimetre) of the point, and the shift is
+    /// never more than 1.5 km (the datum's shifts are a few hundred metres).
+    #[test]
+    fn gcj02_inverse_error_is_bounded_over_the_whole_region() {
+        let mut worst: f64 = 0.0;
+        let mut lat = 1.0;
+        while lat < 55.5 {
+            let mut lon = 72.5;
+            while lon < 137.5 {
+                let (wlat, wlon) = gcj02_to_wgs84(lat, lon);
+                let (glat, glon) = wgs84_to_gcj02(wlat, wlon);
+                worst = worst.max((glat - lat).abs()).max((glon - lon).abs());
+                let shift = Coordinates::new(lat, lon)
+                    .unwrap()
+                    .distance_m(&Coordinates::new(wlat, wlon).unwrap());
+                assert!(shift < 1_500.0, "shift {shift} m at {lat},{lon}");
+                lon += 0.5;
+            }
+            lat += 0.5;
+        }
+        assert!(worst < 1e-8, "worst round-trip error {worst} degrees");
+    }
+
+    #[test]
+    fn gcj02_applies_inside_the_region_box_only() {
+        for (lat, lon, inside) in [
+            (29.56, 106.55, true),
+            (0.8293, 72.004, true),
+            (55.8271, 137.8347, true),
+            (0.8292, 106.0, false),
+            (55.8272, 106.0, false),
+            (30.0, 72.003, false),
+            (30.0, 137.8348, false),
+            (-29.56, 106.55, false),
+            (29.56, -106.55, false),
+        ] {
+            assert_eq!(in_gcj02_region(lat, lon), inside, "{lat},{lon}");
+            if !inside {
+                assert_eq!(wgs84_to_gcj02(lat, lon), (lat, lon));
+                assert_eq!(gcj02_to_wgs84(lat, lon), (lat, lon));
+            } else {
+                assert_ne!(wgs84_to_gcj02(lat, lon), (lat, lon));
+            }
+        }
+    }
+
     #[test]
     fn gcj02_is_identity_outside_china() {
         assert_eq!(wgs84_to_gcj02(51.5, -0.12), (51.5, -0.12));

@@ -37,22 +37,7 @@ pub const RECENT_ORDERS: usize = 5;
 pub struct Hotline {
     store: Store,
     settings: Settings,
-    calls: Option<tokio::sync::broadcast::Sender<IncomingCall>>,
-}
-
-/// A call the phone switch classified (`ClassifyCall`): what the operators' consoles of
-/// the same process pop up. The console looks the caller up itself, with the operator's
-/// own credential, so this carries no personal data beyond the number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingCall {
-    /// The calling number, canonical.
-    pub phone: String,
-    /// Whether the caller is registered.
-    pub known: bool,
-    /// Whether the caller is an older person.
-    pub elderly: bool,
-    /// When the switch asked (ms, the store's clock).
-    pub at_ms: i64,
+    announce_calls: bool,
 }
 
 /// The largest offset a page token may name.
@@ -85,25 +70,26 @@ impl Hotline {
         Self {
             store,
             settings,
-            calls: None,
+            announce_calls: false,
         }
     }
 
-    /// Announces every classified call on `calls` (the consoles listen). A call with no
-    /// console listening is simply not shown: the switch's answer does not depend on it.
-    pub fn with_calls(mut self, calls: tokio::sync::broadcast::Sender<IncomingCall>) -> Self {
-        self.calls = Some(calls);
+    /// Announces every classified call to the operators' consoles of the city, through
+    /// the store (`Store::announce_call`), so that a console served by any process pops
+    /// it. The switch's answer does not depend on it: a failed announcement is logged,
+    /// and the call is simply not shown. (The call queue's own `Hotline` does not
+    /// announce: its calls reach a seat by routing.)
+    pub fn announcing_calls(mut self) -> Self {
+        self.announce_calls = true;
         self
     }
 
-    fn announce(&self, phone: &str, known: bool, elderly: bool) {
-        if let Some(calls) = &self.calls {
-            let _ = calls.send(IncomingCall {
-                phone: phone.to_string(),
-                known,
-                elderly,
-                at_ms: self.store.now_ms(),
-            });
+    async fn announce(&self, phone: &str, known: bool, elderly: bool) {
+        if !self.announce_calls {
+            return;
+        }
+        if let Err(e) = self.store.announce_call(phone, known, elderly).await {
+            tracing::warn!(error = %e, phone = %mask_phone(phone), "the call could not be announced to the consoles");
         }
     }
 
@@ -160,7 +146,7 @@ impl Hotline {
     pub async fn classify_number(&self, phone: &Phone) -> ApiResult<pb::ClassifyCallResponse> {
         let screen = self.store.caller_screen(phone.as_str(), 0).await?;
         let Some(caller) = screen.caller else {
-            self.announce(phone.as_str(), false, false);
+            self.announce(phone.as_str(), false, false).await;
             return Ok(pb::ClassifyCallResponse {
                 priority: pb::CallPriority::Normal as i32,
                 ..Default::default()
@@ -168,7 +154,7 @@ impl Hotline {
         };
         let reason = priority::elderly_reason(&convert::facts(&caller), self.today());
         let active = Self::active_of(&screen.orders);
-        self.announce(phone.as_str(), true, reason.is_some());
+        self.announce(phone.as_str(), true, reason.is_some()).await;
         Ok(pb::ClassifyCallResponse {
             priority: if reason.is_some() {
                 pb::CallPriority::Elderly

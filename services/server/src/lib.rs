@@ -310,12 +310,10 @@ pub async fn run(
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
     }
-    // Calls the phone switch classifies, for the consoles of this process.
-    let (calls, _) = tokio::sync::broadcast::channel(256);
     if has(Role::Hotline) {
         grpc.add_service(
             taxi_hotline::Hotline::new(store.clone(), s.clone())
-                .with_calls(calls.clone())
+                .announcing_calls()
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
@@ -351,7 +349,6 @@ pub async fn run(
             grpc: tower::Layer::layer(&AuthLayer::new(gate.clone()), grpc.clone()),
             city: config.settings.city.clone(),
             settings: config.console.clone(),
-            calls: calls.clone(),
             secure: config.tls.is_some(),
             peer_of: tls::peer_addr,
             shutdown: shutdown.clone(),

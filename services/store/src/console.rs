@@ -1,6 +1,8 @@
 //! The operators' console's reads: the audit trail as a live feed (with a "trimmed"
 //! answer when the reader fell behind retention), taxis' positions in a box, and the
-//! orders taxis hold. Bounded reads only: a console must never stall Redis for a city.
+//! orders taxis hold, and the calls the phone switch classified (a capped stream, so a
+//! console served by any process of the city pops a call whichever process took it).
+//! Bounded reads only: a console must never stall Redis for a city.
 
 use crate::audit::AuditRecord;
 use crate::{Store, StoreError};
@@ -255,6 +257,128 @@ impl Store {
             .collect();
         orders.sort_by_key(|(_, o)| std::cmp::Reverse(o.created_ms));
         Ok(orders)
+    }
+}
+
+/// About this many classified calls are kept for the consoles (`XADD MAXLEN ~`): a
+/// console reads them within a second, so a thousand covers any reconnect worth
+/// replaying.
+pub const CONSOLE_CALLS_KEPT: usize = 1_000;
+
+/// A call the phone switch classified, as the consoles' feed carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnouncedCall {
+    /// Its stream id (the feed's cursor).
+    pub id: String,
+    /// The calling number, canonical.
+    pub phone: String,
+    /// The caller is registered.
+    pub known: bool,
+    /// The caller is an older person.
+    pub elderly: bool,
+    /// When the switch asked (ms, the store's clock).
+    pub at_ms: i64,
+}
+
+/// The newest ids of the streams a console follows besides the audit trail ("0-0" for
+/// an empty stream: everything written later is after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleTails {
+    /// `{c}:console:calls`.
+    pub calls: String,
+    /// `{c}:cc:assignments`.
+    pub assignments: String,
+}
+
+impl Store {
+    /// Announces a classified call to every console of the city; answers its stream id.
+    pub async fn announce_call(
+        &self,
+        phone: &str,
+        known: bool,
+        elderly: bool,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XADD")
+            .arg(&self.keys.console_calls)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(CONSOLE_CALLS_KEPT)
+            .arg("*")
+            .arg("ph")
+            .arg(phone)
+            .arg("known")
+            .arg(u8::from(known))
+            .arg("e")
+            .arg(u8::from(elderly))
+            .arg("ts")
+            .arg(self.now_ms())
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// The classified calls after stream id `after` ("" or "0-0" from the oldest kept),
+    /// at most `count`, oldest first. Calls trimmed meanwhile are simply gone.
+    pub async fn calls_after(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<AnnouncedCall>, StoreError> {
+        let start = if after.is_empty() {
+            "-".to_string()
+        } else {
+            format!("({after}")
+        };
+        let mut conn = self.conn.clone();
+        let rows: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(&self.keys.console_calls)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, f)| AnnouncedCall {
+                id,
+                phone: f.get("ph").cloned().unwrap_or_default(),
+                known: f.get("known").is_some_and(|v| v == "1"),
+                elderly: f.get("e").is_some_and(|v| v == "1"),
+                at_ms: f.get("ts").and_then(|v| v.parse().ok()).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Where a console starts following the classified calls and the seat assignments.
+    pub async fn console_tails(&self) -> Result<ConsoleTails, StoreError> {
+        let mut conn = self.conn.clone();
+        type Last = Vec<(String, HashMap<String, String>)>;
+        let (calls, assignments): (Last, Last) = redis::pipe()
+            .cmd("XREVRANGE")
+            .arg(&self.keys.console_calls)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XREVRANGE")
+            .arg(&self.keys.cc_assignments)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let id = |l: Last| {
+            l.into_iter()
+                .next()
+                .map(|(id, _)| id)
+                .unwrap_or_else(|| "0-0".into())
+        };
+        Ok(ConsoleTails {
+            calls: id(calls),
+            assignments: id(assignments),
+        })
     }
 }
 

@@ -48,6 +48,7 @@
 //! | `{c}:cc:queue` | zset | waiting calls by queue score (arrival − head start for older callers) |
 //! | `{c}:cc:ready` | zset | ready seats by when they became ready (longest idle first) |
 //! | `{c}:cc:assignments` | stream | routing decisions for the phone switch (`call`, `seat`, `elderly`, `ts`), capped |
+//! | `{c}:console:calls` | stream | calls the phone switch classified (`ph`, `known`, `e`, `ts`): what every console of the city pops, whichever process took the call; capped at about [`CONSOLE_CALLS_KEPT`](crate::console::CONSOLE_CALLS_KEPT) |
 //! | `{c}:cc:ended` | zset | ended calls by when, for their clean-up |
 //! | `{c}:cc:kpi:h:<YYYYMMDDHH>`, `{c}:cc:kpi:d:<YYYYMMDD>` | hash | the call centre's KPI counters of an hour and a day (China time), `e:`/`o:` (older callers, others); expire after 8 and 400 days |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
@@ -162,6 +163,8 @@ pub struct Keys {
     pub cc_assignments: String,
     /// `{c}:cc:ended`: ended calls by when.
     pub cc_ended: String,
+    /// `{c}:console:calls`: classified calls for the consoles.
+    pub console_calls: String,
 }
 
 impl Keys {
@@ -213,6 +216,7 @@ impl Keys {
             cc_ready: k("cc:ready"),
             cc_assignments: k("cc:assignments"),
             cc_ended: k("cc:ended"),
+            console_calls: k("console:calls"),
             prefix,
             block: vec![],
         };
@@ -418,6 +422,7 @@ mod tests {
             k.cc_ready.clone(),
             k.cc_assignments.clone(),
             k.cc_ended.clone(),
+            k.console_calls.clone(),
             k.cc_kpi_hour("2026113009"),
             k.cc_kpi_day("20261130"),
             k.taxi("T1"),

@@ -8,6 +8,9 @@
 //!   stdin, never from a flag (flags show in `ps`).
 //! - `taxi admin create-service-key`: the phone switch's or the terminal gateway's key,
 //!   printed once.
+//! - `taxi admin add-taxis`: registers and signs on many taxis at once through the store's
+//!   own scripts (those `RegisterTaxi` and `SignOn` run), for load tests and demos of a
+//!   big city; prints their ids. Their positions come from a gateway, as any taxi's.
 //!
 //! Exit codes: 0 done (the log is intact), 1 the log is not intact or the name is taken,
 //! 2 bad configuration or input (the flag or field named), 3 Redis could not be read.
@@ -65,7 +68,22 @@ enum AdminCommand {
         #[arg(long)]
         role: String,
     },
+    /// Register and sign on COUNT taxis (plates PREFIX00000, PREFIX00001, ...) through the
+    /// store's scripts, 256 at a time, and print their ids, one a line. Person-made
+    /// registrations go through FleetService (audited one by one); this is for load tests
+    /// and demos.
+    AddTaxis {
+        /// How many (1 to 200000).
+        #[arg(long)]
+        count: usize,
+        /// The plates' prefix (a province character and a letter, say `渝B`).
+        #[arg(long)]
+        prefix: String,
+    },
 }
+
+/// At most this many taxis per `add-taxis`.
+const MAX_ADD_TAXIS: usize = 200_000;
 
 /// Why an admin command did not do what it was asked.
 enum Refusal {
@@ -116,6 +134,14 @@ pub(crate) fn run(args: AdminArgs) -> ExitCode {
                         Err(e) => Err(e),
                     };
                     Ok(outcome(made))
+                }
+                AdminCommand::AddTaxis { count, prefix } => {
+                    if !(1..=MAX_ADD_TAXIS).contains(&count) {
+                        return Ok(outcome(Err(Refusal::Input(format!(
+                            "--count: {count} is outside 1..={MAX_ADD_TAXIS}"
+                        )))));
+                    }
+                    add_taxis(&store, count, &prefix).await
                 }
                 AdminCommand::CreateServiceKey { name, role } => {
                     let made = match service_role(&role) {
@@ -252,4 +278,38 @@ async fn create_service_key(
         }
         Err(e) => refusal(e),
     }
+}
+
+/// Registers and signs on `count` taxis; prints their ids in plate order.
+async fn add_taxis(store: &Store, count: usize, prefix: &str) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    use taxi_domain::taxi::TaxiEvent;
+    let ids: Vec<anyhow::Result<String>> = futures::stream::iter(0..count)
+        .map(|i| async move {
+            let t = store
+                .register_taxi(&taxi_store::taxis::NewTaxi {
+                    plate: format!("{prefix}{i:05}"),
+                    driver_name: format!("司机{i}"),
+                    color: "黄色".into(),
+                    wheelchair: false,
+                    tags: vec![],
+                })
+                .await?;
+            store.transition_taxi(&t.id, TaxiEvent::SignOn).await?;
+            Ok(t.id)
+        })
+        .buffered(256)
+        .collect()
+        .await;
+    let mut out = String::with_capacity(count * 28);
+    for id in ids {
+        out.push_str(&id?);
+        out.push('\n');
+    }
+    print!("{out}");
+    eprintln!(
+        "registered and signed on {count} taxis in city {}",
+        store.city()
+    );
+    Ok(ExitCode::SUCCESS)
 }

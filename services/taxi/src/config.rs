@@ -74,7 +74,8 @@ pub(crate) const ENV_AUTH: &str = "TAXI_AUTH";
 /// `TAXI_ALERT_ESCALATE_AFTER`: seconds an open emergency alert waits for an operator's
 /// acknowledgement before the console escalates it to the supervisors.
 pub(crate) const ENV_ALERT_ESCALATE_AFTER: &str = "TAXI_ALERT_ESCALATE_AFTER";
-/// `TAXI_CONSOLE_TILES`: a raster tile URL template for the console's map (unset: no
+/// `TAXI_CONSOLE_TILES`: the console map's base map: a raster tile URL template, or the
+/// path of a `.pmtiles` archive (raster tiles) that `taxi` serves itself (unset: no
 /// tiles, the project's own shapes over a plain background, works offline).
 pub(crate) const ENV_CONSOLE_TILES: &str = "TAXI_CONSOLE_TILES";
 /// `TAXI_CONSOLE_TILES_DATUM`: `wgs84` (default) or `gcj02`, the datum the tiles are drawn in.
@@ -283,8 +284,9 @@ pub(crate) struct ServeArgs {
     /// escalates it to the supervisors (1 to 3600).
     #[arg(long, env = ENV_ALERT_ESCALATE_AFTER, default_value_t = taxi_console::DEFAULT_ESCALATE_AFTER.as_secs())]
     pub alert_escalate_after: u64,
-    /// The console map's tile URL template (`https://.../{z}/{x}/{y}.png`); unset draws
-    /// no tiles (works offline).
+    /// The console map's base map: a tile URL template (`https://.../{z}/{x}/{y}.png`) or
+    /// the path of a `.pmtiles` archive of raster tiles, served by `taxi` itself with
+    /// range requests; unset draws no tiles (works offline).
     #[arg(long, env = ENV_CONSOLE_TILES)]
     pub console_tiles: Option<String>,
     /// The datum the console's tiles are drawn in: `wgs84` or `gcj02`.
@@ -293,6 +295,7 @@ pub(crate) struct ServeArgs {
 }
 
 const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
+const TILES_FLAG: &str = "--console-tiles / TAXI_CONSOLE_TILES";
 const TLS_KEY_FLAG: &str = "--tls-key / TAXI_TLS_KEY";
 const TLS_CLIENT_CA_FLAG: &str = "--tls-client-ca / TAXI_TLS_CLIENT_CA";
 const AUTH_FLAG: &str = "--auth / TAXI_AUTH";
@@ -421,15 +424,30 @@ impl ServeArgs {
             ),
         };
         if let Some(tiles) = self.console_tiles.as_ref().filter(|t| !t.is_empty()) {
-            if !(tiles.starts_with("https://")
-                || tiles.starts_with("http://")
-                || tiles.starts_with('/'))
-            {
-                bail!(
-                    "--console-tiles / {ENV_CONSOLE_TILES}: must be an http(s) URL template or a path on this server"
-                );
+            if tiles.ends_with(".pmtiles") && !tiles.contains("://") {
+                // A PMTiles archive on this machine: served by `taxi` itself.
+                let mut head = [0u8; 8];
+                std::fs::File::open(tiles)
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                    .with_context(|| format!("{TILES_FLAG}: cannot read {tiles}"))?;
+                if &head[..7] != b"PMTiles" || head[7] != 3 {
+                    bail!("{TILES_FLAG}: {tiles} is not a PMTiles version 3 archive");
+                }
+                server.console.pmtiles = Some(PathBuf::from(tiles));
+            } else {
+                if !(tiles.starts_with("https://")
+                    || tiles.starts_with("http://")
+                    || tiles.starts_with('/'))
+                {
+                    bail!(
+                        "{TILES_FLAG}: must be an http(s) URL template, a path on this server, or a .pmtiles file"
+                    );
+                }
+                if !["{z}", "{x}", "{y}"].iter().all(|p| tiles.contains(p)) {
+                    bail!("{TILES_FLAG}: a URL template must hold {{z}}, {{x}} and {{y}}");
+                }
+                server.console.tiles = Some(tiles.clone());
             }
-            server.console.tiles = Some(tiles.clone());
         }
         let s = &mut server.settings;
         s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
@@ -652,6 +670,53 @@ mod tests {
         let mut v = vec!["taxi"];
         v.extend_from_slice(args);
         T::try_parse_from(v)?.a.check()
+    }
+
+    #[test]
+    fn the_base_map_is_a_url_template_or_a_pmtiles_archive() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            (c.server.console.tiles, c.server.console.pmtiles),
+            (None, None)
+        );
+        let c = parse(&["--console-tiles", "https://t.example/{z}/{x}/{y}.png"]).unwrap();
+        assert_eq!(
+            c.server.console.tiles.as_deref(),
+            Some("https://t.example/{z}/{x}/{y}.png")
+        );
+        let dir = std::env::temp_dir().join(format!("taxi-tiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("city.pmtiles");
+        let mut bytes = b"PMTiles\x03".to_vec();
+        bytes.resize(127, 0);
+        std::fs::write(&good, &bytes).unwrap();
+        let bad = dir.join("bad.pmtiles");
+        std::fs::write(&bad, b"MBTiles-not-this").unwrap();
+        let good_s = good.to_string_lossy().to_string();
+        let bad_s = bad.to_string_lossy().to_string();
+        let missing = dir.join("none.pmtiles").to_string_lossy().to_string();
+        let c = parse(&["--console-tiles", &good_s, "--console-tiles-datum", "GCJ02"]).unwrap();
+        assert_eq!(c.server.console.pmtiles, Some(good.clone()));
+        assert!(c.server.console.tiles.is_none() && c.server.console.tiles_gcj02);
+        for (arg, needle) in [
+            (bad_s.as_str(), "not a PMTiles version 3 archive"),
+            (missing.as_str(), "cannot read"),
+            ("ftp://x/{z}/{x}/{y}", "must be an http(s) URL template"),
+            ("https://t.example/tile.png", "must hold {z}, {x} and {y}"),
+        ] {
+            let err = format!("{:#}", parse(&["--console-tiles", arg]).unwrap_err());
+            assert!(
+                err.contains("--console-tiles / TAXI_CONSOLE_TILES"),
+                "{err}"
+            );
+            assert!(err.contains(needle), "{arg}: {err}");
+        }
+        let err = format!(
+            "{:#}",
+            parse(&["--console-tiles-datum", "bd09"]).unwrap_err()
+        );
+        assert!(err.contains("TAXI_CONSOLE_TILES_DATUM"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

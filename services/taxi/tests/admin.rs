@@ -304,3 +304,48 @@ async fn audit_verify_refuses_bad_configuration_with_exit_2() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("TAXI_CITY"), "{text}");
 }
+
+#[tokio::test]
+async fn add_taxis_registers_and_signs_on_in_bulk_and_refuses_a_bad_count() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let store = Store::connect(StoreConfig::new(&url, CITY)).expect("store");
+    let (code, out, err) = admin_with(
+        &url,
+        &["add-taxis", "--count", "300", "--prefix", "渝C"],
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<&str> = out.lines().collect();
+    assert_eq!(ids.len(), 300, "{out}");
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        300
+    );
+    // In plate order, each registered and signed on (free, waiting for a position).
+    for (i, id) in [(0, ids[0]), (299, ids[299])] {
+        let t = store.get_taxi(id).await.expect("registered");
+        assert_eq!(t.plate, format!("渝C{i:05}"));
+    }
+    let counts = store.taxi_state_counts().await.unwrap();
+    assert!(
+        counts
+            .iter()
+            .any(|(s, n)| *s == taxi_domain::taxi::TaxiState::Free && *n == 300),
+        "{counts:?}"
+    );
+    // A plate taken, or a count out of range: refused.
+    let (code, _, _) = admin_with(
+        &url,
+        &["add-taxis", "--count", "1", "--prefix", "渝C"],
+        None,
+        "",
+    )
+    .await;
+    assert_ne!(code, 0, "a taken plate is refused");
+    let (code, text) = admin(&url, &["add-taxis", "--count", "0", "--prefix", "渝D"]).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--count"), "{text}");
+}
