@@ -241,6 +241,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let addr: SocketAddr = listener.local_addr()?;
+    if config.roles.contains(&Role::Notify) {
+        // Refused before anything starts: a sender that cannot send must not run.
+        config.notify.sender().map_err(ServeError::Notify)?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(taxi_proto::FILE_DESCRIPTOR_SET)
