@@ -29,8 +29,8 @@ use taxi_proto::v1::notification_service_server::{NotificationService, Notificat
 use taxi_store::Store;
 use tonic::{Request, Response, Status};
 
-/// Which sender delivers messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which sender delivers messages. (Its `Debug` never shows the secret.)
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum SenderChoice {
     /// The log (the default: development and the demo).
     #[default]
@@ -42,6 +42,19 @@ pub enum SenderChoice {
         /// `whsec_<base64>`.
         secret: String,
     },
+}
+
+impl std::fmt::Debug for SenderChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SenderChoice::Log => f.write_str("Log"),
+            SenderChoice::Webhook { url, .. } => f
+                .debug_struct("Webhook")
+                .field("url", url)
+                .field("secret", &"..")
+                .finish(),
+        }
+    }
 }
 
 /// How messages are sent.
@@ -254,6 +267,25 @@ impl NotificationService for Notifications {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_is_never_shown() {
+        let s = SenderChoice::Webhook {
+            url: "https://sms.example.cn/hook".into(),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        };
+        let shown = format!(
+            "{:?}",
+            NotifySettings {
+                sender: s,
+                ..NotifySettings::default()
+            }
+        );
+        assert!(
+            shown.contains("sms.example.cn") && !shown.contains("MfKQ9r8"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn dead_letter_ids_are_stream_ids() {
