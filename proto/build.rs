@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "taxi/v1/dispatch.proto",
     "taxi/v1/auth.proto",
     "taxi/v1/callcentre.proto",
+    "taxi/v1/notify.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -20,6 +20,7 @@
 pub mod http1;
 pub mod invariants;
 pub mod proxy;
+pub mod receiver;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use taxi_proto::v1::{
     call_centre_service_client::CallCentreServiceClient,
     dispatch_service_client::DispatchServiceClient, driver_service_client::DriverServiceClient,
     fleet_service_client::FleetServiceClient, hotline_service_client::HotlineServiceClient,
+    notification_service_client::NotificationServiceClient,
     one_key_service_client::OneKeyServiceClient,
 };
 use taxi_redis_process::{RedisCluster, RedisProcess};
@@ -449,6 +451,11 @@ impl TestCity {
     /// A CallCentreService client (the phone switch).
     pub fn callcentre(&self) -> CallCentreServiceClient<Authed> {
         CallCentreServiceClient::new(self.as_phone_switch())
+    }
+
+    /// A NotificationService client (supervisor).
+    pub fn notifications(&self) -> NotificationServiceClient<Authed> {
+        NotificationServiceClient::new(self.as_supervisor())
     }
 
     /// Makes operator accounts `names` directly in the store (no password anyone can use:

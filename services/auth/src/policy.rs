@@ -301,6 +301,18 @@ pub const POLICY: &[Rule] = &[
         OPS_READ,
         Scope::City,
     ),
+    // NotificationService: operators and supervisors see and replay dead letters;
+    // auditors may look.
+    rule(
+        "/taxi.v1.NotificationService/ListDeadLetters",
+        OPS_READ,
+        Scope::City,
+    ),
+    rule(
+        "/taxi.v1.NotificationService/ReplayDeadLetter",
+        OPS,
+        Scope::City,
+    ),
 ];
 
 /// Services every caller may use without a credential: health checks and reflection

@@ -8,6 +8,8 @@
 //! - [`booking`]: channels, payment, passenger needs, who cancelled, and their stored codes.
 //! - [`error`]: [`FieldError`], the one validation error: which field, and why.
 //! - [`followup`]: what operators follow up and close (alerts, call-backs), and its rules.
+//! - [`notify`]: messages to passengers, relatives and care contacts: kinds, channels,
+//!   texts (Simplified Chinese), idempotency keys, the retry back-off, the webhook URL rule.
 //! - [`geo`]: [`Coordinates`] that cannot be out of range, GCJ-02 ⇄ WGS-84, distances,
 //!   and the city's service area.
 //! - [`validate`]: phone numbers, bounded text, identifiers.
@@ -32,6 +34,7 @@ pub mod clock;
 pub mod error;
 pub mod followup;
 pub mod geo;
+pub mod notify;
 pub mod oplog;
 pub mod order;
 pub mod outage;

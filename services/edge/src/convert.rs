@@ -72,6 +72,28 @@ pub fn known_enum<E: TryFrom<i32>>(
     E::try_from(value).map_err(|_| FieldError::new(field, format!("unknown value {value}")))
 }
 
+/// A message channel on the wire.
+pub fn notify_channel(c: taxi_domain::notify::Channel) -> pb::NotifyChannel {
+    match c {
+        taxi_domain::notify::Channel::Sms => pb::NotifyChannel::Sms,
+        taxi_domain::notify::Channel::Voice => pb::NotifyChannel::Voice,
+    }
+}
+
+/// A message channel preference from the wire: unset is SMS, an unknown value is refused
+/// naming `field`.
+pub fn notify_channel_from(
+    field: &str,
+    value: i32,
+) -> Result<taxi_domain::notify::Channel, FieldError> {
+    Ok(match known_enum::<pb::NotifyChannel>(field, value, true)? {
+        pb::NotifyChannel::Unspecified | pb::NotifyChannel::Sms => {
+            taxi_domain::notify::Channel::Sms
+        }
+        pb::NotifyChannel::Voice => taxi_domain::notify::Channel::Voice,
+    })
+}
+
 /// A taxi state on the wire.
 pub fn taxi_state(s: TaxiState) -> pb::TaxiState {
     match s {
@@ -431,6 +453,7 @@ mod orders {
             has_one_key_device: !c.devices.is_empty(),
             create_time: Some(timestamp(c.created_ms)),
             update_time: Some(timestamp(c.updated_ms)),
+            notify_channel: notify_channel(c.notify) as i32,
         }
     }
 

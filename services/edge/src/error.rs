@@ -87,6 +87,7 @@ fn id_field(what: Entity) -> &'static str {
         Entity::Order => "order_id",
         Entity::Alert => "alert_id",
         Entity::Device => "device_id",
+        Entity::DeadLetter => "dead_letter_id",
     }
 }
 

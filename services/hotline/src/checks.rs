@@ -89,6 +89,7 @@ pub fn caller_profile(
         needs: convert::needs_from("caller.needs", &p.needs)?,
         elderly_flag: p.elderly_flag,
         notes: validate::text("caller.notes", &p.notes, MAX_NOTES)?,
+        notify: convert::notify_channel_from("caller.notify_channel", p.notify_channel)?,
     })
 }
 

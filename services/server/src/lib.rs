@@ -28,6 +28,7 @@ use taxi_proto::v1::{
     call_centre_service_server::CallCentreServiceServer,
     dispatch_service_server::DispatchServiceServer, driver_service_server::DriverServiceServer,
     fleet_service_server::FleetServiceServer, hotline_service_server::HotlineServiceServer,
+    notification_service_server::NotificationServiceServer,
     one_key_service_server::OneKeyServiceServer,
 };
 use taxi_store::Store;
@@ -58,11 +59,14 @@ pub enum Role {
     CallCentre,
     /// The operators' console (a web page on the same port; `taxi-console`).
     Console,
+    /// `taxi.v1.NotificationService` (dead letters) and the notifications outbox's sender
+    /// workers (`taxi-notify`).
+    Notify,
 }
 
 impl Role {
     /// Every role, what `all` means.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Fleet,
         Role::Driver,
         Role::Hotline,
@@ -70,6 +74,7 @@ impl Role {
         Role::Dispatch,
         Role::CallCentre,
         Role::Console,
+        Role::Notify,
     ];
 
     /// The gRPC service name this role serves.
@@ -87,6 +92,9 @@ impl Role {
             }
             // Health only: the console is not a gRPC service.
             Role::Console => "taxi.console",
+            Role::Notify => {
+                <NotificationServiceServer<taxi_notify::Notifications> as NamedService>::NAME
+            }
         }
     }
 }
@@ -94,7 +102,7 @@ impl Role {
 /// A `--role` value that is not one of ours.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch, callcentre or console"
+    "unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch, callcentre, console or notify"
 )]
 pub struct UnknownRole(String);
 
@@ -111,6 +119,7 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
             "dispatch" => &[Role::Dispatch],
             "callcentre" | "call-centre" => &[Role::CallCentre],
             "console" => &[Role::Console],
+            "notify" => &[Role::Notify],
             _ => return Err(UnknownRole(part.to_string())),
         };
         for r in add {
@@ -165,6 +174,8 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsSettings>,
     /// The operators' console (served with [`Role::Console`]).
     pub console: taxi_console::ConsoleSettings,
+    /// The notifications' sender and its workers (run with [`Role::Notify`]).
+    pub notify: taxi_notify::NotifySettings,
 }
 
 /// Whether calls are authenticated.
@@ -194,6 +205,7 @@ impl Default for ServerConfig {
             reflection: true,
             tls: None,
             console: taxi_console::ConsoleSettings::default(),
+            notify: taxi_notify::NotifySettings::default(),
         }
     }
 }
@@ -213,6 +225,9 @@ pub enum ServeError {
     /// The token signing key could not be read or made.
     #[error("token signing key: {0}")]
     AuthKey(String),
+    /// The notifications' settings are wrong (the field names the variable).
+    #[error("notifications: {0}")]
+    Notify(taxi_domain::FieldError),
     /// The TLS settings could not be turned into a server configuration.
     #[error("tls: {0}")]
     Tls(String),
@@ -226,6 +241,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let addr: SocketAddr = listener.local_addr()?;
+    if config.roles.contains(&Role::Notify) {
+        // Refused before anything starts: a sender that cannot send must not run.
+        config.notify.sender().map_err(ServeError::Notify)?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(taxi_proto::FILE_DESCRIPTOR_SET)
@@ -337,6 +356,19 @@ pub async fn run(
     if has(Role::CallCentre) {
         grpc.add_service(
             taxi_callcentre::CallCentre::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
+    }
+    if has(Role::Notify) {
+        background.extend(
+            config
+                .notify
+                .spawn_workers(&store, &shutdown)
+                .map_err(ServeError::Notify)?,
+        );
+        grpc.add_service(
+            taxi_notify::Notifications::new(store.clone())
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );

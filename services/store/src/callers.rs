@@ -38,6 +38,8 @@ pub struct CallerProfile {
     pub elderly_flag: bool,
     /// Operator's notes.
     pub notes: String,
+    /// How the caller is told about their orders (copied onto each order they book).
+    pub notify: taxi_domain::notify::Channel,
 }
 
 /// A caller as stored.
@@ -59,6 +61,8 @@ pub struct CallerRecord {
     pub elderly_flag: bool,
     /// Notes.
     pub notes: String,
+    /// How the caller is told about their orders.
+    pub notify: taxi_domain::notify::Channel,
     /// One-key devices owned.
     pub devices: Vec<String>,
     /// Created (ms).
@@ -83,6 +87,7 @@ impl CallerRecord {
             needs: parse_needs(&f.text("needs")),
             elderly_flag: f.flag("flag"),
             notes: f.text("notes"),
+            notify: taxi_domain::notify::Channel::from_code(&f.text("notify")),
             devices,
             created_ms: f.int("created"),
             updated_ms: f.int("updated"),
@@ -131,6 +136,7 @@ impl Store {
             ("needs", join_codes(&p.needs, Need::code)),
             ("flag", if p.elderly_flag { "1" } else { "0" }.to_string()),
             ("notes", p.notes.clone()),
+            ("notify", p.notify.code().to_string()),
             ("updated", now.to_string()),
         ];
         if let Some(b) = p.birth {

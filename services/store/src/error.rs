@@ -15,6 +15,8 @@ pub enum Entity {
     Alert,
     /// A one-key device.
     Device,
+    /// A dead letter of the notifications outbox.
+    DeadLetter,
 }
 
 impl Entity {
@@ -25,6 +27,7 @@ impl Entity {
             Entity::Order => "order",
             Entity::Alert => "alert",
             Entity::Device => "device",
+            Entity::DeadLetter => "dead letter",
         }
     }
 }

@@ -55,7 +55,11 @@
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
 //! | `{c}:alerts:resolved` | zset | resolved alerts by resolution time (ms), for the retention pass |
-//! | `{c}:notifications` | stream | messages for passengers' care contacts (an SMS gateway's feed) |
+//! | `{c}:notifications` | stream | the notifications outbox: one entry per message to a passenger, a relative or a care contact (`kind`, `to`, `role`, `ch`, and the facts its text needs), XADDed by the script of the transition it tells; read by the consumer group `notify` (`outbox.rs`); trimmed by retention, never past a message still pending |
+//! | `{c}:notify:retry` | zset | outbox entries whose delivery failed, by when they are tried again (ms, store clock) |
+//! | `{c}:notify:attempts` | hash | outbox entry id → failed attempts so far (gone once delivered or dead) |
+//! | `{c}:notify:dead` | zset | dead letters (outbox entry ids that failed every attempt) by when they died (ms) |
+//! | `{c}:notify:dead:msg` | hash | dead letter id → JSON: the entry's fields, attempts, last error, when |
 //! | `{c}:auth:key` | string | the token signing key (hex), made once when none is configured (`access.rs`) |
 //! | `{c}:account:<username>` | hash | a person's account: role, argon2 PHC hash, name, disabled, failed logins, locked until (ms), created |
 //! | `{c}:session:<sid>` | hash | a login session: role, id, passenger (relatives), refresh-token hash; expires with its refresh token |
@@ -145,8 +149,16 @@ pub struct Keys {
     pub alerts_resolved: String,
     /// `{c}:orders:ended`: finished orders by when they finished, for retention.
     pub orders_ended: String,
-    /// `{c}:notifications`.
+    /// `{c}:notifications`: the notifications outbox.
     pub notifications: String,
+    /// `{c}:notify:retry`: failed outbox entries by their next attempt.
+    pub notify_retry: String,
+    /// `{c}:notify:attempts`: failed attempts per outbox entry.
+    pub notify_attempts: String,
+    /// `{c}:notify:dead`: dead letters by when they died.
+    pub notify_dead: String,
+    /// `{c}:notify:dead:msg`: each dead letter's message.
+    pub notify_dead_msgs: String,
     /// `{c}:oplog`: the operators' audit log, never trimmed.
     pub oplog: String,
     /// `{c}:oplog:head`: the audit log's last entry (hash and id).
@@ -208,6 +220,10 @@ impl Keys {
             alerts_resolved: k("alerts:resolved"),
             orders_ended: k("orders:ended"),
             notifications: k("notifications"),
+            notify_retry: k("notify:retry"),
+            notify_attempts: k("notify:attempts"),
+            notify_dead: k("notify:dead"),
+            notify_dead_msgs: k("notify:dead:msg"),
             oplog: k("oplog"),
             oplog_head: k("oplog:head"),
             cc_calls: k("cc:calls"),
@@ -280,6 +296,7 @@ impl Keys {
             ("stuck", &self.stuck),
             ("outages", &self.outages),
             ("ended", &self.orders_ended),
+            ("outbox", &self.notifications),
         ]
     }
 
@@ -413,7 +430,10 @@ mod tests {
             k.alerts_open.clone(),
             k.alerts_all.clone(),
             k.alerts_resolved.clone(),
-            k.notifications.clone(),
+            k.notify_retry.clone(),
+            k.notify_attempts.clone(),
+            k.notify_dead.clone(),
+            k.notify_dead_msgs.clone(),
             k.oplog.clone(),
             k.oplog_head.clone(),
             k.cc_calls.clone(),

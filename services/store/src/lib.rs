@@ -21,6 +21,8 @@
 //! - [`audit`]: reading the audit trail (tests and tools).
 //! - [`oplog`]: the operators' audit log: append (chained to the head, retried when
 //!   another append came first), pages for the auditor, verification. Never trimmed.
+//! - [`outbox`]: the notifications outbox: a stream read by a consumer group, retries
+//!   with back-off on the store's clock, claiming of a dead worker's messages, dead letters.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -57,6 +59,7 @@ pub mod keys;
 pub mod liveness;
 pub mod oplog;
 pub mod orders;
+pub mod outbox;
 pub mod retention;
 mod scripts;
 pub mod taxis;

@@ -244,6 +244,16 @@ impl Store {
             ("req", o.request_id.clone().unwrap_or_default()),
             ("offers", "0".into()),
             ("holders", String::new()),
+            // A relative's booking is told to the relative too (`create_order.lua`, and
+            // every message about the order after it: `lib.lua`'s `tell`).
+            (
+                "n_rel",
+                if o.channel == Channel::FamilyProxy {
+                    o.booker.clone()
+                } else {
+                    String::new()
+                },
+            ),
         ]
         .map(|(f, v)| (f.to_string(), v))
         .into();

@@ -11,13 +11,17 @@
 //!   `XTRIM ... MINID ~`, Redis' own trimming of whole stream nodes (at most 10,000
 //!   entries a call). Stream ids are stamped by Redis' clock, not the store's, so for the
 //!   streams "older than the retention" is judged by Redis' time of writing against the
-//!   store's now; everything else here uses the store's clock alone.
+//!   store's now; everything else here uses the store's clock alone. The outbox is never
+//!   trimmed past a message its sender group has not finished (`outbox_trim.lua`: the
+//!   oldest pending entry and the last delivered one bound the cut), so a message still
+//!   waiting for a retry, or left by a dead worker, is kept however old it is; dead
+//!   letters are copies and outlive the stream entry.
 //!
 //! Why not `PEXPIRE` on a finished order's hash: it runs on Redis' clock, and an
 //! order that expired by itself would leave its id in the caller's history with no way
 //! to find the caller again. The pass deletes the hash and the history entry together.
 
-use crate::scripts::{TrimAlerts, TrimOrders};
+use crate::scripts::{OutboxTrim, TrimAlerts, TrimOrders};
 use crate::{Store, StoreError};
 use std::time::Duration;
 
@@ -71,28 +75,26 @@ impl Store {
             cmd
         };
         let mut conn = self.conn.clone();
-        let (orders, alerts, events, notifications): (Vec<String>, Vec<String>, u64, u64) =
-            redis::pipe()
-                .add_command(due(&k.orders_ended))
-                .add_command(due(&k.alerts_resolved))
-                .add_command(
-                    redis::cmd("XTRIM")
-                        .arg(&k.events)
-                        .arg("MINID")
-                        .arg("~")
-                        .arg(events_cutoff)
-                        .to_owned(),
-                )
-                .add_command(
-                    redis::cmd("XTRIM")
-                        .arg(&k.notifications)
-                        .arg("MINID")
-                        .arg("~")
-                        .arg(events_cutoff)
-                        .to_owned(),
-                )
-                .query_async(&mut conn)
-                .await?;
+        let (orders, alerts, events): (Vec<String>, Vec<String>, u64) = redis::pipe()
+            .add_command(due(&k.orders_ended))
+            .add_command(due(&k.alerts_resolved))
+            .add_command(
+                redis::cmd("XTRIM")
+                    .arg(&k.events)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(events_cutoff)
+                    .to_owned(),
+            )
+            .query_async(&mut conn)
+            .await?;
+        // The outbox never loses a message still pending delivery (`outbox_trim.lua`).
+        let notifications = self
+            .call(&OutboxTrim {
+                group: crate::outbox::GROUP,
+                cutoff_ms: events_cutoff,
+            })
+            .await?;
         let mut out = Trimmed {
             events,
             notifications,

@@ -1053,6 +1053,7 @@ async fn hotline(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Figure>> {
                     needs: vec![],
                     elderly_flag: i % 5 == 0,
                     notes: String::new(),
+                    notify: Default::default(),
                 };
                 store.upsert_caller(&p).await
             }

@@ -88,6 +88,28 @@ pub(crate) const ENV_AUTH_KEY_FILE: &str = "TAXI_AUTH_KEY_FILE";
 /// `TAXI_ACCESS_TOKEN_TTL_S`: how long an access token is accepted, in seconds.
 pub(crate) const ENV_ACCESS_TOKEN_TTL: &str = "TAXI_ACCESS_TOKEN_TTL_S";
 
+/// `TAXI_NOTIFY_SENDER`: how messages to passengers leave: `log` or `webhook`.
+pub(crate) const ENV_NOTIFY_SENDER: &str = "TAXI_NOTIFY_SENDER";
+/// `TAXI_NOTIFY_WEBHOOK_URL`: the SMS/voice gateway's webhook (https; http only to loopback).
+pub(crate) const ENV_NOTIFY_WEBHOOK_URL: &str = "TAXI_NOTIFY_WEBHOOK_URL";
+/// `TAXI_NOTIFY_WEBHOOK_SECRET`: the webhook signing secret, `whsec_<base64>`.
+pub(crate) const ENV_NOTIFY_WEBHOOK_SECRET: &str = "TAXI_NOTIFY_WEBHOOK_SECRET";
+/// `TAXI_NOTIFY_WORKERS`: sender workers per process (with the `notify` role).
+pub(crate) const ENV_NOTIFY_WORKERS: &str = "TAXI_NOTIFY_WORKERS";
+/// `TAXI_NOTIFY_BATCH`: messages a sender worker takes at once.
+pub(crate) const ENV_NOTIFY_BATCH: &str = "TAXI_NOTIFY_BATCH";
+/// `TAXI_NOTIFY_MAX_ATTEMPTS`: failed deliveries after which a message is a dead letter.
+pub(crate) const ENV_NOTIFY_MAX_ATTEMPTS: &str = "TAXI_NOTIFY_MAX_ATTEMPTS";
+/// `TAXI_NOTIFY_BACKOFF_FIRST_MS`: the wait after a first failure (it doubles each time).
+pub(crate) const ENV_NOTIFY_BACKOFF_FIRST: &str = "TAXI_NOTIFY_BACKOFF_FIRST_MS";
+/// `TAXI_NOTIFY_BACKOFF_MAX_MS`: the longest wait between attempts.
+pub(crate) const ENV_NOTIFY_BACKOFF_MAX: &str = "TAXI_NOTIFY_BACKOFF_MAX_MS";
+/// `TAXI_NOTIFY_CLAIM_IDLE_MS`: a message read but not acknowledged for this long (its
+/// worker died) is claimed by another worker.
+pub(crate) const ENV_NOTIFY_CLAIM_IDLE: &str = "TAXI_NOTIFY_CLAIM_IDLE_MS";
+/// `TAXI_NOTIFY_TIMEOUT_MS`: one webhook post's bound.
+pub(crate) const ENV_NOTIFY_TIMEOUT: &str = "TAXI_NOTIFY_TIMEOUT_MS";
+
 /// The defaults of the flags, read from where each is defined once: the city's numbers
 /// in `Settings::default()`, the server's in `ServerConfig::default()`.
 mod defaults {
@@ -171,12 +193,37 @@ mod defaults {
     pub(super) fn access_token_ttl_s() -> u64 {
         taxi_auth::AuthSettings::default().access_ttl.as_secs()
     }
+    fn n() -> taxi_notify::NotifySettings {
+        taxi_notify::NotifySettings::default()
+    }
+    pub(super) fn notify_workers() -> usize {
+        n().workers
+    }
+    pub(super) fn notify_batch() -> usize {
+        n().batch
+    }
+    pub(super) fn notify_max_attempts() -> u32 {
+        n().backoff.attempts
+    }
+    pub(super) fn notify_backoff_first_ms() -> u64 {
+        n().backoff.first.as_millis() as u64
+    }
+    pub(super) fn notify_backoff_max_ms() -> u64 {
+        n().backoff.max.as_millis() as u64
+    }
+    pub(super) fn notify_claim_idle_ms() -> u64 {
+        n().claim_idle.as_millis() as u64
+    }
+    pub(super) fn notify_timeout_ms() -> u64 {
+        n().timeout.as_millis() as u64
+    }
 }
 
 /// Flags of `taxi serve` (each also read from its environment variable).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeArgs {
-    /// Roles: all, or a comma-separated list of fleet, driver, hotline, onekey, dispatch, callcentre.
+    /// Roles: all, or a comma-separated list of fleet, driver, hotline, onekey, dispatch,
+    /// callcentre, console, notify.
     #[arg(long, env = ENV_ROLE, default_value = "all")]
     pub role: String,
     /// gRPC listen address.
@@ -292,6 +339,47 @@ pub(crate) struct ServeArgs {
     /// The datum the console's tiles are drawn in: `wgs84` or `gcj02`.
     #[arg(long, env = ENV_CONSOLE_TILES_DATUM, default_value = "wgs84")]
     pub console_tiles_datum: String,
+    /// How messages to passengers, relatives and care contacts leave: `log` (the demo,
+    /// development) or `webhook` (the city's SMS/voice gateway, signed).
+    #[arg(long, env = ENV_NOTIFY_SENDER, default_value = "log")]
+    pub notify_sender: String,
+    /// The gateway's webhook URL (`https://`; `http://` only to a loopback host).
+    #[arg(long, env = ENV_NOTIFY_WEBHOOK_URL)]
+    pub notify_webhook_url: Option<String>,
+    /// The webhook signing secret, `whsec_<base64>` (Standard Webhooks).
+    #[arg(long, env = ENV_NOTIFY_WEBHOOK_SECRET, hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+    /// Sender workers in this process (with the `notify` role; 0 runs none).
+    #[arg(long, env = ENV_NOTIFY_WORKERS, default_value_t = defaults::notify_workers())]
+    pub notify_workers: usize,
+    /// Messages a sender worker takes at once.
+    #[arg(long, env = ENV_NOTIFY_BATCH, default_value_t = defaults::notify_batch())]
+    pub notify_batch: usize,
+    /// Failed deliveries after which a message is a dead letter.
+    #[arg(long, env = ENV_NOTIFY_MAX_ATTEMPTS, default_value_t = defaults::notify_max_attempts())]
+    pub notify_max_attempts: u32,
+    /// Milliseconds to wait after a first failed delivery (doubling each time).
+    #[arg(long, env = ENV_NOTIFY_BACKOFF_FIRST, default_value_t = defaults::notify_backoff_first_ms())]
+    pub notify_backoff_first_ms: u64,
+    /// The longest wait between delivery attempts, in milliseconds.
+    #[arg(long, env = ENV_NOTIFY_BACKOFF_MAX, default_value_t = defaults::notify_backoff_max_ms())]
+    pub notify_backoff_max_ms: u64,
+    /// Milliseconds after which a message a worker read but never acknowledged is claimed
+    /// by another worker (longer than --notify-timeout-ms).
+    #[arg(long, env = ENV_NOTIFY_CLAIM_IDLE, default_value_t = defaults::notify_claim_idle_ms())]
+    pub notify_claim_idle_ms: u64,
+    /// Milliseconds one webhook post may take.
+    #[arg(long, env = ENV_NOTIFY_TIMEOUT, default_value_t = defaults::notify_timeout_ms())]
+    pub notify_timeout_ms: u64,
+}
+
+/// `TAXI_NOTIFY_WEBHOOK_URL` → `--notify-webhook-url / TAXI_NOTIFY_WEBHOOK_URL`.
+fn notify_flag(env: &str) -> String {
+    let flag = env
+        .trim_start_matches("TAXI_")
+        .to_ascii_lowercase()
+        .replace('_', "-");
+    format!("--{flag} / {env}")
 }
 
 const TLS_CERT_FLAG: &str = "--tls-cert / TAXI_TLS_CERT";
@@ -346,6 +434,42 @@ pub(crate) struct Checked {
 }
 
 impl ServeArgs {
+    /// The notifications' settings, checked (the sender is built once to prove it).
+    fn notify(&self) -> anyhow::Result<taxi_notify::NotifySettings> {
+        use taxi_notify::SenderChoice;
+        let sender = match self.notify_sender.to_ascii_lowercase().as_str() {
+            "log" => SenderChoice::Log,
+            "webhook" => SenderChoice::Webhook {
+                url: self.notify_webhook_url.clone().unwrap_or_default(),
+                secret: self.notify_webhook_secret.clone().unwrap_or_default(),
+            },
+            other => bail!(
+                "{}: `{other}` is not `log` or `webhook`",
+                notify_flag(ENV_NOTIFY_SENDER)
+            ),
+        };
+        if self.notify_workers > 64 {
+            bail!("{}: at most 64", notify_flag(ENV_NOTIFY_WORKERS));
+        }
+        let settings = taxi_notify::NotifySettings {
+            sender,
+            workers: self.notify_workers,
+            batch: self.notify_batch,
+            claim_idle: Duration::from_millis(self.notify_claim_idle_ms),
+            timeout: Duration::from_millis(self.notify_timeout_ms),
+            backoff: taxi_domain::notify::Backoff {
+                first: Duration::from_millis(self.notify_backoff_first_ms),
+                max: Duration::from_millis(self.notify_backoff_max_ms),
+                attempts: self.notify_max_attempts,
+            },
+            ..taxi_notify::NotifySettings::default()
+        };
+        settings
+            .sender()
+            .map_err(|e| anyhow::anyhow!("{}: {}", notify_flag(&e.field), e.reason))?;
+        Ok(settings)
+    }
+
     /// Checks everything; the error names the flag and its variable.
     pub(crate) fn check(&self) -> anyhow::Result<Checked> {
         let roles = parse_roles(&self.role).with_context(|| format!("--role / {ENV_ROLE}"))?;
@@ -416,6 +540,7 @@ impl ServeArgs {
             );
         }
         server.console.escalate_after = Duration::from_secs(self.alert_escalate_after);
+        server.notify = self.notify()?;
         server.console.tiles_gcj02 = match self.console_tiles_datum.to_ascii_lowercase().as_str() {
             "wgs84" => false,
             "gcj02" => true,
@@ -730,6 +855,54 @@ mod tests {
             c.server.tls.is_none(),
             "plain TCP unless TLS files are given"
         );
+    }
+
+    #[test]
+    fn notification_settings_are_checked_naming_their_flag() {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let webhook = |url: &str, secret: &str| {
+            parse(&[
+                "--notify-sender",
+                "webhook",
+                "--notify-webhook-url",
+                url,
+                "--notify-webhook-secret",
+                secret,
+            ])
+        };
+        let c = webhook("https://sms.example.cn/hook", SECRET).unwrap();
+        assert!(matches!(
+            c.server.notify.sender,
+            taxi_notify::SenderChoice::Webhook { .. }
+        ));
+        assert!(webhook("http://127.0.0.1:8080/hook", SECRET).is_ok());
+        let e = webhook("http://sms.example.cn/hook", SECRET)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--notify-webhook-url / TAXI_NOTIFY_WEBHOOK_URL") && e.contains("https"),
+            "{e}"
+        );
+        let e = webhook("https://sms.example.cn/hook", "whsec_short")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--notify-webhook-secret / TAXI_NOTIFY_WEBHOOK_SECRET"),
+            "{e}"
+        );
+        let e = parse(&["--notify-sender", "fax"]).unwrap_err().to_string();
+        assert!(e.contains("--notify-sender / TAXI_NOTIFY_SENDER"), "{e}");
+        let e = parse(&["--notify-max-attempts", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--notify-max-attempts / TAXI_NOTIFY_MAX_ATTEMPTS"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse(&[]).unwrap().server.notify.sender,
+            taxi_notify::SenderChoice::Log
+        ));
     }
 
     #[test]

@@ -351,6 +351,21 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         lat(&stats.time_to_pickup_elderly),
     );
     row("time to pickup, others", lat(&stats.time_to_pickup_others));
+    // Messages go out through the log sender here (`TAXI_NOTIFY_SENDER=log`): each is a
+    // `notification` log line with its Chinese text.
+    if let Ok(written) = store.outbox_entries().await {
+        let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+        for e in &written {
+            *kinds
+                .entry(e.fields.get("kind").cloned().unwrap_or_default())
+                .or_default() += 1;
+        }
+        let by: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        row(
+            "messages to passengers (log sender)",
+            format!("{} ({})", written.len(), by.join(", ")),
+        );
+    }
     row(
         "street hails",
         obs.hails

@@ -34,6 +34,18 @@ fn bad_configuration_exits_2_with_a_clear_message() {
             vec!["serve", "--access-token-ttl", "0"],
             "TAXI_ACCESS_TOKEN_TTL_S",
         ),
+        (
+            vec![
+                "serve",
+                "--notify-sender",
+                "webhook",
+                "--notify-webhook-url",
+                "http://sms.example.cn/hook",
+                "--notify-webhook-secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ],
+            "--notify-webhook-url / TAXI_NOTIFY_WEBHOOK_URL: must be https",
+        ),
     ] {
         let out = taxi().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

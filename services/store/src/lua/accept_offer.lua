@@ -1,10 +1,11 @@
 #!lua
 -- A driver accepts: the order gets this taxi, every other offer of it is withdrawn.
--- KEYS (after the city's): the order's hash
+-- KEYS (after the city's): the order's hash, the taxi's hash
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, ms the taxi has to reach the
 --   pickup before the watchdog flags the trip
+-- Tells the passenger (and a booking relative) which taxi comes, through the outbox.
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
-local order_key = own_keys()
+local order_key, taxi_key = own_keys()
 local id, taxi, eta_s, arrive_within = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local status = redis.call('HGET', order_key, 'status')
@@ -27,4 +28,5 @@ redis.call('HSET', K.missed, taxi, 0)
 count(ORDER.accept.to)
 sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))
 audit(ORDER.accept.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.accept.to)
+tell(MSG.assigned, order_key, id, taxi_facts(taxi_key, taxi, {eta_s = eta_s}))
 return reply('done')

@@ -1,12 +1,13 @@
 #!lua
 -- An operator assigns a chosen free taxi by hand, atomically like any other claim; open
 -- offers of the order are withdrawn in the same step.
--- KEYS (after the city's): the order's hash
+-- KEYS (after the city's): the order's hash, the taxi's hash
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, operator id, ms the taxi has to
 --   reach the pickup before the watchdog flags the trip
+-- Tells the passenger (and a booking relative) which taxi comes, through the outbox.
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', status}
 --      | {kind = 'no_taxi'} | {kind = 'taxi_busy', state}
-local order_key = own_keys()
+local order_key, taxi_key = own_keys()
 local id, taxi, eta_s, operator, arrive_within = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
 local status = redis.call('HGET', order_key, 'status')
@@ -30,4 +31,5 @@ if waited >= 0 then sample(ASSIGN, order_key, waited) end
 notify(taxi, NOTICE.assigned, id, '')
 audit(ORDER.manual_assign.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.manual_assign.to,
   'by', operator)
+tell(MSG.assigned, order_key, id, taxi_facts(taxi_key, taxi, {eta_s = eta_s}))
 return reply('done')

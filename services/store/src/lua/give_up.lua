@@ -1,6 +1,7 @@
 #!lua
 -- Gives up on a queued order that waited too long (outages not counted) or was offered too
 -- often: UNFULFILLED, on the operators' call-back list, no longer the caller's active order.
+-- The passenger (and a booking relative) are told, through the outbox.
 -- (Its retention starts when an operator resolves the call-back, `resolve_callback.lua`.)
 -- KEYS (after the city's): the order's hash, the caller's active orders
 -- ARGV (after NOW, FEED_MAX): order id, max offers, max age ms
@@ -18,4 +19,5 @@ redis.call('ZADD', K.callbacks, NOW, id)
 redis.call('ZREM', caller_active, id)
 count(ORDER.give_up.to)
 audit(ORDER.give_up.audit, 'order', id, 'from', o[1], 'to', ORDER.give_up.to)
+tell(MSG.unfulfilled, order_key, id)
 return reply('done')

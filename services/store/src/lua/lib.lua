@@ -34,6 +34,31 @@ local function notify(taxi, kind, order, reason, offer)
       offer = offer}))
 end
 
+-- The notifications outbox (`K.outbox`): tells the passenger (by the channel they chose,
+-- copied onto the order when it was made) and, for a relative's booking, the relative, one
+-- entry each, in the same step as the transition it tells: an acknowledged transition never
+-- loses its message. `f` holds the facts the text needs (taxi, plate, color, eta_s, fare).
+local function tell(kind, order_key, id, f)
+  f = f or {}
+  local o = redis.call('HMGET', order_key, 'phone', 'nch', 'n_rel', 'name', 'p_addr')
+  local function add(to, role, ch)
+    redis.call('XADD', K.outbox, '*', 'kind', kind, 'to', to, 'role', role, 'ch', ch,
+      'order', id, 'name', o[4] or '', 'addr', o[5] or '', 'taxi', f.taxi or '',
+      'plate', f.plate or '', 'color', f.color or '', 'eta_s', f.eta_s or '',
+      'fare', f.fare or '', 'ts', NOW)
+  end
+  if o[1] and o[1] ~= '' then add(o[1], RCPT.passenger, o[2] or NCH.sms) end
+  if o[3] and o[3] ~= '' and o[3] ~= o[1] then add(o[3], RCPT.relative, NCH.sms) end
+end
+
+-- What a message about a taxi says of it: its id, plate and colour, and `more`.
+local function taxi_facts(taxi_key, taxi, more)
+  local t = redis.call('HMGET', taxi_key, 'plate', 'color')
+  local f = more or {}
+  f.taxi, f.plate, f.color = taxi, t[1] or '', t[2] or ''
+  return f
+end
+
 -- Wakes a blocked dispatch worker; the token is the order id, a hint of the queue's head.
 local function wake(order)
   redis.call('LPUSH', K.wakeup, order)

@@ -1,6 +1,6 @@
 #!lua
 -- Raises an emergency alert for a long press, unless the device raised one recently that
--- is still open; tells each care contact through the notifications stream.
+-- is still open; tells each care contact through the notifications outbox (by SMS).
 -- KEYS: the device's hash, the new alert's hash, open alerts, all alerts, events, notifications
 -- ARGV (after NOW): device id, repeat window ms, new alert id, caller phone, contacts csv,
 --   then field/value pairs of the alert
@@ -19,8 +19,9 @@ redis.call('ZADD', open, NOW, id)
 redis.call('ZADD', all, NOW, id)
 redis.call('HSET', device_key, 'alert', id, 'alert_ms', NOW)
 redis.call('XADD', events, '*', 'type', AUDIT.alert_raised, 'alert', id, 'device', device, 'ts', NOW)
+local name = redis.call('HGET', alert_key, 'name') or ''
 for contact in string.gmatch(contacts, '[^,]+') do
-  redis.call('XADD', notifications, '*', 'kind', 'emergency', 'to', contact, 'alert', id,
-    'caller', phone, 'ts', NOW)
+  redis.call('XADD', notifications, '*', 'kind', MSG.emergency, 'to', contact,
+    'role', RCPT.contact, 'ch', NCH.sms, 'alert', id, 'phone', phone, 'name', name, 'ts', NOW)
 end
 return reply('created', {alert = id})

@@ -1,13 +1,15 @@
 #!lua
 -- A step of a dispatched trip by the taxi that holds it: arrived, trip started, completed
 -- (a completed order is finished: its retention starts, `K.ended`).
--- KEYS (after the city's): the order's hash, the caller's active orders
+-- KEYS (after the city's): the order's hash, the caller's active orders, the taxi's hash
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, order event code (ORDER.<code>), taxi event
 --   code (TAXI.<code>), the order's time field, fare cents, paid by, ms the trip has to
 --   start once the taxi arrived (the watchdog's next deadline)
+-- An arrival and a completion are told to the passenger (and a booking relative) through
+-- the outbox.
 -- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'not_yours'}
 --      | {kind = 'refused', status} | {kind = 'taxi_refused', state}
-local order_key, caller_active = own_keys()
+local order_key, caller_active, taxi_key = own_keys()
 local id, taxi, order_code, taxi_code, time_field, fare, paid_by, start_within = own_args()
 local event, taxi_event = ORDER[order_code], TAXI[taxi_code]
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
@@ -34,4 +36,9 @@ if event == ORDER.arrive then
 end
 set_taxi_state(taxi, taxi_event.to)
 audit(event.audit, 'order', id, 'taxi', taxi, 'from', o[1], 'to', event.to)
+if event == ORDER.arrive then
+  tell(MSG.arrived, order_key, id, taxi_facts(taxi_key, taxi))
+elseif event == ORDER.complete then
+  tell(MSG.completed, order_key, id, taxi_facts(taxi_key, taxi, {fare = fare}))
+end
 return reply('done')

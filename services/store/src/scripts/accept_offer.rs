@@ -20,7 +20,7 @@ impl Call for AcceptOffer<'_> {
         &s.accept_offer
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
-        vec![k.order(self.order)]
+        vec![k.order(self.order), k.taxi(self.taxi)]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         inv.arg(self.order)

@@ -40,7 +40,7 @@ impl Call for AssignOrder<'_> {
         &s.assign_order
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
-        vec![k.order(self.order)]
+        vec![k.order(self.order), k.taxi(self.taxi)]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         inv.arg(self.order)

@@ -47,6 +47,7 @@ impl Call for CreateOrder<'_> {
             k.scheduled.clone(),
             k.wakeup.clone(),
             k.events.clone(),
+            k.notifications.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {

@@ -24,6 +24,7 @@ mod holding;
 mod nearby_free;
 mod offer_order;
 mod oplog_append;
+mod outbox;
 mod pending_page;
 mod raise_alert;
 mod record_outage;
@@ -53,6 +54,10 @@ pub(crate) use holding::{Holding, HoldingReply};
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, Outcome};
 pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
+pub use outbox::OutboxFailReply;
+pub(crate) use outbox::{
+    OutboxFail, OutboxReplay, OutboxReplayReply, OutboxTake, OutboxTakeReply, OutboxTrim,
+};
 pub(crate) use pending_page::PendingPage;
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
@@ -255,6 +260,10 @@ scripts! {
     trim_alerts: Own,
     oplog_append: Own,
     callcentre: Own,
+    outbox_take: Own,
+    outbox_fail: Own,
+    outbox_replay: Own,
+    outbox_trim: Own,
 }
 
 impl Store {

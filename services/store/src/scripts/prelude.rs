@@ -10,6 +10,9 @@
 //! - `ALERT.<event>` / `CALLBACK.<event>` (same shape) and `ALS.<code>` / `CBS.<code>`: how operators
 //!   close alerts and call-backs ([`AlertEvent::ALL`], [`CallbackEvent::ALL`], [`AlertState::ALL`], [`CallbackState::ALL`]).
 //! - `NOTICE.<kind>`: the kinds of notice a driver stream receives ([`NoticeKind::ALL`]).
+//! - `MSG.<kind>`, `RCPT.<role>`, `NCH.<channel>`: the notifications outbox's message
+//!   kinds, recipients and channels ([`MessageKind::ALL`], [`Recipient::ALL`],
+//!   [`NotifyChannel::ALL`]).
 //! - `NOW` (ARGV\[1\]) and `reply(kind, fields)`, which encodes a script's typed reply.
 //! - `mcall(cmd, key, items[, flag])` (if the script names it): a multi-member command
 //!   (with an optional flag such as `NX` before the items) over a list of any length, sent in calls of at most [`MCALL_CHUNK`] arguments, because
@@ -28,6 +31,7 @@ use std::fmt::Write;
 use taxi_domain::audit::AuditKind;
 use taxi_domain::callcentre::{self as cc, CallEvent, CallState, SeatEvent, SeatState};
 use taxi_domain::followup::{AlertEvent, AlertState, CallbackEvent, CallbackState};
+use taxi_domain::notify::{Channel as NotifyChannel, MessageKind, Recipient};
 use taxi_domain::order::{OrderEvent, OrderStatus};
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 
@@ -176,6 +180,15 @@ pub(crate) fn prelude(family: Family, body: &str) -> String {
     out += &callcentre_tables(body);
     if mentions(body, "AUDIT") {
         out += &code_table(body, "AUDIT", AuditKind::ALL.iter().map(|k| k.code()));
+    }
+    if mentions(body, "MSG") {
+        out += &code_table(body, "MSG", MessageKind::ALL.iter().map(|k| k.code()));
+    }
+    if mentions(body, "RCPT") {
+        out += &code_table(body, "RCPT", Recipient::ALL.iter().map(|r| r.code()));
+    }
+    if mentions(body, "NCH") {
+        out += &code_table(body, "NCH", NotifyChannel::ALL.iter().map(|c| c.code()));
     }
     if mentions(body, "NOTICE") {
         out += &code_table(body, "NOTICE", NoticeKind::ALL.iter().map(|k| k.code()));

@@ -46,7 +46,11 @@ impl Call for TripStepCall<'_> {
         &s.trip_step
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
-        vec![k.order(self.order), k.caller_active(self.phone)]
+        vec![
+            k.order(self.order),
+            k.caller_active(self.phone),
+            k.taxi(self.taxi),
+        ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         inv.arg(self.order)
