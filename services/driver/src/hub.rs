@@ -346,6 +346,17 @@ impl Hub {
                 }))
             }
             NoticeKind::SignedOff => Some(Event::SignedOff(pb::SignedOff { reason })),
+            NoticeKind::PrivacyNumber => {
+                // Read now: sent only while this taxi holds the trip and the number is
+                // bound; the passenger's real number is never in it.
+                let o = self.store.get_order(&order).await?;
+                (o.taxi.as_deref() == Some(taxi) && !o.privacy_number.is_empty()).then_some(
+                    Event::PrivacyNumber(pb::PrivacyNumber {
+                        order_id: order,
+                        number: o.privacy_number,
+                    }),
+                )
+            }
         })
     }
 
@@ -611,6 +622,7 @@ mod tests {
                 plate: "渝A90001".into(),
                 driver_name: "张师傅".into(),
                 color: "白色".into(),
+                driver_phone: String::new(),
                 wheelchair: false,
                 tags: vec![],
             })

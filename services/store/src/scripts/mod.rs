@@ -25,6 +25,7 @@ mod nearby_free;
 mod offer_order;
 mod oplog_append;
 mod pending_page;
+mod privacy;
 mod raise_alert;
 mod record_outage;
 mod redispatch_order;
@@ -54,6 +55,10 @@ pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, OfferOrderReply};
 pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
 pub(crate) use pending_page::PendingPage;
+pub(crate) use privacy::{
+    PoolBind, PoolBindReply, PoolSync, PoolSyncReply, PoolUnbind, PoolUnbindReply, Record,
+    RecordReply, Release, ReleaseReply, Unavailable, UnavailableReply,
+};
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
 pub(crate) use redispatch_order::{RedispatchOrder, RedispatchReply};
@@ -255,6 +260,12 @@ scripts! {
     trim_alerts: Own,
     oplog_append: Own,
     callcentre: Own,
+    privacy_pool_bind: Own,
+    privacy_pool_unbind: Own,
+    privacy_pool_sync: Own,
+    privacy_record: Own,
+    privacy_release: Own,
+    privacy_unavailable: Own,
 }
 
 impl Store {
