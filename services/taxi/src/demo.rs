@@ -456,13 +456,17 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     }
     // Messages sent (the notifications outbox, issue 13 items 4-5) are summed up here.
     row(
-        "privacy numbers bound / live / unavailable",
+        "privacy numbers bound/live/unavailable",
         format!(
             "{} / {} / {}",
             stats.privacy_numbers_bound,
             stats.privacy_numbers_live,
             stats.privacy_numbers_unavailable
         ),
+    );
+    row(
+        "privacy numbers sent to drivers",
+        load(&obs.privacy_numbers).to_string(),
     );
 
     std::fs::create_dir_all(&args.out)

@@ -79,7 +79,7 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         "GetCallCentreStats counted the answers: {stdout}"
     );
     // Privacy numbers were bound to trips from the demo's pool, and drivers were sent them.
-    let privacy = row("privacy numbers bound / live / unavailable");
+    let privacy = row("privacy numbers bound/live/unavailable");
     assert!(privacy[0] > 0, "numbers were bound: {privacy:?}");
     assert!(row("privacy numbers sent to drivers")[0] > 0, "{stdout}");
     let done = stdout
