@@ -590,3 +590,108 @@ async fn a_bad_driver_phone_is_refused_by_name_and_nothing_is_stored() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[tokio::test]
+async fn a_redispatched_trip_gives_its_number_back_and_the_next_taxi_gets_one() {
+    let city = TestCity::start_with(config(&["17100000071"])).await;
+    let mut seen = Seen::default();
+    let p = "13800009071";
+    let mut d1 = driver_with_phone(&city, "渝A93071", "13900009071", north_of_centre(200.0)).await;
+    let order = book_at(&city, p, north_of_centre(0.0)).await;
+    let (_, x1) = accept(
+        &city,
+        &mut d1,
+        &order.order_id,
+        &mut seen,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(x1.expect("bound").number, "17100000071");
+    // The next taxi is there before the trip is taken back from the first.
+    let mut d2 = driver_with_phone(&city, "渝A93072", "13900009072", north_of_centre(300.0)).await;
+    city.dispatch()
+        .redispatch_order(pb::RedispatchOrderRequest {
+            order_id: order.order_id.clone(),
+            operator_id: SUPERVISOR.into(),
+            reason: "司机未到".into(),
+        })
+        .await
+        .expect("redispatch");
+    // The pool's only number is the passenger's again, now with the second driver: the
+    // first binding was released at once.
+    let (_, x2) = accept(
+        &city,
+        &mut d2,
+        &order.order_id,
+        &mut seen,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(x2.expect("bound again").number, "17100000071");
+    let b = city
+        .store
+        .privacy_binding(&order.order_id)
+        .await
+        .unwrap()
+        .expect("bound");
+    assert_eq!(b.taxi, d2.taxi_id);
+    let sub = format!("{}:{}", order.order_id, d2.taxi_id);
+    let held = city
+        .store
+        .privacy_pool_subscription(&sub)
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!(held.b, "13900009072");
+    let old = format!("{}:{}", order.order_id, d1.taxi_id);
+    assert_eq!(
+        city.store.privacy_pool_subscription(&old).await.unwrap(),
+        None
+    );
+    seen.never_contains(p);
+}
+
+/// At least once: records a worker took from the trail and never acknowledged (it died)
+/// are claimed by another once idle.
+#[tokio::test]
+async fn records_a_dead_worker_left_are_claimed_by_another() {
+    let city = TestCity::start().await;
+    let group = "privacy-test";
+    city.store.trail_group(group).await.unwrap();
+    city.store.trail_group(group).await.unwrap(); // made once; again is fine
+    book_at(&city, "13800009081", north_of_centre(0.0)).await;
+    let taken = city
+        .store
+        .trail_group_read(group, "dead", 10)
+        .await
+        .unwrap();
+    assert!(!taken.is_empty(), "the booking's records reach the group");
+    assert!(
+        city.store
+            .trail_group_read(group, "alive", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "handed to one consumer"
+    );
+    let claimed = city
+        .store
+        .trail_group_claim(group, "alive", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    let ids = |v: &[taxi_store::audit::Delivered]| {
+        v.iter().map(|d| d.id().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&claimed), ids(&taken));
+    let acked: Vec<String> = ids(&claimed);
+    let refs: Vec<&str> = acked.iter().map(String::as_str).collect();
+    city.store.trail_group_ack(group, &refs).await.unwrap();
+    assert!(
+        city.store
+            .trail_group_claim(group, "other", Duration::ZERO, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "acknowledged records are done"
+    );
+}
