@@ -695,3 +695,30 @@ async fn records_a_dead_worker_left_are_claimed_by_another() {
         "acknowledged records are done"
     );
 }
+
+#[tokio::test]
+async fn a_driver_stream_opened_after_the_binding_is_sent_the_number_with_the_trip() {
+    let city = TestCity::start_with(config(&["17100000091"])).await;
+    let mut seen = Seen::default();
+    let mut d = driver_with_phone(&city, "渝A93091", "13900009091", north_of_centre(200.0)).await;
+    let order = book_at(&city, "13800009091", north_of_centre(0.0)).await;
+    let (_, x) = accept(
+        &city,
+        &mut d,
+        &order.order_id,
+        &mut seen,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(x.expect("bound").number, "17100000091");
+    // The app restarts without its last seq: what the taxi holds comes with the number.
+    let mut again = DriverStream::open(&city, &d.taxi_id).await;
+    match again.next(Duration::from_secs(5)).await {
+        Some(Event::Assigned(o)) => {
+            assert_eq!(o.order_id, order.order_id);
+            assert_eq!(o.privacy_number, "17100000091");
+            assert_eq!(o.passenger_phone_masked, "138****9091");
+        }
+        other => panic!("{other:?}"),
+    }
+}
