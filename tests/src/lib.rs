@@ -543,6 +543,7 @@ pub async fn register_taxi_with(
             vehicle_color: "白色".into(),
             wheelchair_accessible: wheelchair,
             fleet_tags: tags.iter().map(|t| t.to_string()).collect(),
+            driver_phone: String::new(),
         })
         .await
         .expect("register taxi")

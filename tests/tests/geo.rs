@@ -163,6 +163,7 @@ async fn crowd_through_the_store(city: &TestCity, n: usize, age: Duration) -> Ve
                     plate: format!("渝B{i:05}"),
                     driver_name: "李师傅".into(),
                     color: "白色".into(),
+                    driver_phone: String::new(),
                     wheelchair: false,
                     tags: vec![],
                 };

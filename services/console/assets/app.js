@@ -245,7 +245,7 @@
     fill('#caller-places', c.saved_places || [], p => el('li', {}, `${p.name}：${placeText(p.place)}`), '无');
     fill('#caller-trips', (data.recent_orders || []).slice(0, 3), o => el('li', {}, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
     const open = data.active_order ? [data.active_order] : [];
-    fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${st(o.status)}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}`), '无');
+    fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${st(o.status)}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}${o.privacy_number ? ' · 隐私号 ' + o.privacy_number : ''}${o.privacy_number_unavailable ? ' · 无隐私号：' + o.privacy_number_unavailable : ''}`), '无');
     fill('#caller-contacts', c.care_contacts || [], t => el('li', {}, t), '无');
     if (!keepForm) fillBookingForm();
   }

@@ -276,6 +276,7 @@ impl Dispatch {
         let dispatched = assigned + unfulfilled;
         let waiting = self.store.waiting_count().await?;
         let taxis = self.store.taxi_state_counts().await?;
+        let privacy = self.store.privacy_stats().await?;
         let count = |s: TaxiState| {
             taxis
                 .iter()
@@ -321,6 +322,9 @@ impl Dispatch {
             taxis_busy: count(TaxiState::Offered)
                 + count(TaxiState::Assigned)
                 + count(TaxiState::Occupied),
+            privacy_numbers_bound: privacy.bound,
+            privacy_numbers_unavailable: privacy.unavailable,
+            privacy_numbers_live: privacy.live,
         })
     }
 }

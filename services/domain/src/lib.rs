@@ -20,6 +20,8 @@
 //! - [`watchdog`]: the bounds on a taxi reaching the pickup and a trip starting, and what
 //!   becomes of a taxi whose stuck trip is redispatched.
 //! - [`outage`]: time in a Redis outage does not count against a waiting order.
+//! - [`privacy`]: privacy numbers (AXB): providers, the pool's numbers, release times,
+//!   and why a trip has none.
 //! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
@@ -39,6 +41,7 @@ pub mod oplog;
 pub mod order;
 pub mod outage;
 pub mod priority;
+pub mod privacy;
 pub mod resident_id;
 pub mod settings;
 pub mod speech;

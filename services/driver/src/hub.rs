@@ -121,6 +121,8 @@ struct OfferFacts {
     phone: String,
     passengers: u32,
     deadline_ms: i64,
+    /// The trip's privacy number, if bound for this taxi.
+    privacy_number: String,
 }
 
 impl Hub {
@@ -346,6 +348,17 @@ impl Hub {
                 }))
             }
             NoticeKind::SignedOff => Some(Event::SignedOff(pb::SignedOff { reason })),
+            NoticeKind::PrivacyNumber => {
+                // Read now: sent only while this taxi holds the trip and the number is
+                // bound; the passenger's real number is never in it.
+                let o = self.store.get_order(&order).await?;
+                (o.taxi.as_deref() == Some(taxi) && !o.privacy_number.is_empty()).then_some(
+                    Event::PrivacyNumber(pb::PrivacyNumber {
+                        order_id: order,
+                        number: o.privacy_number,
+                    }),
+                )
+            }
         })
     }
 
@@ -403,6 +416,7 @@ impl Hub {
             passenger_count: f.passengers,
             expire_time: (f.deadline_ms > 0).then(|| convert::timestamp(f.deadline_ms)),
             broadcast: matches!(self.settings.offer_mode, OfferMode::Broadcast(_)),
+            privacy_number: f.privacy_number,
         }
     }
 
@@ -430,6 +444,12 @@ impl Hub {
             phone: o.phone.clone(),
             passengers: o.passengers,
             deadline_ms,
+            // Only the taxi that holds the trip is given its number.
+            privacy_number: if o.taxi.as_deref() == Some(taxi) {
+                o.privacy_number.clone()
+            } else {
+                String::new()
+            },
         }))
     }
 }
@@ -566,6 +586,8 @@ fn offer_facts(order: &str, p: &OfferPayload) -> OfferFacts {
         phone: p.phone.clone(),
         passengers: p.pax.parse().unwrap_or(1),
         deadline_ms: p.deadline,
+        // An offer precedes the binding.
+        privacy_number: String::new(),
     }
 }
 
@@ -611,6 +633,7 @@ mod tests {
                 plate: "渝A90001".into(),
                 driver_name: "张师傅".into(),
                 color: "白色".into(),
+                driver_phone: String::new(),
                 wheelchair: false,
                 tags: vec![],
             })

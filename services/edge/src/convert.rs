@@ -415,6 +415,12 @@ mod orders {
             offers_made: o.offers,
             priority: o.priority,
             callback_resolution: o.callback_resolution.as_ref().map(resolution),
+            privacy_number: o.privacy_number.clone(),
+            // Why there is none is for operators; the others see the masked number.
+            privacy_number_unavailable: match (masked, o.privacy_unavailable) {
+                (false, Some(u)) => u.explain().to_string(),
+                _ => String::new(),
+            },
         }
     }
 

@@ -78,6 +78,14 @@ impl Fleet {
             plate: validate::plate("plate", &r.plate)?,
             driver_name: validate::required_text("driver_name", &r.driver_name, 32)?,
             color: validate::text("vehicle_color", &r.vehicle_color, 16)?,
+            // Optional: without it the driver's trips get no privacy number.
+            driver_phone: if r.driver_phone.trim().is_empty() {
+                String::new()
+            } else {
+                validate::Phone::parse("driver_phone", &r.driver_phone)?
+                    .as_str()
+                    .to_string()
+            },
             wheelchair: r.wheelchair_accessible,
             tags,
         };

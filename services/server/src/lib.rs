@@ -176,6 +176,9 @@ pub struct ServerConfig {
     pub console: taxi_console::ConsoleSettings,
     /// The notifications' sender and its workers (run with [`Role::Notify`]).
     pub notify: taxi_notify::NotifySettings,
+    /// Privacy numbers (AXB): the worker runs with [`Role::Dispatch`] unless the
+    /// provider is off (the default).
+    pub privacy: taxi_privacy::PrivacySettings,
 }
 
 /// Whether calls are authenticated.
@@ -206,6 +209,7 @@ impl Default for ServerConfig {
             tls: None,
             console: taxi_console::ConsoleSettings::default(),
             notify: taxi_notify::NotifySettings::default(),
+            privacy: taxi_privacy::PrivacySettings::default(),
         }
     }
 }
@@ -231,6 +235,47 @@ pub enum ServeError {
     /// The TLS settings could not be turned into a server configuration.
     #[error("tls: {0}")]
     Tls(String),
+    /// The privacy-number provider could not be set up.
+    #[error("privacy numbers: {0}")]
+    Privacy(String),
+}
+
+/// The privacy-number worker `settings` ask for, its consumer group made (so no
+/// assignment after serving starts slips past it) and the pool synced with the
+/// configured numbers; `None` when the provider is off. Redis being down is logged, not
+/// fatal: the worker makes the group once Redis answers.
+async fn privacy_worker(
+    store: &Store,
+    settings: &taxi_privacy::PrivacySettings,
+) -> Result<Option<taxi_privacy::Worker>, ServeError> {
+    use taxi_privacy::ProviderSettings;
+    let provider: Arc<dyn taxi_privacy::Provider> = match &settings.provider {
+        ProviderSettings::Off => return Ok(None),
+        ProviderSettings::Pool { numbers } => {
+            let pool = taxi_privacy::pool::Pool::new(store.clone());
+            match pool.sync(numbers).await {
+                Ok((added, removed)) => {
+                    tracing::info!(
+                        numbers = numbers.len(),
+                        added,
+                        removed,
+                        "privacy number pool"
+                    )
+                }
+                Err(e) => tracing::warn!(error = %e, "privacy number pool not synced"),
+            }
+            Arc::new(pool)
+        }
+        ProviderSettings::Aliyun(a) => Arc::new(
+            taxi_privacy::aliyun::Aliyun::new(a.clone(), store.clock().clone())
+                .map_err(|e| ServeError::Privacy(format!("endpoint {}", e.0)))?,
+        ),
+    };
+    let worker = taxi_privacy::Worker::new(store.clone(), provider, settings.release_delay);
+    if let Err(e) = worker.prepare().await {
+        tracing::warn!(error = %e, "privacy worker: consumer group not made yet");
+    }
+    Ok(Some(worker))
 }
 
 /// Serves the configured roles on `listener` until `shutdown` is cancelled.
@@ -352,6 +397,11 @@ pub async fn run(
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
+    }
+    if has(Role::Dispatch)
+        && let Some(worker) = privacy_worker(&store, &config.privacy).await?
+    {
+        background.push(tokio::spawn(worker.run(shutdown.clone())));
     }
     if has(Role::CallCentre) {
         grpc.add_service(

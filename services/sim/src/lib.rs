@@ -6,6 +6,8 @@
 //! - [`city`]: the simulated geography (central Chongqing's hospitals, residential
 //!   compounds, shopping areas) and movement maths.
 //! - [`svg`]: the pictures the demo writes (a map, and a chart of time to assign).
+//! - [`calls`]: the 95128 call centre: calls from the phone switch, operators' seats that
+//!   log in, answer, wrap up and get ready again, callers who give up.
 //! - this module: the population (taxis, devices, callers), the taxis' behaviour, the
 //!   callers' orders, and what the simulation observed.
 //!
@@ -26,6 +28,7 @@
 //! one-key device logs in with its own key.
 
 pub mod auth;
+pub mod calls;
 pub mod city;
 pub mod svg;
 
@@ -107,6 +110,8 @@ pub struct SimConfig {
     pub report_every: Duration,
     /// One-key devices registered.
     pub devices: usize,
+    /// The call centre's simulated calls (none by default).
+    pub calls: calls::CallsConfig,
 }
 
 impl Default for SimConfig {
@@ -121,6 +126,7 @@ impl Default for SimConfig {
             speed_factor: 30.0,
             report_every: Duration::from_secs(2),
             devices: 60,
+            calls: calls::CallsConfig::default(),
         }
     }
 }
@@ -173,6 +179,10 @@ pub struct Observed {
     pub hails: AtomicU64,
     /// Bookings the services refused (should stay zero).
     pub refused: AtomicU64,
+    /// Privacy numbers the simulated drivers were sent.
+    pub privacy_numbers: AtomicU64,
+    /// The call centre's calls.
+    pub calls: Arc<calls::CallsObserved>,
 }
 
 impl Observed {
@@ -281,6 +291,8 @@ impl Sim {
                     } else {
                         vec![]
                     },
+                    // The driver's side of the trips' privacy numbers.
+                    driver_phone: format!("139{:08}", (run as usize * 100_000 + i) % 100_000_000),
                 })
                 .await;
             let Ok(r) = r else { continue };
@@ -419,6 +431,17 @@ impl Sim {
             };
             tasks.push(tokio::spawn(t.run(stop.clone())));
         }
+        tasks.push(tokio::spawn(calls::run(
+            self.principals.clone(),
+            self.config.calls.clone(),
+            self.config.seed,
+            self.callers
+                .iter()
+                .map(|c| (c.phone.clone(), c.elderly))
+                .collect(),
+            self.observed.calls.clone(),
+            stop.clone(),
+        )));
         tasks.push(tokio::spawn(callers(
             self.principals.clone(),
             self.config.clone(),
@@ -629,6 +652,12 @@ impl TaxiSim {
                         job = Job::Cruise(city::random_point(&mut self.rng));
                         self.set(Phase::Cruising);
                     }
+                }
+                Some(Event::PrivacyNumber(_)) => {
+                    // The number the driver would call the passenger on.
+                    self.observed
+                        .privacy_numbers
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 Some(Event::SignedOff(_)) => {
                     let _ = d

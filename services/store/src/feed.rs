@@ -34,16 +34,20 @@ pub enum NoticeKind {
     Cancelled,
     /// The taxi was signed off (missed offers).
     SignedOff,
+    /// A privacy number was bound to the trip of the order the taxi holds (the stream
+    /// reads it from the order, so a number released meanwhile is not sent).
+    PrivacyNumber,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [NoticeKind; 5] = [
+    pub const ALL: [NoticeKind; 6] = [
         NoticeKind::Offer,
         NoticeKind::Assigned,
         NoticeKind::Withdrawn,
         NoticeKind::Cancelled,
         NoticeKind::SignedOff,
+        NoticeKind::PrivacyNumber,
     ];
 
     /// Its code in notices.
@@ -54,6 +58,7 @@ impl NoticeKind {
             NoticeKind::Withdrawn => "withdrawn",
             NoticeKind::Cancelled => "cancelled",
             NoticeKind::SignedOff => "signed_off",
+            NoticeKind::PrivacyNumber => "privacy_number",
         }
     }
 

@@ -8,7 +8,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{c}:taxi:<id>` | hash | plate, driver, color, wc (0/1), tags (csv), reg (ms) |
+//! | `{c}:taxi:<id>` | hash | plate, driver, phone (the driver's, if given: never shown to passengers), color, wc (0/1), tags (csv), reg (ms) |
 //! | `{c}:taxis:plates` | hash | plate → taxi id (uniqueness) |
 //! | `{c}:taxis:state` | hash | taxi id → state code (`off`, `free`, ...) |
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
@@ -26,7 +26,7 @@
 //! | `{c}:caller:<phone>:orders` | zset | the caller's orders by creation time |
 //! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
-//! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`) |
+//! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`); `px` / `px_why`: its privacy number, or why it has none (`privacy.rs`) |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
@@ -51,6 +51,12 @@
 //! | `{c}:console:calls` | stream | calls the phone switch classified (`ph`, `known`, `e`, `ts`): what every console of the city pops, whichever process took the call; capped at about [`CONSOLE_CALLS_KEPT`](crate::console::CONSOLE_CALLS_KEPT) |
 //! | `{c}:cc:ended` | zset | ended calls by when, for their clean-up |
 //! | `{c}:cc:kpi:h:<YYYYMMDDHH>`, `{c}:cc:kpi:d:<YYYYMMDD>` | hash | the call centre's KPI counters of an hour and a day (China time), `e:`/`o:` (older callers, others); expire after 8 and 400 days |
+//! | `{c}:privacy:bindings` | hash | order id → its trip's live privacy number binding (JSON: `x` the virtual number, `sub` the provider's subscription id, `taxi`, `provider`, `at`); released ones are removed (`privacy.rs`) |
+//! | `{c}:privacy:release` | zset | bound orders whose trip ended, by when their number is released (ms, the store's clock) |
+//! | `{c}:privacy:stats` | hash | `bound`, `unavailable`: privacy numbers bound, trips left without one |
+//! | `{c}:privacy:pool` | zset | the built-in pool's virtual numbers by how many live bindings each holds (the least used is bound first) |
+//! | `{c}:privacy:pool:parties` | hash | `<X>\|<phone>` → the subscription (order id) binding party `<phone>` on number `<X>`: the AXB rule, one live binding per number and party |
+//! | `{c}:privacy:pool:subs` | hash | subscription (order id) → the pool's binding (JSON: `x`, `a`, `b`, `at`) |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
 //! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
@@ -177,6 +183,18 @@ pub struct Keys {
     pub cc_ended: String,
     /// `{c}:console:calls`: classified calls for the consoles.
     pub console_calls: String,
+    /// `{c}:privacy:bindings`: live privacy-number bindings by order.
+    pub privacy_bindings: String,
+    /// `{c}:privacy:release`: bound orders by when their number is released.
+    pub privacy_release: String,
+    /// `{c}:privacy:stats`: privacy numbers bound, trips left without one.
+    pub privacy_stats: String,
+    /// `{c}:privacy:pool`: the built-in pool's numbers by live bindings.
+    pub privacy_pool: String,
+    /// `{c}:privacy:pool:parties`: `<X>|<phone>` → subscription.
+    pub privacy_pool_parties: String,
+    /// `{c}:privacy:pool:subs`: the pool's bindings by subscription.
+    pub privacy_pool_subs: String,
 }
 
 impl Keys {
@@ -233,6 +251,12 @@ impl Keys {
             cc_assignments: k("cc:assignments"),
             cc_ended: k("cc:ended"),
             console_calls: k("console:calls"),
+            privacy_bindings: k("privacy:bindings"),
+            privacy_release: k("privacy:release"),
+            privacy_stats: k("privacy:stats"),
+            privacy_pool: k("privacy:pool"),
+            privacy_pool_parties: k("privacy:pool:parties"),
+            privacy_pool_subs: k("privacy:pool:subs"),
             prefix,
             block: vec![],
         };
@@ -443,6 +467,12 @@ mod tests {
             k.cc_assignments.clone(),
             k.cc_ended.clone(),
             k.console_calls.clone(),
+            k.privacy_bindings.clone(),
+            k.privacy_release.clone(),
+            k.privacy_stats.clone(),
+            k.privacy_pool.clone(),
+            k.privacy_pool_parties.clone(),
+            k.privacy_pool_subs.clone(),
             k.cc_kpi_hour("2026113009"),
             k.cc_kpi_day("20261130"),
             k.taxi("T1"),

@@ -17,8 +17,11 @@
 //! - [`dispatch`]: the queue, offers, trip steps, manual assignment, call-backs, KPIs.
 //! - [`feed`]: the wake-ups dispatch workers wait on and the notices driver streams
 //!   receive, as typed streams that reconnect inside the store.
+//! - [`privacy`]: privacy numbers (AXB): the built-in number pool and which number each
+//!   live trip holds, until when.
 //! - [`liveness`]: whether Redis answers, probed every second (health and metrics).
-//! - [`audit`]: reading the audit trail (tests and tools).
+//! - [`audit`]: reading the audit trail (tests and tools), and following it through a
+//!   consumer group (workers that react to transitions).
 //! - [`oplog`]: the operators' audit log: append (chained to the head, retried when
 //!   another append came first), pages for the auditor, verification. Never trimmed.
 //! - [`outbox`]: the notifications outbox: a stream read by a consumer group, retries
@@ -60,6 +63,7 @@ pub mod liveness;
 pub mod oplog;
 pub mod orders;
 pub mod outbox;
+pub mod privacy;
 pub mod retention;
 mod scripts;
 pub mod taxis;

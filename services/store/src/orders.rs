@@ -103,6 +103,11 @@ pub struct OrderRecord {
     pub queue_score: i64,
     /// For an unfulfilled order, how its call-back was resolved (`None` while open).
     pub callback_resolution: Option<ResolutionRec>,
+    /// The trip's privacy number while one is bound ('' otherwise); written by
+    /// `privacy_record.lua`, removed by `privacy_release.lua`.
+    pub privacy_number: String,
+    /// Why the trip has no privacy number, if binding one failed.
+    pub privacy_unavailable: Option<taxi_domain::privacy::Unavailable>,
 }
 
 /// An order to create.
@@ -212,6 +217,8 @@ impl OrderRecord {
                     outcome: f.text("cb_outcome"),
                 }
             }),
+            privacy_number: f.text("px"),
+            privacy_unavailable: taxi_domain::privacy::Unavailable::from_code(&f.text("px_why")),
         })
     }
 }

@@ -22,6 +22,9 @@ pub struct NewTaxi {
     pub driver_name: String,
     /// Vehicle colour in words.
     pub color: String,
+    /// The driver's checked phone number ('' if not given): the B side of the trip's
+    /// privacy number; never shown to passengers.
+    pub driver_phone: String,
     /// Wheelchair-accessible vehicle.
     pub wheelchair: bool,
     /// Checked fleet tags.
@@ -39,6 +42,8 @@ pub struct TaxiRecord {
     pub driver_name: String,
     /// Vehicle colour.
     pub color: String,
+    /// The driver's phone ('' if not on file).
+    pub driver_phone: String,
     /// Wheelchair-accessible.
     pub wheelchair: bool,
     /// Fleet tags.
@@ -181,6 +186,7 @@ impl Store {
                 plate: &taxi.plate,
                 driver: &taxi.driver_name,
                 color: &taxi.color,
+                phone: &taxi.driver_phone,
                 wheelchair: taxi.wheelchair,
                 tags: &taxi.tags,
                 caring: taxi.tags.iter().any(|t| t == CARING_TAG),
@@ -236,6 +242,7 @@ impl Store {
             plate: info.text("plate"),
             driver_name: info.text("driver"),
             color: info.text("color"),
+            driver_phone: info.text("phone"),
             wheelchair: info.flag("wc"),
             tags: info.csv("tags"),
             state,

@@ -14,6 +14,7 @@ fn taxi(plate: &str) -> NewTaxi {
         plate: plate.into(),
         driver_name: "张师傅".into(),
         color: "白色".into(),
+        driver_phone: String::new(),
         wheelchair: false,
         tags: vec![],
     }

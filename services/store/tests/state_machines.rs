@@ -166,6 +166,7 @@ impl City {
             plate: format!("渝A1{n:04}"),
             driver_name: "张师傅".into(),
             color: "白色".into(),
+            driver_phone: String::new(),
             wheelchair,
             tags: if caring {
                 vec![CARING_TAG.into()]

@@ -293,6 +293,7 @@ async fn add_taxis(store: &Store, count: usize, prefix: &str) -> anyhow::Result<
                     color: "黄色".into(),
                     wheelchair: false,
                     tags: vec![],
+                    driver_phone: String::new(),
                 })
                 .await?;
             store.transition_taxi(&t.id, TaxiEvent::SignOn).await?;

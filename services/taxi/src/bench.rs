@@ -246,6 +246,7 @@ async fn fleet(store: &Store, n: usize) -> anyhow::Result<Vec<String>> {
                         ),
                         driver_name: "测试".into(),
                         color: "白色".into(),
+                        driver_phone: String::new(),
                         wheelchair: false,
                         tags: vec![],
                     })

@@ -87,6 +87,25 @@ pub(crate) const ENV_REFLECTION: &str = "TAXI_REFLECTION";
 pub(crate) const ENV_AUTH_KEY_FILE: &str = "TAXI_AUTH_KEY_FILE";
 /// `TAXI_ACCESS_TOKEN_TTL_S`: how long an access token is accepted, in seconds.
 pub(crate) const ENV_ACCESS_TOKEN_TTL: &str = "TAXI_ACCESS_TOKEN_TTL_S";
+/// `TAXI_PRIVACY_PROVIDER`: where trips' privacy numbers (AXB) come from: `off`
+/// (default), `pool` (the built-in pool, `TAXI_PRIVACY_POOL`) or `aliyun`.
+pub(crate) const ENV_PRIVACY_PROVIDER: &str = "TAXI_PRIVACY_PROVIDER";
+/// `TAXI_PRIVACY_POOL`: the pool's virtual numbers, comma-separated, ranges allowed
+/// (`17100000001-17100000050,023-61234567`).
+pub(crate) const ENV_PRIVACY_POOL: &str = "TAXI_PRIVACY_POOL";
+/// `TAXI_PRIVACY_RELEASE_SECS`: how long a number stays bound after its trip ended.
+pub(crate) const ENV_PRIVACY_RELEASE: &str = "TAXI_PRIVACY_RELEASE_SECS";
+/// `TAXI_PRIVACY_ALIYUN_ENDPOINT`: the Dypls API endpoint (https; http only on loopback).
+pub(crate) const ENV_PRIVACY_ALIYUN_ENDPOINT: &str = "TAXI_PRIVACY_ALIYUN_ENDPOINT";
+/// `TAXI_PRIVACY_ALIYUN_KEY_ID`: the AccessKey id.
+pub(crate) const ENV_PRIVACY_ALIYUN_KEY_ID: &str = "TAXI_PRIVACY_ALIYUN_KEY_ID";
+/// `TAXI_PRIVACY_ALIYUN_KEY_SECRET_FILE`: a file holding the AccessKey secret (kept out
+/// of the environment and the process list).
+pub(crate) const ENV_PRIVACY_ALIYUN_SECRET_FILE: &str = "TAXI_PRIVACY_ALIYUN_KEY_SECRET_FILE";
+/// `TAXI_PRIVACY_ALIYUN_POOL_KEY`: the number pool's key (`PoolKey`).
+pub(crate) const ENV_PRIVACY_ALIYUN_POOL_KEY: &str = "TAXI_PRIVACY_ALIYUN_POOL_KEY";
+/// `TAXI_PRIVACY_ALIYUN_TIMEOUT_MS`: how long one API call may take.
+pub(crate) const ENV_PRIVACY_ALIYUN_TIMEOUT: &str = "TAXI_PRIVACY_ALIYUN_TIMEOUT_MS";
 
 /// `TAXI_NOTIFY_SENDER`: how messages to passengers leave: `log` or `webhook`.
 pub(crate) const ENV_NOTIFY_SENDER: &str = "TAXI_NOTIFY_SENDER";
@@ -371,6 +390,30 @@ pub(crate) struct ServeArgs {
     /// Milliseconds one webhook post may take.
     #[arg(long, env = ENV_NOTIFY_TIMEOUT, default_value_t = defaults::notify_timeout_ms())]
     pub notify_timeout_ms: u64,
+    /// Privacy numbers (AXB) for trips: `off`, `pool` or `aliyun`.
+    #[arg(long, env = ENV_PRIVACY_PROVIDER, default_value = "off")]
+    pub privacy_provider: String,
+    /// The built-in pool's virtual numbers (with `--privacy-provider pool`).
+    #[arg(long, env = ENV_PRIVACY_POOL, default_value = "")]
+    pub privacy_pool: String,
+    /// Seconds a privacy number stays bound after its trip ended (0 to 604800).
+    #[arg(long, env = ENV_PRIVACY_RELEASE, default_value_t = taxi_domain::privacy::DEFAULT_RELEASE_DELAY.as_secs())]
+    pub privacy_release_secs: u64,
+    /// The Alibaba Cloud Dypls endpoint.
+    #[arg(long, env = ENV_PRIVACY_ALIYUN_ENDPOINT, default_value = taxi_privacy::aliyun::DEFAULT_ENDPOINT)]
+    pub privacy_aliyun_endpoint: String,
+    /// The Alibaba Cloud AccessKey id.
+    #[arg(long, env = ENV_PRIVACY_ALIYUN_KEY_ID, default_value = "")]
+    pub privacy_aliyun_key_id: String,
+    /// A file holding the AccessKey secret.
+    #[arg(long, env = ENV_PRIVACY_ALIYUN_SECRET_FILE)]
+    pub privacy_aliyun_key_secret_file: Option<PathBuf>,
+    /// The Dypls number pool's key.
+    #[arg(long, env = ENV_PRIVACY_ALIYUN_POOL_KEY, default_value = "")]
+    pub privacy_aliyun_pool_key: String,
+    /// Milliseconds one Dypls call may take (100 to 60000).
+    #[arg(long, env = ENV_PRIVACY_ALIYUN_TIMEOUT, default_value_t = taxi_privacy::aliyun::DEFAULT_TIMEOUT.as_millis() as u64)]
+    pub privacy_aliyun_timeout_ms: u64,
 }
 
 /// `TAXI_NOTIFY_WEBHOOK_URL` → `--notify-webhook-url / TAXI_NOTIFY_WEBHOOK_URL`.
@@ -574,6 +617,7 @@ impl ServeArgs {
                 server.console.tiles = Some(tiles.clone());
             }
         }
+        server.privacy = self.privacy()?;
         let s = &mut server.settings;
         s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
             .with_context(|| format!("--offer-mode / {ENV_OFFER_MODE}: `{}` is not `sequential` or `broadcast:N` (N 1 to 20)", self.offer_mode))?;
@@ -736,6 +780,84 @@ impl ServeArgs {
 
     /// The TLS files: both the certificate and its key or neither, each readable and
     /// parseable, the key the certificate's; a client CA only with them.
+    /// The privacy numbers' settings; every error names its flag.
+    fn privacy(&self) -> anyhow::Result<taxi_privacy::PrivacySettings> {
+        use taxi_domain::privacy::{self, ProviderKind};
+        use taxi_privacy::ProviderSettings;
+        let flag = |env: &str| {
+            format!(
+                "--{} / {env}",
+                env.trim_start_matches("TAXI_")
+                    .to_ascii_lowercase()
+                    .replace('_', "-")
+            )
+        };
+        let kind = ProviderKind::parse(&flag(ENV_PRIVACY_PROVIDER), &self.privacy_provider)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let release_delay = privacy::release_delay(
+            &flag(ENV_PRIVACY_RELEASE),
+            Duration::from_secs(self.privacy_release_secs),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let provider = match kind {
+            ProviderKind::Off => ProviderSettings::Off,
+            ProviderKind::Pool => {
+                let numbers = privacy::parse_pool(&flag(ENV_PRIVACY_POOL), &self.privacy_pool)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if numbers.is_empty() {
+                    bail!(
+                        "{}: the pool provider needs numbers",
+                        flag(ENV_PRIVACY_POOL)
+                    );
+                }
+                ProviderSettings::Pool {
+                    numbers: numbers.iter().map(|p| p.as_str().to_string()).collect(),
+                }
+            }
+            ProviderKind::Aliyun => {
+                taxi_privacy::aliyun::check_endpoint(&self.privacy_aliyun_endpoint)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", flag(ENV_PRIVACY_ALIYUN_ENDPOINT)))?;
+                for (value, env) in [
+                    (&self.privacy_aliyun_key_id, ENV_PRIVACY_ALIYUN_KEY_ID),
+                    (&self.privacy_aliyun_pool_key, ENV_PRIVACY_ALIYUN_POOL_KEY),
+                ] {
+                    if value.trim().is_empty() {
+                        bail!("{}: is required with the aliyun provider", flag(env));
+                    }
+                }
+                let secret_flag = flag(ENV_PRIVACY_ALIYUN_SECRET_FILE);
+                let Some(path) = &self.privacy_aliyun_key_secret_file else {
+                    bail!("{secret_flag}: is required with the aliyun provider");
+                };
+                let secret = std::fs::read_to_string(path)
+                    .with_context(|| format!("{secret_flag}: cannot read {}", path.display()))?
+                    .trim()
+                    .to_string();
+                if secret.is_empty() {
+                    bail!("{secret_flag}: {} is empty", path.display());
+                }
+                if !(100..=60_000).contains(&self.privacy_aliyun_timeout_ms) {
+                    bail!(
+                        "{}: {} is outside 100..=60000 ms",
+                        flag(ENV_PRIVACY_ALIYUN_TIMEOUT),
+                        self.privacy_aliyun_timeout_ms
+                    );
+                }
+                ProviderSettings::Aliyun(taxi_privacy::aliyun::AliyunSettings {
+                    endpoint: self.privacy_aliyun_endpoint.clone(),
+                    access_key_id: self.privacy_aliyun_key_id.trim().to_string(),
+                    access_key_secret: secret,
+                    pool_key: self.privacy_aliyun_pool_key.trim().to_string(),
+                    timeout: Duration::from_millis(self.privacy_aliyun_timeout_ms),
+                })
+            }
+        };
+        Ok(taxi_privacy::PrivacySettings {
+            provider,
+            release_delay,
+        })
+    }
+
     fn tls(&self) -> anyhow::Result<Option<TlsSettings>> {
         let (cert, key) = match (&self.tls_cert, &self.tls_key) {
             (None, None) => {
@@ -854,6 +976,23 @@ mod tests {
         assert!(
             c.server.tls.is_none(),
             "plain TCP unless TLS files are given"
+        );
+        assert_eq!(c.server.privacy, taxi_privacy::PrivacySettings::default());
+        let c = parse(&[
+            "--privacy-provider",
+            "pool",
+            "--privacy-pool",
+            "17100000001-17100000002",
+            "--privacy-release-secs",
+            "60",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.server.privacy,
+            taxi_privacy::PrivacySettings::pool(
+                &["17100000001", "17100000002"],
+                Duration::from_secs(60)
+            )
         );
     }
 
@@ -1127,6 +1266,32 @@ mod tests {
             (
                 vec!["--max-streams-per-connection", "0"],
                 "TAXI_MAX_STREAMS_PER_CONNECTION",
+            ),
+            (
+                vec!["--privacy-provider", "twilio"],
+                "TAXI_PRIVACY_PROVIDER",
+            ),
+            (vec!["--privacy-provider", "pool"], "TAXI_PRIVACY_POOL"),
+            (
+                vec!["--privacy-provider", "pool", "--privacy-pool", "171000000"],
+                "TAXI_PRIVACY_POOL[0]",
+            ),
+            (
+                vec!["--privacy-release-secs", "9999999"],
+                "TAXI_PRIVACY_RELEASE_SECS",
+            ),
+            (
+                vec![
+                    "--privacy-provider",
+                    "aliyun",
+                    "--privacy-aliyun-endpoint",
+                    "http://example.com",
+                ],
+                "TAXI_PRIVACY_ALIYUN_ENDPOINT: must be https",
+            ),
+            (
+                vec!["--privacy-provider", "aliyun"],
+                "TAXI_PRIVACY_ALIYUN_KEY_ID",
             ),
         ] {
             let err = format!("{:#}", parse(&args).unwrap_err());

@@ -37,7 +37,15 @@ pub(crate) struct DemoArgs {
     /// An external Redis; unset starts a private one (its data is thrown away).
     #[arg(long, env = "TAXI_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Calls per second reaching the 95128 call queue (its seats are the demo's operators).
+    #[arg(long, default_value_t = 1.0)]
+    pub calls: f64,
 }
+
+/// The demo's privacy numbers: the built-in pool's, released soon after each trip so a
+/// short run sees them come back.
+const DEMO_PRIVACY_POOL: &str = "17100000001-17100000200";
+const DEMO_PRIVACY_RELEASE: Duration = Duration::from_secs(20);
 
 /// What the demo saw, for its caller (the smoke test) and the summary.
 #[derive(Debug, Clone)]
@@ -127,6 +135,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         "--elderly-share: 0 to 1"
     );
     anyhow::ensure!((1.0..=1000.0).contains(&args.speed), "--speed: 1 to 1000");
+    anyhow::ensure!(
+        (0.0..=50.0).contains(&args.calls),
+        "--calls: 0 to 50 calls/s"
+    );
     let rt = crate::runtime()?;
     let redis = match &args.redis_url {
         Some(_) => None,
@@ -163,6 +175,14 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     let store = taxi_store::Store::connect(taxi_store::StoreConfig::new(redis_url, "500100"))?;
     let shutdown = CancellationToken::new();
     let mut config = taxi_server::ServerConfig::default();
+    let pool = taxi_domain::privacy::parse_pool("pool", DEMO_PRIVACY_POOL)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.privacy = taxi_privacy::PrivacySettings {
+        provider: taxi_privacy::ProviderSettings::Pool {
+            numbers: pool.iter().map(|p| p.as_str().to_string()).collect(),
+        },
+        release_delay: DEMO_PRIVACY_RELEASE,
+    };
     // The simulator carries every taxi's dispatch stream (and its own calls) on one
     // connection, like a gateway: let that connection hold them all.
     config.max_streams_per_connection = config
@@ -216,6 +236,11 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         addr.port()
     );
     println!(
+        "privacy numbers (AXB) from the built-in pool {DEMO_PRIVACY_POOL}, released {} s after each trip; {} calls/s reach the call queue",
+        DEMO_PRIVACY_RELEASE.as_secs(),
+        args.calls
+    );
+    println!(
         "taxi demo over TLS (throw-away certificates made at start): {} taxis, {} orders/s ({}% older passengers), seed {}, {} s, central Chongqing",
         args.taxis,
         args.rate,
@@ -230,6 +255,10 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         elderly_share: args.elderly_share,
         devices: (args.taxis / 5).clamp(10, 500),
         speed_factor: args.speed,
+        calls: taxi_sim::calls::CallsConfig {
+            rate_per_s: args.calls,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let setup = Instant::now();
@@ -377,6 +406,82 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         obs.refused
             .load(std::sync::atomic::Ordering::Relaxed)
             .to_string(),
+    );
+
+    // The 95128 call queue, older callers against others, as GetCallCentreStats counts
+    // them (the day's figures: the demo runs within one day).
+    let calls = &obs.calls;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    row(
+        "calls arrived / answered / abandoned",
+        format!(
+            "{} / {} / {}",
+            load(&calls.arrived),
+            load(&calls.answered),
+            load(&calls.abandoned)
+        ),
+    );
+    row(
+        "call events refused (should be 0)",
+        load(&calls.refused).to_string(),
+    );
+    let mut callcentre = pb::call_centre_service_client::CallCentreServiceClient::new(
+        principals.operators[0].channel(),
+    );
+    match callcentre
+        .get_call_centre_stats(pb::GetCallCentreStatsRequest { time: None })
+        .await
+    {
+        Ok(r) => {
+            let day = r.into_inner().day.unwrap_or_default();
+            for (who, k) in [("older callers", day.elderly), ("others", day.others)] {
+                let k = k.unwrap_or_default();
+                row(
+                    &format!("answer rate, {who}"),
+                    format!(
+                        "{:.1} % ({} answered of {})",
+                        k.answer_rate * 100.0,
+                        k.answered,
+                        k.arrived
+                    ),
+                );
+                row(
+                    &format!("speed of answer, {who}"),
+                    format!(
+                        "average {}, median {}, p90 {}",
+                        secs(&k.average_speed_of_answer),
+                        secs(&k.median_speed_of_answer),
+                        secs(&k.p90_speed_of_answer)
+                    ),
+                );
+                row(
+                    &format!("abandon rate, {who}"),
+                    format!(
+                        "{:.1} % ({} abandoned)",
+                        k.abandon_rate * 100.0,
+                        k.abandoned
+                    ),
+                );
+            }
+        }
+        Err(e) => row(
+            "call centre figures",
+            format!("unavailable: {}", e.message()),
+        ),
+    }
+    // Messages sent (the notifications outbox, issue 13 items 4-5) are summed up here.
+    row(
+        "privacy numbers bound/live/unavailable",
+        format!(
+            "{} / {} / {}",
+            stats.privacy_numbers_bound,
+            stats.privacy_numbers_live,
+            stats.privacy_numbers_unavailable
+        ),
+    );
+    row(
+        "privacy numbers sent to drivers",
+        load(&obs.privacy_numbers).to_string(),
     );
 
     std::fs::create_dir_all(&args.out)

@@ -46,6 +46,42 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         .find(|l| l.contains("bookings refused"))
         .expect("refused row");
     assert_eq!(refused.split_whitespace().last(), Some("0"), "{stdout}");
+    // The call queue ran: calls arrived from the switch and seats answered them; the
+    // summary compares older callers with others from GetCallCentreStats.
+    let row = |name: &str| -> Vec<u64> {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name:?} row: {stdout}"));
+        line[line.find(name).unwrap() + name.len()..]
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let calls = row("calls arrived / answered / abandoned");
+    assert!(
+        calls[0] > 3 && calls[1] > 0,
+        "calls arrived and were answered: {calls:?}"
+    );
+    assert!(calls[1] + calls[2] <= calls[0], "{calls:?}");
+    assert_eq!(row("call events refused (should be 0)"), [0], "{stdout}");
+    for who in ["older callers", "others"] {
+        for kpi in ["answer rate", "speed of answer", "abandon rate"] {
+            row(&format!("{kpi}, {who}"));
+        }
+    }
+    let answered: u64 = ["older callers", "others"]
+        .iter()
+        .map(|who| row(&format!("answer rate, {who}"))[2])
+        .sum();
+    assert!(
+        answered > 0,
+        "GetCallCentreStats counted the answers: {stdout}"
+    );
+    // Privacy numbers were bound to trips from the demo's pool, and drivers were sent them.
+    let privacy = row("privacy numbers bound/live/unavailable");
+    assert!(privacy[0] > 0, "numbers were bound: {privacy:?}");
+    assert!(row("privacy numbers sent to drivers")[0] > 0, "{stdout}");
     let done = stdout
         .lines()
         .find(|l| l.starts_with("demo done:"))

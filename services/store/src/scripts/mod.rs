@@ -26,6 +26,7 @@ mod offer_order;
 mod oplog_append;
 mod outbox;
 mod pending_page;
+mod privacy;
 mod raise_alert;
 mod record_outage;
 mod redispatch_order;
@@ -59,6 +60,10 @@ pub(crate) use outbox::{
     OutboxFail, OutboxReplay, OutboxReplayReply, OutboxTake, OutboxTakeReply, OutboxTrim,
 };
 pub(crate) use pending_page::PendingPage;
+pub(crate) use privacy::{
+    PoolBind, PoolBindReply, PoolSync, PoolSyncReply, PoolUnbind, PoolUnbindReply, Record,
+    RecordReply, Release, ReleaseReply, Unavailable, UnavailableReply,
+};
 pub(crate) use raise_alert::{RaiseAlert, RaiseAlertReply};
 pub(crate) use record_outage::{RecordOutage, RecordOutageReply};
 pub(crate) use redispatch_order::{RedispatchOrder, RedispatchReply};
@@ -264,6 +269,12 @@ scripts! {
     outbox_fail: Own,
     outbox_replay: Own,
     outbox_trim: Own,
+    privacy_pool_bind: Own,
+    privacy_pool_unbind: Own,
+    privacy_pool_sync: Own,
+    privacy_record: Own,
+    privacy_release: Own,
+    privacy_unavailable: Own,
 }
 
 impl Store {

@@ -11,6 +11,7 @@ pub(crate) struct RegisterTaxi<'a> {
     pub(crate) plate: &'a str,
     pub(crate) driver: &'a str,
     pub(crate) color: &'a str,
+    pub(crate) phone: &'a str,
     pub(crate) wheelchair: bool,
     pub(crate) tags: &'a [String],
     pub(crate) caring: bool,
@@ -49,7 +50,8 @@ impl Call for RegisterTaxi<'_> {
             .arg(self.color)
             .arg(u8::from(self.wheelchair))
             .arg(self.tags.join(","))
-            .arg(u8::from(self.caring));
+            .arg(u8::from(self.caring))
+            .arg(self.phone);
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
         json(v)
