@@ -1,6 +1,6 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
-Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch ...]
+Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch|callcentre ...]
 Needs: pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
 Start the server first on a Redis you can reach, e.g.
     redis-server --port 6390 --save "" --appendonly no --daemonize yes
@@ -11,6 +11,13 @@ in that Redis with `taxi admin create-operator` / `taxi admin create-service-key
 binary is `$TAXI_BIN`, default `taxi` on the PATH; TAXI_CITY as the server's), logs them
 in through AuthService.Login, and sends `authorization: Bearer <token>` on every call.
 Each one-key device logs in with its own key.
+
+`callcentre` plays the phone switch and the city's SMS/voice gateway: a scripted call
+arrives, queues, is answered by the supervisor's seat, books a trip, a taxi accepts, and the
+passenger's message must reach the script's own webhook receiver, signed (Standard
+Webhooks). Start the server and run the script with the same three variables, e.g.
+    export TAXI_NOTIFY_SENDER=webhook TAXI_NOTIFY_WEBHOOK_URL=http://127.0.0.1:8787/sms
+    export TAXI_NOTIFY_WEBHOOK_SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 """
 
 import collections
@@ -43,6 +50,7 @@ from taxi.v1 import common_pb2 as c  # noqa: E402
 from taxi.v1 import fleet_pb2, fleet_pb2_grpc, driver_pb2, driver_pb2_grpc  # noqa: E402
 from taxi.v1 import hotline_pb2, hotline_pb2_grpc, onekey_pb2, onekey_pb2_grpc  # noqa: E402
 from taxi.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
+from taxi.v1 import callcentre_pb2 as cc, callcentre_pb2_grpc  # noqa: E402
 
 
 class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
@@ -313,6 +321,128 @@ def dispatch(city, suffix):
     check(t.state == c.TAXI_STATE_FREE, "the taxi is free again")
     for st in streams:
         st.cancel()
+
+
+class Gateway:
+    """The city's SMS/voice gateway: a webhook receiver on TAXI_NOTIFY_WEBHOOK_URL that checks every
+    Standard Webhooks signature (HMAC-SHA256 of "id.timestamp.body" under the whsec_ secret)."""
+
+    def __init__(self, url, secret):
+        import base64
+        import hmac
+        import hashlib
+        import http.server
+        import json
+        import queue
+        import threading
+        from urllib.parse import urlparse
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        self.messages = queue.Queue()
+        self.forged = 0
+        gw = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                mid, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
+                mac = base64.b64encode(hmac.new(key, f"{mid}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
+                sigs = [x.split(",", 1)[1] for x in self.headers.get("webhook-signature", "").split() if x.startswith("v1,")]
+                if not any(hmac.compare_digest(mac, x) for x in sigs) or abs(time.time() - int(ts or 0)) > 300:
+                    gw.forged += 1
+                    self.send_response(401)
+                else:
+                    gw.messages.put(json.loads(body)["data"])
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        u = urlparse(url)
+        self.server = http.server.ThreadingHTTPServer((u.hostname, u.port or 80), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, pred, timeout=15):
+        """The first message that satisfies pred, within timeout seconds (others are kept aside)."""
+        import queue
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                m = self.messages.get(timeout=max(0.05, end - time.time()))
+            except queue.Empty:
+                break
+            if pred(m):
+                return m
+        return None
+
+
+def callcentre(city, suffix):
+    """A scripted call: arrive, queue, answer, book, taxi assigned, the passenger's message delivered."""
+    url, secret = os.environ.get("TAXI_NOTIFY_WEBHOOK_URL"), os.environ.get("TAXI_NOTIFY_WEBHOOK_SECRET")
+    if not url or not secret:
+        sys.exit("callcentre: set TAXI_NOTIFY_WEBHOOK_URL (http://127.0.0.1:PORT/...) and TAXI_NOTIFY_WEBHOOK_SECRET as "
+                 "for the server (started with TAXI_NOTIFY_SENDER=webhook): this script is the gateway")
+    gateway = Gateway(url, secret)
+    switch_name = "acc-sw-" + suffix
+    key = admin("create-service-key", "--name", switch_name, "--role", "phone-switch").strip()
+    switch = callcentre_pb2_grpc.CallCentreServiceStub(login(city.plain, key=(auth_pb2.KEY_KIND_SERVICE, switch_name, key)))
+    desk = callcentre_pb2_grpc.CallCentreServiceStub(city.supervisor)
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    fleet = fleet_pb2_grpc.FleetServiceStub(city.supervisor)
+    driver = driver_pb2_grpc.DriverServiceStub(city.gateway)
+    seat = city.username
+    desk.SetSeatState(cc.SetSeatStateRequest(seat_id=seat, state=cc.SEAT_STATE_LOGGED_IN))
+    ready = desk.SetSeatState(cc.SetSeatStateRequest(seat_id=seat, state=cc.SEAT_STATE_READY))
+    check(ready.seat.state in (cc.SEAT_STATE_READY, cc.SEAT_STATE_BUSY), f"seat {seat} logged in and ready")
+
+    phone = "1360000" + suffix
+    pickup = c.Place(location=north(9000), address="江北区观音桥步行街1号")
+    hotline.UpsertCaller(hotline_pb2.UpsertCallerRequest(caller=hotline_pb2.CallerProfile(
+        phone=phone, name="钱奶奶", resident_id=resident_id("19460315"),
+        saved_places=[hotline_pb2.SavedPlace(name="home", place=pickup)], notify_channel=c.NOTIFY_CHANNEL_VOICE)))
+    call_id = "acc-call-" + suffix
+    arrived = switch.CallArrived(cc.CallArrivedRequest(call_id=call_id, calling_number=phone))
+    check(arrived.call.elderly, f"call {call_id} arrived and the caller is known as older "
+          f"({cc.CallState.Name(arrived.call.state)})")
+    routed = [a for a in arrived.assignments if a.call_id == call_id]
+    if not routed:
+        routed = [a for a in switch.ListAssignments(cc.ListAssignmentsRequest()).assignments if a.call_id == call_id]
+    check(routed and routed[0].seat_id == seat and routed[0].elderly, f"the call was routed to seat {seat}, flagged older")
+    answered = switch.CallAnswered(cc.CallAnsweredRequest(call_id=call_id, seat_id=seat))
+    check(answered.call.state == cc.CALL_STATE_ANSWERED,
+          f"answered by the seat after {answered.call.speed_of_answer.ToMilliseconds()} ms")
+
+    taxi = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate="渝C%s9" % suffix, driver_name="周师傅",
+                                                           vehicle_color="蓝色")).taxi
+    driver.SignOn(driver_pb2.SignOnRequest(taxi_id=taxi.taxi_id))
+    driver.ReportPositions(iter([driver_pb2.ReportPositionsRequest(positions=[
+        driver_pb2.PositionReport(taxi_id=taxi.taxi_id, position=north(9200), fix_time=ts())])]))
+    stream = driver.StreamDispatches(driver_pb2.StreamDispatchesRequest(taxi_id=taxi.taxi_id))
+    order = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
+        caller_phone=phone, pickup_saved_place="home", channel=c.CHANNEL_OPERATOR, operator_id=seat,
+        request_id="acc-cc-" + suffix)).order
+    check(order.elderly, f"booked during the call: order {order.order_id}, flagged older")
+    offer = None
+    for m in stream:
+        if m.WhichOneof("event") == "offer" and m.offer.order_id == order.order_id:
+            offer = m.offer
+            break
+    check(offer is not None, f"the offer reached taxi {taxi.plate}")
+    driver.AcceptOffer(driver_pb2.AcceptOfferRequest(taxi_id=taxi.taxi_id, order_id=order.order_id))
+    msg = gateway.wait(lambda m: m.get("order_id") == order.order_id and m.get("kind") == "assigned")
+    check(msg is not None and msg["to"] == phone and msg["channel"] == "voice" and taxi.plate in msg["text"],
+          "the passenger's message reached the gateway, signed: " + (msg or {}).get("text", "nothing"))
+    check(gateway.forged == 0, "no request failed its signature")
+    ended = switch.CallEnded(cc.CallEndedRequest(call_id=call_id, seat_id=seat))
+    check(ended.call.state == cc.CALL_STATE_ENDED, "the call ended")
+    driver.ArriveAtPickup(driver_pb2.ArriveAtPickupRequest(taxi_id=taxi.taxi_id, order_id=order.order_id))
+    driver.StartTrip(driver_pb2.StartTripRequest(taxi_id=taxi.taxi_id, order_id=order.order_id))
+    driver.CompleteTrip(driver_pb2.CompleteTripRequest(taxi_id=taxi.taxi_id, order_id=order.order_id, fare_cents=1800))
+    done = gateway.wait(lambda m: m.get("order_id") == order.order_id and m.get("kind") == "completed")
+    check(done is not None, "and the completed trip's message too: " + (done or {}).get("text", "nothing"))
+    desk.SetSeatState(cc.SetSeatStateRequest(seat_id=seat, state=cc.SEAT_STATE_LOGGED_OUT))
+    stream.cancel()
+    gateway.server.shutdown()
 
 
 def main():
