@@ -82,7 +82,8 @@ local function attempt(id, order_key, tried_key)
   if elderly and tonumber(caring_radius) > 0 then
     if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
   end
-  local radii = {unpack(radii_base)}
+  local radii = {}
+  for i, r in ipairs(radii_base) do radii[i] = r end
   if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
   for _, r in ipairs(radii) do
     if #picked >= fan then break end
