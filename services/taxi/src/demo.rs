@@ -469,7 +469,6 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
             format!("unavailable: {}", e.message()),
         ),
     }
-    // Messages sent (the notifications outbox, issue 13 items 4-5) are summed up here.
     row(
         "privacy numbers bound/live/unavailable",
         format!(

@@ -82,6 +82,11 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
     let privacy = row("privacy numbers bound/live/unavailable");
     assert!(privacy[0] > 0, "numbers were bound: {privacy:?}");
     assert!(row("privacy numbers sent to drivers")[0] > 0, "{stdout}");
+    // Passengers were told (the notifications outbox, through the demo's log sender).
+    assert!(
+        row("messages to passengers (log sender)")[0] > 0,
+        "messages were sent: {stdout}"
+    );
     let done = stdout
         .lines()
         .find(|l| l.starts_with("demo done:"))
