@@ -162,8 +162,8 @@ pub struct PatternSpec {
     pub start_date: String,
     /// The last date trips may run (inclusive); empty when `count` ends the pattern.
     pub end_date: String,
-    /// How many dates run; 0 when `end_date` ends the pattern.
-    pub count: u32,
+    /// How many dates run; `None` when `end_date` ends the pattern (`Some(0)` is refused).
+    pub count: Option<u32>,
     /// The schedule from the start.
     pub schedule: ScheduleSpec,
     /// Dates with no trip (holidays, single cancellations).
@@ -276,26 +276,29 @@ impl Pattern {
         let id = validate::id("pattern.id", &spec.id)?;
         let start = parse_date("pattern.start_date", &spec.start_date)?;
         let end = match (spec.end_date.is_empty(), spec.count) {
-            (true, 0) => {
+            (true, None) => {
                 return Err(FieldError::new(
                     "pattern.end_date",
                     "an end date or a count of trips is required",
                 ));
             }
-            (false, c) if c > 0 => {
+            (false, Some(_)) => {
                 return Err(FieldError::new(
                     "pattern.end_date",
                     "give an end date or a count of trips, not both",
                 ));
             }
-            (true, c) if c > MAX_COUNT => {
+            (true, Some(0)) => {
+                return Err(FieldError::new("pattern.count", "must be at least 1"));
+            }
+            (true, Some(c)) if c > MAX_COUNT => {
                 return Err(FieldError::new(
                     "pattern.count",
                     format!("is {c}; at most {MAX_COUNT} trips are allowed"),
                 ));
             }
-            (true, c) => End::Count(c),
-            (false, _) => {
+            (true, Some(c)) => End::Count(c),
+            (false, None) => {
                 let until = parse_date("pattern.end_date", &spec.end_date)?;
                 if until < start {
                     return Err(FieldError::new(
@@ -665,7 +668,7 @@ mod tests {
             id: "rp1".to_string(),
             start_date: "2026-12-07".to_string(),
             end_date: "2027-03-31".to_string(),
-            count: 0,
+            count: None,
             schedule: schedule(&[1, 3, 5], "07:30", ""),
             skipped_dates: vec![],
             paused_from: String::new(),
@@ -767,7 +770,7 @@ mod tests {
     fn a_count_ends_the_pattern_and_skipped_dates_do_not_consume_it() {
         let mut s = spec();
         s.end_date = String::new();
-        s.count = 4;
+        s.count = Some(4);
         let p = Pattern::new(&s).unwrap();
         assert_eq!(p.end(), End::Count(4));
         let from = at("2026-12-01T00:00:00+08:00");
@@ -804,7 +807,7 @@ mod tests {
     fn a_count_counts_dates_and_a_return_belongs_to_its_date() {
         let mut s = spec();
         s.end_date = String::new();
-        s.count = 2;
+        s.count = Some(2);
         s.schedule = schedule(&[1, 3, 5], "07:30", "12:00");
         let p = Pattern::new(&s).unwrap();
         let got = occurrences(&p, at("2026-12-07T00:00:00+08:00"), 60 * DAY_MS);
@@ -949,7 +952,7 @@ mod tests {
     fn paused_dates_do_not_consume_a_count() {
         let mut s = spec();
         s.end_date = String::new();
-        s.count = 3;
+        s.count = Some(3);
         s.paused_from = "2026-12-09".to_string();
         let p = Pattern::new(&s).unwrap();
         let from = at("2026-12-01T00:00:00+08:00");
@@ -1048,7 +1051,8 @@ mod tests {
                 |s| s.end_date = "2030-12-31".into(),
                 "days after",
             ),
-            ("pattern.end_date", |s| s.count = 3, "not both"),
+            ("pattern.end_date", |s| s.count = Some(3), "not both"),
+            ("pattern.end_date", |s| s.count = Some(0), "not both"),
             (
                 "pattern.end_date",
                 |s| s.end_date = String::new(),
@@ -1058,9 +1062,17 @@ mod tests {
                 "pattern.count",
                 |s| {
                     s.end_date = String::new();
-                    s.count = MAX_COUNT + 1;
+                    s.count = Some(MAX_COUNT + 1);
                 },
                 "at most",
+            ),
+            (
+                "pattern.count",
+                |s| {
+                    s.end_date = String::new();
+                    s.count = Some(0);
+                },
+                "at least 1",
             ),
             (
                 "pattern.weekdays",
@@ -1222,7 +1234,7 @@ mod tests {
         // The limits themselves are accepted.
         let mut s = spec();
         s.end_date = String::new();
-        s.count = MAX_COUNT;
+        s.count = Some(MAX_COUNT);
         s.skipped_dates = vec!["2026-12-16".into(); MAX_SKIPPED_DATES];
         assert!(Pattern::new(&s).is_ok());
         let mut s = spec();
@@ -1238,7 +1250,7 @@ mod tests {
     fn a_count_pattern_with_the_largest_count_ends() {
         let mut s = spec();
         s.end_date = String::new();
-        s.count = MAX_COUNT;
+        s.count = Some(MAX_COUNT);
         s.schedule.weekdays = vec![7];
         let p = Pattern::new(&s).unwrap();
         // Sundays: the 500th is 499 weeks after the first (Sunday 2026-12-13).
