@@ -23,6 +23,8 @@
 //! - [`privacy`]: privacy numbers (AXB): providers, the pool's numbers, release times,
 //!   and why a trip has none.
 //! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
+//! - [`recurring`]: recurring rides: a pattern's validation, the trips it yields in a
+//!   window with idempotent keys, and the caring fleet's guarantee timeline.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
 //!
@@ -42,6 +44,7 @@ pub mod order;
 pub mod outage;
 pub mod priority;
 pub mod privacy;
+pub mod recurring;
 pub mod resident_id;
 pub mod settings;
 pub mod speech;
