@@ -25,6 +25,8 @@
 //! - [`priority`]: who is an older passenger and how orders are ranked in the queue.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
+//! - [`stands`]: taxi stands (候客点): fences, opening hours, the queue rule, and which
+//!   stand a pickup belongs to.
 //!
 //! Everything here takes the current time as an argument, so it is deterministic and
 //! unit-tested exhaustively.
@@ -45,6 +47,7 @@ pub mod privacy;
 pub mod resident_id;
 pub mod settings;
 pub mod speech;
+pub mod stands;
 pub mod taxi;
 pub mod validate;
 pub mod watchdog;
