@@ -25,7 +25,7 @@ use crate::{Coordinates, Datum, FieldError};
 use geo::{Centroid, GeodesicArea, Intersects, LineString, Point, Polygon, Validation};
 use std::fmt;
 
-/// The smallest circle a stand may have, metres: less than a taxi's GPS error.
+/// The smallest circle a stand may have, metres: a smaller one is lost in a taxi's GPS error.
 pub const MIN_RADIUS_M: f64 = 10.0;
 /// The largest circle a stand may have, metres: a stand is a kerb, not a district.
 pub const MAX_RADIUS_M: f64 = 1000.0;
@@ -115,6 +115,11 @@ enum Shape {
 
 impl Fence {
     /// Checks a fence; errors name `stand.fence.…`.
+    ///
+    /// What "inside the service area" means: a circle's centre, and every polygon vertex,
+    /// must be inside it. A circle may reach past the border by at most its radius, and a
+    /// polygon's edge could leave a concave service area between two vertices inside it;
+    /// both are harmless (a taxi there is still matched by position), so neither is refused.
     pub fn check(spec: &FenceSpec, datum: Datum, area: &ServiceArea) -> Result<Self, FieldError> {
         match spec {
             FenceSpec::Circle { centre, radius_m } => {
