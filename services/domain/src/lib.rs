@@ -27,6 +27,8 @@
 //!   window with idempotent keys, and the caring fleet's guarantee timeline.
 //! - [`settings`]: the tunable numbers (freshness, timeouts, radii) and their defaults.
 //! - [`speech`]: the short sentences a one-key device speaks.
+//! - [`stands`]: taxi stands (候客点): fences, opening hours, the queue rule, and which
+//!   stand a pickup belongs to.
 //!
 //! Everything here takes the current time as an argument, so it is deterministic and
 //! unit-tested exhaustively.
@@ -48,6 +50,7 @@ pub mod recurring;
 pub mod resident_id;
 pub mod settings;
 pub mod speech;
+pub mod stands;
 pub mod taxi;
 pub mod validate;
 pub mod watchdog;
