@@ -228,6 +228,17 @@ impl Store {
     /// active order of the same caller due in the window, returns the existing order.
     /// Immediate orders enter the pending queue, reservations the schedule.
     pub async fn create_order(&self, o: &NewOrder) -> Result<Created, StoreError> {
+        self.create_order_for(o, None).await
+    }
+
+    /// [`Store::create_order`], for a recurring pattern's occurrence
+    /// `(pattern id, occurrence key)` when given: the occurrence is marked made with the
+    /// order in the same atomic step, and one already made returns its order.
+    pub(crate) async fn create_order_for(
+        &self,
+        o: &NewOrder,
+        occurrence: Option<(&str, &str)>,
+    ) -> Result<Created, StoreError> {
         let status = if o.reservation {
             OrderStatus::Scheduled
         } else {
@@ -274,6 +285,7 @@ impl Store {
                 status,
                 request_ttl_s: self.request_ttl_s(),
                 fields,
+                occurrence,
             })
             .await?;
         match reply {

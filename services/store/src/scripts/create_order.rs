@@ -16,6 +16,9 @@ pub(crate) struct CreateOrder<'a> {
     pub(crate) request_ttl_s: u64,
     /// The order's field/value pairs beyond those the script sets itself.
     pub(crate) fields: Vec<(String, String)>,
+    /// A recurring pattern's occurrence `(pattern id, occurrence key)` this order is made
+    /// for: made at most once ever.
+    pub(crate) occurrence: Option<(&'a str, &'a str)>,
 }
 
 /// Which order stands.
@@ -48,6 +51,8 @@ impl Call for CreateOrder<'_> {
             k.wakeup.clone(),
             k.events.clone(),
             k.notifications.clone(),
+            // No occurrence: a key of the city that is never written.
+            k.recurring_made(self.occurrence.map_or("-", |(p, _)| p)),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
@@ -67,7 +72,8 @@ impl Call for CreateOrder<'_> {
             .arg(o.pickup_ms)
             .arg(&o.name)
             .arg(o.channel.code())
-            .arg(o.elderly.map(|r| r.code()).unwrap_or(""));
+            .arg(o.elderly.map(|r| r.code()).unwrap_or(""))
+            .arg(self.occurrence.map_or("", |(_, key)| key));
         for (f, v) in &self.fields {
             inv.arg(f).arg(v);
         }
