@@ -279,6 +279,7 @@ async fn a_mon_wed_fri_pattern_is_reserved_exactly_once_per_date_and_follows_eve
     assert_eq!(future_got, future_want);
 
     // Pause: every future reservation is cancelled and none is made.
+    let before_pause = city.store.get_pattern(&id).await.unwrap().unwrap();
     let paused = ops(&city)
         .pause_pattern(pb::PausePatternRequest {
             pattern_id: id.clone(),
@@ -291,6 +292,15 @@ async fn a_mon_wed_fri_pattern_is_reserved_exactly_once_per_date_and_follows_eve
         .unwrap();
     assert!(!paused.paused_from.is_empty());
     assert_eq!(pass(&city).await, 0);
+    // A pass that read the pattern before the pause (a race) makes nothing either: a
+    // reservation is made only from the pattern's current version.
+    assert_eq!(
+        city.store
+            .materialise_pattern(&before_pause, &Settings::default(), DEFAULT_HORIZON_MS)
+            .await
+            .unwrap(),
+        0
+    );
     // Future reservations still waiting (past ones are dispatch's now, whatever came of them).
     let scheduled = |orders: &[pb::Order]| {
         orders

@@ -154,6 +154,7 @@ impl Recurring {
                 |b| b.booker.clone(),
             ),
             created_ms: base.map_or_else(|| self.store.now_ms(), |b| b.created_ms),
+            ver: base.map_or(0, |b| b.ver),
         };
         rec.pattern()?.map_err(api_field)?;
         Ok(rec)
@@ -176,6 +177,9 @@ impl Recurring {
 
     /// Stores `rec`, brings its reservations in line, makes the due ones; the reply.
     async fn apply(&self, by: &Caller, action: &str, rec: &PatternRec) -> ApiResult<pb::Pattern> {
+        let mut rec = rec.clone();
+        rec.ver = self.store.next_pattern_version(&rec.id).await?;
+        let rec = &rec;
         self.store.save_pattern(rec).await?;
         let cancelled = self.store.resync_pattern(rec, self.horizon_ms()).await?;
         let made = self

@@ -27,7 +27,7 @@
 //! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
 //! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`); `px` / `px_why`: its privacy number, or why it has none (`privacy.rs`) |
-//! | `{c}:recurring:<id>` | string | a recurring-ride pattern (JSON: passenger, rules, paused from, cancelled; `recurring.rs`) |
+//! | `{c}:recurring:<id>` | string | a recurring-ride pattern (JSON: passenger, rules, paused from, cancelled, `ver` bumped by every change; `recurring.rs`); `create_order.lua` reads it to make an occurrence only from the current version |
 //! | `{c}:recurring:<id>:made` | hash | occurrence key (`<id>:<YYYYMMDD>:<out\|ret>`) → the reservation made for it: the durable record that makes materialising idempotent (written by `create_order.lua` with the order; never expires) |
 //! | `{c}:recurring:active` | set | patterns neither cancelled nor ended: what the materialiser walks |
 //! | `{c}:caller:<phone>:recurring` | set | the passenger's patterns |

@@ -92,6 +92,10 @@ pub struct PatternRec {
     pub booker: String,
     /// Created (ms).
     pub created_ms: i64,
+    /// Bumped by every change: a reservation is made only from the version it was
+    /// computed from (`create_order.lua`), so a pass racing a change makes nothing stale.
+    #[serde(default)]
+    pub ver: u64,
 }
 
 impl PatternRec {
@@ -164,6 +168,11 @@ impl Store {
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())
+    }
+
+    /// The version the next save of pattern `id` should carry: one after the stored one.
+    pub async fn next_pattern_version(&self, id: &str) -> Result<u64, StoreError> {
+        Ok(self.get_pattern(id).await?.map_or(1, |p| p.ver + 1))
     }
 
     /// One pattern, if it exists.
@@ -255,9 +264,14 @@ impl Store {
                 request_id: None,
                 dedupe_until_ms: None,
             };
-            let created = self
-                .create_order_for(&order, Some((&rec.id, &occ.key)))
-                .await?;
+            let Some(created) = self
+                .create_order_for(&order, Some((&rec.id, &occ.key, rec.ver)))
+                .await?
+            else {
+                // Changed meanwhile: whoever changed it makes the new trips.
+                tracing::debug!(pattern_id = %rec.id, "pattern changed during the pass");
+                break;
+            };
             if created.created {
                 made += 1;
                 tracing::info!(pattern_id = %rec.id, occurrence = %occ.key, order_id = %created.order.id, "recurring trip reserved");
