@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "taxi/v1/auth.proto",
     "taxi/v1/callcentre.proto",
     "taxi/v1/notify.proto",
+    "taxi/v1/recurring.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

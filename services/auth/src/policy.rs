@@ -59,6 +59,7 @@ const ANYONE: &[Role] = &Role::ALL;
 const NOBODY: &[Role] = &[];
 const SWITCH: &[Role] = &[PhoneSwitch, Supervisor];
 const SEATS: &[Role] = &[Operator, Supervisor, PhoneSwitch];
+const RECURRING: &[Role] = &[Operator, Supervisor, Relative];
 
 const fn rule(path: &'static str, roles: &'static [Role], scope: Scope) -> Rule {
     Rule {
@@ -212,6 +213,38 @@ pub const POLICY: &[Rule] = &[
     rule("/taxi.v1.HotlineService/AcknowledgeAlert", OPS, Scope::City),
     rule("/taxi.v1.HotlineService/ResolveAlert", OPS, Scope::City),
     rule("/taxi.v1.HotlineService/GetAlert", OPS_READ, Scope::City),
+    // RecurringService: operators and supervisors for any passenger, a relative for the
+    // passenger who granted access (the handler checks the pattern's passenger).
+    rule(
+        "/taxi.v1.RecurringService/CreatePattern",
+        RECURRING,
+        Scope::Passenger,
+    ),
+    rule(
+        "/taxi.v1.RecurringService/ListPatterns",
+        RECURRING,
+        Scope::Passenger,
+    ),
+    rule(
+        "/taxi.v1.RecurringService/UpdatePattern",
+        RECURRING,
+        Scope::Passenger,
+    ),
+    rule(
+        "/taxi.v1.RecurringService/PausePattern",
+        RECURRING,
+        Scope::Passenger,
+    ),
+    rule(
+        "/taxi.v1.RecurringService/CancelOccurrence",
+        RECURRING,
+        Scope::Passenger,
+    ),
+    rule(
+        "/taxi.v1.RecurringService/CancelPattern",
+        RECURRING,
+        Scope::Passenger,
+    ),
     // OneKeyService.
     rule(
         "/taxi.v1.OneKeyService/RegisterDevice",

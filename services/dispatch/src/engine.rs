@@ -160,6 +160,7 @@ impl Engine {
             tasks.push(tokio::spawn(self.clone().worker(n, shutdown.clone())));
         }
         tasks.push(tokio::spawn(self.clone().sweeper(shutdown.clone())));
+        tasks.push(tokio::spawn(self.clone().materialiser(shutdown.clone())));
         for t in tasks {
             let _ = t.await;
         }
@@ -227,6 +228,29 @@ impl Engine {
                     }
                 },
                 () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    /// Materialises every active recurring pattern's trips over the horizon, now and then
+    /// every `recurring_interval` (idempotent: each trip is made once ever).
+    async fn materialiser(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.settings.recurring_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let horizon_ms = self.settings.recurring_horizon.as_millis() as i64;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            match self
+                .store
+                .materialise_recurring(&self.settings, horizon_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(made) => tracing::info!(made, "recurring trips reserved"),
+                Err(e) => tracing::warn!(error = %e, "recurring pass skipped"),
             }
         }
     }

@@ -64,6 +64,10 @@ pub struct Settings {
     /// How long records of the audit trail (`events`) and of the care contacts' feed
     /// (`notifications`) are kept.
     pub event_retention: Duration,
+    /// How far ahead recurring rides are materialised as reservations (21 days).
+    pub recurring_horizon: Duration,
+    /// How often the materialiser passes over every active recurring pattern.
+    pub recurring_interval: Duration,
 }
 
 /// How an order is offered.
@@ -133,6 +137,8 @@ impl Default for Settings {
             trip_watch: TripWatch::default(),
             retention: Duration::from_secs(30 * 24 * 3600),
             event_retention: Duration::from_secs(30 * 24 * 3600),
+            recurring_horizon: Duration::from_millis(crate::recurring::DEFAULT_HORIZON_MS as u64),
+            recurring_interval: Duration::from_secs(60),
         }
     }
 }

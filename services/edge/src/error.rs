@@ -88,6 +88,7 @@ fn id_field(what: Entity) -> &'static str {
         Entity::Alert => "alert_id",
         Entity::Device => "device_id",
         Entity::DeadLetter => "dead_letter_id",
+        Entity::Pattern => "pattern_id",
     }
 }
 

@@ -5,6 +5,7 @@
 //!   anything is written).
 //! - [`relative`]: what a relative may do (book for, and follow, the person who granted
 //!   access); the handlers call it when the caller is a relative.
+//! - [`recurring`]: `taxi.v1.RecurringService`, recurring rides (served with the hotline).
 //! - this module: the handlers. `LookupCaller` and `ClassifyCall` are on the path of every
 //!   incoming call: one script, one round trip to Redis (plus one per order that has a
 //!   taxi to show).
@@ -13,6 +14,7 @@
 //! A relative's replies show the trip's status only ([`relative::status_view`]).
 
 pub mod checks;
+pub mod recurring;
 pub mod relative;
 
 use relative::Relative;

@@ -381,6 +381,11 @@ pub async fn run(
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
+        grpc.add_service(
+            taxi_hotline::recurring::Recurring::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
     }
     if has(Role::OneKey) {
         grpc.add_service(

@@ -17,6 +17,8 @@ pub enum Entity {
     Device,
     /// A dead letter of the notifications outbox.
     DeadLetter,
+    /// A recurring-ride pattern.
+    Pattern,
 }
 
 impl Entity {
@@ -28,6 +30,7 @@ impl Entity {
             Entity::Alert => "alert",
             Entity::Device => "device",
             Entity::DeadLetter => "dead letter",
+            Entity::Pattern => "pattern",
         }
     }
 }

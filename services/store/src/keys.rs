@@ -27,6 +27,10 @@
 //! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
 //! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`); `px` / `px_why`: its privacy number, or why it has none (`privacy.rs`) |
+//! | `{c}:recurring:<id>` | string | a recurring-ride pattern (JSON: passenger, rules, paused from, cancelled, `ver` bumped by every change; `recurring.rs`); `create_order.lua` reads it to make an occurrence only from the current version |
+//! | `{c}:recurring:<id>:made` | hash | occurrence key (`<id>:<YYYYMMDD>:<out\|ret>`) → the reservation made for it: the durable record that makes materialising idempotent (written by `create_order.lua` with the order; never expires) |
+//! | `{c}:recurring:active` | set | patterns neither cancelled nor ended: what the materialiser walks |
+//! | `{c}:caller:<phone>:recurring` | set | the passenger's patterns |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
@@ -371,6 +375,26 @@ impl Keys {
         }
     }
 
+    /// `{c}:recurring:<id>`: a recurring-ride pattern (JSON).
+    pub fn recurring(&self, id: &str) -> String {
+        format!("{}:recurring:{id}", self.prefix)
+    }
+
+    /// `{c}:recurring:<id>:made`: occurrence key → the reservation made for it.
+    pub fn recurring_made(&self, id: &str) -> String {
+        format!("{}:recurring:{id}:made", self.prefix)
+    }
+
+    /// `{c}:recurring:active`: the patterns the materialiser walks.
+    pub fn recurring_active(&self) -> String {
+        format!("{}:recurring:active", self.prefix)
+    }
+
+    /// `{c}:caller:<phone>:recurring`: the passenger's patterns.
+    pub fn caller_recurring(&self, phone: &str) -> String {
+        format!("{}:caller:{phone}:recurring", self.prefix)
+    }
+
     /// `{c}:auth:key`: the token signing key when none is configured.
     pub fn auth_key(&self) -> String {
         format!("{}:auth:key", self.prefix)
@@ -487,6 +511,10 @@ mod tests {
             k.device("D1"),
             k.alert("A1"),
             k.seq("taxi"),
+            k.recurring("P1"),
+            k.recurring_made("P1"),
+            k.recurring_active(),
+            k.caller_recurring("13800138000"),
         ]);
         for key in &all {
             assert!(key.starts_with("{c:500100}:"), "{key}");

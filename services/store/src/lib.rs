@@ -26,6 +26,7 @@
 //!   another append came first), pages for the auditor, verification. Never trimmed.
 //! - [`outbox`]: the notifications outbox: a stream read by a consumer group, retries
 //!   with back-off on the store's clock, claiming of a dead worker's messages, dead letters.
+//! - [`recurring`]: recurring-ride patterns, and materialising their trips as reservations, once each.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -64,6 +65,7 @@ pub mod oplog;
 pub mod orders;
 pub mod outbox;
 pub mod privacy;
+pub mod recurring;
 pub mod retention;
 mod scripts;
 pub mod taxis;

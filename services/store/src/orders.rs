@@ -228,6 +228,20 @@ impl Store {
     /// active order of the same caller due in the window, returns the existing order.
     /// Immediate orders enter the pending queue, reservations the schedule.
     pub async fn create_order(&self, o: &NewOrder) -> Result<Created, StoreError> {
+        self.create_order_for(o, None)
+            .await?
+            .ok_or_else(|| StoreError::Internal("an order that is no occurrence was stale".into()))
+    }
+
+    /// [`Store::create_order`], for a recurring pattern's occurrence
+    /// `(pattern id, occurrence key, pattern version)` when given: the occurrence is marked
+    /// made with the order in the same atomic step, one already made returns its order,
+    /// and `None` says the pattern is no longer at that version (nothing was made).
+    pub(crate) async fn create_order_for(
+        &self,
+        o: &NewOrder,
+        occurrence: Option<(&str, &str, u64)>,
+    ) -> Result<Option<Created>, StoreError> {
         let status = if o.reservation {
             OrderStatus::Scheduled
         } else {
@@ -274,6 +288,7 @@ impl Store {
                 status,
                 request_ttl_s: self.request_ttl_s(),
                 fields,
+                occurrence,
             })
             .await?;
         match reply {
@@ -284,15 +299,16 @@ impl Store {
                     .chunks_exact(2)
                     .map(|kv| (kv[0].clone(), kv[1].clone()))
                     .collect();
-                Ok(Created {
+                Ok(Some(Created {
                     order: OrderRecord::from_fields(&Fields::new(map))?,
                     created: true,
-                })
+                }))
             }
-            CreateOrderReply::Existing { order } => Ok(Created {
+            CreateOrderReply::Existing { order } => Ok(Some(Created {
                 order: self.get_order(&order).await?,
                 created: false,
-            }),
+            })),
+            CreateOrderReply::Stale {} => Ok(None),
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
 pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
 pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
+/// `TAXI_RECURRING_HORIZON_DAYS`: how far ahead recurring rides are reserved.
+pub(crate) const ENV_RECURRING_HORIZON: &str = "TAXI_RECURRING_HORIZON_DAYS";
 /// `TAXI_STUCK_ARRIVAL_MIN_SECS`: the least time a taxi has to reach the pickup before
 /// the watchdog alerts operators.
 pub(crate) const ENV_STUCK_ARRIVAL_MIN: &str = "TAXI_STUCK_ARRIVAL_MIN_SECS";
@@ -156,6 +158,9 @@ mod defaults {
     }
     pub(super) fn event_retention_days() -> u64 {
         s().event_retention.as_secs() / 86_400
+    }
+    pub(super) fn recurring_horizon_days() -> u64 {
+        s().recurring_horizon.as_secs() / 86_400
     }
     pub(super) fn max_streams_per_connection() -> u32 {
         ServerConfig::default().max_streams_per_connection
@@ -316,6 +321,9 @@ pub(crate) struct ServeArgs {
     /// Days the audit trail (events) and the notifications feed are kept.
     #[arg(long, env = ENV_EVENT_RETENTION, default_value_t = defaults::event_retention_days())]
     pub event_retention_days: u64,
+    /// Days ahead recurring rides are materialised as reservations.
+    #[arg(long, env = ENV_RECURRING_HORIZON, default_value_t = defaults::recurring_horizon_days())]
+    pub recurring_horizon_days: u64,
     /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
     #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
     pub max_streams_per_connection: u32,
@@ -702,6 +710,11 @@ impl ServeArgs {
                 format!("--event-retention-days / {ENV_EVENT_RETENTION}"),
             ),
             (
+                self.recurring_horizon_days,
+                1..=60,
+                format!("--recurring-horizon-days / {ENV_RECURRING_HORIZON}"),
+            ),
+            (
                 u64::from(self.max_streams_per_connection),
                 1..=100_000,
                 format!("--max-streams-per-connection / {ENV_MAX_STREAMS}"),
@@ -729,6 +742,7 @@ impl ServeArgs {
         };
         s.retention = Duration::from_secs(self.retention_days * 86_400);
         s.event_retention = Duration::from_secs(self.event_retention_days * 86_400);
+        s.recurring_horizon = Duration::from_secs(self.recurring_horizon_days * 86_400);
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {
@@ -1129,6 +1143,7 @@ mod tests {
         assert_eq!(got.trip_watch, want.trip_watch);
         assert_eq!(got.retention, want.retention);
         assert_eq!(got.event_retention, want.event_retention);
+        assert_eq!(got.recurring_horizon, want.recurring_horizon);
         assert_eq!(got.city.code, want.city.code);
         assert_eq!(c.redis_fsync, taxi_redis_process::Fsync::default());
         let server = ServerConfig::default();

@@ -4,21 +4,34 @@
 -- Not of the city family (no library, few keys): it is on every booking's path.
 -- KEYS: the new order's hash, the caller's orders, the caller's active orders, the request
 --   id's key, the caller's hash, the city's stats, pending queue, schedule, wake-up list, events,
---   the notifications outbox
+--   the notifications outbox, a recurring pattern's made-occurrences hash and the pattern
+--   (never-written keys when none)
 -- ARGV (after NOW): order id, has request id (0/1), request ttl s, dedupe (0/1),
 --   dedupe: pickup at or before this ms, status code (OS.pending or OS.scheduled), queue
 --   score or release ms, pickup ms, caller name if new, channel code, elderly reason
---   ('' if none), then field/value pairs of the order
+--   ('' if none), occurrence key of a recurring pattern ('' if none), the pattern's version
+--   the occurrence was computed from, then field/value pairs of the order
+-- A recurring occurrence is made once ever: the made hash names its order, written with it;
+-- and only from the pattern as it stands (a pass that read an older version, or a pattern
+-- since cancelled, makes nothing: 'stale').
 -- The order keeps the passenger's message channel (the caller's `notify`, SMS if unset);
 -- a relative's booking (field `n_rel`, the relative's phone) is told to both, through the
 -- outbox, in the same step.
 -- Reply: {kind = 'created', fields = {field, value, ...}} (the stored order, so nothing is
 --   read back) | {kind = 'existing', order}
 local order_key, caller_orders, caller_active, request_key, caller_key, stats, pending, scheduled,
-  wakeup, events, outbox = own_keys()
-local id, has_request, ttl, dedupe, due_by, status, score, pickup_ms, name, channel, reason =
-  own_args()
-local FIELDS = 13
+  wakeup, events, outbox, made, pattern = own_keys()
+local id, has_request, ttl, dedupe, due_by, status, score, pickup_ms, name, channel, reason,
+  occurrence, version = own_args()
+local FIELDS = 15
+if occurrence ~= '' then
+  local seen = redis.call('HGET', made, occurrence)
+  if seen then return reply('existing', {order = seen}) end
+  local raw = redis.call('GET', pattern)
+  if not raw then return reply('stale', {}) end
+  local p = cjson.decode(raw)
+  if p.cancelled or tostring(p.ver) ~= version then return reply('stale', {}) end
+end
 if has_request == '1' then
   local seen = redis.call('GET', request_key)
   if seen then return reply('existing', {order = seen}) end
@@ -53,6 +66,7 @@ else
   redis.call('ZADD', scheduled, score, id)
 end
 if has_request == '1' then redis.call('SET', request_key, id, 'EX', ttl) end
+if occurrence ~= '' then redis.call('HSET', made, occurrence, id) end
 if redis.call('HSETNX', caller_key, 'created', NOW) == 1 then
   redis.call('HSET', caller_key, 'name', name, 'updated', NOW)
 end

@@ -16,6 +16,9 @@ pub(crate) struct CreateOrder<'a> {
     pub(crate) request_ttl_s: u64,
     /// The order's field/value pairs beyond those the script sets itself.
     pub(crate) fields: Vec<(String, String)>,
+    /// A recurring pattern's occurrence `(pattern id, occurrence key, pattern version)`
+    /// this order is made for: made at most once ever, and only from that version.
+    pub(crate) occurrence: Option<(&'a str, &'a str, u64)>,
 }
 
 /// Which order stands.
@@ -24,8 +27,11 @@ pub(crate) struct CreateOrder<'a> {
 pub(crate) enum CreateOrderReply {
     /// Created; the order's hash as stored, field after value.
     Created { fields: Vec<String> },
-    /// The request id was seen, or the caller has an active order due in the window.
+    /// The request id was seen, or the caller has an active order due in the window, or
+    /// the occurrence was made.
     Existing { order: String },
+    /// The occurrence's pattern changed (or was cancelled) since it was read: nothing made.
+    Stale {},
 }
 
 impl Call for CreateOrder<'_> {
@@ -48,6 +54,9 @@ impl Call for CreateOrder<'_> {
             k.wakeup.clone(),
             k.events.clone(),
             k.notifications.clone(),
+            // No occurrence: a key of the city that is never written.
+            k.recurring_made(self.occurrence.map_or("-", |(p, _, _)| p)),
+            k.recurring(self.occurrence.map_or("-", |(p, _, _)| p)),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
@@ -67,7 +76,9 @@ impl Call for CreateOrder<'_> {
             .arg(o.pickup_ms)
             .arg(&o.name)
             .arg(o.channel.code())
-            .arg(o.elderly.map(|r| r.code()).unwrap_or(""));
+            .arg(o.elderly.map(|r| r.code()).unwrap_or(""))
+            .arg(self.occurrence.map_or("", |(_, key, _)| key))
+            .arg(self.occurrence.map_or(0, |(_, _, v)| v));
         for (f, v) in &self.fields {
             inv.arg(f).arg(v);
         }
