@@ -474,19 +474,8 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<Assignment>, StoreError> {
-        let start = if after.is_empty() {
-            "-".to_string()
-        } else {
-            format!("({after}")
-        };
-        let mut conn = self.conn.clone();
-        let rows: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&self.keys.cc_assignments)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut conn)
+        let rows = self
+            .entries_after(&self.keys.cc_assignments, after, limit)
             .await?;
         Ok(rows
             .into_iter()

@@ -324,19 +324,8 @@ impl Store {
         after: &str,
         count: usize,
     ) -> Result<Vec<AnnouncedCall>, StoreError> {
-        let start = if after.is_empty() {
-            "-".to_string()
-        } else {
-            format!("({after}")
-        };
-        let mut conn = self.conn.clone();
-        let rows: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&self.keys.console_calls)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
+        let rows = self
+            .entries_after(&self.keys.console_calls, after, count)
             .await?;
         Ok(rows
             .into_iter()

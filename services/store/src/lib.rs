@@ -68,6 +68,7 @@ pub mod privacy;
 pub mod recurring;
 pub mod retention;
 mod scripts;
+mod streams;
 pub mod taxis;
 
 pub use conn::{Target, redact};
