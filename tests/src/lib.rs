@@ -443,6 +443,38 @@ impl TestCity {
         DispatchServiceClient::new(self.as_supervisor())
     }
 
+    /// A relative of `passenger` (named 儿子, phone `relative_phone`), granted by the
+    /// supervisor, redeemed and logged in with the relative's key: the channel acting as
+    /// that relative.
+    pub async fn relative_of(&self, passenger: &str, relative_phone: &str) -> Authed {
+        let grant = self
+            .access()
+            .grant_relative(pb::GrantRelativeRequest {
+                passenger_phone: passenger.into(),
+                relative_name: "儿子".into(),
+                relative_phone: relative_phone.into(),
+            })
+            .await
+            .expect("grant")
+            .into_inner();
+        let key = self
+            .auth()
+            .redeem_grant(pb::RedeemGrantRequest {
+                grant_code: grant.grant_code,
+            })
+            .await
+            .expect("redeem")
+            .into_inner();
+        let token = login_key(
+            self.channel(),
+            pb::KeyKind::Relative,
+            &key.relative_id,
+            &key.secret,
+        )
+        .await;
+        self.as_token(&token)
+    }
+
     /// An AccessService client (supervisor).
     pub fn access(&self) -> AccessServiceClient<Authed> {
         AccessServiceClient::new(self.as_supervisor())

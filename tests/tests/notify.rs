@@ -110,32 +110,7 @@ fn voice_profile(phone: &str) -> pb::CallerProfile {
 
 /// A relative of `passenger`, granted by the supervisor and logged in.
 async fn relative_for(city: &TestCity, passenger: &str) -> HotlineServiceClient<Authed> {
-    let grant = city
-        .access()
-        .grant_relative(pb::GrantRelativeRequest {
-            passenger_phone: passenger.into(),
-            relative_name: "儿子".into(),
-            relative_phone: SON.into(),
-        })
-        .await
-        .expect("grant")
-        .into_inner();
-    let key = city
-        .auth()
-        .redeem_grant(pb::RedeemGrantRequest {
-            grant_code: grant.grant_code,
-        })
-        .await
-        .expect("redeem")
-        .into_inner();
-    let token = login_key(
-        city.channel(),
-        pb::KeyKind::Relative,
-        &key.relative_id,
-        &key.secret,
-    )
-    .await;
-    HotlineServiceClient::new(city.as_token(&token))
+    HotlineServiceClient::new(city.relative_of(passenger, SON).await)
 }
 
 /// A relative's booking for `DAD` from his home: both are told.

@@ -364,32 +364,7 @@ async fn a_mon_wed_fri_pattern_is_reserved_exactly_once_per_date_and_follows_eve
 
 /// Grants `SON` access to `passenger` and logs in as the relative.
 async fn relative_for(city: &TestCity, passenger: &str) -> Recurring {
-    let grant = city
-        .access()
-        .grant_relative(pb::GrantRelativeRequest {
-            passenger_phone: passenger.into(),
-            relative_name: "儿子".into(),
-            relative_phone: SON.into(),
-        })
-        .await
-        .expect("grant")
-        .into_inner();
-    let key = city
-        .auth()
-        .redeem_grant(pb::RedeemGrantRequest {
-            grant_code: grant.grant_code,
-        })
-        .await
-        .expect("redeem")
-        .into_inner();
-    let token = login_key(
-        city.channel(),
-        pb::KeyKind::Relative,
-        &key.relative_id,
-        &key.secret,
-    )
-    .await;
-    RecurringServiceClient::new(city.as_token(&token))
+    RecurringServiceClient::new(city.relative_of(passenger, SON).await)
 }
 
 #[tokio::test]
