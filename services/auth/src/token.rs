@@ -1,10 +1,24 @@
 //! Short-lived access tokens: JWTs signed with HS256 (`jsonwebtoken`), carrying the role,
 //! the bound id, the city and the session. Expiry is checked against the injected clock,
 //! not the machine's, so tests step time instead of sleeping.
+//!
+//! A client sends the same token with every call until it refreshes it, so a token whose
+//! signature and claims were checked once is remembered (bounded, by its whole text):
+//! checking the signature and parsing the claims on every call was a measurable share of
+//! a booking's server time (`taxi bench --scenario burst`). Expiry is still checked
+//! against the clock on every call, and revocation by the layer after it; a token that
+//! failed is never remembered, and any change to a token's text is a different key.
 
 use crate::role::{Identity, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How many verified tokens are remembered: one or two per client that calls often (a
+/// driver's app, a device, an operator's seat, a service), for a large city's fleet. At
+/// about 0.5 KB an entry this bounds the memory to some tens of MB; beyond it the least
+/// used are forgotten and verified again when they come back.
+pub const VERIFIED_CAPACITY: usize = 50_000;
 
 /// Shortest signing key accepted (bytes).
 pub const MIN_KEY_BYTES: usize = 32;
@@ -53,6 +67,8 @@ pub struct Tokens {
     validation: Validation,
     city: String,
     ttl: Duration,
+    /// Tokens whose signature, role and city were checked, with whom they name.
+    verified: Arc<quick_cache::sync::Cache<String, Identity>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -86,6 +102,7 @@ impl Tokens {
             validation,
             city: city.to_string(),
             ttl,
+            verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CAPACITY)),
         })
     }
 
@@ -126,15 +143,28 @@ impl Tokens {
 
     /// The identity `token` speaks for, if it is ours, current and of this city.
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Identity, TokenError> {
+        let identity = match self.verified.get(token) {
+            Some(identity) => identity,
+            None => {
+                let identity = self.check(token)?;
+                self.verified.insert(token.to_string(), identity.clone());
+                identity
+            }
+        };
+        if now_ms >= identity.expires_ms {
+            return Err(TokenError::Expired);
+        }
+        Ok(identity)
+    }
+
+    /// Checks `token`'s signature, role and city (not its expiry).
+    fn check(&self, token: &str) -> Result<Identity, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
         let role = Role::from_code(&c.role).ok_or(TokenError::Invalid)?;
         if c.city != self.city {
             return Err(TokenError::OtherCity(c.city));
-        }
-        if now_ms >= c.exp_ms {
-            return Err(TokenError::Expired);
         }
         Ok(Identity {
             role,
@@ -189,6 +219,29 @@ mod tests {
         // "alg": "none" is never accepted.
         let none = format!("eyJhbGciOiJub25lIn0.{}.", tok.split('.').nth(1).unwrap());
         assert_eq!(t.verify(&none, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_its_edits_are_still_refused() {
+        let t = Tokens::new(KEY, "500100", Duration::from_secs(900)).unwrap();
+        let (tok, exp) = t.issue(Role::Driver, "T1", "s", None, 0);
+        // The first call checks and remembers it, the second finds it remembered.
+        assert_eq!(t.verify(&tok, 1).unwrap().id, "T1");
+        assert_eq!(t.verify(&tok, 2).unwrap().id, "T1");
+        assert_eq!(t.verified.len(), 1);
+        assert_eq!(t.verify(&tok, exp), Err(TokenError::Expired));
+        // Every edit of a remembered token is another key, checked in full.
+        let mut edited = tok.clone().into_bytes();
+        for i in [0, tok.len() / 2, tok.len() - 1] {
+            let keep = edited[i];
+            edited[i] = if keep == b'A' { b'B' } else { b'A' };
+            let text = String::from_utf8(edited.clone()).unwrap();
+            assert_eq!(t.verify(&text, 3), Err(TokenError::Invalid), "edit at {i}");
+            edited[i] = keep;
+        }
+        // A token that failed is never remembered; a clone shares what was checked.
+        assert_eq!(t.verified.len(), 1);
+        assert_eq!(t.clone().verify(&tok, 4).unwrap().id, "T1");
     }
 
     #[test]
