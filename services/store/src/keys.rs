@@ -31,6 +31,7 @@
 //! | `{c}:recurring:<id>:made` | hash | occurrence key (`<id>:<YYYYMMDD>:<out\|ret>`) → the reservation made for it: the durable record that makes materialising idempotent (written by `create_order.lua` with the order; never expires) |
 //! | `{c}:recurring:active` | set | patterns neither cancelled nor ended: what the materialiser walks |
 //! | `{c}:caller:<phone>:recurring` | set | the passenger's patterns |
+//! | `{c}:taxi:<id>:paired` | set | the recurring patterns the caring-fleet taxi is paired with (issue 14; `guarantee.rs`) |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
@@ -390,6 +391,11 @@ impl Keys {
         format!("{}:recurring:active", self.prefix)
     }
 
+    /// `{c}:taxi:<id>:paired`: the patterns a caring-fleet taxi is paired with.
+    pub fn taxi_paired(&self, taxi: &str) -> String {
+        format!("{}:taxi:{taxi}:paired", self.prefix)
+    }
+
     /// `{c}:caller:<phone>:recurring`: the passenger's patterns.
     pub fn caller_recurring(&self, phone: &str) -> String {
         format!("{}:caller:{phone}:recurring", self.prefix)
@@ -515,6 +521,7 @@ mod tests {
             k.recurring_made("P1"),
             k.recurring_active(),
             k.caller_recurring("13800138000"),
+            k.taxi_paired("T1"),
         ]);
         for key in &all {
             assert!(key.starts_with("{c:500100}:"), "{key}");
