@@ -225,7 +225,38 @@ async fn a_paired_driver_confirms_and_refuses_and_every_trip_is_covered_or_alert
     let offer = p_stream.offer(S).await;
     assert_eq!(offer.order_id, t1);
     n_stream.no_offer(Duration::from_millis(500)).await;
-    drive_trip(&city, p, &t1).await;
+    city.driver()
+        .accept_offer(pb::AcceptOfferRequest {
+            taxi_id: p.into(),
+            order_id: t1.clone(),
+        })
+        .await
+        .expect("accept");
+    // Taken an hour ahead, the trip is not stuck until its pickup time has passed.
+    step_to(&city, at(0) - 60_000);
+    assert_eq!(city.store.flag_stuck_trips(100).await.unwrap(), 0);
+    assert!(city.store.stuck_trips(10).await.unwrap().0.is_empty());
+    let mut d = city.driver();
+    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+        taxi_id: p.into(),
+        order_id: t1.clone(),
+    })
+    .await
+    .expect("arrive");
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: p.into(),
+        order_id: t1.clone(),
+    })
+    .await
+    .expect("start");
+    d.complete_trip(pb::CompleteTripRequest {
+        taxi_id: p.into(),
+        order_id: t1.clone(),
+        fare_cents: 2350,
+        paid_by: 0,
+    })
+    .await
+    .expect("complete");
 
     // T−60 of the refused trip: only the caring fleet, and not the driver who refused:
     // the other caring taxi, 1.5 km away, though an ordinary taxi waits 50 m from it.

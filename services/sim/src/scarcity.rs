@@ -10,7 +10,7 @@
 //! accept every offer, arrive at the pickup time, and finish the trip after its travel
 //! time at city speed; then they wait at the drop-off for the next one.
 
-use crate::city::{self, SPOTS, SpotKind};
+use crate::city::{self, SPOTS};
 use crate::{Principals, auth::Authed};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
