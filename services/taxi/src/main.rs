@@ -17,6 +17,7 @@ mod admin;
 mod bench;
 mod config;
 mod demo;
+mod demo_recurring;
 mod principals;
 mod sim;
 
