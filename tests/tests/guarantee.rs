@@ -135,6 +135,26 @@ async fn a_paired_driver_confirms_and_refuses_and_every_trip_is_covered_or_alert
         "taxi_id",
     );
     assert!(trips(&city, n).await.is_empty());
+    assert_status(
+        ops.pair_driver(pb::PairDriverRequest {
+            pattern_id: id.clone(),
+            taxi_id: "TNOSUCHTAXI".into(),
+        })
+        .await,
+        Code::NotFound,
+        "TNOSUCHTAXI",
+    );
+    assert_status(
+        ops.pair_driver(pb::PairDriverRequest {
+            pattern_id: String::new(),
+            taxi_id: p.into(),
+        })
+        .await,
+        Code::InvalidArgument,
+        "pattern_id",
+    );
+    let stored = city.store.get_pattern(&id).await.unwrap().unwrap();
+    assert_eq!(stored.paired_taxi, "", "a refused pairing stores nothing");
     let pattern = ops
         .pair_driver(pb::PairDriverRequest {
             pattern_id: id.clone(),
