@@ -12,7 +12,9 @@
 -- need searches only the accessible taxis' index, the caring ring only the caring
 -- fleet's), skipping stale fixes and taxis that had their chance, and offer it to the
 -- nearest (or the N nearest in broadcast mode). Nothing in reach: try again at the next
--- retry tick.
+-- retry tick. A recurring trip (issue 14, fields written when it was made) goes to its
+-- confirmed paired taxi first, to the caring fleet only until `caring_until`, and is never
+-- given up before `keep_until`: one block below.
 -- KEYS (after the city's): for each expected order, its hash and its tried set
 -- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
 --   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
