@@ -358,6 +358,67 @@ async fn a_paired_driver_confirms_and_refuses_and_every_trip_is_covered_or_alert
     );
 }
 
+#[tokio::test]
+async fn a_cancelled_trip_leaves_the_paired_drivers_list_and_its_stream_says_so() {
+    let city = TestCity::start_with(fast_config()).await;
+    city.pause();
+    let paired = register_taxi_with(&mut city.fleet(), "渝A20001", false, &["caring"]).await;
+    let p = paired.taxi_id.as_str();
+    let mut stream = DriverStream::open(&city, p).await;
+    let start = china_date(city.now_ms()) + Days::days(1);
+    let mut ops = RecurringServiceClient::new(city.as_supervisor());
+    let id = ops
+        .create_pattern(pb::CreatePatternRequest {
+            rules: Some(rules(start, start + Days::days(1))),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .pattern
+        .unwrap()
+        .pattern_id;
+    ops.pair_driver(pb::PairDriverRequest {
+        pattern_id: id.clone(),
+        taxi_id: p.into(),
+    })
+    .await
+    .expect("pair");
+    let list = trips(&city, p).await;
+    assert_eq!(list.len(), 2);
+    ops.cancel_occurrence(pb::CancelOccurrenceRequest {
+        pattern_id: id.clone(),
+        date: start.format("%Y-%m-%d").to_string(),
+    })
+    .await
+    .expect("cancel one date");
+    paired_notice(&mut stream, &list[0].order_id, "cancelled").await;
+    let left: Vec<String> = trips(&city, p)
+        .await
+        .into_iter()
+        .map(|t| t.order_id)
+        .collect();
+    assert_eq!(left, [list[1].order_id.clone()]);
+    // Unpaired: the list is empty and the driver can no longer answer.
+    ops.pair_driver(pb::PairDriverRequest {
+        pattern_id: id,
+        taxi_id: String::new(),
+    })
+    .await
+    .expect("unpair");
+    paired_notice(&mut stream, &list[1].order_id, "unpaired").await;
+    assert!(trips(&city, p).await.is_empty());
+    assert_status(
+        city.driver()
+            .confirm_paired_trip(pb::ConfirmPairedTripRequest {
+                taxi_id: p.into(),
+                order_id: list[1].order_id.clone(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "order_id",
+    );
+}
+
 /// The simulator's principals, made in the test city and logged in through AuthService.
 async fn sim_principals(
     city: &TestCity,
