@@ -60,6 +60,7 @@ const NOBODY: &[Role] = &[];
 const SWITCH: &[Role] = &[PhoneSwitch, Supervisor];
 const SEATS: &[Role] = &[Operator, Supervisor, PhoneSwitch];
 const RECURRING: &[Role] = &[Operator, Supervisor, Relative];
+const PAIRING: &[Role] = &[Operator, Supervisor, FleetAdmin];
 
 const fn rule(path: &'static str, roles: &'static [Role], scope: Scope) -> Rule {
     Rule {
@@ -165,6 +166,22 @@ pub const POLICY: &[Rule] = &[
         Scope::OwnTaxi,
     ),
     rule("/taxi.v1.DriverService/EndStreetHail", TAXI, Scope::OwnTaxi),
+    // Paired recurring trips (issue 14): the paired driver for its own taxi.
+    rule(
+        "/taxi.v1.DriverService/ListPairedTrips",
+        TAXI,
+        Scope::OwnTaxi,
+    ),
+    rule(
+        "/taxi.v1.DriverService/ConfirmPairedTrip",
+        TAXI,
+        Scope::OwnTaxi,
+    ),
+    rule(
+        "/taxi.v1.DriverService/RefusePairedTrip",
+        TAXI,
+        Scope::OwnTaxi,
+    ),
     // HotlineService.
     rule(
         "/taxi.v1.HotlineService/LookupCaller",
@@ -245,6 +262,8 @@ pub const POLICY: &[Rule] = &[
         RECURRING,
         Scope::Passenger,
     ),
+    // Pairing a caring-fleet taxi with a pattern: the call centre or the fleet.
+    rule("/taxi.v1.RecurringService/PairDriver", PAIRING, Scope::City),
     // OneKeyService.
     rule(
         "/taxi.v1.OneKeyService/RegisterDevice",

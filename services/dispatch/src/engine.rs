@@ -233,7 +233,8 @@ impl Engine {
     }
 
     /// Materialises every active recurring pattern's trips over the horizon, now and then
-    /// every `recurring_interval` (idempotent: each trip is made once ever).
+    /// every `recurring_interval` (idempotent: each trip is made once ever), and raises
+    /// the T−15 alert of every recurring trip still without a taxi (once each).
     async fn materialiser(self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.settings.recurring_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -251,6 +252,13 @@ impl Engine {
                 Ok(0) => {}
                 Ok(made) => tracing::info!(made, "recurring trips reserved"),
                 Err(e) => tracing::warn!(error = %e, "recurring pass skipped"),
+            }
+            // The caring fleet's guarantee (issue 14): a recurring trip still without a
+            // taxi at T−15 raises its operator alert, once.
+            match self.store.guarantee_pass(&self.settings.guarantee).await {
+                Ok(0) => {}
+                Ok(raised) => tracing::warn!(raised, "recurring trips unassigned at T-15"),
+                Err(e) => tracing::warn!(error = %e, "guarantee pass skipped"),
             }
         }
     }

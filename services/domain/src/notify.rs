@@ -25,17 +25,20 @@ pub enum MessageKind {
     Emergency,
     /// A relative booked a taxi for the passenger (to both).
     Booked,
+    /// A recurring trip has no taxi yet at T−15 (issue 14): an operator is on it.
+    Late,
 }
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Assigned,
         MessageKind::Arrived,
         MessageKind::Completed,
         MessageKind::Unfulfilled,
         MessageKind::Emergency,
         MessageKind::Booked,
+        MessageKind::Late,
     ];
 
     /// The stored code.
@@ -47,6 +50,7 @@ impl MessageKind {
             MessageKind::Unfulfilled => "unfulfilled",
             MessageKind::Emergency => "emergency",
             MessageKind::Booked => "booked",
+            MessageKind::Late => "late",
         }
     }
 
@@ -272,6 +276,10 @@ impl Message {
                     self.phone
                 )
             }
+            MessageKind::Late => format!(
+                "【95128叫车】{for_whom}您预约的固定行程（上车地点：{}）暂未派到车，话务员正在为您安排，请保持电话畅通。",
+                self.address
+            ),
             MessageKind::Booked => match self.role {
                 Recipient::Relative => format!(
                     "【95128叫车】已为{}叫车，上车地点：{}。派车后会再通知您。",
@@ -459,6 +467,7 @@ mod tests {
         );
         assert!(t(MessageKind::Completed).contains("车费23.50元"));
         assert!(t(MessageKind::Unfulfilled).contains("没有空车"));
+        assert!(t(MessageKind::Late).contains("暂未派到车"));
         assert!(t(MessageKind::Emergency).contains("王奶奶（电话13900139000）"));
         assert!(t(MessageKind::Booked).contains("您的家人已为您叫了出租车，上车地点：解放碑"));
         let mut rel = msg(MessageKind::Booked);

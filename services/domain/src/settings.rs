@@ -68,6 +68,9 @@ pub struct Settings {
     pub recurring_horizon: Duration,
     /// How often the materialiser passes over every active recurring pattern.
     pub recurring_interval: Duration,
+    /// The caring fleet's guarantee for recurring trips (issue 14): when a trip is
+    /// released to the caring fleet, opened to any taxi, and alerted on.
+    pub guarantee: crate::recurring::Guarantee,
 }
 
 /// How an order is offered.
@@ -139,6 +142,7 @@ impl Default for Settings {
             event_retention: Duration::from_secs(30 * 24 * 3600),
             recurring_horizon: Duration::from_millis(crate::recurring::DEFAULT_HORIZON_MS as u64),
             recurring_interval: Duration::from_secs(60),
+            guarantee: crate::recurring::Guarantee::default(),
         }
     }
 }

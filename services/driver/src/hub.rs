@@ -348,6 +348,10 @@ impl Hub {
                 }))
             }
             NoticeKind::SignedOff => Some(Event::SignedOff(pb::SignedOff { reason })),
+            NoticeKind::Paired => Some(Event::PairedTripChanged(pb::PairedTripChanged {
+                order_id: order,
+                reason,
+            })),
             NoticeKind::PrivacyNumber => {
                 // Read now: sent only while this taxi holds the trip and the number is
                 // bound; the passenger's real number is never in it.

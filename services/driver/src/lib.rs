@@ -30,6 +30,7 @@ use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_server::{DriverService, DriverServiceServer};
 use taxi_store::dispatch::TripStep;
 use taxi_store::feed::Seq;
+use taxi_store::guarantee::{PairRefusal, PairState, PairedTrip};
 use taxi_store::taxis::FixOutcome;
 use taxi_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -144,6 +145,50 @@ impl Driver {
         }
         tracing::info!(taxi_id = %taxi, order_id = %order, %reason, "offer declined");
         Ok(pb::DeclineOfferResponse {})
+    }
+
+    /// A paired trip on the wire.
+    fn paired_trip(t: &PairedTrip) -> pb::PairedTrip {
+        let o = &t.order;
+        pb::PairedTrip {
+            order_id: o.id.clone(),
+            pattern_id: t.pattern.clone(),
+            pickup_time: Some(convert::timestamp(o.pickup_ms)),
+            pickup: Some(convert::place_to(&o.pickup)),
+            dropoff: o.dropoff.as_ref().map(convert::place_to),
+            state: match t.state {
+                PairState::Unconfirmed => pb::PairedTripState::Unconfirmed,
+                PairState::Confirmed => pb::PairedTripState::Confirmed,
+                PairState::Refused => pb::PairedTripState::Refused,
+            } as i32,
+            status: convert::order_status(o.status) as i32,
+            passenger_name: o.name.clone(),
+        }
+    }
+
+    /// The paired driver's answer to one coming trip.
+    async fn answer_paired(
+        &self,
+        c: &Caller,
+        taxi_id: &str,
+        order_id: &str,
+        confirm: bool,
+    ) -> ApiResult<pb::PairedTrip> {
+        let (taxi, order) = Self::ids(c, taxi_id, order_id)?;
+        match self.store.answer_paired(&taxi, &order, confirm).await? {
+            Ok(t) => {
+                tracing::info!(taxi_id = %taxi, order_id = %order, confirm, "paired trip answered");
+                Ok(Self::paired_trip(&t))
+            }
+            Err(PairRefusal::Dispatched(s)) => Err(ApiError::FailedPrecondition(format!(
+                "order_id: the trip is already {} and can no longer be answered",
+                s.code()
+            ))),
+            Err(_) => Err(ApiError::denied(
+                "order_id",
+                "is not a trip this taxi is paired with",
+            )),
+        }
     }
 
     async fn step(
@@ -515,6 +560,53 @@ impl DriverService for Driver {
             .await?;
         Ok(Response::new(pb::EndStreetHailResponse {
             taxi: Some(taxi),
+        }))
+    }
+
+    #[tracing::instrument(name = "ListPairedTrips", skip_all, fields(taxi_id = %r.get_ref().taxi_id))]
+    async fn list_paired_trips(
+        &self,
+        r: Request<pb::ListPairedTripsRequest>,
+    ) -> Result<Response<pb::ListPairedTripsResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
+        let taxi = taxi_of(&c, "taxi_id", &r.get_ref().taxi_id)?;
+        let trips = self
+            .store
+            .paired_trips(&taxi)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListPairedTripsResponse {
+            trips: trips.iter().map(Self::paired_trip).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "ConfirmPairedTrip", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
+    async fn confirm_paired_trip(
+        &self,
+        r: Request<pb::ConfirmPairedTripRequest>,
+    ) -> Result<Response<pb::ConfirmPairedTripResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
+        let r = r.into_inner();
+        let trip = self
+            .answer_paired(&c, &r.taxi_id, &r.order_id, true)
+            .await?;
+        Ok(Response::new(pb::ConfirmPairedTripResponse {
+            trip: Some(trip),
+        }))
+    }
+
+    #[tracing::instrument(name = "RefusePairedTrip", skip_all, fields(taxi_id = %r.get_ref().taxi_id, order_id = %r.get_ref().order_id))]
+    async fn refuse_paired_trip(
+        &self,
+        r: Request<pb::RefusePairedTripRequest>,
+    ) -> Result<Response<pb::RefusePairedTripResponse>, Status> {
+        let c = taxi_auth::caller(&r)?.clone();
+        let r = r.into_inner();
+        let trip = self
+            .answer_paired(&c, &r.taxi_id, &r.order_id, false)
+            .await?;
+        Ok(Response::new(pb::RefusePairedTripResponse {
+            trip: Some(trip),
         }))
     }
 }

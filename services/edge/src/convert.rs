@@ -494,6 +494,7 @@ mod orders {
             } as i32,
             state: alert_state(a.state) as i32,
             resolution: a.resolution.as_ref().map(resolution),
+            order_id: a.order.clone(),
         }
     }
 

@@ -22,6 +22,7 @@ use taxi_domain::validate::{self, Phone};
 use taxi_edge::{ApiError, ApiResult, actor, convert};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::recurring_service_server::{RecurringService, RecurringServiceServer};
+use taxi_store::guarantee::PairRefusal;
 use taxi_store::recurring::{PatternRec, PlaceJson, new_pattern_id};
 use taxi_store::{Entity, Store, StoreError};
 use tonic::{Request, Response, Status};
@@ -155,6 +156,7 @@ impl Recurring {
             ),
             created_ms: base.map_or_else(|| self.store.now_ms(), |b| b.created_ms),
             ver: base.map_or(0, |b| b.ver),
+            paired_taxi: base.map(|b| b.paired_taxi.clone()).unwrap_or_default(),
         };
         rec.pattern()?.map_err(api_field)?;
         Ok(rec)
@@ -226,6 +228,7 @@ impl Recurring {
             paused_from: rec.paused_from.clone(),
             cancelled: rec.cancelled,
             reservations: made.into_iter().collect(),
+            paired_taxi_id: rec.paired_taxi.clone(),
         })
     }
 
@@ -290,6 +293,42 @@ impl Recurring {
         rec.pattern()?
             .map_err(|e| ApiError::invalid("date", format!("cannot be skipped: {}", e.reason)))?;
         self.apply(by, "CancelOccurrence", &rec).await
+    }
+
+    /// Pairs a caring-fleet taxi with the pattern (or unpairs it).
+    async fn pair(&self, by: &Caller, r: pb::PairDriverRequest) -> ApiResult<pb::Pattern> {
+        let mut rec = self.owned(None, &r.pattern_id).await?;
+        open(&rec)?;
+        let taxi = if r.taxi_id.is_empty() {
+            String::new()
+        } else {
+            validate::id("taxi_id", &r.taxi_id)?
+        };
+        match self.store.pair_pattern(&mut rec, &taxi).await? {
+            Ok(()) => {}
+            Err(PairRefusal::NoTaxi) => {
+                return Err(StoreError::NotFound {
+                    what: Entity::Taxi,
+                    id: taxi,
+                }
+                .into());
+            }
+            Err(_) => {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "taxi_id: taxi {taxi} is not in the caring fleet"
+                )));
+            }
+        }
+        tracing::info!(pattern_id = %rec.id, taxi_id = %taxi, "driver paired");
+        actor::record(
+            &self.store,
+            by,
+            "PairDriver",
+            &rec.id,
+            &format!("taxi={taxi}"),
+        )
+        .await;
+        self.view(&rec).await
     }
 
     fn today(&self) -> NaiveDate {
@@ -390,5 +429,14 @@ impl RecurringService for Recurring {
         let mut rec = self.owned(rel.as_ref(), &r.pattern_id).await?;
         rec.cancelled = true;
         Ok(reply(self.apply(&by, "CancelPattern", &rec).await?))
+    }
+
+    #[tracing::instrument(name = "PairDriver", skip_all, fields(pattern_id = %request.get_ref().pattern_id, taxi_id = %request.get_ref().taxi_id))]
+    async fn pair_driver(
+        &self,
+        request: Request<pb::PairDriverRequest>,
+    ) -> Result<Response<pb::PatternResponse>, Status> {
+        let by = taxi_auth::caller(&request)?.clone();
+        Ok(reply(self.pair(&by, request.into_inner()).await?))
     }
 }

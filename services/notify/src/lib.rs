@@ -153,6 +153,7 @@ pub fn notification(m: &Message) -> pb::Notification {
             MessageKind::Unfulfilled => pb::MessageKind::Unfulfilled,
             MessageKind::Emergency => pb::MessageKind::Emergency,
             MessageKind::Booked => pb::MessageKind::Booked,
+            MessageKind::Late => pb::MessageKind::Late,
         } as i32,
         to: m.to.clone(),
         channel: match m.channel {

@@ -8,6 +8,8 @@
 //! - [`svg`]: the pictures the demo writes (a map, and a chart of time to assign).
 //! - [`calls`]: the 95128 call centre: calls from the phone switch, operators' seats that
 //!   log in, answer, wrap up and get ready again, callers who give up.
+//! - [`scarcity`]: the scarcity scenario (issue 14): fewer taxis than recurring trips
+//!   between 7 and 8 am, on a stepped clock, and the share assigned by T−15.
 //! - this module: the population (taxis, devices, callers), the taxis' behaviour, the
 //!   callers' orders, and what the simulation observed.
 //!
@@ -30,6 +32,7 @@
 pub mod auth;
 pub mod calls;
 pub mod city;
+pub mod scarcity;
 pub mod svg;
 
 use city::{SPOTS, SpotKind};
@@ -653,6 +656,8 @@ impl TaxiSim {
                         self.set(Phase::Cruising);
                     }
                 }
+                // The cruising city's taxis are paired with no recurring trips.
+                Some(Event::PairedTripChanged(_)) => {}
                 Some(Event::PrivacyNumber(_)) => {
                     // The number the driver would call the passenger on.
                     self.observed

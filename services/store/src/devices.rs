@@ -49,8 +49,10 @@ pub struct NewDevice {
 pub struct AlertRecord {
     /// `A<n>`.
     pub id: String,
-    /// The device.
+    /// The device ('' for a recurring trip's T−15 alert).
     pub device: String,
+    /// The recurring trip still unassigned at T−15 ('' for a long press; issue 14).
+    pub order: String,
     /// Its owner's phone.
     pub phone: String,
     /// Its owner's name.
@@ -99,6 +101,7 @@ impl AlertRecord {
         Some(Self {
             id: f.text("id"),
             device: f.text("device"),
+            order: f.text("order"),
             phone: f.text("phone"),
             name: f.text("name"),
             location: f.place("l")?,

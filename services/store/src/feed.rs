@@ -37,17 +37,21 @@ pub enum NoticeKind {
     /// A privacy number was bound to the trip of the order the taxi holds (the stream
     /// reads it from the order, so a number released meanwhile is not sent).
     PrivacyNumber,
+    /// A recurring trip the taxi is paired with was made, changed, confirmed, refused or
+    /// cancelled (issue 14): the stream tells the driver to look at the coming trips.
+    Paired,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [NoticeKind; 6] = [
+    pub const ALL: [NoticeKind; 7] = [
         NoticeKind::Offer,
         NoticeKind::Assigned,
         NoticeKind::Withdrawn,
         NoticeKind::Cancelled,
         NoticeKind::SignedOff,
         NoticeKind::PrivacyNumber,
+        NoticeKind::Paired,
     ];
 
     /// Its code in notices.
@@ -59,6 +63,7 @@ impl NoticeKind {
             NoticeKind::Cancelled => "cancelled",
             NoticeKind::SignedOff => "signed_off",
             NoticeKind::PrivacyNumber => "privacy_number",
+            NoticeKind::Paired => "paired",
         }
     }
 

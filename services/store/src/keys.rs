@@ -26,11 +26,12 @@
 //! | `{c}:caller:<phone>:orders` | zset | the caller's orders by creation time |
 //! | `{c}:caller:<phone>:active` | zset | the caller's orders not yet ended, by pickup time (exact: every ending removes it) |
 //! | `{c}:caller:<phone>:devices` | set | the caller's one-key devices |
-//! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`); `px` / `px_why`: its privacy number, or why it has none (`privacy.rs`) |
+//! | `{c}:order:<id>` | hash | every field of an order (see `orders.rs`); `px` / `px_why`: its privacy number, or why it has none (`privacy.rs`); a recurring trip's `rpat`, `rocc`, `paired`, `caring_until`, `keep_until`, `pconf`, `pref_taxi`, `g_alert` (the caring fleet's guarantee, `guarantee.rs`) |
 //! | `{c}:recurring:<id>` | string | a recurring-ride pattern (JSON: passenger, rules, paused from, cancelled, `ver` bumped by every change; `recurring.rs`); `create_order.lua` reads it to make an occurrence only from the current version |
 //! | `{c}:recurring:<id>:made` | hash | occurrence key (`<id>:<YYYYMMDD>:<out\|ret>`) → the reservation made for it: the durable record that makes materialising idempotent (written by `create_order.lua` with the order; never expires) |
 //! | `{c}:recurring:active` | set | patterns neither cancelled nor ended: what the materialiser walks |
 //! | `{c}:caller:<phone>:recurring` | set | the passenger's patterns |
+//! | `{c}:taxi:<id>:paired` | set | the recurring patterns the caring-fleet taxi is paired with (issue 14; `guarantee.rs`) |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
@@ -62,7 +63,7 @@
 //! | `{c}:privacy:pool:parties` | hash | `<X>\|<phone>` → the subscription (order id) binding party `<phone>` on number `<X>`: the AXB rule, one live binding per number and party |
 //! | `{c}:privacy:pool:subs` | hash | subscription (order id) → the pool's binding (JSON: `x`, `a`, `b`, `at`) |
 //! | `{c}:device:<id>` | hash | owner, salted secret hash, home point, last alert |
-//! | `{c}:alert:<id>` | hash | an emergency alert of a long press |
+//! | `{c}:alert:<id>` | hash | an emergency alert of a long press, or (`order` set, `device` empty) a recurring trip still without a taxi at T−15 (`guarantee_alert.lua`) |
 //! | `{c}:alerts:open` / `{c}:alerts:all` | zset | alert ids by raise time: not yet acknowledged (nor resolved) / every alert kept |
 //! | `{c}:alerts:resolved` | zset | resolved alerts by resolution time (ms), for the retention pass |
 //! | `{c}:notifications` | stream | the notifications outbox: one entry per message to a passenger, a relative or a care contact (`kind`, `to`, `role`, `ch`, and the facts its text needs), XADDed by the script of the transition it tells; read by the consumer group `notify` (`outbox.rs`); trimmed by retention, never past a message still pending |
@@ -390,6 +391,11 @@ impl Keys {
         format!("{}:recurring:active", self.prefix)
     }
 
+    /// `{c}:taxi:<id>:paired`: the patterns a caring-fleet taxi is paired with.
+    pub fn taxi_paired(&self, taxi: &str) -> String {
+        format!("{}:taxi:{taxi}:paired", self.prefix)
+    }
+
     /// `{c}:caller:<phone>:recurring`: the passenger's patterns.
     pub fn caller_recurring(&self, phone: &str) -> String {
         format!("{}:caller:{phone}:recurring", self.prefix)
@@ -515,6 +521,7 @@ mod tests {
             k.recurring_made("P1"),
             k.recurring_active(),
             k.caller_recurring("13800138000"),
+            k.taxi_paired("T1"),
         ]);
         for key in &all {
             assert!(key.starts_with("{c:500100}:"), "{key}");

@@ -27,6 +27,8 @@
 //! - [`outbox`]: the notifications outbox: a stream read by a consumer group, retries
 //!   with back-off on the store's clock, claiming of a dead worker's messages, dead letters.
 //! - [`recurring`]: recurring-ride patterns, and materialising their trips as reservations, once each.
+//! - [`guarantee`]: the caring fleet's guarantee for recurring trips: pairing, the paired
+//!   driver's trips and answers, the T−15 alert pass.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -58,6 +60,7 @@ pub mod dispatch;
 pub mod error;
 pub mod feed;
 mod fields;
+pub mod guarantee;
 mod inspect;
 pub mod keys;
 pub mod liveness;

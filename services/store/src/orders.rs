@@ -228,7 +228,7 @@ impl Store {
     /// active order of the same caller due in the window, returns the existing order.
     /// Immediate orders enter the pending queue, reservations the schedule.
     pub async fn create_order(&self, o: &NewOrder) -> Result<Created, StoreError> {
-        self.create_order_for(o, None)
+        self.create_order_for(o, None, Vec::new())
             .await?
             .ok_or_else(|| StoreError::Internal("an order that is no occurrence was stale".into()))
     }
@@ -241,6 +241,7 @@ impl Store {
         &self,
         o: &NewOrder,
         occurrence: Option<(&str, &str, u64)>,
+        extra: Vec<(String, String)>,
     ) -> Result<Option<Created>, StoreError> {
         let status = if o.reservation {
             OrderStatus::Scheduled
@@ -280,6 +281,7 @@ impl Store {
         .into();
         fields.extend(place_fields("p", Some(&o.pickup)));
         fields.extend(place_fields("d", o.dropoff.as_ref()));
+        fields.extend(extra);
         let id = new_order_id();
         let reply = self
             .call(&CreateOrder {

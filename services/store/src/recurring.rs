@@ -96,6 +96,9 @@ pub struct PatternRec {
     /// computed from (`create_order.lua`), so a pass racing a change makes nothing stale.
     #[serde(default)]
     pub ver: u64,
+    /// The caring-fleet taxi paired with the pattern ('' when none; issue 14).
+    #[serde(default)]
+    pub paired_taxi: String,
 }
 
 impl PatternRec {
@@ -234,7 +237,7 @@ impl Store {
                 occ.pickup_ms,
                 elderly.is_some(),
                 settings.elderly_head_start.as_millis() as i64,
-                settings.reservation_lead.as_millis() as i64,
+                settings.guarantee.caring_lead_ms,
             );
             let order = NewOrder {
                 channel,
@@ -264,8 +267,9 @@ impl Store {
                 request_id: None,
                 dedupe_until_ms: None,
             };
+            let extra = crate::guarantee::order_fields(rec, &occ, &settings.guarantee);
             let Some(created) = self
-                .create_order_for(&order, Some((&rec.id, &occ.key, rec.ver)))
+                .create_order_for(&order, Some((&rec.id, &occ.key, rec.ver)), extra)
                 .await?
             else {
                 // Changed meanwhile: whoever changed it makes the new trips.
@@ -275,6 +279,10 @@ impl Store {
             if created.created {
                 made += 1;
                 tracing::info!(pattern_id = %rec.id, occurrence = %occ.key, order_id = %created.order.id, "recurring trip reserved");
+                if !rec.paired_taxi.is_empty() {
+                    self.notify_paired(&rec.paired_taxi, &created.order.id, "made")
+                        .await?;
+                }
             }
         }
         Ok(made)
@@ -329,7 +337,13 @@ impl Store {
                     .cancel_order(&id, CancelledBy::Operator, "recurring pattern changed")
                     .await
                 {
-                    Ok(_) => cancelled += 1,
+                    Ok(_) => {
+                        cancelled += 1;
+                        if !rec.paired_taxi.is_empty() {
+                            self.notify_paired(&rec.paired_taxi, &id, "cancelled")
+                                .await?;
+                        }
+                    }
                     // Released meanwhile: dispatch has it; it stands.
                     Err(StoreError::OrderRefused { .. }) => continue,
                     Err(e) => return Err(e),

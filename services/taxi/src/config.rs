@@ -50,6 +50,15 @@ pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 pub(crate) const ENV_SWEEP: &str = "TAXI_SWEEP_MS";
 /// `TAXI_RECURRING_HORIZON_DAYS`: how far ahead recurring rides are reserved.
 pub(crate) const ENV_RECURRING_HORIZON: &str = "TAXI_RECURRING_HORIZON_DAYS";
+/// `TAXI_CARING_LEAD_MINS`: a recurring trip is released to the caring fleet this long
+/// before pickup (60).
+pub(crate) const ENV_CARING_LEAD: &str = "TAXI_CARING_LEAD_MINS";
+/// `TAXI_OPEN_LEAD_MINS`: a recurring trip still unassigned is offered to any taxi this
+/// long before pickup (30).
+pub(crate) const ENV_OPEN_LEAD: &str = "TAXI_OPEN_LEAD_MINS";
+/// `TAXI_ALERT_LEAD_MINS`: a recurring trip still unassigned this long before pickup
+/// raises the operator alert (15).
+pub(crate) const ENV_ALERT_LEAD: &str = "TAXI_ALERT_LEAD_MINS";
 /// `TAXI_STUCK_ARRIVAL_MIN_SECS`: the least time a taxi has to reach the pickup before
 /// the watchdog alerts operators.
 pub(crate) const ENV_STUCK_ARRIVAL_MIN: &str = "TAXI_STUCK_ARRIVAL_MIN_SECS";
@@ -324,6 +333,15 @@ pub(crate) struct ServeArgs {
     /// Days ahead recurring rides are materialised as reservations.
     #[arg(long, env = ENV_RECURRING_HORIZON, default_value_t = defaults::recurring_horizon_days())]
     pub recurring_horizon_days: u64,
+    /// Minutes before pickup a recurring trip is released to the caring fleet.
+    #[arg(long, env = ENV_CARING_LEAD, default_value_t = 60)]
+    pub caring_lead_mins: u64,
+    /// Minutes before pickup a recurring trip still unassigned is offered to any taxi.
+    #[arg(long, env = ENV_OPEN_LEAD, default_value_t = 30)]
+    pub open_lead_mins: u64,
+    /// Minutes before pickup a recurring trip still unassigned raises the operator alert.
+    #[arg(long, env = ENV_ALERT_LEAD, default_value_t = 15)]
+    pub alert_lead_mins: u64,
     /// Concurrent HTTP/2 streams one client connection may open; further calls wait.
     #[arg(long, env = ENV_MAX_STREAMS, default_value_t = defaults::max_streams_per_connection())]
     pub max_streams_per_connection: u32,
@@ -743,6 +761,16 @@ impl ServeArgs {
         s.retention = Duration::from_secs(self.retention_days * 86_400);
         s.event_retention = Duration::from_secs(self.event_retention_days * 86_400);
         s.recurring_horizon = Duration::from_secs(self.recurring_horizon_days * 86_400);
+        s.guarantee = taxi_domain::recurring::Guarantee::new(
+            self.caring_lead_mins as i64 * 60_000,
+            self.open_lead_mins as i64 * 60_000,
+            self.alert_lead_mins as i64 * 60_000,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--caring-lead-mins / --open-lead-mins / --alert-lead-mins ({ENV_CARING_LEAD}, {ENV_OPEN_LEAD}, {ENV_ALERT_LEAD}): {e}"
+            )
+        })?;
         server.settings.city = city;
         server.settings.position_fresh = Duration::from_secs(self.position_fresh_secs);
         Ok(Checked {

@@ -202,6 +202,11 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         caller_upsert: wide,
         login: wide,
     };
+    // Recurring trips run on the caring fleet's guarantee, its timeline sped up like the
+    // city, and the recurring pass comes round every few seconds.
+    let guarantee = crate::demo_recurring::guarantee(args.speed)?;
+    config.settings.guarantee = guarantee;
+    config.settings.recurring_interval = Duration::from_secs(5);
     let server = tokio::spawn(taxi_server::run(
         listener,
         store.clone(),
@@ -276,6 +281,17 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         "registered {} taxis, devices and callers in {:.1} s; the city runs now",
         sim.taxi_count(),
         setup.elapsed().as_secs_f64()
+    );
+    let recurring =
+        crate::demo_recurring::book(principals.operators[0].channel(), store.now_ms(), args.seed)
+            .await
+            .context("giving older passengers recurring trips")?;
+    println!(
+        "{} older passengers have a recurring trip a minute apart from the next whole minute (caring fleet first {} s ahead, any taxi {} s, alert {} s)",
+        recurring.len(),
+        guarantee.caring_lead_ms / 1000,
+        guarantee.open_lead_ms / 1000,
+        guarantee.alert_lead_ms / 1000
     );
     let stop = CancellationToken::new();
     let runner = {
@@ -356,6 +372,16 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         ),
     );
     row("still waiting for a taxi", stats.pending.to_string());
+    let (due, met, late) =
+        crate::demo_recurring::tally(&store, &recurring, &guarantee, store.now_ms()).await?;
+    row(
+        "recurring trips due / by T−15 / late",
+        if due == 0 {
+            "none due yet (a longer --duration sees them)".into()
+        } else {
+            format!("{due} / {met} / {late}")
+        },
+    );
     row(
         "fulfilment rate",
         format!("{:.1} %", stats.fulfilment_rate * 100.0),

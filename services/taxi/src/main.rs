@@ -4,6 +4,8 @@
 //!   scaling out), with a private `redis-server` when no `TAXI_REDIS_URL` is given.
 //! - `taxi demo` runs every service and a simulated city, prints progress and a summary,
 //!   and draws a map and a chart.
+//! - `taxi sim --scenario scarcity` runs a named, seeded scenario on a stepped clock
+//!   (fewer taxis than recurring trips at 7–8 am) and reports the share assigned by T−15.
 //! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
 //! - `taxi admin audit verify` checks the operators' audit log's hash chain;
 //!   `taxi admin create-operator` and `create-service-key` make the first credentials.
@@ -15,7 +17,9 @@ mod admin;
 mod bench;
 mod config;
 mod demo;
+mod demo_recurring;
 mod principals;
+mod sim;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -39,6 +43,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.
     Bench(bench::BenchArgs),
+    /// A named, seeded scenario on a stepped clock: `--scenario scarcity`.
+    Sim(sim::SimArgs),
     /// Operators' tools on the city's Redis: `audit verify`, `create-operator`, `create-service-key`.
     Admin(admin::AdminArgs),
 }
@@ -49,6 +55,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Sim(args) => sim::run_sim(args),
         Command::Admin(args) => return admin::run(args),
         Command::Serve(args) => match args.check() {
             Ok(cfg) => run_serve(cfg),

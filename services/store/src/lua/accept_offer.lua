@@ -23,7 +23,10 @@ withdraw_all(id, order_key, taxi, 'taken by another taxi', NOTICE.withdrawn)
 redis.call('HSET', order_key, 'status', ORDER.accept.to, 'taxi', taxi, 'holders', taxi,
   'accepted_ms', NOW, 'eta_s', eta_s, 'updated', NOW)
 set_taxi_state(taxi, TAXI.accept.to)
-redis.call('ZADD', K.watch, NOW + tonumber(arrive_within), id)
+-- A reservation taken before its pickup time (a recurring trip is offered up to an hour
+-- ahead) is due at the pickup, not now.
+local due_from = math.max(NOW, tonumber(redis.call('HGET', order_key, 'pickup_ms')) or NOW)
+redis.call('ZADD', K.watch, due_from + tonumber(arrive_within), id)
 redis.call('HSET', K.missed, taxi, 0)
 count(ORDER.accept.to)
 sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))

@@ -24,7 +24,10 @@ redis.call('HSET', order_key, 'status', ORDER.manual_assign.to, 'taxi', taxi, 'h
   'accepted_ms', NOW, 'eta_s', eta_s, 'assigned_by', operator, 'updated', NOW)
 redis.call('HSET', K.torders, taxi, id)
 set_taxi_state(taxi, TAXI.manual_assign.to)
-redis.call('ZADD', K.watch, NOW + tonumber(arrive_within), id)
+-- A reservation taken before its pickup time (a recurring trip is offered up to an hour
+-- ahead) is due at the pickup, not now.
+local due_from = math.max(NOW, tonumber(redis.call('HGET', order_key, 'pickup_ms')) or NOW)
+redis.call('ZADD', K.watch, due_from + tonumber(arrive_within), id)
 count(ORDER.manual_assign.to)
 local waited = NOW - tonumber(redis.call('HGET', order_key, 'release_ms'))
 if waited >= 0 then sample(ASSIGN, order_key, waited) end

@@ -12,7 +12,9 @@
 -- need searches only the accessible taxis' index, the caring ring only the caring
 -- fleet's), skipping stale fixes and taxis that had their chance, and offer it to the
 -- nearest (or the N nearest in broadcast mode). Nothing in reach: try again at the next
--- retry tick.
+-- retry tick. A recurring trip (issue 14, fields written when it was made) goes to its
+-- confirmed paired taxi first, to the caring fleet only until `caring_until`, and is never
+-- given up before `keep_until`: one block below.
 -- KEYS (after the city's): for each expected order, its hash and its tried set
 -- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
 --   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
@@ -38,7 +40,13 @@ local function attempt(id, order_key, tried_key)
     return {kind = 'gone', order = id}
   end
   local offers = tonumber(o[6]) or 0
-  if gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
+  -- A recurring trip of the caring fleet's guarantee (issue 14; fields written when it was
+  -- made): `pref_taxi` is the paired taxi that confirmed it (offered first if free and
+  -- fresh), `caring_until` ends the caring-fleet-only search, and dispatch never gives
+  -- up on it before `keep_until` (its pickup).
+  local g = redis.call('HMGET', order_key, 'pref_taxi', 'caring_until', 'keep_until')
+  local caring_only = NOW < (tonumber(g[2]) or 0)
+  if NOW >= (tonumber(g[3]) or 0) and gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
     return {kind = 'give_up', order = id, phone = o[8]}
   end
   redis.call('ZREM', K.pending, id)
@@ -79,6 +87,32 @@ local function attempt(id, order_key, tried_key)
   -- fleet (and, with a wheelchair need too, the accessible ones among it).
   local ring_index = K.free
   if wheelchair then ring_index = K.free_wc end
+  -- Issue 14's guarantee: the paired taxi that confirmed first, if free and fresh (else
+  -- on); then, until `caring_until`, only the caring fleet, at every radius.
+  if g[1] and g[1] ~= '' then
+    local t = g[1]
+    local fix = redis.call('ZSCORE', K.fixes, t)
+    local at = redis.call('GEOPOS', K.free, t)[1]
+    if at and fix and tonumber(fix) >= fresh and redis.call('SISMEMBER', tried_key, t) == 0
+      and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
+      local rad = math.pi / 180
+      local la1, la2 = tonumber(o[2]) * rad, tonumber(at[2]) * rad
+      local h = math.sin((la2 - la1) / 2) ^ 2 + math.cos(la1) * math.cos(la2)
+        * math.sin((tonumber(at[1]) - tonumber(o[3])) * rad / 2) ^ 2
+      seen[t] = true
+      picked[1] = {id = t, dist = 2 * 6372797.560856 * math.asin(math.sqrt(h))}
+    end
+  end
+  local caring_radius, radii_base, extra_radius = caring_radius, radii_base, extra_radius
+  if caring_only then
+    local radii = split(radii_csv)
+    if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
+    for _, r in ipairs(radii) do
+      if #picked >= fan then break end
+      if wheelchair then scan(r, K.free_wc, K.caring) else scan(r, K.free_caring) end
+    end
+    caring_radius, radii_base, extra_radius = '0', {}, '0'
+  end
   if elderly and tonumber(caring_radius) > 0 then
     if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
   end

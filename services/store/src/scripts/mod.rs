@@ -20,6 +20,7 @@ mod decline_offer;
 mod expire_offer;
 mod flag_stuck;
 mod give_up;
+mod guarantee;
 mod holding;
 mod nearby_free;
 mod offer_order;
@@ -51,6 +52,7 @@ pub(crate) use decline_offer::DeclineOffer;
 pub(crate) use expire_offer::ExpireOffer;
 pub(crate) use flag_stuck::FlagStuck;
 pub(crate) use give_up::GiveUp;
+pub(crate) use guarantee::{GuaranteeAlert, GuaranteeAlertReply, PairedAnswer, PairedAnswerReply};
 pub(crate) use holding::{Holding, HoldingReply};
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, Outcome};
@@ -258,6 +260,8 @@ scripts! {
     cancel_order: City,
     flag_stuck: City,
     redispatch_order: City,
+    paired_answer: City,
+    guarantee_alert: City,
     record_outage: City,
     resolve_callback: City,
     resolve_alert: Own,
