@@ -511,6 +511,26 @@ fn nearest_containing<'a>(
         })
 }
 
+/// The open stands whose fence holds `point`, nearest centre first (ties: smallest id):
+/// the order in which a free taxi at `point` with no place to keep tries to join one (the
+/// first with room, [`queue_step`]), and whose first is [`pickup_stand`]. Position ingest
+/// computes this per fix and the store applies [`queue_step`]'s rule with it atomically:
+/// stay if the taxi's stand is in the list, else join the first with room.
+pub fn open_stands_at<'a>(point: &Coordinates, at_ms: i64, stands: &'a [Stand]) -> Vec<&'a Stand> {
+    let mut found: Vec<&Stand> = stands
+        .iter()
+        .filter(|s| s.is_open(at_ms) && s.contains(point))
+        .collect();
+    found.sort_by(|a, b| {
+        let (da, db) = (
+            a.fence.centre.distance_m(point),
+            b.fence.centre.distance_m(point),
+        );
+        da.total_cmp(&db).then_with(|| a.id.cmp(&b.id))
+    });
+    found
+}
+
 /// Which stand an order's pickup belongs to: the open stand whose fence holds it; if
 /// several do, the one whose centre is nearest (ties: the smallest id). A closed stand
 /// has no queue, so it takes no pickups. Capacity does not matter here: a full stand's
@@ -1451,5 +1471,31 @@ mod tests {
         assert_eq!(pickup_stand(&near_corner, t, &both).unwrap().id(), "ci");
         let mid_sq = at(a + d / 2.0, b + d / 2.0);
         assert_eq!(pickup_stand(&mid_sq, t, &both).unwrap().id(), "sq");
+    }
+
+    #[test]
+    fn open_stands_at_lists_what_queue_step_and_pickup_stand_choose_from() {
+        let near = circle("b", C.0, C.1, 200.0);
+        let far = circle("a", C.0 + 100.0 * M_LAT, C.1, 200.0);
+        let stands = vec![far.clone(), near.clone()];
+        let p = off(-10.0, 0.0);
+        let ids: Vec<&str> = open_stands_at(&p, china(9, 0), &stands)
+            .iter()
+            .map(|s| s.id())
+            .collect();
+        assert_eq!(ids, ["b", "a"], "nearest centre first");
+        assert_eq!(pickup_stand(&p, china(9, 0), &stands).unwrap().id(), ids[0]);
+        let fix = Fix {
+            at: p,
+            at_ms: china(9, 0),
+        };
+        assert_eq!(
+            queue_step(None, TaxiState::Free, &fix, &stands, |_| 0),
+            QueueStep::Join {
+                stand_id: ids[0].into(),
+                since_ms: fix.at_ms
+            }
+        );
+        assert!(open_stands_at(&off(5000.0, 0.0), china(9, 0), &stands).is_empty());
     }
 }

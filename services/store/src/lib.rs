@@ -27,6 +27,7 @@
 //! - [`outbox`]: the notifications outbox: a stream read by a consumer group, retries
 //!   with back-off on the store's clock, claiming of a dead worker's messages, dead letters.
 //! - [`recurring`]: recurring-ride patterns, and materialising their trips as reservations, once each.
+//! - [`stands`]: taxi stands (候客点): records, each process's copy, queues, walk-up boardings.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -68,6 +69,7 @@ pub mod privacy;
 pub mod recurring;
 pub mod retention;
 mod scripts;
+pub mod stands;
 mod streams;
 pub mod taxis;
 
@@ -134,6 +136,8 @@ pub struct Store {
     pub(crate) keys: Arc<Keys>,
     pub(crate) scripts: Arc<scripts::Scripts>,
     pub(crate) target: Arc<Target>,
+    /// This process's copy of the city's stands (`stands.rs`), shared by clones.
+    pub(crate) stand_cache: Arc<stands::StandCache>,
     config: Arc<StoreConfig>,
 }
 
@@ -161,6 +165,7 @@ impl Store {
             keys: Arc::new(Keys::new(&config.city)),
             scripts: scripts::Scripts::shared(),
             target: Arc::new(target),
+            stand_cache: Arc::default(),
             config: Arc::new(config),
         })
     }

@@ -7,7 +7,8 @@
 -- call for several orders: a burst of bookings costs one round trip and one AOF fsync per
 -- batch, not per order.
 -- An order too old (outages not counted) or offered too often ends the batch with a
--- give-up (`give_up.lua` does it, with the caller's keys). Otherwise search free taxis near
+-- give-up (`give_up.lua` does it, with the caller's keys). Otherwise an order picked up at
+-- a stand goes first to the head of that stand's queue; then search free taxis near
 -- the pickup (caring fleet first for older passengers, then radius by radius; a wheelchair
 -- need searches only the accessible taxis' index, the caring ring only the caring
 -- fleet's), skipping stale fixes and taxis that had their chance, and offer it to the
@@ -32,7 +33,7 @@ local radii_base = split(radii_csv)
 -- One attempt for `id`, known to be the head of the queue.
 local function attempt(id, order_key, tried_key)
   local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
-    'release_ms', 'phone', 'round_ms', 'round_offers')
+    'release_ms', 'phone', 'round_ms', 'round_offers', 'stand')
   if not may(ORDER.offer, o[1]) then
     redis.call('ZREM', K.pending, id)
     return {kind = 'gone', order = id}
@@ -77,6 +78,30 @@ local function attempt(id, order_key, tried_key)
   end
   -- A wheelchair need searches only accessible taxis; the caring ring only the caring
   -- fleet (and, with a wheelchair need too, the accessible ones among it).
+  -- Stand first (issue 14): an order picked up at a stand (`o[11]`, decided when it was
+  -- made) is offered first to the head of that stand's queue: the first queued taxi that
+  -- is free, fresh, not yet tried, holds nothing and meets a wheelchair need. The rings
+  -- below fill the rest of the fan-out. Distance as GEOSEARCH measures it (Redis' radius).
+  if o[11] and o[11] ~= '' then
+    local queue = redis.call('ZRANGE', K.stand_q, '[' .. o[11] .. '|', '(' .. o[11] .. '}', 'BYLEX',
+      'LIMIT', 0, 16)
+    for _, m in ipairs(queue) do
+      local t = string.match(m, '|([^|]+)$')
+      local fix = redis.call('ZSCORE', K.fixes, t)
+      local at = redis.call('GEOPOS', K.free, t)[1]
+      if at and fix and tonumber(fix) >= fresh and redis.call('SISMEMBER', tried_key, t) == 0
+        and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0
+        and (not wheelchair or redis.call('SISMEMBER', K.wheelchair, t) == 1) then
+        local rad, lon, lat = math.rad, tonumber(at[1]), tonumber(at[2])
+        local dlat, dlon = rad(lat - tonumber(o[2])), rad(lon - tonumber(o[3]))
+        local h = math.sin(dlat / 2) ^ 2 + math.cos(rad(lat)) * math.cos(rad(tonumber(o[2]))) * math.sin(dlon / 2) ^ 2
+        seen[t] = true
+        picked[1] = {id = t, dist = 2 * 6372797.560856 * math.asin(math.sqrt(h))}
+        redis.call('HINCRBY', K.stats, 'stand_offers', 1)
+        break
+      end
+    end
+  end
   local ring_index = K.free
   if wheelchair then ring_index = K.free_wc end
   if elderly and tonumber(caring_radius) > 0 then
