@@ -127,7 +127,10 @@ async fn three_taxis_entering_a_stand_are_offered_its_pickups_in_arrival_order()
         let stored = city.store.get_order(&order.order_id).await.expect("order");
         assert_eq!(stored.stand, "east-gate", "the order records its stand");
         let offer = stream.offer(3 * S).await;
-        assert_eq!(offer.order_id, order.order_id, "the head of the queue first");
+        assert_eq!(
+            offer.order_id, order.order_id,
+            "the head of the queue first"
+        );
         drive_trip(&city, &stream.taxi_id, &order.order_id).await;
     }
     assert!(
@@ -149,20 +152,27 @@ async fn leaving_the_fence_or_free_leaves_the_queue_and_coming_back_joins_at_the
     fix(&city, &a, 10.0, t0).await;
     fix(&city, &b, 20.0, t0 + 1_000).await;
     fix(&city, &c, 30.0, t0 + 2_000).await;
-    assert_eq!(queue(&city, "estate").await, [a.clone(), b.clone(), c.clone()]);
+    assert_eq!(
+        queue(&city, "estate").await,
+        [a.clone(), b.clone(), c.clone()]
+    );
     // A moves a few metres inside the fence: it keeps its place.
     fix(&city, &a, 60.0, t0 + 3_000).await;
-    assert_eq!(queue(&city, "estate").await, [a.clone(), b.clone(), c.clone()]);
+    assert_eq!(
+        queue(&city, "estate").await,
+        [a.clone(), b.clone(), c.clone()]
+    );
     // A drives out of the fence: it leaves; back in, it joins at the back.
     fix(&city, &a, 150.0, t0 + 4_000).await;
     assert_eq!(queue(&city, "estate").await, [b.clone(), c.clone()]);
     fix(&city, &a, 10.0, t0 + 5_000).await;
-    assert_eq!(queue(&city, "estate").await, [b.clone(), c.clone(), a.clone()]);
+    assert_eq!(
+        queue(&city, "estate").await,
+        [b.clone(), c.clone(), a.clone()]
+    );
     // B takes a street hail while queued: it leaves, and that is a stand ride.
     city.driver()
-        .start_street_hail(pb::StartStreetHailRequest {
-            taxi_id: b.clone(),
-        })
+        .start_street_hail(pb::StartStreetHailRequest { taxi_id: b.clone() })
         .await
         .expect("street hail");
     assert_eq!(queue(&city, "estate").await, [c.clone(), a.clone()]);
@@ -172,7 +182,7 @@ async fn leaving_the_fence_or_free_leaves_the_queue_and_coming_back_joins_at_the
         .sign_off(pb::SignOffRequest { taxi_id: c.clone() })
         .await
         .expect("sign off");
-    assert_eq!(queue(&city, "estate").await, [a.clone()]);
+    assert_eq!(queue(&city, "estate").await, [a.as_str()]);
     // A takes an order from elsewhere (the offer takes it off FREE): it leaves.
     let mut stream = DriverStream::open(&city, &a).await;
     let order = book_at(&city, "13800002001", north_of_centre(400.0)).await;
@@ -210,7 +220,11 @@ async fn a_walk_up_boarding_moves_the_queue_on_and_counts_a_stand_ride() {
     assert_eq!(r.taxi_id, a);
     assert_eq!(r.waited.map(|d| d.seconds), Some(30));
     let st = r.stand.expect("stand");
-    assert_eq!(st.queue_taxi_ids, [b.clone(), c.clone()], "the queue moved on");
+    assert_eq!(
+        st.queue_taxi_ids,
+        [b.clone(), c.clone()],
+        "the queue moved on"
+    );
     assert_eq!(st.oldest_wait.map(|d| d.seconds), Some(25));
     let taxi = city.store.get_taxi(&a).await.unwrap();
     assert_eq!(taxi.state, taxi_domain::taxi::TaxiState::Occupied);
@@ -224,7 +238,7 @@ async fn a_walk_up_boarding_moves_the_queue_on_and_counts_a_stand_ride() {
         .expect("boarding")
         .into_inner();
     assert_eq!(r.taxi_id, c);
-    assert_eq!(queue(&city, "market").await, [b.clone()]);
+    assert_eq!(queue(&city, "market").await, [b.as_str()]);
     assert_eq!(stats(&city).await.stand_rides, 2);
     // A taxi that does not wait there, and a stand that does not exist, are refused.
     assert_status(
@@ -270,7 +284,7 @@ async fn a_device_whose_home_is_a_stand_books_at_the_stand_and_its_queue_goes_fi
     let nearer = signed_on(&city, "渝A40002").await;
     fix(&city, &queued, 90.0, t0).await;
     fix(&city, &nearer, 2.0, t0 + 1_000).await;
-    assert_eq!(queue(&city, "clinic").await, [queued.clone()]);
+    assert_eq!(queue(&city, "clinic").await, [queued.as_str()]);
 
     assert_status(
         city.onekey()
@@ -322,7 +336,12 @@ async fn bad_stands_are_refused_naming_the_field_and_nothing_is_stored() {
     let cases = [
         (
             // A bow tie: its edges cross.
-            polygon(vec![at(0.0, 0.0), at(50.0, 50.0), at(0.0, 50.0), at(50.0, 0.0)]),
+            polygon(vec![
+                at(0.0, 0.0),
+                at(50.0, 50.0),
+                at(0.0, 50.0),
+                at(50.0, 0.0),
+            ]),
             "stand.fence.polygon",
             "crosses",
         ),
