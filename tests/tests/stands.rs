@@ -428,3 +428,43 @@ async fn bad_stands_are_refused_naming_the_field_and_nothing_is_stored() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_console_map_draws_each_stand_with_its_queue() {
+    let city = TestCity::start_with(fast_config()).await;
+    city.pause();
+    create(&city, circle("gate", 100.0, None)).await;
+    let a = signed_on(&city, "渝A50001").await;
+    fix(&city, &a, 10.0, city.now_ms() - 120_000).await;
+    let cookie = format!(
+        "{}={}",
+        taxi_console::session::ACCESS_COOKIE,
+        city.principals.supervisor
+    );
+    let answer = http1::get(
+        city.server.addr,
+        "/console/api/map/stands",
+        &[("Cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let g = answer.json();
+    let f = &g["features"][0];
+    assert_eq!(f["properties"]["stand_id"], "gate", "{g}");
+    assert_eq!(f["properties"]["queue"], 1, "{g}");
+    assert_eq!(f["properties"]["oldest_wait_s"], 120, "{g}");
+    assert_eq!(f["properties"]["radius_m"], 100.0, "{g}");
+    assert_eq!(f["geometry"]["type"], "Point", "{g}");
+    let at = north_of_centre(0.0);
+    let c = &f["geometry"]["coordinates"];
+    assert!((c[0].as_f64().unwrap() - at.longitude).abs() < 1e-9, "{g}");
+    assert!((c[1].as_f64().unwrap() - at.latitude).abs() < 1e-9, "{g}");
+    // Without a session the map answers nothing.
+    let refused = http1::get(city.server.addr, "/console/api/map/stands", &[]).await;
+    assert_ne!(refused.status, 200);
+}
