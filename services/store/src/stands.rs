@@ -267,17 +267,24 @@ impl Store {
     }
 
     /// Every stand's queue, head first, by stand id (stands with no taxi are absent).
+    /// A member its taxi no longer names (an orphan after a restart: joins are not in the
+    /// AOF, see `report_positions.lua`) is not shown.
     pub async fn stand_queues(&self) -> Result<HashMap<String, StandQueue>, StoreError> {
         let mut conn = self.conn.clone();
-        let members: Vec<String> = redis::cmd("ZRANGE")
+        let (members, named): (Vec<String>, HashMap<String, String>) = redis::pipe()
+            .cmd("ZRANGE")
             .arg(&self.keys.stand_queues)
             .arg(0)
             .arg(-1)
+            .cmd("HGETALL")
+            .arg(&self.keys.stand_of)
             .query_async(&mut conn)
             .await?;
         let mut out: HashMap<String, StandQueue> = HashMap::new();
         for m in &members {
-            if let Some((stand, entry)) = parse_member(m) {
+            if let Some((stand, entry)) = parse_member(m)
+                && named.get(&entry.taxi_id) == Some(m)
+            {
                 out.entry(stand.to_string())
                     .or_default()
                     .entries

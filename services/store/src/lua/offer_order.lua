@@ -87,7 +87,11 @@ local function attempt(id, order_key, tried_key)
       'LIMIT', 0, 16)
     for _, m in ipairs(queue) do
       local t = string.match(m, '|([^|]+)$')
-      local fix = redis.call('ZSCORE', K.fixes, t)
+      -- A member its taxi no longer names (left after the last AOF rewrite, before a
+      -- restart: joins are not in the AOF) is an orphan: dropped, never offered.
+      local orphan = redis.call('HGET', K.stand_of, t) ~= m
+      if orphan then redis.call('ZREM', K.stand_q, m) end
+      local fix = not orphan and redis.call('ZSCORE', K.fixes, t)
       local at = redis.call('GEOPOS', K.free, t)[1]
       if at and fix and tonumber(fix) >= fresh and redis.call('SISMEMBER', tried_key, t) == 0
         and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0

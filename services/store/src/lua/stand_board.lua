@@ -9,9 +9,18 @@
 local stand, taxi = own_args()
 local member
 if taxi == '' then
-  member = redis.call('ZRANGE', K.stand_q, '[' .. stand .. '|', '(' .. stand .. '}', 'BYLEX', 'LIMIT', 0, 1)[1]
+  -- The head: the first member its taxi still names (an orphan, left before a restart
+  -- after the last AOF rewrite, is dropped: see `report_positions.lua`).
+  local queue = redis.call('ZRANGE', K.stand_q, '[' .. stand .. '|', '(' .. stand .. '}', 'BYLEX', 'LIMIT', 0, 16)
+  for _, m in ipairs(queue) do
+    local t = string.match(m, '|([^|]+)$')
+    if redis.call('HGET', K.stand_of, t) == m then
+      member, taxi = m, t
+      break
+    end
+    redis.call('ZREM', K.stand_q, m)
+  end
   if not member then return reply('empty') end
-  taxi = string.match(member, '|([^|]+)$')
 else
   member = redis.call('HGET', K.stand_of, taxi)
   if not member or string.match(member, '^(.-)|') ~= stand then
