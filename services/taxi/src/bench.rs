@@ -48,11 +48,17 @@ pub(crate) struct BenchArgs {
     /// (the same flag and default as `taxi serve`'s embedded Redis).
     #[arg(long, env = crate::config::ENV_REDIS_FSYNC, default_value_t = Fsync::default().to_string())]
     pub redis_fsync: String,
-    /// Taxi stands (候客点) in the ingest scenario's city, circles of the largest radius at
-    /// random spots among the taxis, so position ingest keeps their queues while it is
-    /// measured (compare a run with 0 and one with ~50: ingest may lose at most 10 %).
+    /// Taxi stands (候客点) in the ingest scenario's city, circles at random spots among
+    /// the taxis, so position ingest keeps their queues while it is measured (compare a
+    /// run with 0 and one with ~50: ingest may lose at most 10 %).
     #[arg(long, default_value_t = 0)]
     pub stands: usize,
+    /// The bench stands' radius, metres (10..=1000). The bench's taxis jump to a random
+    /// spot every round, so every fix inside a fence joins or leaves a queue: 1000 m
+    /// (about 10 % of fixes in a fence with 50 stands) is the worst case, 200 m a hospital
+    /// gate's.
+    #[arg(long, default_value_t = 200.0)]
+    pub stand_radius: f64,
 }
 
 /// One measured figure.
@@ -330,12 +336,12 @@ async fn ingest_run(
     quick: bool,
     fsync: Fsync,
     guard: Guard,
-    stands: usize,
+    stands: (usize, f64),
 ) -> anyhow::Result<IngestRun> {
     let n = if quick { 2_000 } else { 100_000 };
     let rounds = if quick { 2 } else { 5 };
     let env = Env::start(fsync, &[], guard).await?;
-    bench_stands(&env.store, stands).await?;
+    bench_stands(&env.store, stands.0, stands.1).await?;
     println!("  ingest ({guard:?}): registering {n} taxis");
     let ids = fleet(&env.store, n).await?;
     let channels = env.as_gateway(&env.connections(4).await?);
@@ -364,10 +370,9 @@ async fn ingest_run(
     })
 }
 
-/// Creates `n` stands at random spots of the bench area (circles of the largest radius, so
-/// many fixes fall in a fence and queues change every round: the costly case).
-async fn bench_stands(store: &Store, n: usize) -> anyhow::Result<()> {
-    use taxi_domain::stands::{FenceSpec, LatLon, MAX_RADIUS_M, Stand, StandSpec};
+/// Creates `n` stands of `radius_m` at random spots of the bench area.
+async fn bench_stands(store: &Store, n: usize, radius_m: f64) -> anyhow::Result<()> {
+    use taxi_domain::stands::{FenceSpec, LatLon, Stand, StandSpec};
     let area = taxi_domain::geo::City::builtin(store.city())
         .context("the bench city has no built-in service area")?
         .service_area;
@@ -380,25 +385,31 @@ async fn bench_stands(store: &Store, n: usize) -> anyhow::Result<()> {
             name: format!("候客点 {made}"),
             fence: FenceSpec::Circle {
                 centre: LatLon { lat, lon },
-                radius_m: MAX_RADIUS_M,
+                radius_m,
             },
             datum: taxi_domain::Datum::Wgs84,
             capacity: None,
             hours: vec![],
         };
         // A spot outside the (concave) service area is skipped.
-        if let Ok(stand) = Stand::check(&spec, &area) {
-            store.create_stand(&stand).await?;
-            made += 1;
+        match Stand::check(&spec, &area) {
+            Ok(stand) => {
+                store.create_stand(&stand).await?;
+                made += 1;
+            }
+            Err(e) if e.field == "stand.fence.radius_meters" => {
+                anyhow::bail!("--stand-radius: {}", e.reason)
+            }
+            Err(_) => {}
         }
     }
     if n > 0 {
-        println!("  ingest: {n} stands in the city");
+        println!("  ingest: {n} stands of {radius_m} m in the city");
     }
     Ok(())
 }
 
-async fn ingest(quick: bool, fsync: Fsync, stands: usize) -> anyhow::Result<Vec<Figure>> {
+async fn ingest(quick: bool, fsync: Fsync, stands: (usize, f64)) -> anyhow::Result<Vec<Figure>> {
     let IngestRun {
         env,
         ids,
@@ -1310,7 +1321,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         for w in &wanted {
             println!("running {w}{}", if args.quick { " (quick)" } else { "" });
             let figs = match *w {
-                "ingest" => ingest(args.quick, fsync, args.stands).await?,
+                "ingest" => ingest(args.quick, fsync, (args.stands, args.stand_radius)).await?,
                 "dispatch" => dispatch(args.quick, fsync).await?,
                 "burst" => burst(args.quick, fsync).await?,
                 "hotline" => hotline(args.quick, fsync).await?,

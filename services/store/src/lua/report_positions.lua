@@ -101,17 +101,23 @@ end
 if #free_ids > 0 then
   local member_of = mcall('HMGET', stand_of, free_ids)
   local now_in = {}
+  -- The stands of a fix in no fence (never written to).
+  local NONE = {}
   for i, id in ipairs(free_ids) do
     local member = now_in[id]
     if member == nil then member = member_of[i] or false end
-    local named, order = {}, {}
-    for entry in string.gmatch(free_stands[i], '[^,]+') do
-      local sid, cap = string.match(entry, '^(.+)=(%d+)$')
-      named[sid] = tonumber(cap)
-      order[#order + 1] = sid
+    -- Most fixes are in no fence and their taxi in no queue: nothing to read or write.
+    local named, order = NONE, NONE
+    if free_stands[i] ~= '' then
+      named, order = {}, {}
+      for entry in string.gmatch(free_stands[i], '[^,]+') do
+        local sid, cap = string.match(entry, '^(.+)=(%d+)$')
+        named[sid] = tonumber(cap)
+        order[#order + 1] = sid
+      end
     end
     local at = member and string.match(member, '^(.-)|')
-    if not (at and named[at]) then
+    if (member or #order > 0) and not (at and named[at]) then
       if member then
         redis.call('ZREM', stand_q, member)
         redis.call('HDEL', stand_of, id)
