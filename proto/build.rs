@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "taxi/v1/callcentre.proto",
     "taxi/v1/notify.proto",
     "taxi/v1/recurring.proto",
+    "taxi/v1/stands.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -121,7 +121,7 @@ async function startSecond(pmtilesPath) {
 }
 
 // ---- gRPC ----------------------------------------------------------------------------
-const def = protoLoader.loadSync(['taxi/v1/auth.proto', 'taxi/v1/callcentre.proto', 'taxi/v1/hotline.proto', 'taxi/v1/dispatch.proto', 'taxi/v1/fleet.proto', 'taxi/v1/driver.proto', 'taxi/v1/onekey.proto'],
+const def = protoLoader.loadSync(['taxi/v1/auth.proto', 'taxi/v1/callcentre.proto', 'taxi/v1/hotline.proto', 'taxi/v1/dispatch.proto', 'taxi/v1/fleet.proto', 'taxi/v1/driver.proto', 'taxi/v1/onekey.proto', 'taxi/v1/stands.proto'],
   { includeDirs: [path.join(ROOT, 'proto')], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
 const pb = grpc.loadPackageDefinition(def).taxi.v1;
 const clients = {};
@@ -488,6 +488,18 @@ async function main() {
       assert(outline > 50, 'the service area is drawn');
       assert(distinctColours(img) > 5, 'the map is not a blank canvas');
       assert((await A.textContent('#map-info')).includes('网格汇总'), 'city zoom shows grid cells');
+      // A taxi stand (候客点) a fleet admin creates is drawn with its queue (issue 14).
+      await call('StandService', 'CreateStand', { stand: { stand_id: 'browser-gate', name: '市人民医院 东门',
+        circle: { centre: { latitude: CENTRE.lat, longitude: CENTRE.lon, datum: 'DATUM_WGS84' }, radius_meters: 200 } } }, fleet);
+      await A.waitForFunction(() => (window.consoleMapStands || []).some(s => s.stand_id === 'browser-gate'), null, { timeout: 10000 });
+      const stand = (await A.evaluate(() => window.consoleMapStands)).find(s => s.stand_id === 'browser-gate');
+      log('stand on the map', stand);
+      assert(stand.open && stand.radius_m === 200 && typeof stand.queue === 'number', 'the stand is drawn with its queue');
+      await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 15, { animate: false }), [CENTRE.lat, CENTRE.lon]);
+      await A.waitForFunction(() => document.querySelector('#map-info').textContent.includes('单车'), null, { timeout: 5000 });
+      await sleep(300);
+      const fence = countColour(decodePng(await A.locator('#mapview').screenshot({ path: path.join(SHOTS, 'map-stand.png') })), [0x8a, 0x4b, 0x00], 40);
+      assert(fence > 0, `the stand's fence is drawn: ${fence} px`);
       // Zoomed in on one spot: single taxis of the viewport only.
       await A.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 16, { animate: false }), [spots[1].lat, spots[1].lon]);
       await A.waitForFunction(() => document.querySelector('#map-info').textContent.includes('单车'), null, { timeout: 5000 });

@@ -61,6 +61,7 @@ const SWITCH: &[Role] = &[PhoneSwitch, Supervisor];
 const SEATS: &[Role] = &[Operator, Supervisor, PhoneSwitch];
 const RECURRING: &[Role] = &[Operator, Supervisor, Relative];
 const PAIRING: &[Role] = &[Operator, Supervisor, FleetAdmin];
+const STANDS: &[Role] = &[Operator, Supervisor, FleetAdmin];
 
 const fn rule(path: &'static str, roles: &'static [Role], scope: Scope) -> Rule {
     Rule {
@@ -264,6 +265,14 @@ pub const POLICY: &[Rule] = &[
     ),
     // Pairing a caring-fleet taxi with a pattern: the call centre or the fleet.
     rule("/taxi.v1.RecurringService/PairDriver", PAIRING, Scope::City),
+    // StandService: operators, supervisors and fleet admins of the city manage the stands,
+    // list their queues and record walk-up boardings (a stand attendant's account is one
+    // of these roles).
+    rule("/taxi.v1.StandService/CreateStand", STANDS, Scope::City),
+    rule("/taxi.v1.StandService/UpdateStand", STANDS, Scope::City),
+    rule("/taxi.v1.StandService/DeleteStand", STANDS, Scope::City),
+    rule("/taxi.v1.StandService/ListStands", STANDS, Scope::City),
+    rule("/taxi.v1.StandService/RecordBoarding", STANDS, Scope::City),
     // OneKeyService.
     rule(
         "/taxi.v1.OneKeyService/RegisterDevice",

@@ -429,7 +429,7 @@
   }
 
   // ---- map -----------------------------------------------------------------------------
-  let map = null, taxiLayer = null, orderLayer = null, clickLayer = null;
+  let map = null, taxiLayer = null, orderLayer = null, clickLayer = null, standLayer = null;
   // The base map: a tile URL, a PMTiles archive served by this server (read with range
   // requests by the vendored PMTiles reader), or none (the project's shapes only).
   function baseMap() {
@@ -468,6 +468,7 @@
       map = L.map('mapview', { preferCanvas: true, zoomControl: true, attributionControl: false }).setView([state.me.centre.lat, state.me.centre.lon], 11);
       baseMap();
       api('map/area').then(g => L.geoJSON(g, { style: { color: '#12325a', weight: 2, fillColor: '#cfe0f0', fillOpacity: 0.35 } }).addTo(map)).catch(() => {});
+      standLayer = L.layerGroup().addTo(map);
       taxiLayer = L.layerGroup().addTo(map); orderLayer = L.layerGroup().addTo(map); clickLayer = L.layerGroup().addTo(map);
       map.on('click', mapClick);
       window.consoleMap = map; // for the browser tests (zooming in)
@@ -498,6 +499,19 @@
       orderLayer.clearLayers();
       for (const o of orders) L.circleMarker([o.lat, o.lon], { radius: 7, color: '#0b57d0', fillOpacity: 0.9, weight: 2 }).bindTooltip(o.name || o.order_id).addTo(orderLayer);
       window.consoleMapOrders = orders; // for the browser tests
+    } catch (e) { /* keep */ }
+    try {
+      // Taxi stands (候客点): the fence, and the queue's length and head's wait.
+      const g = await api('map/stands');
+      standLayer.clearLayers();
+      const style = f => ({ color: f.properties.open ? '#8a4b00' : '#888', weight: 2, fillColor: '#f2b84b', fillOpacity: 0.25 });
+      const tip = p => `${p.name} · 候客 ${p.queue} 辆${p.queue ? ` · 最久 ${Math.round(p.oldest_wait_s / 60)} 分钟` : ''}`;
+      L.geoJSON(g, {
+        style,
+        pointToLayer: (f, at) => L.circle(at, Object.assign({ radius: f.properties.radius_m || 30 }, style(f))),
+        onEachFeature: (f, layer) => layer.bindTooltip(tip(f.properties)),
+      }).addTo(standLayer);
+      window.consoleMapStands = g.features.map(f => f.properties); // for the browser tests
     } catch (e) { /* keep */ }
     $('#mapview').dataset.drawn = String(Date.now());
   }

@@ -158,6 +158,7 @@ impl Console {
             .route("/map/taxis", get(map::taxis))
             .route("/map/area", get(map::area))
             .route("/map/orders", get(map::orders))
+            .route("/map/stands", get(map::stands))
             .route("/map/place", get(map::place))
             .route("/map/base.pmtiles", get(map::base_pmtiles))
             .with_state(self.shared.clone());

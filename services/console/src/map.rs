@@ -321,6 +321,69 @@ pub(crate) async fn orders(
     ))
 }
 
+/// `GET /console/api/map/stands`: the taxi stands (候客点) as GeoJSON (map datum): a
+/// circle is a point with `radius_m`, a polygon its ring; each with its name, whether it
+/// is open, its queue's length and the head's wait in seconds. Calls
+/// `StandService.ListStands` in-process with the operator's token (its policy row decides).
+pub(crate) async fn stands(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = session::access_token(&headers)?;
+    let reply: pb::ListStandsResponse = shared
+        .bridge
+        .call(
+            "/taxi.v1.StandService/ListStands",
+            &pb::ListStandsRequest {},
+            Some(&token),
+            (shared.peer_of)(&extensions),
+        )
+        .await?;
+    let point = |p: &pb::LatLng| {
+        let (lat, lon) = for_map(&shared.settings, p.latitude, p.longitude);
+        [lon, lat]
+    };
+    let features: Vec<serde_json::Value> = reply
+        .stands
+        .iter()
+        .filter_map(|s| {
+            let stand = s.stand.as_ref()?;
+            let (geometry, radius_m) = match stand.fence.as_ref()? {
+                pb::stand::Fence::Circle(c) => (
+                    serde_json::json!({ "type": "Point", "coordinates": point(c.centre.as_ref()?) }),
+                    Some(c.radius_meters),
+                ),
+                pb::stand::Fence::Polygon(p) => {
+                    let mut ring: Vec<[f64; 2]> = p.vertices.iter().map(point).collect();
+                    ring.push(*ring.first()?);
+                    (
+                        serde_json::json!({ "type": "Polygon", "coordinates": [ring] }),
+                        None,
+                    )
+                }
+            };
+            Some(serde_json::json!({
+                "type": "Feature",
+                "properties": {
+                    "kind": "stand",
+                    "stand_id": stand.stand_id,
+                    "name": stand.name,
+                    "radius_m": radius_m,
+                    "open": s.open_now,
+                    "queue": s.queue_length,
+                    "oldest_wait_s": s.oldest_wait.as_ref().map_or(0, |d| d.seconds),
+                },
+                "geometry": geometry,
+            }))
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "type": "FeatureCollection",
+        "features": features,
+    })))
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct MapPoint {
     lat: f64,

@@ -325,6 +325,8 @@ impl Dispatch {
             privacy_numbers_bound: privacy.bound,
             privacy_numbers_unavailable: privacy.unavailable,
             privacy_numbers_live: privacy.live,
+            stand_rides: c.stand_rides,
+            stand_offers: c.stand_offers,
         })
     }
 }

@@ -100,6 +100,48 @@ pub struct StandSpec {
 pub struct Fence {
     shape: Shape,
     centre: Coordinates,
+    /// A box that holds the whole fence, (south, west, north, east) degrees: position
+    /// ingest asks every fix about every stand, and most fixes are far from all of them,
+    /// so two comparisons answer first.
+    bounds: (f64, f64, f64, f64),
+}
+
+/// Degrees of latitude per metre (a sphere of the mean radius), and a margin on top so
+/// the box never cuts the fence.
+const BOX_DEG_PER_M: f64 = 1.0 / 111_000.0;
+
+impl Fence {
+    fn new(shape: Shape, centre: Coordinates) -> Self {
+        let bounds = match &shape {
+            Shape::Circle { radius_m } => {
+                let dlat = radius_m * BOX_DEG_PER_M * 1.01;
+                // Stands are within ±85° (`Coordinates`), where cos stays above 0.08.
+                let dlon = dlat / centre.lat().to_radians().cos().max(0.01);
+                (
+                    centre.lat() - dlat,
+                    centre.lon() - dlon,
+                    centre.lat() + dlat,
+                    centre.lon() + dlon,
+                )
+            }
+            Shape::Polygon { vertices, .. } => vertices.iter().fold(
+                (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
+                |(s, w, n, e), v| {
+                    (
+                        s.min(v.lat()),
+                        w.min(v.lon()),
+                        n.max(v.lat()),
+                        e.max(v.lon()),
+                    )
+                },
+            ),
+        };
+        Self {
+            shape,
+            centre,
+            bounds,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,12 +177,12 @@ impl Fence {
                         format!("{radius_m} is not within {MIN_RADIUS_M}..={MAX_RADIUS_M} metres"),
                     ));
                 }
-                Ok(Self {
-                    shape: Shape::Circle {
+                Ok(Self::new(
+                    Shape::Circle {
                         radius_m: *radius_m,
                     },
                     centre,
-                })
+                ))
             }
             FenceSpec::Polygon { vertices } => Self::check_polygon(vertices, datum, area),
         }
@@ -214,15 +256,16 @@ impl Fence {
             .centroid()
             .and_then(|p| Coordinates::new(p.y(), p.x()).ok())
             .ok_or_else(|| FieldError::new(field, "has no centre"))?;
-        Ok(Self {
-            shape: Shape::Polygon { vertices, polygon },
-            centre: centroid,
-        })
+        Ok(Self::new(Shape::Polygon { vertices, polygon }, centroid))
     }
 
     /// Whether `point` is inside the fence; on its edge counts as inside (a taxi parked
     /// on the painted line is at the stand).
     pub fn contains(&self, point: &Coordinates) -> bool {
+        let (s, w, n, e) = self.bounds;
+        if point.lat() < s || point.lat() > n || point.lon() < w || point.lon() > e {
+            return false;
+        }
         match &self.shape {
             Shape::Circle { radius_m } => self.centre.distance_m(point) <= *radius_m,
             Shape::Polygon { polygon, .. } => {
@@ -511,6 +554,26 @@ fn nearest_containing<'a>(
         })
 }
 
+/// The open stands whose fence holds `point`, nearest centre first (ties: smallest id):
+/// the order in which a free taxi at `point` with no place to keep tries to join one (the
+/// first with room, [`queue_step`]), and whose first is [`pickup_stand`]. Position ingest
+/// computes this per fix and the store applies [`queue_step`]'s rule with it atomically:
+/// stay if the taxi's stand is in the list, else join the first with room.
+pub fn open_stands_at<'a>(point: &Coordinates, at_ms: i64, stands: &'a [Stand]) -> Vec<&'a Stand> {
+    let mut found: Vec<&Stand> = stands
+        .iter()
+        .filter(|s| s.is_open(at_ms) && s.contains(point))
+        .collect();
+    found.sort_by(|a, b| {
+        let (da, db) = (
+            a.fence.centre.distance_m(point),
+            b.fence.centre.distance_m(point),
+        );
+        da.total_cmp(&db).then_with(|| a.id.cmp(&b.id))
+    });
+    found
+}
+
 /// Which stand an order's pickup belongs to: the open stand whose fence holds it; if
 /// several do, the one whose centre is nearest (ties: the smallest id). A closed stand
 /// has no queue, so it takes no pickups. Capacity does not matter here: a full stand's
@@ -758,6 +821,15 @@ mod tests {
         assert!(!s.contains(&off(101.0, 0.0)));
         assert!(!s.contains(&off(0.0, 101.0)));
         assert!(!s.contains(&off(72.0, 72.0)), "corner of the square, 102 m");
+        // The bounding box that answers far points first never cuts the circle: points
+        // 99.5 m from the centre in every direction are inside.
+        for k in 0..16 {
+            let a = f64::from(k) * std::f64::consts::PI / 8.0;
+            assert!(
+                s.contains(&off(99.5 * a.cos(), 99.5 * a.sin())),
+                "bearing {k}/16"
+            );
+        }
         // Exactly on the edge counts as inside.
         let edge = s.fence().centre();
         let on = at(edge.lat() + 100.0 / 111_195.0, edge.lon());
@@ -1451,5 +1523,31 @@ mod tests {
         assert_eq!(pickup_stand(&near_corner, t, &both).unwrap().id(), "ci");
         let mid_sq = at(a + d / 2.0, b + d / 2.0);
         assert_eq!(pickup_stand(&mid_sq, t, &both).unwrap().id(), "sq");
+    }
+
+    #[test]
+    fn open_stands_at_lists_what_queue_step_and_pickup_stand_choose_from() {
+        let near = circle("b", C.0, C.1, 200.0);
+        let far = circle("a", C.0 + 100.0 * M_LAT, C.1, 200.0);
+        let stands = vec![far.clone(), near.clone()];
+        let p = off(-10.0, 0.0);
+        let ids: Vec<&str> = open_stands_at(&p, china(9, 0), &stands)
+            .iter()
+            .map(|s| s.id())
+            .collect();
+        assert_eq!(ids, ["b", "a"], "nearest centre first");
+        assert_eq!(pickup_stand(&p, china(9, 0), &stands).unwrap().id(), ids[0]);
+        let fix = Fix {
+            at: p,
+            at_ms: china(9, 0),
+        };
+        assert_eq!(
+            queue_step(None, TaxiState::Free, &fix, &stands, |_| 0),
+            QueueStep::Join {
+                stand_id: ids[0].into(),
+                since_ms: fix.at_ms
+            }
+        );
+        assert!(open_stands_at(&off(5000.0, 0.0), china(9, 0), &stands).is_empty());
     }
 }

@@ -89,6 +89,7 @@ fn id_field(what: Entity) -> &'static str {
         Entity::Device => "device_id",
         Entity::DeadLetter => "dead_letter_id",
         Entity::Pattern => "pattern_id",
+        Entity::Stand => "stand_id",
     }
 }
 

@@ -5,6 +5,10 @@
 //!
 //! `ListNearbyTaxis` reads the same free geo index dispatch matches from, with the same
 //! freshness rule: a taxi whose last fix is older than the bound is never listed.
+//!
+//! [`stands`]: `taxi.v1.StandService`, taxi stands (候客点), served with the fleet.
+
+pub mod stands;
 
 use taxi_auth::{AuthSettings, Caller, Role};
 use taxi_domain::settings::Settings;

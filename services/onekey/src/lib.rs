@@ -106,7 +106,23 @@ impl OneKey {
         tracing::Span::current().record("device_id", id.as_str());
         let owner = Phone::parse("owner_phone", &r.owner_phone)?;
         let owner_name = validate::text("owner_name", &r.owner_name, 32)?;
-        let home = convert::place("home", r.home.as_ref())?;
+        let home_stand = if r.home_stand_id.is_empty() {
+            None
+        } else {
+            let id = validate::id("home_stand_id", &r.home_stand_id)?;
+            Some(self.store.get_stand(&id).await?.ok_or_else(|| {
+                ApiError::invalid("home_stand_id", format!("{id} is no stand of this city"))
+            })?)
+        };
+        let home = match &home_stand {
+            // A stand's pickup point: its centre, inside its fence, so the order made
+            // there is the stand's (`taxi_domain::stands::pickup_stand`).
+            Some(s) => PlaceRec {
+                at: s.fence().centre(),
+                address: s.name().to_string(),
+            },
+            None => convert::place("home", r.home.as_ref())?,
+        };
         if !self.settings.city.service_area.contains(&home.at) {
             return Err(ApiError::invalid(
                 "home.location",
@@ -158,6 +174,7 @@ impl OneKey {
                 device_id: d.id,
                 owner_phone: mask_phone(&d.owner),
                 home: Some(convert::place_to(&d.home)),
+                home_stand_id: home_stand.map(|s| s.id().to_string()).unwrap_or_default(),
             }),
             device_secret: secret.unwrap_or_default(),
         })

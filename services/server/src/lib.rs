@@ -363,6 +363,11 @@ pub async fn run(
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
+        grpc.add_service(
+            taxi_fleet::stands::Stands::new(store.clone(), s.clone())
+                .into_server()
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        );
     }
     let mut background = Vec::new();
     if has(Role::Driver) {

@@ -230,6 +230,9 @@ pub struct Sim {
     callers: Vec<Caller>,
 }
 
+/// The radius of the stands the simulation puts at hospitals and housing estates, metres.
+pub const STAND_RADIUS_M: f64 = 300.0;
+
 const COLOURS: &[&str] = &["白色", "黄色", "绿色", "蓝色", "银色"];
 
 fn wgs(p: (f64, f64)) -> pb::LatLng {
@@ -353,6 +356,34 @@ impl Sim {
                 })
                 .await?;
             callers.push(Caller { phone, elderly });
+        }
+        // Taxi stands (候客点) at the hospitals and housing estates: free taxis cruising
+        // through queue there, and bookings picked up there go to the queue first.
+        let mut stands = taxi_proto::v1::stand_service_client::StandServiceClient::new(
+            principals.fleet_admin.channel(),
+        );
+        for (i, spot) in SPOTS
+            .iter()
+            .filter(|s| matches!(s.kind, SpotKind::Hospital | SpotKind::Residential))
+            .enumerate()
+        {
+            let made = stands
+                .create_stand(pb::CreateStandRequest {
+                    stand: Some(pb::Stand {
+                        stand_id: format!("sim-{run}-{i}"),
+                        name: format!("{} 候客点", spot.name),
+                        fence: Some(pb::stand::Fence::Circle(pb::StandCircle {
+                            centre: Some(wgs((spot.lat, spot.lon))),
+                            radius_meters: STAND_RADIUS_M,
+                        })),
+                        capacity: None,
+                        hours: vec![],
+                    }),
+                })
+                .await;
+            if let Err(e) = made {
+                tracing::warn!(code = ?e.code(), message = e.message(), "a stand was refused");
+            }
         }
         let mut devices = Vec::new();
         for i in 0..config.devices {

@@ -149,6 +149,10 @@ pub struct Counters {
     pub unfulfilled: u64,
     /// Offers made.
     pub offers: u64,
+    /// Walk-up rides at taxi stands (`stand_board.lua`, and a queued taxi's street hail).
+    pub stand_rides: u64,
+    /// Offers made to the head of a stand's queue (`offer_order.lua`).
+    pub stand_offers: u64,
 }
 
 /// The raw figures behind the KPIs.
@@ -764,6 +768,8 @@ impl Store {
             cancelled: get(&status_counter(OrderStatus::Cancelled)),
             unfulfilled: get(&status_counter(OrderStatus::Unfulfilled)),
             offers: get("offers"),
+            stand_rides: get("stand_rides"),
+            stand_offers: get("stand_offers"),
         };
         Ok(RawStats {
             counters,

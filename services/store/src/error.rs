@@ -19,6 +19,8 @@ pub enum Entity {
     DeadLetter,
     /// A recurring-ride pattern.
     Pattern,
+    /// A taxi stand.
+    Stand,
 }
 
 impl Entity {
@@ -31,6 +33,7 @@ impl Entity {
             Entity::Device => "device",
             Entity::DeadLetter => "dead letter",
             Entity::Pattern => "pattern",
+            Entity::Stand => "stand",
         }
     }
 }

@@ -32,6 +32,10 @@
 //! | `{c}:recurring:active` | set | patterns neither cancelled nor ended: what the materialiser walks |
 //! | `{c}:caller:<phone>:recurring` | set | the passenger's patterns |
 //! | `{c}:taxi:<id>:paired` | set | the recurring patterns the caring-fleet taxi is paired with (issue 14; `guarantee.rs`) |
+//! | `{c}:stands` | hash | stand id → the stand (JSON: name, fence WGS-84, capacity, hours; checked before it is written; `stands.rs`) |
+//! | `{c}:stands:ver` | string | bumped by every stand write: processes reload their copy of the stands when it moves |
+//! | `{c}:stands:queue` | zset | every stand queue of the city, all scores 0, member `<stand>\|<joined ms, 15 digits>\|<taxi>`: one stand's queue is the lex range `[<stand>\|` .. `(<stand>}`, in arrival order (`report_positions.lua` joins, `lib.lua`'s `set_taxi_state` leaves) |
+//! | `{c}:stands:taxi` | hash | taxi id → its member in `stands:queue` (at most one queue per taxi) |
 //! | `{c}:order:<id>:tried` | set | taxis that declined or missed this order |
 //! | `{c}:req:<scope>\|<request id>` | string | the order a booking's request id made (expires after a day); scope `d:<device>` or `p:<phone>` |
 //! | `{c}:dispatch:pending` | zset | PENDING orders by queue score (enqueue time − elderly head start) |
@@ -144,6 +148,14 @@ pub struct Keys {
     pub outages: String,
     /// `{c}:stats`.
     pub stats: String,
+    /// `{c}:stands`: stand id → the stand (JSON).
+    pub stands: String,
+    /// `{c}:stands:ver`: bumped by every stand write.
+    pub stands_version: String,
+    /// `{c}:stands:queue`: every stand queue, lex-ordered members.
+    pub stand_queues: String,
+    /// `{c}:stands:taxi`: taxi → its member in the stand queues.
+    pub stand_of: String,
     /// `{c}:stats:assign:e`.
     pub assign_elderly: String,
     /// `{c}:stats:assign:o`.
@@ -234,6 +246,10 @@ impl Keys {
             stuck: k("dispatch:stuck"),
             outages: k("dispatch:outages"),
             stats: k("stats"),
+            stands: k("stands"),
+            stands_version: k("stands:ver"),
+            stand_queues: k("stands:queue"),
+            stand_of: k("stands:taxi"),
             assign_elderly: k("stats:assign:e"),
             assign_others: k("stats:assign:o"),
             pickup_elderly: k("stats:pickup:e"),
@@ -326,6 +342,8 @@ impl Keys {
             ("outages", &self.outages),
             ("ended", &self.orders_ended),
             ("outbox", &self.notifications),
+            ("stand_q", &self.stand_queues),
+            ("stand_of", &self.stand_of),
         ]
     }
 
@@ -522,6 +540,8 @@ mod tests {
             k.recurring_active(),
             k.caller_recurring("13800138000"),
             k.taxi_paired("T1"),
+            k.stands.clone(),
+            k.stands_version.clone(),
         ]);
         for key in &all {
             assert!(key.starts_with("{c:500100}:"), "{key}");

@@ -29,6 +29,7 @@
 //! - [`recurring`]: recurring-ride patterns, and materialising their trips as reservations, once each.
 //! - [`guarantee`]: the caring fleet's guarantee for recurring trips: pairing, the paired
 //!   driver's trips and answers, the T−15 alert pass.
+//! - [`stands`]: taxi stands (候客点): records, each process's copy, queues, walk-up boardings.
 //! - [`retention`]: the bounded pass that deletes finished work older than the retention.
 //! - [`error`]: [`StoreError`], which the service edge maps to gRPC status codes once.
 //!
@@ -71,6 +72,7 @@ pub mod privacy;
 pub mod recurring;
 pub mod retention;
 mod scripts;
+pub mod stands;
 mod streams;
 pub mod taxis;
 
@@ -137,6 +139,8 @@ pub struct Store {
     pub(crate) keys: Arc<Keys>,
     pub(crate) scripts: Arc<scripts::Scripts>,
     pub(crate) target: Arc<Target>,
+    /// This process's copy of the city's stands (`stands.rs`), shared by clones.
+    pub(crate) stand_cache: Arc<stands::StandCache>,
     config: Arc<StoreConfig>,
 }
 
@@ -164,6 +168,7 @@ impl Store {
             keys: Arc::new(Keys::new(&config.city)),
             scripts: scripts::Scripts::shared(),
             target: Arc::new(target),
+            stand_cache: Arc::default(),
             config: Arc::new(config),
         })
     }

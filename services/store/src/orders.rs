@@ -108,6 +108,9 @@ pub struct OrderRecord {
     pub privacy_number: String,
     /// Why the trip has no privacy number, if binding one failed.
     pub privacy_unavailable: Option<taxi_domain::privacy::Unavailable>,
+    /// The stand its pickup is at ('' for none), decided when it was made
+    /// (`taxi_domain::stands::pickup_stand`): dispatch offers it to that stand's queue first.
+    pub stand: String,
 }
 
 /// An order to create.
@@ -219,6 +222,7 @@ impl OrderRecord {
             }),
             privacy_number: f.text("px"),
             privacy_unavailable: taxi_domain::privacy::Unavailable::from_code(&f.text("px_why")),
+            stand: f.text("stand"),
         })
     }
 }
@@ -266,6 +270,12 @@ impl Store {
             ("req", o.request_id.clone().unwrap_or_default()),
             ("offers", "0".into()),
             ("holders", String::new()),
+            (
+                "stand",
+                self.stand_for_pickup(&o.pickup.at, o.pickup_ms)
+                    .await?
+                    .unwrap_or_default(),
+            ),
             // A relative's booking is told to the relative too (`create_order.lua`, and
             // every message about the order after it: `lib.lua`'s `tell`).
             (

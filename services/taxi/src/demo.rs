@@ -421,6 +421,35 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
             format!("{} ({})", written.len(), by.join(", ")),
         );
     }
+    // Taxi stands (候客点): the walk-up rides and stand-first offers, and each queue now.
+    row(
+        "stand rides / stand-first offers",
+        format!("{} / {}", stats.stand_rides, stats.stand_offers),
+    );
+    let stands = taxi_proto::v1::stand_service_client::StandServiceClient::new(
+        principals.operators[0].channel(),
+    )
+    .list_stands(pb::ListStandsRequest {})
+    .await
+    .map(|r| r.into_inner().stands)
+    .unwrap_or_default();
+    let queued: u32 = stands.iter().map(|s| s.queue_length).sum();
+    let waits: Vec<i64> = stands
+        .iter()
+        .filter(|s| s.queue_length > 0)
+        .filter_map(|s| s.oldest_wait.as_ref().map(|d| d.seconds))
+        .collect();
+    row(
+        "stand queues: stands / taxis queued",
+        format!("{} / {queued}", stands.len()),
+    );
+    row(
+        "stand queues: longest head wait",
+        waits
+            .iter()
+            .max()
+            .map_or("-".into(), |w| format!("{w} s ({} queues)", waits.len())),
+    );
     row(
         "street hails",
         obs.hails

@@ -87,6 +87,15 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         row("messages to passengers (log sender)")[0] > 0,
         "messages were sent: {stdout}"
     );
+    // The simulated city has stands at its hospitals and housing estates (issue 14), and
+    // the summary reports their queues.
+    assert_eq!(
+        row("stand queues: stands / taxis queued")[0],
+        11,
+        "{stdout}"
+    );
+    row("stand queues: longest head wait");
+    row("stand rides / stand-first offers");
     let done = stdout
         .lines()
         .find(|l| l.starts_with("demo done:"))

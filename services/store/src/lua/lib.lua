@@ -77,12 +77,23 @@ local function without(csv, item)
   return table.concat(out, ',')
 end
 
+-- Takes a taxi out of the stand queue it is in, if any (it left FREE, or was swept stale).
+local function leave_stand(taxi)
+  local member = redis.call('HGET', K.stand_of, taxi)
+  if member then
+    redis.call('HDEL', K.stand_of, taxi)
+    redis.call('ZREM', K.stand_q, member)
+  end
+  return member
+end
+
 -- Sets a taxi's state. Its last position lives in exactly one geo set: `K.free` while
 -- it is FREE (and fresh), `K.pos` otherwise; moving it is part of every state change.
 -- While it is in `K.free`, it is also in `K.free_fix` (by fix time: what the janitor
 -- scans) and in the index of each capability it has (`K.free_wc`, `K.free_caring`: what
 -- needs are matched over), so those move with it.
--- The per-state counts move with it, so KPIs never read every taxi.
+-- The per-state counts move with it, so KPIs never read every taxi. A taxi leaving FREE
+-- leaves its stand queue.
 local function set_taxi_state(taxi, state)
   local old = redis.call('HGET', K.states, taxi)
   redis.call('HSET', K.states, taxi, state)
@@ -104,6 +115,8 @@ local function set_taxi_state(taxi, state)
       end
     end
   else
+    -- A taxi that is not FREE queues at no stand (`taxi_domain::stands::queue_step`).
+    leave_stand(taxi)
     local p = redis.call('GEOPOS', K.free, taxi)[1]
     if p then
       redis.call('GEOADD', K.pos, p[1], p[2], taxi)

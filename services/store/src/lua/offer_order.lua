@@ -7,14 +7,14 @@
 -- call for several orders: a burst of bookings costs one round trip and one AOF fsync per
 -- batch, not per order.
 -- An order too old (outages not counted) or offered too often ends the batch with a
--- give-up (`give_up.lua` does it, with the caller's keys). Otherwise search free taxis near
--- the pickup (caring fleet first for older passengers, then radius by radius; a wheelchair
--- need searches only the accessible taxis' index, the caring ring only the caring
--- fleet's), skipping stale fixes and taxis that had their chance, and offer it to the
--- nearest (or the N nearest in broadcast mode). Nothing in reach: try again at the next
--- retry tick. A recurring trip (issue 14, fields written when it was made) goes to its
--- confirmed paired taxi first, to the caring fleet only until `caring_until`, and is never
--- given up before `keep_until`: one block below.
+-- give-up (`give_up.lua` does it, with the caller's keys); a recurring trip is never given
+-- up before its pickup. Otherwise a recurring trip goes first to its confirmed paired taxi,
+-- an order picked up at a stand to the head of that stand's queue; then search free taxis
+-- near the pickup (caring fleet first for older passengers, and only the caring fleet for
+-- a recurring trip until `caring_until`; then radius by radius; a wheelchair need searches
+-- only the accessible taxis' index, the caring ring only the caring fleet's), skipping
+-- stale fixes and taxis that had their chance, and offer it to the nearest (or the N
+-- nearest in broadcast mode). Nothing in reach: try again at the next retry tick.
 -- KEYS (after the city's): for each expected order, its hash and its tried set
 -- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
 --   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
@@ -33,20 +33,19 @@ fresh = tonumber(fresh)
 local radii_base = split(radii_csv)
 -- One attempt for `id`, known to be the head of the queue.
 local function attempt(id, order_key, tried_key)
+  -- Issue 14's fields, written when the order was made: `stand`, the stand its pickup is
+  -- at; for a recurring trip of the caring fleet's guarantee, `pref_taxi` (the paired taxi
+  -- that confirmed it), `caring_until` (the end of the caring-fleet-only search) and
+  -- `keep_until` (its pickup: never given up before).
   local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
-    'release_ms', 'phone', 'round_ms', 'round_offers')
+    'release_ms', 'phone', 'round_ms', 'round_offers', 'stand', 'pref_taxi', 'caring_until', 'keep_until')
   if not may(ORDER.offer, o[1]) then
     redis.call('ZREM', K.pending, id)
     return {kind = 'gone', order = id}
   end
   local offers = tonumber(o[6]) or 0
-  -- A recurring trip of the caring fleet's guarantee (issue 14; fields written when it was
-  -- made): `pref_taxi` is the paired taxi that confirmed it (offered first if free and
-  -- fresh), `caring_until` ends the caring-fleet-only search, and dispatch never gives
-  -- up on it before `keep_until` (its pickup).
-  local g = redis.call('HMGET', order_key, 'pref_taxi', 'caring_until', 'keep_until')
-  local caring_only = NOW < (tonumber(g[2]) or 0)
-  if NOW >= (tonumber(g[3]) or 0) and gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
+  local caring_only = NOW < (tonumber(o[13]) or 0)
+  if NOW >= (tonumber(o[14]) or 0) and gives_up({offers = o[6], release_ms = o[7], round_ms = o[9], round_offers = o[10]}, max_offers, max_age) then
     return {kind = 'give_up', order = id, phone = o[8]}
   end
   redis.call('ZREM', K.pending, id)
@@ -83,26 +82,48 @@ local function attempt(id, order_key, tried_key)
       count = math.min(count * 8, SCAN_MAX)
     end
   end
-  -- A wheelchair need searches only accessible taxis; the caring ring only the caring
-  -- fleet (and, with a wheelchair need too, the accessible ones among it).
-  local ring_index = K.free
-  if wheelchair then ring_index = K.free_wc end
-  -- Issue 14's guarantee: the paired taxi that confirmed first, if free and fresh (else
-  -- on); then, until `caring_until`, only the caring fleet, at every radius.
-  if g[1] and g[1] ~= '' then
-    local t = g[1]
+  -- Before the rings (issue 14): a recurring trip's confirmed paired taxi; else, for an
+  -- order picked up at a stand, the first taxi of that stand's queue that qualifies. A
+  -- taxi qualifies if it is free with a fresh fix, not yet tried, holds nothing, meets a
+  -- wheelchair need and, while the search is caring-fleet only, is in the caring fleet.
+  -- Its distance is the great circle as GEOSEARCH measures it (Redis' earth radius).
+  local function qualifies(t)
     local fix = redis.call('ZSCORE', K.fixes, t)
     local at = redis.call('GEOPOS', K.free, t)[1]
     if at and fix and tonumber(fix) >= fresh and redis.call('SISMEMBER', tried_key, t) == 0
-      and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0 then
-      local rad = math.pi / 180
-      local la1, la2 = tonumber(o[2]) * rad, tonumber(at[2]) * rad
-      local h = math.sin((la2 - la1) / 2) ^ 2 + math.cos(la1) * math.cos(la2)
-        * math.sin((tonumber(at[1]) - tonumber(o[3])) * rad / 2) ^ 2
+      and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0
+      and (not wheelchair or redis.call('SISMEMBER', K.wheelchair, t) == 1)
+      and (not caring_only or redis.call('SISMEMBER', K.caring, t) == 1) then
+      local rad, lon, lat = math.rad, tonumber(at[1]), tonumber(at[2])
+      local dlat, dlon = rad(lat - tonumber(o[2])), rad(lon - tonumber(o[3]))
+      local h = math.sin(dlat / 2) ^ 2 + math.cos(rad(lat)) * math.cos(rad(tonumber(o[2]))) * math.sin(dlon / 2) ^ 2
       seen[t] = true
       picked[1] = {id = t, dist = 2 * 6372797.560856 * math.asin(math.sqrt(h))}
+      return true
+    end
+    return false
+  end
+  if o[12] and o[12] ~= '' then qualifies(o[12]) end
+  if #picked == 0 and o[11] and o[11] ~= '' then
+    local queue = redis.call('ZRANGE', K.stand_q, '[' .. o[11] .. '|', '(' .. o[11] .. '}', 'BYLEX',
+      'LIMIT', 0, 16)
+    for _, m in ipairs(queue) do
+      local t = string.match(m, '|([^|]+)$')
+      -- A member its taxi no longer names (left after the last AOF rewrite, before a
+      -- restart: joins are not in the AOF) is an orphan: dropped, never offered.
+      if redis.call('HGET', K.stand_of, t) ~= m then
+        redis.call('ZREM', K.stand_q, m)
+      elseif qualifies(t) then
+        redis.call('HINCRBY', K.stats, 'stand_offers', 1)
+        break
+      end
     end
   end
+  -- A wheelchair need searches only accessible taxis; the caring ring only the caring
+  -- fleet (and, with a wheelchair need too, the accessible ones among it). Until
+  -- `caring_until`, only the caring fleet, at every radius.
+  local ring_index = K.free
+  if wheelchair then ring_index = K.free_wc end
   local caring_radius, radii_base, extra_radius = caring_radius, radii_base, extra_radius
   if caring_only then
     local radii = split(radii_csv)

@@ -4,12 +4,16 @@
 -- taxi new to the free index also to the free-fix index, at this fix's time), any other
 -- on-duty taxi's to the positions index.
 -- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
---   free wheelchair geo, free caring geo, free fix times zset
--- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms)
+--   free wheelchair geo, free caring geo, free fix times zset, stand queues zset, taxi → its
+--   stand queue member hash
+-- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms, stands):
+--   `stands` names the open stands whose fence holds the fix, nearest first, as
+--   `<id>=<capacity>,...` (capacity 0: no limit; '' for none), computed by the caller with
+--   `taxi_domain::stands::open_stands_at`
 -- Reply: one code per fix (not JSON, for speed): 0 stored, 1 unknown taxi, 2 off duty,
 -- 3 older than the stored fix.
-local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix =
-  own_keys()
+local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix,
+  stand_q, stand_of = own_keys()
 -- Positions are not durable, by choice: they go neither to the AOF nor to replicas. A
 -- taxi reports again within seconds, and a fix older than `position_fresh` is never
 -- matched anyway; writing every fix to the AOF would make each position call wait for the
@@ -19,15 +23,18 @@ redis.set_repl(redis.REPL_NONE)
 local n, fresh = tonumber(ARGV[2]), tonumber(ARGV[3])
 local FIRST = 4
 local ids = {}
-for i = 1, n do ids[i] = ARGV[FIRST + (i - 1) * 4] end
+local GROUP = 5
+for i = 1, n do ids[i] = ARGV[FIRST + (i - 1) * GROUP] end
 local state_of = mcall('HMGET', states, ids)
 local stored = mcall('ZMSCORE', fixes, ids)
 local pos, free, fix, codes, back = {}, {}, {}, {}, {}
 -- The free ones again, for the free-fix and capability indexes.
 local free_ids, free_fix_args = {}, {}
+-- The free ones' fix times and the stands their fixes are in, for the stand queues.
+local free_t, free_stands = {}, {}
 local newest = {}
 for i = 1, n do
-  local b = FIRST + (i - 1) * 4
+  local b = FIRST + (i - 1) * GROUP
   local id, st = ids[i], state_of[i]
   local lon, lat, t = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local old = stored[i] and tonumber(stored[i])
@@ -45,6 +52,8 @@ for i = 1, n do
     if st == TS.free then
       into = free
       free_ids[#free_ids + 1] = id
+      free_t[#free_ids] = t
+      free_stands[#free_ids] = ARGV[b + 4]
       -- New to the free index (a first fix, or swept out while stale: its position sat in
       -- the positions index): it enters the janitor's index at this fix. A taxi already
       -- there keeps its score (a fix no later than this one), which the janitor refreshes
@@ -78,5 +87,53 @@ end
 if #back > 0 then
   mcall('ZREM', pos_geo, back)
   mcall('ZADD', free_fix, free_fix_args)
+end
+-- Stand queues (the rule is `taxi_domain::stands::queue_step`): a FREE taxi stays in its
+-- queue while its fix is in that stand's fence and the stand is open (the stand is named);
+-- otherwise it leaves it and joins the first named stand with room, arriving at the fix's
+-- time. One HMGET per batch; writes only on a change. Like positions, these joins and
+-- moves are not written to the AOF (a replicated write would make this call wait for the
+-- `always` fsync, and about one batch in ten changes a queue: the bench measured ingest
+-- halved): after a restart a queue holds what the last AOF rewrite saw, less the taxis
+-- that left it since (leaving is replicated, with the state change that causes it), and
+-- every taxi's next fix puts it right, at the back. Taxis that are not FREE left their
+-- queue in `set_taxi_state`.
+if #free_ids > 0 then
+  local member_of = mcall('HMGET', stand_of, free_ids)
+  local now_in = {}
+  -- The stands of a fix in no fence (never written to).
+  local NONE = {}
+  for i, id in ipairs(free_ids) do
+    local member = now_in[id]
+    if member == nil then member = member_of[i] or false end
+    -- Most fixes are in no fence and their taxi in no queue: nothing to read or write.
+    local named, order = NONE, NONE
+    if free_stands[i] ~= '' then
+      named, order = {}, {}
+      for entry in string.gmatch(free_stands[i], '[^,]+') do
+        local sid, cap = string.match(entry, '^(.+)=(%d+)$')
+        named[sid] = tonumber(cap)
+        order[#order + 1] = sid
+      end
+    end
+    local at = member and string.match(member, '^(.-)|')
+    if (member or #order > 0) and not (at and named[at]) then
+      if member then
+        redis.call('ZREM', stand_q, member)
+        redis.call('HDEL', stand_of, id)
+        member = false
+      end
+      for _, sid in ipairs(order) do
+        local cap = named[sid]
+        if cap == 0 or redis.call('ZLEXCOUNT', stand_q, '[' .. sid .. '|', '(' .. sid .. '}') < cap then
+          member = sid .. '|' .. string.format('%015d', free_t[i]) .. '|' .. id
+          redis.call('ZADD', stand_q, 0, member)
+          redis.call('HSET', stand_of, id, member)
+          break
+        end
+      end
+    end
+    now_in[id] = member
+  end
 end
 return codes

@@ -9,10 +9,10 @@
 -- last fix as score and is looked at again once that goes stale. At most `most` per call;
 -- the caller calls again while a call looked at `most`.
 -- KEYS: free fix times zset, free geo, positions geo, free wheelchair geo, free caring geo,
---   fix times zset
+--   fix times zset, stand queues zset, taxi → its stand queue member hash
 -- ARGV (after NOW): oldest acceptable fix ms, most to look at
 -- Reply: {looked at, moved} (integers).
-local free_fix, free_geo, pos_geo, free_wc, free_caring, fixes = own_keys()
+local free_fix, free_geo, pos_geo, free_wc, free_caring, fixes, stand_q, stand_of = own_keys()
 local fresh, most = own_args()
 fresh = tonumber(fresh)
 local due = redis.call('ZRANGE', free_fix, '-inf', '(' .. fresh, 'BYSCORE', 'LIMIT', 0, tonumber(most))
@@ -40,5 +40,15 @@ if #stale > 0 then
   mcall('ZREM', free_fix, stale)
   mcall('ZREM', free_wc, stale)
   mcall('ZREM', free_caring, stale)
+  -- A taxi whose fixes went stale is not waiting at its stand any more: it leaves the queue.
+  local members = mcall('HMGET', stand_of, stale)
+  local queued = {}
+  for i = 1, #stale do
+    if members[i] then queued[#queued + 1] = members[i] end
+  end
+  if #queued > 0 then
+    mcall('ZREM', stand_q, queued)
+    mcall('HDEL', stand_of, stale)
+  end
 end
 return {#due, #stale}

@@ -37,6 +37,7 @@ mod release_reservation;
 mod report_positions;
 mod requeue_due;
 mod resolve;
+mod stands;
 mod sweep_stale;
 mod taxi_transition;
 mod trim;
@@ -75,6 +76,7 @@ pub(crate) use release_reservation::ReleaseReservation;
 pub(crate) use report_positions::ReportPositions;
 pub(crate) use requeue_due::RequeueDue;
 pub(crate) use resolve::{ResolveAlert, ResolveCallback, ResolveReply};
+pub(crate) use stands::{StandBoard, StandBoardReply, StandOp, StandWrite, StandWriteReply};
 pub(crate) use sweep_stale::SweepStale;
 pub(crate) use taxi_transition::{TaxiTransition, TaxiTransitionReply};
 pub(crate) use trim::{TrimAlerts, TrimOrders};
@@ -279,6 +281,8 @@ scripts! {
     privacy_record: Own,
     privacy_release: Own,
     privacy_unavailable: Own,
+    stand_write: Own,
+    stand_board: City,
 }
 
 impl Store {

@@ -9,6 +9,10 @@ use redis::{ScriptInvocation, Value};
 #[derive(Debug)]
 pub(crate) struct ReportPositions<'a> {
     pub(crate) fixes: &'a [Fix],
+    /// Per fix, the open stands whose fence holds it, nearest first, as the script reads
+    /// them (`<id>=<capacity>,...`); empty when no stand exists, or shorter than `fixes`
+    /// (the rest are in no fence).
+    pub(crate) stands: &'a [String],
     /// Fixes older than this (ms) are stale: a free taxi reporting again returns to the
     /// free index.
     pub(crate) oldest_fresh_ms: i64,
@@ -30,15 +34,18 @@ impl Call for ReportPositions<'_> {
             k.free_wheelchair.clone(),
             k.free_caring.clone(),
             k.free_fixes.clone(),
+            k.stand_queues.clone(),
+            k.stand_of.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
         inv.arg(self.fixes.len()).arg(self.oldest_fresh_ms);
-        for f in self.fixes {
+        for (i, f) in self.fixes.iter().enumerate() {
             inv.arg(&f.taxi_id)
                 .arg(f.at.lon())
                 .arg(f.at.lat())
-                .arg(f.fix_ms);
+                .arg(f.fix_ms)
+                .arg(self.stands.get(i).map_or("", String::as_str));
         }
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {

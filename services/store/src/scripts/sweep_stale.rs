@@ -34,6 +34,8 @@ impl Call for SweepStale {
             k.free_wheelchair.clone(),
             k.free_caring.clone(),
             k.fixes.clone(),
+            k.stand_queues.clone(),
+            k.stand_of.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
