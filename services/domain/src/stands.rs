@@ -562,7 +562,7 @@ fn nearest_containing<'a>(
 pub fn open_stands_at<'a>(point: &Coordinates, at_ms: i64, stands: &'a [Stand]) -> Vec<&'a Stand> {
     let mut found: Vec<&Stand> = stands
         .iter()
-        .filter(|s| s.is_open(at_ms) && s.contains(point))
+        .filter(|s| s.contains(point) && s.is_open(at_ms))
         .collect();
     found.sort_by(|a, b| {
         let (da, db) = (

@@ -346,29 +346,32 @@ impl Store {
         let stands = self.stands().await?;
         Ok(pickup_stand(pickup, at_ms, &stands).map(|s| s.id().to_string()))
     }
+}
 
-    /// For each fix, the open stands whose fence holds it, nearest first, as
-    /// `report_positions.lua` reads them (`<id>=<capacity>,...`); empty when the city has
-    /// no stand.
-    pub(crate) async fn stands_of_fixes(
-        &self,
-        fixes: &[crate::taxis::Fix],
-    ) -> Result<Vec<String>, StoreError> {
-        let stands = self.stands().await?;
-        if stands.is_empty() {
-            return Ok(vec![]);
-        }
-        Ok(fixes
-            .iter()
-            .map(|f| {
-                open_stands_at(&f.at, f.fix_ms, &stands)
-                    .iter()
-                    .map(|s| format!("{}={}", s.id(), s.capacity().unwrap_or(0)))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect())
+/// The fixes of `fixes` in a fence of `stands`, as `report_positions.lua` reads them:
+/// `<1-based index>:<stand>=<capacity>,...` (the open stands holding the fix, nearest
+/// first; capacity 0: no limit) joined by `;`, and empty when no fix is in a fence.
+pub(crate) fn fixes_in_fences(fixes: &[crate::taxis::Fix], stands: &[Stand]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if stands.is_empty() {
+        return out;
     }
+    for (i, f) in fixes.iter().enumerate() {
+        let held = open_stands_at(&f.at, f.fix_ms, stands);
+        if held.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(';');
+        }
+        let _ = write!(out, "{}:", i + 1);
+        for (k, s) in held.iter().enumerate() {
+            let sep = if k == 0 { "" } else { "," };
+            let _ = write!(out, "{sep}{}={}", s.id(), s.capacity().unwrap_or(0));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -382,6 +385,41 @@ mod tests {
         assert_eq!(e.since_ms, 1_765_000_000_000);
         assert_eq!(e.taxi_id, "T9");
         assert!(parse_member("S1|x|T9").is_none());
+    }
+
+    #[test]
+    fn only_the_fixes_in_a_fence_are_named_with_their_stands_nearest_first() {
+        let area = taxi_domain::geo::City::builtin("500100")
+            .unwrap()
+            .service_area;
+        let circle = |id: &str, lat: f64, radius_m: f64, capacity| {
+            let spec = StandSpec {
+                id: id.into(),
+                name: id.into(),
+                fence: FenceSpec::Circle {
+                    centre: LatLon { lat, lon: 106.5770 },
+                    radius_m,
+                },
+                datum: Datum::Wgs84,
+                capacity,
+                hours: vec![],
+            };
+            Stand::check(&spec, &area).unwrap()
+        };
+        // S2's fence holds S1's: a fix at S1's centre is in both, S1 nearer.
+        let stands = vec![
+            circle("S1", 29.5630, 100.0, Some(3)),
+            circle("S2", 29.5635, 500.0, None),
+        ];
+        let fix = |lat: f64| crate::taxis::Fix {
+            taxi_id: "T".into(),
+            at: Coordinates::new(lat, 106.5770).unwrap(),
+            fix_ms: 1_765_000_000_000,
+        };
+        let fixes = [fix(29.60), fix(29.5630), fix(29.5670), fix(29.61)];
+        assert_eq!(fixes_in_fences(&fixes, &stands), "2:S1=3,S2=0;3:S2=0");
+        assert_eq!(fixes_in_fences(&fixes[..1], &stands), "");
+        assert_eq!(fixes_in_fences(&fixes, &[]), "");
     }
 
     #[test]

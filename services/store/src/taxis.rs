@@ -280,13 +280,13 @@ impl Store {
         // One call at a time on the bulk connection: Redis serves other clients between
         // calls (a pipeline of them would hold its single thread for the whole message).
         let mut conn = self.bulk.clone();
-        // The stands each fix is in, from this process's copy of them (no Redis read).
-        let stands = self.stands_of_fixes(fixes).await?;
-        for (n, chunk) in fixes.chunks(FIXES_PER_SCRIPT).enumerate() {
-            let first = n * FIXES_PER_SCRIPT;
+        // The stands the fixes are in, from this process's copy of them (no Redis read).
+        let stands = self.stands().await?;
+        for chunk in fixes.chunks(FIXES_PER_SCRIPT) {
+            let in_fence = crate::stands::fixes_in_fences(chunk, &stands);
             let call = ReportPositions {
                 fixes: chunk,
-                stands: stands.get(first..).unwrap_or(&[]),
+                in_fence: &in_fence,
                 oldest_fresh_ms: self.now_ms() - fresh_ms,
             };
             let codes = match self.call_on(&mut conn, &call).await {

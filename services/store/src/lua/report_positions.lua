@@ -6,10 +6,12 @@
 -- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
 --   free wheelchair geo, free caring geo, free fix times zset, stand queues zset, taxi → its
 --   stand queue member hash
--- ARGV (after NOW): n, oldest fresh fix ms, then n groups of (id, lon, lat, fix ms, stands):
---   `stands` names the open stands whose fence holds the fix, nearest first, as
---   `<id>=<capacity>,...` (capacity 0: no limit; '' for none), computed by the caller with
---   `taxi_domain::stands::open_stands_at`
+-- ARGV (after NOW): n, oldest fresh fix ms, the fixes in a stand's fence, then n groups of
+--   (id, lon, lat, fix ms). The fixes in a fence are named sparsely, as
+--   `<fix index>:<stand>=<capacity>,<stand>=<capacity>;...` (the open stands whose fence
+--   holds the fix, nearest first; capacity 0: no limit; '' when no fix is in a fence),
+--   computed by the caller with `taxi_domain::stands::open_stands_at`: most fixes are in
+--   no fence, and an argument per fix cost every fix its parsing.
 -- Reply: one code per fix (not JSON, for speed): 0 stored, 1 unknown taxi, 2 off duty,
 -- 3 older than the stored fix.
 local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix,
@@ -21,9 +23,11 @@ local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring
 -- restart a taxi keeps its state and is matched again from its next fix.
 redis.set_repl(redis.REPL_NONE)
 local n, fresh = tonumber(ARGV[2]), tonumber(ARGV[3])
-local FIRST = 4
+local in_fence = {}
+for i, named in string.gmatch(ARGV[4], '(%d+):([^;]+)') do in_fence[tonumber(i)] = named end
+local FIRST = 5
 local ids = {}
-local GROUP = 5
+local GROUP = 4
 for i = 1, n do ids[i] = ARGV[FIRST + (i - 1) * GROUP] end
 local state_of = mcall('HMGET', states, ids)
 local stored = mcall('ZMSCORE', fixes, ids)
@@ -53,7 +57,7 @@ for i = 1, n do
       into = free
       free_ids[#free_ids + 1] = id
       free_t[#free_ids] = t
-      free_stands[#free_ids] = ARGV[b + 4]
+      free_stands[#free_ids] = in_fence[i] or ''
       -- New to the free index (a first fix, or swept out while stale: its position sat in
       -- the positions index): it enters the janitor's index at this fix. A taxi already
       -- there keeps its score (a fix no later than this one), which the janitor refreshes

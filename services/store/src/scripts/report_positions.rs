@@ -9,10 +9,10 @@ use redis::{ScriptInvocation, Value};
 #[derive(Debug)]
 pub(crate) struct ReportPositions<'a> {
     pub(crate) fixes: &'a [Fix],
-    /// Per fix, the open stands whose fence holds it, nearest first, as the script reads
-    /// them (`<id>=<capacity>,...`); empty when no stand exists, or shorter than `fixes`
-    /// (the rest are in no fence).
-    pub(crate) stands: &'a [String],
+    /// The fixes in a stand's fence, as the script reads them: `<index>:<id>=<capacity>,...`
+    /// (1-based, the open stands holding the fix, nearest first) joined by `;`; empty when
+    /// none is.
+    pub(crate) in_fence: &'a str,
     /// Fixes older than this (ms) are stale: a free taxi reporting again returns to the
     /// free index.
     pub(crate) oldest_fresh_ms: i64,
@@ -39,13 +39,14 @@ impl Call for ReportPositions<'_> {
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
-        inv.arg(self.fixes.len()).arg(self.oldest_fresh_ms);
-        for (i, f) in self.fixes.iter().enumerate() {
+        inv.arg(self.fixes.len())
+            .arg(self.oldest_fresh_ms)
+            .arg(self.in_fence);
+        for f in self.fixes {
             inv.arg(&f.taxi_id)
                 .arg(f.at.lon())
                 .arg(f.at.lat())
-                .arg(f.fix_ms)
-                .arg(self.stands.get(i).map_or("", String::as_str));
+                .arg(f.fix_ms);
         }
     }
     fn decode(v: Value) -> Result<Self::Reply, String> {
