@@ -36,12 +36,18 @@ local pos, free, fix, codes, back = {}, {}, {}, {}, {}
 local free_ids, free_fix_args = {}, {}
 -- The free ones' fix times and the stands their fixes are in, for the stand queues.
 local free_t, free_stands = {}, {}
+-- ... whether each was in a queue at its stored fix, and where its fix time is in `fix`.
+local free_was_queued, free_score_at = {}, {}
 local newest = {}
 for i = 1, n do
   local b = FIRST + (i - 1) * GROUP
   local id, st = ids[i], state_of[i]
   local lon, lat, t = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local old = stored[i] and tonumber(stored[i])
+  -- A stored fix time with a half (see the stand queues below) marks a taxi that was in a
+  -- stand queue when it was stored.
+  local was_queued = old and old ~= math.floor(old)
+  old = old and math.floor(old)
   if not st then
     codes[i] = 1
   elseif st == TS.off then
@@ -58,6 +64,8 @@ for i = 1, n do
       free_ids[#free_ids + 1] = id
       free_t[#free_ids] = t
       free_stands[#free_ids] = in_fence[i] or ''
+      free_was_queued[#free_ids] = was_queued
+      free_score_at[#free_ids] = #fix - 1
       -- New to the free index (a first fix, or swept out while stale: its position sat in
       -- the positions index): it enters the janitor's index at this fix. A taxi already
       -- there keeps its score (a fix no later than this one), which the janitor refreshes
@@ -70,7 +78,6 @@ for i = 1, n do
     into[#into + 1] = lon; into[#into + 1] = lat; into[#into + 1] = id
   end
 end
-if #fix > 0 then mcall('ZADD', fixes, fix) end
 if #pos > 0 then mcall('GEOADD', pos_geo, pos) end
 if #free > 0 then
   mcall('GEOADD', free_geo, free)
@@ -95,21 +102,37 @@ end
 -- Stand queues (the rule is `taxi_domain::stands::queue_step`): a FREE taxi stays in its
 -- queue while its fix is in that stand's fence and the stand is open (the stand is named);
 -- otherwise it leaves it and joins the first named stand with room, arriving at the fix's
--- time. One HMGET per batch; writes only on a change. Like positions, these joins and
+-- time. Writes only on a change. Like positions, these joins and
 -- moves are not written to the AOF (a replicated write would make this call wait for the
 -- `always` fsync, and about one batch in ten changes a queue: the bench measured ingest
 -- halved): after a restart a queue holds what the last AOF rewrite saw, less the taxis
 -- that left it since (leaving is replicated, with the state change that causes it), and
 -- every taxi's next fix puts it right, at the back. Taxis that are not FREE left their
 -- queue in `set_taxi_state`.
+-- Which taxis can be in a queue is known without reading the queues: a taxi's fix time
+-- is stored with a half added while it is in one (`fixes` scores are whole ms otherwise),
+-- so only the taxis whose stored fix says so, or whose new fix is in a fence, are looked up
+-- in `stand_of`. Reading `stand_of` for the whole batch cost more than the rest of the
+-- script: a hash of up to 512 fields stays a listpack, which each lookup scans. The half
+-- is set and cleared here with the fix, from the queue the taxi is in after it; a taxi
+-- that left its queue with a state change keeps it until its next fix, which only costs
+-- that fix a lookup.
 if #free_ids > 0 then
-  local member_of = mcall('HMGET', stand_of, free_ids)
+  local look = {}
+  for i, id in ipairs(free_ids) do
+    if free_was_queued[i] or free_stands[i] ~= '' then look[#look + 1] = id end
+  end
+  local found = {}
+  if #look > 0 then
+    local got = mcall('HMGET', stand_of, look)
+    for k, id in ipairs(look) do found[id] = got[k] or false end
+  end
   local now_in = {}
   -- The stands of a fix in no fence (never written to).
   local NONE = {}
   for i, id in ipairs(free_ids) do
     local member = now_in[id]
-    if member == nil then member = member_of[i] or false end
+    if member == nil then member = found[id] or false end
     -- Most fixes are in no fence and their taxi in no queue: nothing to read or write.
     local named, order = NONE, NONE
     if free_stands[i] ~= '' then
@@ -138,6 +161,9 @@ if #free_ids > 0 then
       end
     end
     now_in[id] = member
+    -- As a string: Lua would print a number with 14 significant digits.
+    if member then fix[free_score_at[i]] = string.format('%d.5', free_t[i]) end
   end
 end
+if #fix > 0 then mcall('ZADD', fixes, fix) end
 return codes
