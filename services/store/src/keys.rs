@@ -14,7 +14,7 @@
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
 //! | `{c}:taxis:free` | geo | FREE taxis at their last position: the only index searched for matching |
 //! | `{c}:taxis:pos` | geo | the last position of every taxi that is not in the free index (a position lives in exactly one of the two; the capability indexes below mirror part of the free one) |
-//! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms) |
+//! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms; plus 0.5 while the taxi was in a stand queue after that fix: `report_positions.lua`) |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
 //! | `{c}:taxis:free:wc` | geo | the free index's wheelchair-accessible taxis (searched for a wheelchair need) |
