@@ -1,12 +1,19 @@
 #!lua
--- Orders whose retry time has come go back to the queue at their own scores, all in one
--- step, so the queue's priority (not the order of the sweep) decides who gets a taxi
--- that came free while they waited.
+-- When an order's retry time has come, every order waiting for a taxi goes back to the
+-- queue at its own score (soonest retry first, up to `most`), all in one step, so the
+-- queue's priority decides who gets a taxi that came free while they waited. Moving only
+-- the due ones let an order whose last attempt fell in an earlier retry tick take a freed
+-- taxi before an older passenger (or an earlier booking) whose attempt fell in the next
+-- tick (`tests/dispatch.rs`'s aging test caught it); the others are attempted at most one
+-- retry interval early.
 -- KEYS: the city's only
 -- ARGV (after NOW, FEED_MAX): most orders to move
 -- Reply: {kind = 'done', moved}
 local most = own_args()
-local due = redis.call('ZRANGE', K.retry, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, tonumber(most))
+if #redis.call('ZRANGE', K.retry, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, 1) == 0 then
+  return reply('done', {moved = 0})
+end
+local due = redis.call('ZRANGE', K.retry, 0, tonumber(most) - 1)
 for _, id in ipairs(due) do
   redis.call('ZREM', K.retry, id)
   local score = redis.call('HGET', K.retry_q, id)
