@@ -140,18 +140,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         "--calls: 0 to 50 calls/s"
     );
     let rt = crate::runtime()?;
-    let redis = match &args.redis_url {
-        Some(_) => None,
-        None => Some(
-            taxi_redis_process::RedisProcess::start_temporary()
-                .context("starting a private redis-server")?,
-        ),
-    };
-    let url = args
-        .redis_url
-        .clone()
-        .or_else(|| redis.as_ref().map(|r| r.url()))
-        .unwrap_or_default();
+    let (redis, url) = crate::redis_or_private(args.redis_url.as_deref())?;
     let result = rt.block_on(demo(args, url));
     drop(redis);
     let r = result?;

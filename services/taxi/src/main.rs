@@ -163,3 +163,19 @@ pub(crate) async fn cancel_on_signal(token: CancellationToken) {
     tracing::info!("signal received");
     token.cancel();
 }
+
+/// The Redis a one-shot command (the demo, the simulator) runs on: the one at `url`, or a
+/// private `redis-server` on a free loopback port, stopped when the returned process drops.
+pub(crate) fn redis_or_private(
+    url: Option<&str>,
+) -> anyhow::Result<(Option<taxi_redis_process::RedisProcess>, String)> {
+    match url {
+        Some(url) => Ok((None, url.to_string())),
+        None => {
+            let redis = taxi_redis_process::RedisProcess::start_temporary()
+                .context("starting a private redis-server")?;
+            let url = redis.url();
+            Ok((Some(redis), url))
+        }
+    }
+}

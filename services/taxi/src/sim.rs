@@ -6,7 +6,6 @@
 //!   8 am; reports the recurring trips due, assigned by T−15 and late, and fails (exit 1)
 //!   when fewer than 99 % were assigned by T−15.
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,18 +52,7 @@ pub(crate) struct SimArgs {
 pub(crate) fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=600).contains(&args.step_secs), "--step-secs: 1 to 600");
     let rt = crate::runtime()?;
-    let redis = match &args.redis_url {
-        Some(_) => None,
-        None => Some(
-            taxi_redis_process::RedisProcess::start_temporary()
-                .context("starting a private redis-server")?,
-        ),
-    };
-    let url = args
-        .redis_url
-        .clone()
-        .or_else(|| redis.as_ref().map(|r| r.url()))
-        .unwrap_or_default();
+    let (redis, url) = crate::redis_or_private(args.redis_url.as_deref())?;
     let result = rt.block_on(scarcity(&args, url));
     drop(redis);
     let share = result?;
