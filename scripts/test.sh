@@ -34,12 +34,31 @@ tier_plain() {
 tier_cluster() {
   TAXI_TEST_REDIS=cluster cargo test --workspace --locked
 }
-tier_browser() {
-  scripts/ensure-browser.sh &&
-    cargo build --locked -p taxi &&
-    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
-    TAXI_BIN="$PWD/target/debug/taxi" node tests/browser/console.test.mjs
+# The `taxi` binary the test build made: `cargo build -p taxi` alone would unify features
+# without the dev-dependencies and rebuild a second copy of half the graph (time and disk).
+test_build_taxi_bin() {
+  cargo test --workspace --locked --no-run --message-format=json-render-diagnostics |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "taxi" \
+            and m["target"]["kind"] == ["bin"] and not m["profile"]["test"] \
+            and m.get("executable"):
+        print(m["executable"])
+'
 }
+tier_browser() {
+  local bin
+  scripts/ensure-browser.sh &&
+    bin=$(test_build_taxi_bin) && [ -x "$bin" ] &&
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
+    TAXI_BIN="$bin" node tests/browser/console.test.mjs
+}
+
+# One build, no incremental cache: CI builds once from a clean clone, and the cache alone
+# was 10 GB of the test build.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 scripts/ensure-redis.sh
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
