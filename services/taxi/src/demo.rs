@@ -42,6 +42,12 @@ pub(crate) struct DemoArgs {
     pub calls: f64,
 }
 
+/// Where the demo's log goes: beside its pictures, so the screen shows only the progress
+/// table and the summary.
+pub(crate) fn log_path(args: &DemoArgs) -> PathBuf {
+    args.out.join("demo.log")
+}
+
 /// The demo's privacy numbers: the built-in pool's, released soon after each trip so a
 /// short run sees them come back.
 const DEMO_PRIVACY_POOL: &str = "17100000001-17100000200";
@@ -549,9 +555,10 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         taxi_sim::svg::assign_chart(&e, &o, "Time to assign: older passengers vs others"),
     )?;
     println!(
-        "\nwrote {} and {}",
+        "\nwrote {} and {}; the services' log is in {}",
         map_path.display(),
-        chart_path.display()
+        chart_path.display(),
+        log_path(&args).display()
     );
 
     sessions_end.cancel();

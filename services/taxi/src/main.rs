@@ -51,7 +51,15 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's screen is its progress table and summary: its log goes to a file.
+    let log_file = match &cli.command {
+        Command::Demo(args) => Some(demo::log_path(args)),
+        _ => None,
+    };
+    if let Err(e) = init_logging(log_file.as_deref()) {
+        eprintln!("taxi: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
@@ -74,13 +82,28 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs at `TAXI_LOG` (default `info`) to standard output, or to `file` (made afresh).
+fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAXI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match file {
+        None => logs.init(),
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("creating the log file {}", path.display()))?;
+            logs.with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init();
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

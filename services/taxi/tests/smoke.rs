@@ -28,6 +28,7 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         ])
         .arg("--out")
         .arg(out.path())
+        .env("TAXI_LOG", "info")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -37,6 +38,18 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("summary after 12 s"), "{stdout}");
+    // A quiet screen (issue 15): not one log line among the progress lines and the
+    // summary; the log, at info, is in the file the summary names.
+    let log = out.path().join("demo.log");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.lines().count() > 10, "{logged}");
+    for level in [" INFO ", " WARN ", " ERROR ", " DEBUG "] {
+        assert!(
+            !stdout.lines().any(|l| l.contains(level)),
+            "a log line on the screen: {stdout}"
+        );
+    }
+    assert!(stdout.contains(&log.display().to_string()), "{stdout}");
     // The demo serves TLS with throw-away certificates and its simulator connects over it.
     assert!(stdout.contains("taxi demo over TLS"), "{stdout}");
     // Every simulated client logged in through AuthService.Login.
