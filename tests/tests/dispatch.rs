@@ -116,6 +116,159 @@ async fn an_older_passenger_goes_first_and_the_other_still_gets_a_taxi_within_th
     );
 }
 
+/// Waits until dispatch has tried `order` and found no taxi in its reach.
+async fn until_waiting_for_a_taxi(city: &TestCity, order: &str) {
+    let deadline = std::time::Instant::now() + 3 * S;
+    while !city
+        .store
+        .retrying_order_ids()
+        .await
+        .expect("waiting orders")
+        .iter()
+        .any(|o| o == order)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order {order} never waited for a taxi"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Dispatch settings whose retry tick never comes within a test: only what a taxi does
+/// can give a waiting order its taxi.
+fn no_retry_tick() -> taxi_server::ServerConfig {
+    let mut config = fast_config();
+    config.settings.retry_interval = Duration::from_secs(60);
+    config
+}
+
+/// Older first at every moment (issue 15): a taxi that drives into the reach of an older
+/// passenger who waits for one is hers, not an ordinary order's booked after her, even
+/// between her retries.
+#[tokio::test]
+async fn a_taxi_in_reach_of_a_waiting_older_passenger_is_not_given_to_an_order_booked_after_her() {
+    let city = TestCity::start_with(no_retry_tick()).await;
+    elderly_caller(&city, "13900000021").await;
+    // Beyond every radius (the elderly extra reach is 8 km).
+    let mut taxi = driver_at(&city, "渝A02101", north_of_centre(-11_000.0)).await;
+    let older = book_at(&city, "13900000021", north_of_centre(0.0)).await;
+    until_waiting_for_a_taxi(&city, &older.order_id).await;
+    // The taxi drives into the reach of both (no state change: nothing brings her back),
+    // and an ordinary order is booked nearer to it, inside her head start.
+    let r = send_positions(
+        &mut city.driver(),
+        vec![report(
+            &taxi.taxi_id,
+            north_of_centre(400.0),
+            Duration::ZERO,
+        )],
+    )
+    .await;
+    assert_eq!(r.accepted, 1);
+    let ordinary = book_at(&city, "13800000021", north_of_centre(300.0)).await;
+    let offer = taxi.offer(3 * S).await;
+    assert_eq!(
+        offer.order_id, older.order_id,
+        "the older passenger waiting first gets the taxi"
+    );
+    until_waiting_for_a_taxi(&city, &ordinary.order_id).await;
+    taxi.no_offer(Duration::from_millis(300)).await;
+}
+
+/// A taxi that comes free goes at once (not at the next retry tick) to the first waiting
+/// order in its reach, in queue order: the older passenger booked last but inside her
+/// head start before the ordinary order booked first; an order out of its reach, though
+/// ahead of both, is not brought back.
+#[tokio::test]
+async fn a_taxi_that_comes_free_goes_at_once_to_the_first_waiting_order_in_its_reach() {
+    let city = TestCity::start_with(no_retry_tick()).await;
+    elderly_caller(&city, "13900000031").await;
+    elderly_caller(&city, "13900000032").await;
+    let mut taxi = driver_at(&city, "渝A02201", north_of_centre(200.0)).await;
+    let first = book_at(&city, "13800000030", north_of_centre(0.0)).await;
+    assert_eq!(taxi.offer(S).await.order_id, first.order_id);
+    let mut d = city.driver();
+    let (t, o) = (taxi.taxi_id.clone(), first.order_id.clone());
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    // While the taxi is busy, three orders wait: an older passenger's 12 km away (first,
+    // out of the taxi's reach), an ordinary one near it, and another older passenger's
+    // near it 0.3 s later.
+    let far = book_at(&city, "13900000031", north_of_centre(-12_000.0)).await;
+    let ordinary = book_at(&city, "13800000031", north_of_centre(300.0)).await;
+    city.advance(Duration::from_millis(300));
+    let older = book_at(&city, "13900000032", north_of_centre(300.0)).await;
+    for id in [&far.order_id, &ordinary.order_id, &older.order_id] {
+        until_waiting_for_a_taxi(&city, id).await;
+    }
+    d.complete_trip(pb::CompleteTripRequest {
+        taxi_id: t,
+        order_id: o,
+        fare_cents: 2350,
+        paid_by: 0,
+    })
+    .await
+    .unwrap();
+    let offer = taxi.offer(2 * S).await;
+    assert_eq!(offer.order_id, older.order_id);
+    let waiting = city.store.retrying_order_ids().await.unwrap();
+    assert!(
+        waiting.contains(&far.order_id),
+        "the order out of reach still waits: {waiting:?}"
+    );
+}
+
+/// A taxi that signs on near a waiting order is offered it at once, not at the order's
+/// next retry (a minute away here).
+#[tokio::test]
+async fn a_taxi_that_signs_on_near_a_waiting_order_gets_it_at_once() {
+    let city = TestCity::start_with(no_retry_tick()).await;
+    let order = book_at(&city, "13800000051", north_of_centre(0.0)).await;
+    until_waiting_for_a_taxi(&city, &order.order_id).await;
+    let mut taxi = driver_at(&city, "渝A02401", north_of_centre(300.0)).await;
+    assert_eq!(taxi.offer(2 * S).await.order_id, order.order_id);
+}
+
+/// A waiting order is brought back for a given taxi once: if it cannot take it (its
+/// driver declined it), an order behind it gets that taxi, with no round of yields.
+#[tokio::test]
+async fn a_waiting_order_the_taxi_declined_does_not_keep_it_from_an_order_behind() {
+    let city = TestCity::start_with(no_retry_tick()).await;
+    elderly_caller(&city, "13900000041").await;
+    let mut taxi = driver_at(&city, "渝A02301", north_of_centre(200.0)).await;
+    let older = book_at(&city, "13900000041", north_of_centre(0.0)).await;
+    assert_eq!(taxi.offer(S).await.order_id, older.order_id);
+    city.driver()
+        .decline_offer(pb::DeclineOfferRequest {
+            taxi_id: taxi.taxi_id.clone(),
+            order_id: older.order_id.clone(),
+            reason: "不顺路".into(),
+        })
+        .await
+        .unwrap();
+    until_waiting_for_a_taxi(&city, &older.order_id).await;
+    let ordinary = book_at(&city, "13800000041", north_of_centre(100.0)).await;
+    assert_eq!(taxi.offer(2 * S).await.order_id, ordinary.order_id);
+    until_waiting_for_a_taxi(&city, &older.order_id).await;
+}
+
 #[tokio::test]
 async fn wheelchair_needs_are_a_hard_requirement_and_caring_fleet_comes_first_for_older_passengers()
 {
@@ -155,32 +308,40 @@ async fn wheelchair_needs_are_a_hard_requirement_and_caring_fleet_comes_first_fo
     assert_eq!(offer.needs, vec![pb::PassengerNeed::Wheelchair as i32]);
     plain.no_offer(Duration::from_millis(300)).await;
 
-    // Caring fleet first for an older passenger, even if farther.
-    let caring = register_taxi_with(&mut city.fleet(), "渝A03003", false, &["caring"]).await;
-    city.driver()
-        .sign_on(pb::SignOnRequest {
-            taxi_id: caring.taxi_id.clone(),
-        })
-        .await
-        .unwrap();
-    send_positions(
-        &mut city.driver(),
-        vec![report(
-            &caring.taxi_id,
-            north_of_centre(2500.0),
-            Duration::ZERO,
-        )],
-    )
-    .await;
-    let mut caring_stream = DriverStream::open(&city, &caring.taxi_id).await;
+    // Caring fleet first for an older passenger, within the ring of the nearest taxi: a
+    // caring taxi 800 m away before the plain one 200 m away (both in the first ring) ...
+    let caring_at = |plate: &'static str, north_m: f64| {
+        let city = &city;
+        async move {
+            let t = register_taxi_with(&mut city.fleet(), plate, false, &["caring"]).await;
+            city.driver()
+                .sign_on(pb::SignOnRequest {
+                    taxi_id: t.taxi_id.clone(),
+                })
+                .await
+                .unwrap();
+            send_positions(
+                &mut city.driver(),
+                vec![report(&t.taxi_id, north_of_centre(north_m), Duration::ZERO)],
+            )
+            .await;
+            DriverStream::open(city, &t.taxi_id).await
+        }
+    };
+    let mut caring = caring_at("渝A03003", 800.0).await;
     elderly_caller(&city, "13900000020").await;
     let old = book_at(&city, "13900000020", north_of_centre(0.0)).await;
-    let offer = caring_stream.offer(S).await;
+    let offer = caring.offer(S).await;
     assert_eq!(offer.order_id, old.order_id);
     assert!(offer.elderly);
-    // An ordinary order goes to the nearest.
-    let young = book_at(&city, "13800000021", north_of_centre(0.0)).await;
-    assert_eq!(plain.offer(S).await.order_id, young.order_id);
+    // ... but not one a ring farther (issue 15: a 3 km caring ring searched before every
+    // other taxi doubled older passengers' time to pickup): a caring taxi 2.5 km away
+    // loses to the plain one 200 m away.
+    let mut far_caring = caring_at("渝A03004", 2500.0).await;
+    elderly_caller(&city, "13900000022").await;
+    let old2 = book_at(&city, "13900000022", north_of_centre(0.0)).await;
+    assert_eq!(plain.offer(S).await.order_id, old2.order_id);
+    far_caring.no_offer(Duration::from_millis(300)).await;
 }
 
 #[tokio::test]

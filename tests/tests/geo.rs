@@ -88,13 +88,13 @@ async fn a_wheelchair_order_reaches_the_accessible_taxi_behind_many_ordinary_one
 async fn an_older_passenger_gets_the_caring_taxi_behind_many_ordinary_ones() {
     let city = TestCity::start_with(fast_config()).await;
     ordinary_crowd(&city).await;
-    // Inside the caring ring (3 km), behind the whole crowd.
+    // In the first ring (1 km), where the caring fleet comes first, behind the whole crowd.
     let mut caring = capable_driver_at(
         &city,
         "渝A07002",
         false,
         &["caring"],
-        north_of_centre(2000.0),
+        north_of_centre(900.0),
     )
     .await;
     elderly_caller(&city, "13900000070").await;
@@ -104,9 +104,9 @@ async fn an_older_passenger_gets_the_caring_taxi_behind_many_ordinary_ones() {
     assert!(offer.elderly);
 }
 
-/// An older passenger who needs a wheelchair: the caring ring is the accessible caring
-/// taxis, found behind the crowd, an accessible taxi outside the fleet and a caring taxi
-/// that is not accessible.
+/// An older passenger who needs a wheelchair: within a ring, the caring fleet's accessible
+/// taxis come first, found behind the crowd, a nearer accessible taxi outside the fleet and
+/// a nearer caring taxi that is not accessible.
 #[tokio::test]
 async fn an_older_wheelchair_user_gets_the_accessible_caring_taxi_first() {
     let city = TestCity::start_with(fast_config()).await;
@@ -121,14 +121,8 @@ async fn an_older_wheelchair_user_gets_the_accessible_caring_taxi_first() {
     .await;
     let mut accessible_only =
         capable_driver_at(&city, "渝A07006", true, &[], north_of_centre(900.0)).await;
-    let mut both = capable_driver_at(
-        &city,
-        "渝A07007",
-        true,
-        &["caring"],
-        north_of_centre(2500.0),
-    )
-    .await;
+    let mut both =
+        capable_driver_at(&city, "渝A07007", true, &["caring"], north_of_centre(950.0)).await;
     elderly_caller(&city, "13900000071").await;
     let order = city
         .hotline()

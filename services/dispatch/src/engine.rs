@@ -194,6 +194,9 @@ impl Engine {
                     Attempt::Offered { order, taxis, .. } => {
                         tracing::debug!(order_id = %order, ?taxis, "offered");
                     }
+                    Attempt::Yielded { order, to } => {
+                        tracing::debug!(order_id = %order, ahead = ?to, "yielded a taxi to orders ahead");
+                    }
                     Attempt::Unfulfilled(order) => {
                         tracing::info!(order_id = %order, "no taxi found in time: call back");
                     }

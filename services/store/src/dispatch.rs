@@ -68,6 +68,15 @@ pub enum Attempt {
     Unfulfilled(String),
     /// The queued order was no longer pending (cancelled, assigned by hand).
     Gone(String),
+    /// A taxi picked for this order was in the reach of orders ahead of it that were
+    /// waiting for a taxi: they went back to the queue ahead of it, and it is queued
+    /// again behind them (older first at every moment).
+    Yielded {
+        /// The order that yielded.
+        order: String,
+        /// The waiting orders brought back ahead of it.
+        to: Vec<String>,
+    },
 }
 
 /// A step of a dispatched trip.
@@ -320,6 +329,7 @@ impl Store {
                     },
                     Outcome::Retry { order } => Attempt::Retry(order),
                     Outcome::Gone { order } => Attempt::Gone(order),
+                    Outcome::Yield { order, to } => Attempt::Yielded { order, to },
                     Outcome::GiveUp { order, phone } => {
                         // Always the batch's last: the queue's head is read afresh next.
                         next.clear();
@@ -660,6 +670,18 @@ impl Store {
         let mut ids = a;
         ids.extend(b);
         Ok(ids)
+    }
+
+    /// The orders that found no taxi in reach and wait for one (to retry, or for a taxi
+    /// in their reach to come free), in queue order: for tests and tools.
+    pub async fn retrying_order_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZRANGE")
+            .arg(&self.keys.waiting)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// One page of at most `size` orders waiting for a taxi, after `after` (from the

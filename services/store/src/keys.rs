@@ -42,7 +42,9 @@
 //! | `{c}:dispatch:scheduled` | zset | SCHEDULED orders by the time they enter dispatch |
 //! | `{c}:dispatch:offers` | zset | open offers (`order|taxi`) by deadline (ms) |
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
-//! | `{c}:dispatch:retry:qscore` | hash | order → its queue score while it waits to retry (so the due ones return in one step) |
+//! | `{c}:dispatch:waiting` | zset | the orders in `dispatch:retry` by queue score (so they return in one step, and "who is ahead" is one range) |
+//! | `{c}:dispatch:waiting:at` | geo | the pickups of the orders in `dispatch:retry` (which of them a taxi can reach) |
+//! | `{c}:dispatch:waiting:info` | hash | order → `e\|w\|caring until\|reach m` while it waits (elderly, wheelchair, its search's bounds); `<order>\|ceded` → the taxi an order was last brought back for, until it leaves dispatch |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time (resolved ones leave it) |
 //! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
 //! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |
@@ -132,8 +134,13 @@ pub struct Keys {
     pub offers: String,
     /// `{c}:dispatch:retry`.
     pub retry: String,
-    /// `{c}:dispatch:retry:qscore`: the queue score of each order waiting to retry.
-    pub retry_scores: String,
+    /// `{c}:dispatch:waiting`: the orders waiting to retry, by queue score.
+    pub waiting: String,
+    /// `{c}:dispatch:waiting:at`: the pickups of the orders waiting to retry.
+    pub waiting_at: String,
+    /// `{c}:dispatch:waiting:info`: what a taxi must be, and how near, for each order
+    /// waiting to retry; and the taxi each was last brought back for.
+    pub waiting_info: String,
     /// `{c}:dispatch:callbacks`.
     pub callbacks: String,
     /// `{c}:dispatch:wakeup`.
@@ -238,7 +245,9 @@ impl Keys {
             scheduled: k("dispatch:scheduled"),
             offers: k("dispatch:offers"),
             retry: k("dispatch:retry"),
-            retry_scores: k("dispatch:retry:qscore"),
+            waiting: k("dispatch:waiting"),
+            waiting_at: k("dispatch:waiting:at"),
+            waiting_info: k("dispatch:waiting:info"),
             callbacks: k("dispatch:callbacks"),
             wakeup: k("dispatch:wakeup"),
             feed: k("drivers:feed"),
@@ -327,7 +336,9 @@ impl Keys {
             ("scheduled", &self.scheduled),
             ("offers", &self.offers),
             ("retry", &self.retry),
-            ("retry_q", &self.retry_scores),
+            ("waiting", &self.waiting),
+            ("waiting_at", &self.waiting_at),
+            ("waiting_info", &self.waiting_info),
             ("callbacks", &self.callbacks),
             ("wakeup", &self.wakeup),
             ("feed", &self.feed),

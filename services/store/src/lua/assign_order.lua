@@ -18,8 +18,8 @@ if not may(TAXI.manual_assign, tst) or redis.call('HEXISTS', K.torders, taxi) ==
   return reply('taxi_busy', {state = tst})
 end
 withdraw_all(id, order_key, '', 'assigned by an operator', NOTICE.withdrawn)
-for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
-redis.call('HDEL', K.retry_q, id)
+for _, key in ipairs({K.pending, K.scheduled}) do redis.call('ZREM', key, id) end
+forget_waiting(id)
 redis.call('HSET', order_key, 'status', ORDER.manual_assign.to, 'taxi', taxi, 'holders', taxi,
   'accepted_ms', NOW, 'eta_s', eta_s, 'assigned_by', operator, 'updated', NOW)
 redis.call('HSET', K.torders, taxi, id)

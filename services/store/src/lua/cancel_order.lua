@@ -17,8 +17,8 @@ end
 withdraw_all(id, order_key, '', why, NOTICE.cancelled)
 redis.call('HSET', order_key, 'status', ORDER.cancel.to, 'c_by', by, 'c_reason', why, 'holders', '',
   'updated', NOW, 'ended_ms', NOW)
-for _, key in ipairs({K.pending, K.scheduled, K.retry}) do redis.call('ZREM', key, id) end
-redis.call('HDEL', K.retry_q, id)
+for _, key in ipairs({K.pending, K.scheduled}) do redis.call('ZREM', key, id) end
+forget_waiting(id)
 unwatch(id)
 redis.call('ZREM', caller_active, id)
 redis.call('ZADD', K.ended, NOW, id)

@@ -14,6 +14,7 @@ if not gives_up({offers = o[2], release_ms = o[3], round_ms = o[4], round_offers
   return reply('kept')
 end
 redis.call('ZREM', K.pending, id)
+forget_waiting(id)
 redis.call('HSET', order_key, 'status', ORDER.give_up.to, 'updated', NOW, 'ended_ms', NOW)
 redis.call('ZADD', K.callbacks, NOW, id)
 redis.call('ZREM', caller_active, id)

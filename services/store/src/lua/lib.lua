@@ -94,6 +94,82 @@ end
 -- needs are matched over), so those move with it.
 -- The per-state counts move with it, so KPIs never read every taxi. A taxi leaving FREE
 -- leaves its stand queue.
+-- Orders waiting for a taxi (nothing was in reach at their last attempt) sit in `K.retry`
+-- by their next attempt, `K.waiting` by queue score, `K.waiting_at` by pickup and
+-- `K.waiting_info` with what a taxi must be and how near ("older first at every moment",
+-- issue 15): a taxi that comes free, or that an order behind them would get, is theirs
+-- first if it is in their reach (`waiting_in_reach`, `bring_back`).
+local function wait_for_taxi(id, due, qscore, lon, lat, info)
+  redis.call('ZADD', K.retry, due, id)
+  redis.call('ZADD', K.waiting, qscore, id)
+  redis.call('GEOADD', K.waiting_at, lon, lat, id)
+  redis.call('HSET', K.waiting_info, id, info)
+end
+
+-- An order stops waiting (back to the queue, or out of dispatch).
+local function unwait(id)
+  redis.call('ZREM', K.retry, id)
+  redis.call('ZREM', K.waiting, id)
+  redis.call('ZREM', K.waiting_at, id)
+  redis.call('HDEL', K.waiting_info, id)
+end
+
+-- An order leaves dispatch (offered, assigned, cancelled, given up): nothing of its
+-- waiting is kept, not even the taxi it was last brought back for.
+local function forget_waiting(id)
+  unwait(id)
+  redis.call('HDEL', K.waiting_info, id .. '|ceded')
+end
+
+-- The waiting orders ahead of queue score `below` (all of them: nil) that taxi `t`, at
+-- `at` ({lon, lat}), can serve by their own search's rules: within their reach (their
+-- widest ring), accessible if they need a wheelchair, in
+-- the caring fleet while their search is caring-fleet only; and not already brought back
+-- for `t` (that chance was theirs: an order that had tried `t` would be brought back for
+-- it forever). Best first (nearest first among the 64 nearest). `below_id` breaks a tie
+-- of scores as the queue does (by id).
+local function waiting_in_reach(t, at, below, below_id)
+  local reach = tonumber(redis.call('HGET', K.stats, 'waiting_reach_m'))
+  if not reach or redis.call('ZCARD', K.waiting) == 0 then return {} end
+  local hits = redis.call('GEOSEARCH', K.waiting_at, 'FROMLONLAT', at[1], at[2], 'BYRADIUS', reach, 'm',
+    'ASC', 'COUNT', 64, 'WITHDIST')
+  if #hits == 0 then return {} end
+  local ids, ceded_of = {}, {}
+  for i, h in ipairs(hits) do ids[i] = h[1]; ceded_of[i] = h[1] .. '|ceded' end
+  local scores = mcall('ZMSCORE', K.waiting, ids)
+  local infos = mcall('HMGET', K.waiting_info, ids)
+  local ceded = mcall('HMGET', K.waiting_info, ceded_of)
+  local caring_t = redis.call('SISMEMBER', K.caring, t) == 1
+  local wc_t = redis.call('SISMEMBER', K.wheelchair, t) == 1
+  local out = {}
+  for i, h in ipairs(hits) do
+    local w, s = h[1], scores[i] and tonumber(scores[i])
+    if s and infos[i] and ceded[i] ~= t and (not below or s < below or (s == below and w < below_id)) then
+      local _, wc, cu, r = string.match(infos[i], '^(e?)|(w?)|(%d*)|(%d+)$')
+      local caring_only = NOW < (tonumber(cu) or 0)
+      local within = tonumber(r)
+      -- Two metres short of the bound: the order's own search measures from its stored
+      -- pickup, this from the index's (a geohash, a fraction of a metre off).
+      if within and tonumber(h[2]) + 2 <= within and (wc ~= 'w' or wc_t) and (not caring_only or caring_t) then
+        out[#out + 1] = {id = w, score = s}
+      end
+    end
+  end
+  table.sort(out, function(a, b) return a.score < b.score or (a.score == b.score and a.id < b.id) end)
+  return out
+end
+
+-- Waiting orders back to the queue at their own scores (woken at once), each marked as
+-- brought back for taxi `t`.
+local function bring_back(list, t)
+  for _, w in ipairs(list) do
+    unwait(w.id)
+    redis.call('HSET', K.waiting_info, w.id .. '|ceded', t)
+    redis.call('ZADD', K.pending, w.score, w.id)
+  end
+  if #list > 0 then wake(list[1].id) end
+end
+
 local function set_taxi_state(taxi, state)
   local old = redis.call('HGET', K.states, taxi)
   redis.call('HSET', K.states, taxi, state)
@@ -104,6 +180,9 @@ local function set_taxi_state(taxi, state)
   if state == TS.free then
     local p = redis.call('GEOPOS', K.pos, taxi)[1]
     if p then
+      -- A taxi that comes free goes first to the orders waiting with it in their reach, in
+      -- queue order, at once rather than at their next retry.
+      if old ~= state then bring_back(waiting_in_reach(taxi, p), taxi) end
       redis.call('GEOADD', K.free, p[1], p[2], taxi)
       redis.call('ZREM', K.pos, taxi)
       redis.call('ZADD', K.free_fix, redis.call('ZSCORE', K.fixes, taxi) or 0, taxi)

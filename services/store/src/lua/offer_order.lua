@@ -14,14 +14,21 @@
 -- a recurring trip until `caring_until`; then radius by radius; a wheelchair need searches
 -- only the accessible taxis' index, the caring ring only the caring fleet's), skipping
 -- stale fixes and taxis that had their chance, and offer it to the nearest (or the N
--- nearest in broadcast mode). Nothing in reach: try again at the next retry tick.
+-- nearest in broadcast mode). Nothing in reach: the order waits, and is tried again at the
+-- next retry tick or as soon as a taxi in its reach comes free (`lib.lua`'s waiting).
+-- Older first at every moment (issue 15): a taxi picked for this order that a waiting order
+-- ahead of it in the queue can reach goes to that order instead. This order then yields:
+-- it goes back to the queue, and the waiting orders that can reach one of its picks go back
+-- ahead of it (each once for that taxi), so the queue's order decides. A recurring trip's
+-- confirmed paired taxi is never taken from it this way.
 -- KEYS (after the city's): for each expected order, its hash and its tried set
 -- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
 --   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
 --   max age ms, retry ms, then the expected order ids in queue order
 -- Reply: {kind = 'batch', results = [outcome], next = [the queue's first ids]} where an
 --   outcome is {kind = 'made', order, deadline, taxis = [{id, dist}]} | {kind = 'retry',
---   order} | {kind = 'gone', order} | {kind = 'give_up', order, phone} (last; `next` is
+--   order} | {kind = 'gone', order} | {kind = 'yield', order, to = [orders brought back]}
+--   | {kind = 'give_up', order, phone} (last; `next` is
 --   then left out). No results: the queue was empty, or its head was not the first
 --   expected (`next` names the heads to expect). Empty lists are left out.
 local own = {own_keys()}
@@ -31,6 +38,9 @@ local expected = {select(11, own_args())}
 fan = tonumber(fan)
 fresh = tonumber(fresh)
 local radii_base = split(radii_csv)
+-- The farthest the rings reach (without the elderly extra radius), for an order that waits.
+local ring_max = 0
+for _, r in ipairs(radii_base) do ring_max = math.max(ring_max, tonumber(r)) end
 -- One attempt for `id`, known to be the head of the queue.
 local function attempt(id, order_key, tried_key)
   -- Issue 14's fields, written when the order was made: `stand`, the stand its pickup is
@@ -38,7 +48,8 @@ local function attempt(id, order_key, tried_key)
   -- that confirmed it), `caring_until` (the end of the caring-fleet-only search) and
   -- `keep_until` (its pickup: never given up before).
   local o = redis.call('HMGET', order_key, 'status', 'p_lat', 'p_lon', 'needs', 'reason', 'offers',
-    'release_ms', 'phone', 'round_ms', 'round_offers', 'stand', 'pref_taxi', 'caring_until', 'keep_until')
+    'release_ms', 'phone', 'round_ms', 'round_offers', 'stand', 'pref_taxi', 'caring_until', 'keep_until',
+    'qscore')
   if not may(ORDER.offer, o[1]) then
     redis.call('ZREM', K.pending, id)
     return {kind = 'gone', order = id}
@@ -103,7 +114,8 @@ local function attempt(id, order_key, tried_key)
     end
     return false
   end
-  if o[12] and o[12] ~= '' then qualifies(o[12]) end
+  local paired = o[12] and o[12] ~= '' and qualifies(o[12])
+  local from_stand = false
   if #picked == 0 and o[11] and o[11] ~= '' then
     local queue = redis.call('ZRANGE', K.stand_q, '[' .. o[11] .. '|', '(' .. o[11] .. '}', 'BYLEX',
       'LIMIT', 0, 16)
@@ -114,7 +126,7 @@ local function attempt(id, order_key, tried_key)
       if redis.call('HGET', K.stand_of, t) ~= m then
         redis.call('ZREM', K.stand_q, m)
       elseif qualifies(t) then
-        redis.call('HINCRBY', K.stats, 'stand_offers', 1)
+        from_stand = true
         break
       end
     end
@@ -134,25 +146,62 @@ local function attempt(id, order_key, tried_key)
     end
     caring_radius, radii_base, extra_radius = '0', {}, '0'
   end
-  if elderly and tonumber(caring_radius) > 0 then
-    if wheelchair then scan(caring_radius, K.free_wc, K.caring) else scan(caring_radius, K.free_caring) end
-  end
   local radii = {}
   for i, r in ipairs(radii_base) do radii[i] = r end
   if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
+  -- For an older passenger the caring fleet comes first within each ring, up to the caring
+  -- radius: preferring it never sends a taxi more than a ring farther than the nearest one
+  -- (issue 15: one caring ring of 3 km searched before every other taxi doubled older
+  -- passengers' time to pickup).
+  local caring_done = 0
   for _, r in ipairs(radii) do
     if #picked >= fan then break end
-    scan(r, ring_index)
+    local cr = math.min(tonumber(r), tonumber(caring_radius))
+    if elderly and cr > caring_done then
+      if wheelchair then scan(cr, K.free_wc, K.caring) else scan(cr, K.free_caring) end
+      caring_done = cr
+    end
+    if #picked < fan then scan(r, ring_index) end
   end
+  local qscore = tonumber(o[15]) or NOW
   if #picked == 0 then
     -- Retries fall on a shared clock (multiples of the interval), so orders waiting for a
-    -- taxi come back together and the queue's priority order decides who gets it.
+    -- taxi come back together and the queue's priority order decides who gets it. What a
+    -- taxi must be to serve it, and how near, is kept with it (`waiting_in_reach`).
     local every = tonumber(retry_ms)
-    redis.call('ZADD', K.retry, (math.floor(NOW / every) + 1) * every, id)
-    redis.call('HSET', K.retry_q, id, redis.call('HGET', order_key, 'qscore') or NOW)
+    local reach = ring_max
+    if elderly then reach = math.max(reach, tonumber(extra_radius)) end
+    wait_for_taxi(id, (math.floor(NOW / every) + 1) * every, qscore, o[3], o[2],
+      (elderly and 'e' or '') .. '|' .. (wheelchair and 'w' or '') .. '|' .. (o[13] or '') .. '|' .. reach)
+    if (tonumber(redis.call('HGET', K.stats, 'waiting_reach_m')) or 0) < reach then
+      redis.call('HSET', K.stats, 'waiting_reach_m', reach)
+    end
     redis.call('HSET', order_key, 'updated', NOW)
     return {kind = 'retry', order = id}
   end
+  if not paired then
+    local ahead, seen_ahead = {}, {}
+    for _, p in ipairs(picked) do
+      local at = redis.call('GEOPOS', K.free, p.id)[1]
+      if at then
+        local these = waiting_in_reach(p.id, at, qscore, id)
+        for _, w in ipairs(these) do
+          if not seen_ahead[w.id] then seen_ahead[w.id] = true; ahead[#ahead + 1] = w end
+        end
+        -- Each brought back for the first taxi it can reach.
+        bring_back(these, p.id)
+      end
+    end
+    if #ahead > 0 then
+      redis.call('ZADD', K.pending, qscore, id)
+      local to = {}
+      for i, w in ipairs(ahead) do to[i] = w.id end
+      redis.call('HINCRBY', K.stats, 'yields', 1)
+      return {kind = 'yield', order = id, to = to}
+    end
+  end
+  if from_stand then redis.call('HINCRBY', K.stats, 'stand_offers', 1) end
+  forget_waiting(id)
   local deadline = NOW + tonumber(timeout)
   local holders = {}
   for _, p in ipairs(picked) do

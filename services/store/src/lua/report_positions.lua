@@ -5,7 +5,7 @@
 -- on-duty taxi's to the positions index.
 -- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
 --   free wheelchair geo, free caring geo, free fix times zset, stand queues zset, taxi → its
---   stand queue member hash
+--   stand queue member hash, dispatch retries zset
 -- ARGV (after NOW): n, oldest fresh fix ms, the fixes in a stand's fence, then n groups of
 --   (id, lon, lat, fix ms). The fixes in a fence are named sparsely, as
 --   `<fix index>:<stand>=<capacity>,<stand>=<capacity>;...` (the open stands whose fence
@@ -15,7 +15,7 @@
 -- Reply: one code per fix (not JSON, for speed): 0 stored, 1 unknown taxi, 2 off duty,
 -- 3 older than the stored fix.
 local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring, free_fix,
-  stand_q, stand_of = own_keys()
+  stand_q, stand_of, retry = own_keys()
 -- Positions are not durable, by choice: they go neither to the AOF nor to replicas. A
 -- taxi reports again within seconds, and a fix older than `position_fresh` is never
 -- matched anyway; writing every fix to the AOF would make each position call wait for the
@@ -98,6 +98,16 @@ end
 if #back > 0 then
   mcall('ZREM', pos_geo, back)
   mcall('ZADD', free_fix, free_fix_args)
+  -- A free taxi matchable again (signed on, or fresh after going stale): the orders waiting
+  -- for a taxi are due now, so the sweeper brings them back within its interval, in queue
+  -- order, rather than at their next retry (issue 15). Rare, so this one write is
+  -- replicated (the AOF must not hold a later due time than the server).
+  local first = redis.call('ZRANGE', retry, 0, 0, 'WITHSCORES')
+  if first[1] and tonumber(first[2]) > NOW then
+    redis.set_repl(redis.REPL_ALL)
+    redis.call('ZADD', retry, NOW, first[1])
+    redis.set_repl(redis.REPL_NONE)
+  end
 end
 -- Stand queues (the rule is `taxi_domain::stands::queue_step`): a FREE taxi stays in its
 -- queue while its fix is in that stand's fence and the stand is open (the stand is named);

@@ -15,9 +15,8 @@ if #redis.call('ZRANGE', K.retry, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, 1) == 0 th
 end
 local due = redis.call('ZRANGE', K.retry, 0, tonumber(most) - 1)
 for _, id in ipairs(due) do
-  redis.call('ZREM', K.retry, id)
-  local score = redis.call('HGET', K.retry_q, id)
-  redis.call('HDEL', K.retry_q, id)
+  local score = redis.call('ZSCORE', K.waiting, id)
+  unwait(id)
   if score then redis.call('ZADD', K.pending, score, id) end
 end
 local head = redis.call('ZRANGE', K.pending, 0, 0)[1]

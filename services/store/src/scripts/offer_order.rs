@@ -40,6 +40,12 @@ pub(crate) enum Outcome {
     GiveUp { order: String, phone: String },
     /// It was no longer waiting (cancelled, assigned by hand).
     Gone { order: String },
+    /// Its pick went to waiting orders ahead of it (`to`); it is queued again.
+    Yield {
+        order: String,
+        #[serde(default)]
+        to: Vec<String>,
+    },
 }
 
 /// What the call did: the attempts, in queue order, and the queue's first ids after them.

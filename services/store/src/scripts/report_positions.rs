@@ -36,6 +36,7 @@ impl Call for ReportPositions<'_> {
             k.free_fixes.clone(),
             k.stand_queues.clone(),
             k.stand_of.clone(),
+            k.retry.clone(),
         ]
     }
     fn args(&self, inv: &mut ScriptInvocation<'_>) {
