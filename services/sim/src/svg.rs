@@ -92,7 +92,8 @@ pub fn map(observed: &Observed, title: &str) -> String {
     s
 }
 
-/// Cumulative share of orders assigned within t, for older passengers and others.
+/// Cumulative share of orders assigned within t, for older passengers and others. The
+/// legend sits below the axes, where no curve can run through it.
 pub fn assign_chart(elderly_ms: &[i64], others_ms: &[i64], title: &str) -> String {
     let (pw, ph, left, top) = (760.0, 420.0, 70.0, 50.0);
     let max_ms = elderly_ms
@@ -105,7 +106,7 @@ pub fn assign_chart(elderly_ms: &[i64], others_ms: &[i64], title: &str) -> Strin
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="880" height="540" font-family="sans-serif">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="880" height="590" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 <text x="{left}" y="28" font-size="17">{}</text>
 <rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>
@@ -151,8 +152,8 @@ pub fn assign_chart(elderly_ms: &[i64], others_ms: &[i64], title: &str) -> Strin
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{}" font-size="13" fill="{colour}">{label}: {} orders, median {:.1} s</text>"#,
-            left + 10.0,
-            top + 20.0 + row * 18.0,
+            left,
+            top + ph + 60.0 + row * 18.0,
             v.len(),
             median as f64 / 1000.0
         );
@@ -182,5 +183,18 @@ mod tests {
         assert!(m.contains("&lt;map&gt;") && m.contains("<circle"));
         let c = assign_chart(&[1000, 2000], &[3000], "t");
         assert!(c.contains("median 2.0 s") && c.contains("median 3.0 s"));
+        // The legend is below the plot (which ends at y = 470), off every curve.
+        for line in c.lines().filter(|l| l.contains("median")) {
+            let y: f64 = line
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y > 470.0 + 20.0, "{line}");
+        }
     }
 }
