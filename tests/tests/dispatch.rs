@@ -246,6 +246,96 @@ async fn a_taxi_that_signs_on_near_a_waiting_order_gets_it_at_once() {
     assert_eq!(taxi.offer(2 * S).await.order_id, order.order_id);
 }
 
+/// Older first at every moment, counted (issue 15 item 4): three taxis and 24 bookings at
+/// about three times what they can serve, every third an older passenger's, all within 2 km (so
+/// every taxi is in reach of every order). An older order is overtaken if an ordinary order
+/// booked after it (inside the head start) is offered a taxi before it: the count must be 0.
+/// Offers are ordered by the audit trail, the one sequence every script appends to.
+#[tokio::test]
+async fn under_scarcity_no_older_order_is_overtaken_by_an_ordinary_one_booked_after_it() {
+    use futures::future::join_all;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut config = fast_config();
+    // The default retry interval: a taxi freed between retries is the case that mattered.
+    config.settings.retry_interval = Duration::from_secs(2);
+    let city = TestCity::start_with(config).await;
+    const ORDERS: usize = 24;
+    let older = |i: usize| i % 3 == 1;
+    for i in (0..ORDERS).filter(|&i| older(i)) {
+        elderly_caller(&city, &format!("139000061{i:02}")).await;
+    }
+    let mut drivers = Vec::new();
+    for (n, north) in [-900.0, 0.0, 900.0].into_iter().enumerate() {
+        drivers.push(driver_at(&city, &format!("渝A0250{n}"), north_of_centre(north)).await);
+    }
+    let served = AtomicUsize::new(0);
+    let booking = async {
+        let mut ids = Vec::new();
+        for i in 0..ORDERS {
+            let phone = if older(i) {
+                format!("139000061{i:02}")
+            } else {
+                format!("138000061{i:02}")
+            };
+            let north = (i * 737 % 2000) as f64 - 1000.0;
+            ids.push(
+                book_at(&city, &phone, north_of_centre(north))
+                    .await
+                    .order_id,
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ids
+    };
+    let driving = join_all(drivers.iter_mut().map(|d| {
+        let (city, served) = (&city, &served);
+        async move {
+            while served.load(Ordering::SeqCst) < ORDERS {
+                if let Some(Event::Offer(o)) = d.next(Duration::from_millis(200)).await {
+                    // A short ride: the taxi is busy, then free where it was.
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                    drive_trip(city, &d.taxi_id, &o.order_id).await;
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }));
+    let (ids, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        let (ids, _) = tokio::join!(booking, driving);
+        (ids, ())
+    })
+    .await
+    .expect("every order served within a minute");
+    let trail = city.store.audit_trail_all().await.unwrap();
+    let first = |kind: AuditKind, order: &str| {
+        trail
+            .iter()
+            .position(|r| r.kind == kind && r.field("order") == order)
+            .unwrap_or_else(|| panic!("{order}: no {kind:?}"))
+    };
+    let (mut overtaken, mut waited) = (Vec::new(), 0);
+    for (w, old) in ids.iter().enumerate().filter(|&(i, _)| older(i)) {
+        let old_offer = first(AuditKind::OfferMade, old);
+        for (_, young) in ids.iter().enumerate().filter(|&(i, _)| i > w && !older(i)) {
+            if first(AuditKind::OrderCreated, young) < old_offer {
+                waited += 1;
+                if first(AuditKind::OfferMade, young) < old_offer {
+                    overtaken.push((old.clone(), young.clone()));
+                }
+            }
+        }
+    }
+    assert!(
+        waited > 0,
+        "the run must make older passengers wait while ordinary orders arrive"
+    );
+    assert_eq!(
+        overtaken,
+        vec![],
+        "older orders overtaken (of {waited} that waited)"
+    );
+}
+
 /// A waiting order is brought back for a given taxi once: if it cannot take it (its
 /// driver declined it), an order behind it gets that taxi, with no round of yields.
 #[tokio::test]
