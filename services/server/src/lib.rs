@@ -14,8 +14,12 @@
 //! With [`ServerConfig::tls`] set, every connection is TLS (rustls), optionally verifying
 //! client certificates against a client CA ([`tls`]); without it, plain TCP with a warning
 //! (an error-level one on a non-loopback address).
+//!
+//! # Tracing
+//! Every call runs in an `rpc` span with the caller's W3C trace context ([`trace`]).
 
 pub mod tls;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -458,6 +462,8 @@ pub async fn run(
         .max_concurrent_streams(Some(config.max_streams_per_connection))
         // Browsers speak HTTP/1.1 to the console over plain TCP; gRPC stays HTTP/2.
         .accept_http1(has(Role::Console))
+        // Outermost: the call's span (with the caller's trace context) covers everything.
+        .layer(trace::RpcSpanLayer)
         .layer(AuthLayer::new(gate.clone()))
         .add_routes(routes);
     for role in &config.roles {

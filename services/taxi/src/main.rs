@@ -82,15 +82,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs at `TAXI_LOG` (default `info`) to standard output, or to `file` (made afresh).
+/// Logs at `TAXI_LOG` (default `info`) to standard output, or to `file` (made afresh), as
+/// text or, with `TAXI_LOG_FORMAT=json`, one JSON object a line (with the fields of the
+/// spans it is in: an RPC's `trace_id` from its caller's `traceparent`).
 fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAXI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match file {
-        None => logs.init(),
+    let json = match std::env::var("TAXI_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("text") => false,
+        Ok("json") => true,
+        Ok(other) => anyhow::bail!("TAXI_LOG_FORMAT: {other:?} is neither text nor json"),
+    };
+    let (writer, ansi) = match file {
+        None => (BoxMakeWriter::new(std::io::stdout), true),
         Some(path) => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
@@ -98,10 +103,20 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
             }
             let f = std::fs::File::create(path)
                 .with_context(|| format!("creating the log file {}", path.display()))?;
-            logs.with_ansi(false)
-                .with_writer(std::sync::Mutex::new(f))
-                .init();
+            (BoxMakeWriter::new(std::sync::Mutex::new(f)), false)
         }
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(writer);
+    if json {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.with_ansi(ansi).init();
     }
     Ok(())
 }

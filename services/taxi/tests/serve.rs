@@ -484,3 +484,99 @@ async fn auth_off_on_loopback_needs_no_credential_and_limits_no_one() {
         .status();
     let _ = child.wait();
 }
+
+/// `TAXI_LOG_FORMAT=json`: one JSON object a line, and a call's lines carry the trace id of
+/// its caller's W3C `traceparent` (issue 16 item 6); a format that is neither text nor json
+/// is refused at start.
+#[tokio::test]
+async fn json_logs_carry_the_callers_trace_id() {
+    use taxi_proto::v1 as pb;
+    use taxi_proto::v1::hotline_service_client::HotlineServiceClient;
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let bad = taxi()
+        .args(["serve", "--role", "all"])
+        .env("TAXI_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("TAXI_LOG_FORMAT"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    let redis = taxi_tests::TestRedis::start();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = KillOnDrop(
+        taxi()
+            .args(["serve", "--role", "all", "--auth", "off"])
+            .args(["--dispatch-workers", "0"])
+            .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_REDIS_URL", redis.url())
+            .env("TAXI_LOG_FORMAT", "json")
+            .env("TAXI_LOG", "info,taxi_server=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let channel = loop {
+        match endpoint.connect().await {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("taxi serve never listened: {e}"),
+        }
+    };
+    let mut request = tonic::Request::new(pb::CreateBookingRequest {
+        caller_phone: "13900000099".into(),
+        pickup: Some(pb::Place {
+            location: Some(pb::LatLng {
+                latitude: 29.563,
+                longitude: 106.577,
+                datum: pb::Datum::Wgs84 as i32,
+            }),
+            address: "解放碑".into(),
+        }),
+        channel: pb::Channel::Ivr as i32,
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE}-00f067aa0ba902b7-01").parse().unwrap(),
+    );
+    HotlineServiceClient::new(channel)
+        .create_booking(request)
+        .await
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let _ = child.wait();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 3, "{out}");
+    let traced: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["trace_id"] == TRACE)
+        .collect();
+    assert!(
+        traced
+            .iter()
+            .any(|l| l["fields"]["message"] == "rpc answered"
+                && l["span"]["method"] == "/taxi.v1.HotlineService/CreateBooking"),
+        "{out}"
+    );
+}
