@@ -146,3 +146,115 @@ async fn a_wheelchair_order_never_gets_a_plain_taxi() {
     let ordinary = book_at(&city, "13800150033", north_of_centre(0.0)).await;
     assert_eq!(plain.offer(3 * S).await.order_id, ordinary.order_id);
 }
+
+/// The numbers the dispatch engine would pass for `fast_config`'s settings.
+fn params() -> taxi_store::dispatch::DispatchParams {
+    let s = fast_config().settings;
+    taxi_store::dispatch::DispatchParams {
+        fan_out: 1,
+        radii_m: s.radii_m.clone(),
+        elderly_extra_radius_m: s.elderly_extra_radius_m,
+        caring_radius_m: s.caring_radius_m,
+        fresh_ms: s.position_fresh.as_millis() as i64,
+        offer_timeout_ms: s.offer_timeout.as_millis() as i64,
+        max_offers: s.max_offers,
+        max_age_ms: s.max_dispatch_time.as_millis() as i64,
+        retry_ms: s.retry_interval.as_millis() as i64,
+        head_start_ms: s.elderly_head_start.as_millis() as i64,
+        max_missed: s.max_missed_offers,
+    }
+}
+
+/// What a stale solve would offer is checked again in the script: an order already
+/// offered, a taxi already holding an offer, a plain taxi for a wheelchair, a taxi that
+/// declined the order: each refused, and nothing is offered twice. The batch read lists
+/// only what may be offered.
+#[tokio::test]
+async fn a_stale_pair_is_refused_and_nothing_is_offered_twice() {
+    use taxi_store::batch::PairOffer;
+    let mut c = config(Matcher::Batched);
+    c.settings.dispatch_workers = 0; // no batcher: the test is the only dispatcher
+    let city = TestCity::start_with(c).await;
+    let mut t1 = signed_on(&city, "渝A15041", false).await;
+    let mut t2 = signed_on(&city, "渝A15042", false).await;
+    let mut wc = signed_on(&city, "渝A15043", true).await;
+    appear(&city, &[(&t1, 100.0), (&t2, 300.0), (&wc, 500.0)]).await;
+    let o1 = book_at(&city, "13800150041", north_of_centre(0.0)).await;
+    let owc = wheelchair_booking(&city, "13800150042", 0.0).await;
+
+    let p = params();
+    let problem = city.store.batch_problem(&p, 500, 16).await.unwrap();
+    let listed = |order: &str| {
+        let oi = problem.orders.iter().position(|o| o.id == order).unwrap();
+        let mut ids: Vec<&str> = problem
+            .candidates
+            .iter()
+            .filter(|c| c.order == oi)
+            .map(|c| problem.taxis[c.taxi].id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let mut all = vec![
+        t1.taxi_id.as_str(),
+        t2.taxi_id.as_str(),
+        wc.taxi_id.as_str(),
+    ];
+    all.sort_unstable();
+    assert_eq!(listed(&o1.order_id), all);
+    assert_eq!(listed(&owc.order_id), vec![wc.taxi_id.as_str()]);
+    let wo = problem
+        .orders
+        .iter()
+        .find(|o| o.id == owc.order_id)
+        .unwrap();
+    assert!(wo.wheelchair && !wo.elderly);
+
+    let offer = |order: &str, taxi: &str| {
+        let (store, p, order, taxi) = (
+            city.store.clone(),
+            p.clone(),
+            order.to_string(),
+            taxi.to_string(),
+        );
+        async move { store.offer_pair(&p, &order, &taxi, 100.0).await.unwrap() }
+    };
+    assert!(matches!(
+        offer(&o1.order_id, &t1.taxi_id).await,
+        PairOffer::Offered { .. }
+    ));
+    assert_eq!(offer(&o1.order_id, &t2.taxi_id).await, PairOffer::Gone);
+    assert_eq!(offer(&owc.order_id, &t1.taxi_id).await, PairOffer::Taken);
+    assert_eq!(offer(&owc.order_id, &t2.taxi_id).await, PairOffer::Taken);
+    assert!(matches!(
+        offer(&owc.order_id, &wc.taxi_id).await,
+        PairOffer::Offered { .. }
+    ));
+    assert_eq!(t1.offer(S).await.order_id, o1.order_id);
+    assert_eq!(wc.offer(S).await.order_id, owc.order_id);
+    t2.no_offer(Duration::from_millis(300)).await;
+
+    // t1 declines: o1 waits again, and t1 is never paired with it again.
+    city.driver()
+        .decline_offer(pb::DeclineOfferRequest {
+            taxi_id: t1.taxi_id.clone(),
+            order_id: o1.order_id.clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(offer(&o1.order_id, &t1.taxi_id).await, PairOffer::Taken);
+    let again = city.store.batch_problem(&p, 500, 16).await.unwrap();
+    assert_eq!(again.orders.len(), 1, "only o1 waits");
+    let t1_ix = again.taxis.iter().position(|t| t.id == t1.taxi_id);
+    assert!(
+        again.candidates.iter().all(|c| Some(c.taxi) != t1_ix),
+        "the taxi that declined is not a candidate"
+    );
+    assert!(matches!(
+        offer(&o1.order_id, &t2.taxi_id).await,
+        PairOffer::Offered { .. }
+    ));
+    assert_eq!(t2.offer(S).await.order_id, o1.order_id);
+    assert_eq!(batch_offers(&city).await, 3);
+}
