@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use taxi_domain::audit::AuditKind;
+use taxi_domain::settings::Matcher;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use taxi_tests::*;
@@ -250,12 +251,23 @@ async fn a_taxi_that_signs_on_near_a_waiting_order_gets_it_at_once() {
 /// about three times what they can serve, every third an older passenger's, all within 2 km (so
 /// every taxi is in reach of every order). An older order is overtaken if an ordinary order
 /// booked after it (inside the head start) is offered a taxi before it: the count must be 0.
-/// Offers are ordered by the audit trail, the one sequence every script appends to.
+/// Offers are ordered by the audit trail, the one sequence every script appends to. With
+/// either matcher.
 #[tokio::test]
 async fn under_scarcity_no_older_order_is_overtaken_by_an_ordinary_one_booked_after_it() {
+    overtakes_under_scarcity(Matcher::Greedy).await;
+}
+
+#[tokio::test]
+async fn under_scarcity_the_batched_matcher_overtakes_no_older_order_either() {
+    overtakes_under_scarcity(Matcher::Batched).await;
+}
+
+async fn overtakes_under_scarcity(matcher: Matcher) {
     use futures::future::join_all;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let mut config = fast_config();
+    config.settings.matcher = matcher;
     // The default retry interval: a taxi freed between retries is the case that mattered.
     config.settings.retry_interval = Duration::from_secs(2);
     let city = TestCity::start_with(config).await;

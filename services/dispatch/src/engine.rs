@@ -10,6 +10,15 @@
 //! within a round trip of its creation; a wake-up names an order, which the worker
 //! offers to attempt first (the script checks it is still the head of the queue).
 //!
+//! Batched matching (issue 15; `matcher = batched` in the city's settings): instead of
+//! the workers, one batcher per process, every batch window, reads the waiting orders
+//! and the free taxis near them ([`Store::batch_problem`]), solves one assignment
+//! ([`taxi_domain::matching`]) and offers each pair through `offer_pair.lua`, which checks
+//! again, atomically, that the order still waits and the taxi still qualifies: two
+//! processes solving at once, or a solve gone stale, offer nothing twice. Then it drains
+//! the queue as the workers would, so whatever the solve left gets greedy's rules (its
+//! retry tick, the aging bound, give-up).
+//!
 //! The sweeper is also the trip watchdog: accepted and arrived orders sit in an index by
 //! the deadline of their stage (kept by the transition scripts), and each sweep flags
 //! the due ones for operators, once per stage.
@@ -23,9 +32,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
+use taxi_domain::matching::{self, MatchParams};
 use taxi_domain::outage::Outage;
-use taxi_domain::settings::Settings;
+use taxi_domain::settings::{Matcher, Settings};
 use taxi_store::Store;
+use taxi_store::batch::PairOffer;
 use taxi_store::dispatch::{Attempt, DispatchParams};
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +55,13 @@ pub fn params(s: &Settings) -> DispatchParams {
         head_start_ms: s.elderly_head_start.as_millis() as i64,
         max_missed: s.max_missed_offers,
     }
+}
+
+/// The batched matcher's cost numbers for a city: the domain's defaults for now (city
+/// speed and detour, two minutes of ETA for an older passenger); one place to tune them
+/// per city once the simulator's report says how.
+pub fn match_params(_: &Settings) -> MatchParams {
+    MatchParams::default()
 }
 
 /// The engine of one process.
@@ -156,8 +174,18 @@ impl Engine {
     /// Runs the workers and the sweeper until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = Vec::new();
-        for n in 0..self.settings.dispatch_workers {
-            tasks.push(tokio::spawn(self.clone().worker(n, shutdown.clone())));
+        match self.settings.matcher {
+            Matcher::Greedy => {
+                for n in 0..self.settings.dispatch_workers {
+                    tasks.push(tokio::spawn(self.clone().worker(n, shutdown.clone())));
+                }
+            }
+            // One batcher a process; with no dispatch workers configured, none (a
+            // process that only serves the API).
+            Matcher::Batched if self.settings.dispatch_workers > 0 => {
+                tasks.push(tokio::spawn(self.clone().batcher(shutdown.clone())));
+            }
+            Matcher::Batched => {}
         }
         tasks.push(tokio::spawn(self.clone().sweeper(shutdown.clone())));
         tasks.push(tokio::spawn(self.clone().materialiser(shutdown.clone())));
@@ -235,6 +263,73 @@ impl Engine {
         }
     }
 
+    /// The batched matcher's loop: one round every batch window.
+    async fn batcher(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.settings.batch_window);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            if self.settled().await {
+                self.batch_round(&shutdown).await;
+            }
+        }
+    }
+
+    /// One batch: read, solve, offer each pair; then the greedy pass over what is left.
+    /// Returns false if Redis failed.
+    #[tracing::instrument(name = "batch_round", skip_all, fields(orders, taxis, pairs, offered))]
+    async fn batch_round(&self, shutdown: &CancellationToken) -> bool {
+        let problem = self
+            .store
+            .batch_problem(&self.params, BATCH_ORDERS, BATCH_CANDIDATES)
+            .await;
+        self.note(&problem);
+        let problem = match problem {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "batch read failed");
+                return false;
+            }
+        };
+        let pairs = matching::solve(&problem, &match_params(&self.settings));
+        let span = tracing::Span::current();
+        span.record("orders", problem.orders.len());
+        span.record("taxis", problem.taxis.len());
+        span.record("pairs", pairs.len());
+        let mut offered = 0;
+        for pair in &pairs {
+            if shutdown.is_cancelled() {
+                return true;
+            }
+            let r = self
+                .store
+                .offer_pair(&self.params, &pair.order, &pair.taxi, pair.distance_m)
+                .await;
+            self.note(&r);
+            match r {
+                Ok(PairOffer::Offered { .. }) => {
+                    offered += 1;
+                    tracing::debug!(order_id = %pair.order, taxi_id = %pair.taxi, eta_s = pair.eta_s, "offered (batch)");
+                }
+                Ok(PairOffer::Unfulfilled) => {
+                    tracing::info!(order_id = %pair.order, "no taxi found in time: call back");
+                }
+                Ok(other) => {
+                    tracing::trace!(order_id = %pair.order, taxi_id = %pair.taxi, outcome = ?other, "pair stale")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "batch offer failed");
+                    return false;
+                }
+            }
+        }
+        span.record("offered", offered);
+        self.drain(None, shutdown).await
+    }
+
     /// Materialises every active recurring pattern's trips over the horizon, now and then
     /// every `recurring_interval` (idempotent: each trip is made once ever), and raises
     /// the T−15 alert of every recurring trip still without a taxi (once each).
@@ -301,6 +396,14 @@ impl Engine {
 /// bookings then costs one Redis round trip and one AOF write per this many orders, while
 /// one call still blocks Redis for only a few milliseconds at worst.
 const BATCH: usize = 8;
+
+/// The most waiting orders one batch solves (the oldest in queue order first; the rest
+/// wait for the next window).
+const BATCH_ORDERS: usize = 500;
+
+/// The nearest qualifying taxis read for each order of a batch (the solver keeps the
+/// cheapest [`MatchParams::k`] of them).
+const BATCH_CANDIDATES: usize = 16;
 
 /// The most due reservations, retries, expired offers and stuck trips one sweep handles
 /// of each.

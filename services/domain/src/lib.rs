@@ -19,6 +19,8 @@
 //! - [`order`]: the order state machine.
 //! - [`watchdog`]: the bounds on a taxi reaching the pickup and a trip starting, and what
 //!   becomes of a taxi whose stuck trip is redispatched.
+//! - [`matching`]: batched matching: the cost of an (order, taxi) pair, hard needs, and
+//!   one assignment over a batch of waiting orders and free taxis.
 //! - [`outage`]: time in a Redis outage does not count against a waiting order.
 //! - [`privacy`]: privacy numbers (AXB): providers, the pool's numbers, release times,
 //!   and why a trip has none.
@@ -40,6 +42,7 @@ pub mod clock;
 pub mod error;
 pub mod followup;
 pub mod geo;
+pub mod matching;
 pub mod notify;
 pub mod oplog;
 pub mod order;

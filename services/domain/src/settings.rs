@@ -1,5 +1,6 @@
 //! The tunable numbers of a city's service, with the defaults DESIGN.md starts from.
 
+use crate::FieldError;
 use crate::geo::City;
 use crate::watchdog::TripWatch;
 use std::time::Duration;
@@ -47,6 +48,10 @@ pub struct Settings {
     pub max_missed_offers: u32,
     /// Sequential offers (one taxi at a time) or a broadcast to the N nearest.
     pub offer_mode: OfferMode,
+    /// How orders meet taxis: one at a time in queue order, or in batches (issue 15).
+    pub matcher: Matcher,
+    /// How often the batched matcher solves (within [`BATCH_WINDOW_MS`]).
+    pub batch_window: Duration,
     /// How long an order with no taxi in reach waits before the next search.
     pub retry_interval: Duration,
     /// Dispatch workers per process.
@@ -112,6 +117,60 @@ impl std::fmt::Display for OfferMode {
     }
 }
 
+/// How a city's dispatch pairs orders with taxis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matcher {
+    /// Each order in queue order takes its nearest qualifying taxi (the default).
+    Greedy,
+    /// Every batch window, one assignment over every waiting order and the free taxis
+    /// near them (`crate::matching`); what it leaves is dispatched greedily.
+    Batched,
+}
+
+impl Matcher {
+    /// Parses `greedy` or `batched` (what [`std::fmt::Display`] prints); the error names
+    /// the field `matcher`.
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        match text.trim() {
+            "greedy" => Ok(Matcher::Greedy),
+            "batched" => Ok(Matcher::Batched),
+            other => Err(FieldError::new(
+                "matcher",
+                format!("`{other}` is not `greedy` or `batched`"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Matcher::Greedy => "greedy",
+            Matcher::Batched => "batched",
+        })
+    }
+}
+
+/// The batch windows a city may choose, ms: long enough to gather orders, short enough
+/// that no passenger notices the wait.
+pub const BATCH_WINDOW_MS: std::ops::RangeInclusive<u64> = 1_000..=2_000;
+
+/// Checks a batch window given in ms; the error names the field `batch_window`.
+pub fn batch_window(ms: u64) -> Result<Duration, FieldError> {
+    if BATCH_WINDOW_MS.contains(&ms) {
+        Ok(Duration::from_millis(ms))
+    } else {
+        Err(FieldError::new(
+            "batch_window",
+            format!(
+                "{ms} ms is outside {}..={} ms",
+                BATCH_WINDOW_MS.start(),
+                BATCH_WINDOW_MS.end()
+            ),
+        ))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -134,6 +193,8 @@ impl Default for Settings {
             max_dispatch_time: Duration::from_secs(180),
             max_missed_offers: 3,
             offer_mode: OfferMode::Sequential,
+            matcher: Matcher::Greedy,
+            batch_window: Duration::from_millis(1_500),
             retry_interval: Duration::from_secs(2),
             dispatch_workers: 2,
             sweep_interval: Duration::from_millis(200),
@@ -150,6 +211,35 @@ impl Default for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matchers_parse_and_name_the_field() {
+        assert_eq!(Matcher::parse("greedy"), Ok(Matcher::Greedy));
+        assert_eq!(Matcher::parse(" batched "), Ok(Matcher::Batched));
+        for m in [Matcher::Greedy, Matcher::Batched] {
+            assert_eq!(Matcher::parse(&m.to_string()), Ok(m));
+        }
+        let e = Matcher::parse("hungarian").unwrap_err();
+        assert_eq!(e.field, "matcher");
+        assert!(e.reason.contains("hungarian"));
+        assert_eq!(Settings::default().matcher, Matcher::Greedy);
+    }
+
+    #[test]
+    fn batch_windows_are_one_to_two_seconds() {
+        assert_eq!(
+            Settings::default().batch_window,
+            Duration::from_millis(1_500)
+        );
+        for ok in [1_000, 1_500, 2_000] {
+            assert_eq!(batch_window(ok), Ok(Duration::from_millis(ok)));
+        }
+        for bad in [0, 999, 2_001, u64::MAX] {
+            let e = batch_window(bad).unwrap_err();
+            assert_eq!(e.field, "batch_window");
+            assert!(e.reason.contains(&bad.to_string()), "{e}");
+        }
+    }
 
     #[test]
     fn offer_modes_parse() {

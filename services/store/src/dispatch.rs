@@ -162,6 +162,8 @@ pub struct Counters {
     pub stand_rides: u64,
     /// Offers made to the head of a stand's queue (`offer_order.lua`).
     pub stand_offers: u64,
+    /// Offers made from a batched matcher's solve (`offer_pair.lua`).
+    pub batch_offers: u64,
 }
 
 /// The raw figures behind the KPIs.
@@ -792,6 +794,7 @@ impl Store {
             offers: get("offers"),
             stand_rides: get("stand_rides"),
             stand_offers: get("stand_offers"),
+            batch_offers: get("batch_offers"),
         };
         Ok(RawStats {
             counters,

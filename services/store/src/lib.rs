@@ -15,6 +15,8 @@
 //!   voice-menu bookings), reads, cancellation.
 //! - [`devices`]: one-key devices and the emergency alerts of their long presses.
 //! - [`dispatch`]: the queue, offers, trip steps, manual assignment, call-backs, KPIs.
+//! - [`batch`]: the batched matcher's read (waiting orders, free taxis near each) and
+//!   its atomic offer of one solved pair (`offer_pair.lua`).
 //! - [`feed`]: the wake-ups dispatch workers wait on and the notices driver streams
 //!   receive, as typed streams that reconnect inside the store.
 //! - [`privacy`]: privacy numbers (AXB): the built-in number pool and which number each
@@ -52,6 +54,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod batch;
 pub mod callcentre;
 pub mod callers;
 pub mod conn;

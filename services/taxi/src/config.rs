@@ -34,6 +34,10 @@ pub(crate) const ENV_DRAIN: &str = "TAXI_DRAIN_SECS";
 pub(crate) const ENV_OFFER_TIMEOUT: &str = "TAXI_OFFER_TIMEOUT_MS";
 /// `TAXI_OFFER_MODE`: `sequential` or `broadcast:N`.
 pub(crate) const ENV_OFFER_MODE: &str = "TAXI_OFFER_MODE";
+/// `TAXI_MATCHER`: `greedy` (one order at a time) or `batched` (issue 15).
+pub(crate) const ENV_MATCHER: &str = "TAXI_MATCHER";
+/// `TAXI_BATCH_WINDOW_MS`: how often the batched matcher solves (1000 to 2000).
+pub(crate) const ENV_BATCH_WINDOW: &str = "TAXI_BATCH_WINDOW_MS";
 /// `TAXI_DISPATCH_WORKERS`: dispatch workers per process.
 pub(crate) const ENV_WORKERS: &str = "TAXI_DISPATCH_WORKERS";
 /// `TAXI_RADII_M`: search radii, e.g. `1000,2000,3000,5000`.
@@ -180,6 +184,12 @@ mod defaults {
     pub(super) fn offer_mode() -> String {
         s().offer_mode.to_string()
     }
+    pub(super) fn matcher() -> String {
+        s().matcher.to_string()
+    }
+    pub(super) fn batch_window_ms() -> u64 {
+        s().batch_window.as_millis() as u64
+    }
     pub(super) fn dispatch_workers() -> usize {
         s().dispatch_workers
     }
@@ -294,6 +304,13 @@ pub(crate) struct ServeArgs {
     /// `sequential`, or `broadcast:N` (the N nearest at once, first to accept wins).
     #[arg(long, env = ENV_OFFER_MODE, default_value_t = defaults::offer_mode())]
     pub offer_mode: String,
+    /// How orders meet taxis: `greedy` (each in queue order takes its nearest) or
+    /// `batched` (one assignment over every waiting order each batch window).
+    #[arg(long, env = ENV_MATCHER, default_value_t = defaults::matcher())]
+    pub matcher: String,
+    /// Milliseconds between the batched matcher's solves (1000 to 2000).
+    #[arg(long, env = ENV_BATCH_WINDOW, default_value_t = defaults::batch_window_ms())]
+    pub batch_window_ms: u64,
     /// Dispatch workers in this process.
     #[arg(long, env = ENV_WORKERS, default_value_t = defaults::dispatch_workers())]
     pub dispatch_workers: usize,
@@ -647,6 +664,10 @@ impl ServeArgs {
         let s = &mut server.settings;
         s.offer_mode = taxi_domain::settings::OfferMode::parse(&self.offer_mode)
             .with_context(|| format!("--offer-mode / {ENV_OFFER_MODE}: `{}` is not `sequential` or `broadcast:N` (N 1 to 20)", self.offer_mode))?;
+        s.matcher = taxi_domain::settings::Matcher::parse(&self.matcher)
+            .map_err(|e| anyhow::anyhow!("--matcher / {ENV_MATCHER}: {e}"))?;
+        s.batch_window = taxi_domain::settings::batch_window(self.batch_window_ms)
+            .map_err(|e| anyhow::anyhow!("--batch-window-ms / {ENV_BATCH_WINDOW}: {e}"))?;
         let radii: Result<Vec<u32>, _> = self
             .radii_m
             .split(',')
@@ -1150,6 +1171,30 @@ mod tests {
         }
     }
 
+    /// The matcher and its batch window are read, checked, and named in the error.
+    #[test]
+    fn the_matcher_and_batch_window_are_checked() {
+        let c = parse(&["--matcher", "batched", "--batch-window-ms", "1000"]).unwrap();
+        assert_eq!(
+            c.server.settings.matcher,
+            taxi_domain::settings::Matcher::Batched
+        );
+        assert_eq!(c.server.settings.batch_window, Duration::from_millis(1000));
+        for (args, needle) in [
+            (
+                ["--matcher", "nearest"],
+                "--matcher / TAXI_MATCHER: matcher: `nearest` is not",
+            ),
+            (
+                ["--batch-window-ms", "500"],
+                "--batch-window-ms / TAXI_BATCH_WINDOW_MS: batch_window: 500 ms is outside",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&args).unwrap_err());
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
     /// Every default comes from the one place it is defined.
     #[test]
     fn the_defaults_are_the_settings_defaults() {
@@ -1161,6 +1206,8 @@ mod tests {
         assert_eq!(got.position_fresh, want.position_fresh);
         assert_eq!(got.offer_timeout, want.offer_timeout);
         assert_eq!(got.offer_mode, want.offer_mode);
+        assert_eq!(got.matcher, want.matcher);
+        assert_eq!(got.batch_window, want.batch_window);
         assert_eq!(got.dispatch_workers, want.dispatch_workers);
         assert_eq!(got.radii_m, want.radii_m);
         assert_eq!(got.max_offers, want.max_offers);

@@ -2,7 +2,8 @@
 //! binary, drivers that accept, decline, ignore and disconnect at random, passengers that
 //! cancel. Afterwards the audit trail must show no order ever with two taxis and no taxi
 //! ever with two orders, and every order must have ended COMPLETED, CANCELLED or
-//! UNFULFILLED.
+//! UNFULFILLED. It runs once with each matcher: greedy, and batched (issue 15), whose
+//! two processes solve the same waiting orders at once and must still offer nothing twice.
 //!
 //! Every client holds a real credential: the drivers answer through the terminal gateway's
 //! token, bookings and cancels are the harness supervisor's, and the separate dispatch
@@ -40,7 +41,7 @@ impl Drop for Dispatcher {
     }
 }
 
-fn dispatcher(redis_url: &str) -> Dispatcher {
+fn dispatcher(redis_url: &str, matcher: &str) -> Dispatcher {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -48,6 +49,7 @@ fn dispatcher(redis_url: &str) -> Dispatcher {
         .port();
     let child = Command::new(env!("CARGO_BIN_EXE_taxi"))
         .args(["serve", "--role", "dispatch", "--dispatch-workers", "2"])
+        .args(["--matcher", matcher, "--batch-window-ms", "1000"])
         .args([
             "--offer-timeout-ms",
             "700",
@@ -214,12 +216,21 @@ fn rnd(lo: u64, hi: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
+    race("greedy").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_orders_one_hundred_taxis_two_batched_processes() {
+    race("batched").await;
+}
+
+async fn race(matcher: &str) {
     let mut config = fast_config();
     config.settings.dispatch_workers = 0; // all dispatch happens in the two child processes
     config.settings.position_fresh = Duration::from_secs(300);
     let city = TestCity::start_with(config).await;
-    let a = dispatcher(&city.redis.url());
-    let b = dispatcher(&city.redis.url());
+    let a = dispatcher(&city.redis.url(), matcher);
+    let b = dispatcher(&city.redis.url(), matcher);
     logs_in_at(&city, &a).await;
     logs_in_at(&city, &b).await;
 
@@ -305,7 +316,7 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
         let _ = d.await;
     }
     eprintln!(
-        "completed {:?}, cancelled {:?}, unfulfilled {:?}",
+        "{matcher}: completed {:?}, cancelled {:?}, unfulfilled {:?}",
         statuses.get(&7),
         statuses.get(&8),
         statuses.get(&9)
@@ -329,4 +340,12 @@ async fn three_hundred_orders_one_hundred_taxis_four_workers_two_processes() {
     // Redis agrees: no taxi holds an order.
     let held = city.store.held_orders().await.unwrap();
     assert!(held.is_empty(), "{held:?}");
+    // The batched run really matched in batches (the greedy pass only takes what is left).
+    let batch_offers = city.store.raw_stats().await.unwrap().counters.batch_offers;
+    eprintln!("{matcher}: batch offers {batch_offers}");
+    if matcher == "batched" {
+        assert!(batch_offers > 0, "no offer came from a batch");
+    } else {
+        assert_eq!(batch_offers, 0);
+    }
 }

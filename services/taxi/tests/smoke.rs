@@ -151,6 +151,7 @@ fn the_bench_produces_every_figure() {
         "c. screen pop & phone switch",
         "d. offer fan-out",
         "e. auth+TLS on / off",
+        "f. batched matching",
     ] {
         let of: Vec<_> = figures
             .iter()
@@ -169,6 +170,9 @@ fn the_bench_produces_every_figure() {
     assert!(value("order → offer p99") > 0.0);
     assert!(value("LookupCaller p99") > 0.0);
     assert!(value("offer delivery p99") > 0.0);
+    // Issue 15: the batched solve of 500 orders x 2,000 taxis pairs orders and is timed.
+    assert!(value("pairs") > 0.0);
+    assert!(value("solve median") > 0.0);
     // Issue 11's acceptance figure: both throughputs with auth+TLS on and off, and the ratio.
     for name in [
         "ReportPositions updates/s, auth+TLS on",

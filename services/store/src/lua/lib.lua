@@ -309,3 +309,35 @@ local function withdraw_all(order, order_key, except, reason, notice)
     end
   end
 end
+
+-- Offers order `id` (its hash `order_key`, offered `offers` times before, in status
+-- `from`) to the taxis `picked` (`{id, dist}` each) until NOW + `timeout` ms: each taxi
+-- claimed, OFFERED, its offer in `K.offers` by deadline, audited and told (the notice
+-- carries the offer); then the order OFFERED with its holders. The one way an offer is
+-- made, whether greedy (`offer_order.lua`) or batched (`offer_pair.lua`) found the taxi.
+-- Returns the deadline.
+local function offer_to(id, order_key, picked, offers, timeout, from)
+  local deadline = NOW + tonumber(timeout)
+  local holders = {}
+  for _, p in ipairs(picked) do
+    redis.call('HSET', K.torders, p.id, id)
+    set_taxi_state(p.id, TAXI.offer.to)
+    redis.call('ZADD', K.offers, deadline, id .. '|' .. p.id)
+    holders[#holders + 1] = p.id
+    audit(TAXI.offer.audit, 'order', id, 'taxi', p.id, 'dist', p.dist, 'from', from, 'to', ORDER.offer.to)
+  end
+  redis.call('HSET', order_key, 'status', ORDER.offer.to, 'holders', table.concat(holders, ','),
+    'offers', offers + 1, 'updated', NOW, 'offer_deadline', deadline)
+  redis.call('HINCRBY', K.stats, 'offers', #picked)
+  -- The notice carries the offer, so driver gateways need not read it back.
+  local f = redis.call('HMGET', order_key, 'p_lat', 'p_lon', 'p_addr', 'd_lat', 'd_lon', 'd_addr', 'needs',
+    'notes', 'pay', 'phone', 'pax', 'reason')
+  for _, p in ipairs(picked) do
+    notify(p.id, NOTICE.offer, id, '', {
+      p_lat = f[1], p_lon = f[2], p_addr = f[3], d_lat = f[4] or '', d_lon = f[5] or '', d_addr = f[6] or '',
+      needs = f[7] or '', notes = f[8] or '', pay = f[9] or '', phone = f[10] or '', pax = f[11] or '1',
+      elderly = f[12] or '', dist = p.dist, deadline = deadline,
+    })
+  end
+  return deadline
+end

@@ -202,28 +202,7 @@ local function attempt(id, order_key, tried_key)
   end
   if from_stand then redis.call('HINCRBY', K.stats, 'stand_offers', 1) end
   forget_waiting(id)
-  local deadline = NOW + tonumber(timeout)
-  local holders = {}
-  for _, p in ipairs(picked) do
-    redis.call('HSET', K.torders, p.id, id)
-    set_taxi_state(p.id, TAXI.offer.to)
-    redis.call('ZADD', K.offers, deadline, id .. '|' .. p.id)
-    holders[#holders + 1] = p.id
-    audit(TAXI.offer.audit, 'order', id, 'taxi', p.id, 'dist', p.dist, 'from', o[1], 'to', ORDER.offer.to)
-  end
-  redis.call('HSET', order_key, 'status', ORDER.offer.to, 'holders', table.concat(holders, ','),
-    'offers', offers + 1, 'updated', NOW, 'offer_deadline', deadline)
-  redis.call('HINCRBY', K.stats, 'offers', #picked)
-  -- The notice carries the offer, so driver gateways need not read it back.
-  local f = redis.call('HMGET', order_key, 'p_lat', 'p_lon', 'p_addr', 'd_lat', 'd_lon', 'd_addr', 'needs',
-    'notes', 'pay', 'phone', 'pax', 'reason')
-  for _, p in ipairs(picked) do
-    notify(p.id, NOTICE.offer, id, '', {
-      p_lat = f[1], p_lon = f[2], p_addr = f[3], d_lat = f[4] or '', d_lon = f[5] or '', d_addr = f[6] or '',
-      needs = f[7] or '', notes = f[8] or '', pay = f[9] or '', phone = f[10] or '', pax = f[11] or '1',
-      elderly = f[12] or '', dist = p.dist, deadline = deadline,
-    })
-  end
+  local deadline = offer_to(id, order_key, picked, offers, timeout, o[1])
   return {kind = 'made', order = id, deadline = deadline, taxis = picked}
 end
 local results = {}

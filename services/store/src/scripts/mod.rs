@@ -24,6 +24,7 @@ mod guarantee;
 mod holding;
 mod nearby_free;
 mod offer_order;
+mod offer_pair;
 mod oplog_append;
 mod outbox;
 mod pending_page;
@@ -57,6 +58,7 @@ pub(crate) use guarantee::{GuaranteeAlert, GuaranteeAlertReply, PairedAnswer, Pa
 pub(crate) use holding::{Holding, HoldingReply};
 pub(crate) use nearby_free::NearbyFree;
 pub(crate) use offer_order::{OfferOrder, Outcome};
+pub(crate) use offer_pair::{OfferPair, OfferPairReply};
 pub(crate) use oplog_append::{OplogAppend, OplogAppendReply};
 pub use outbox::OutboxFailReply;
 pub(crate) use outbox::{
@@ -251,6 +253,7 @@ scripts! {
     taxi_transition: City,
     create_order: Own,
     offer_order: City,
+    offer_pair: City,
     give_up: City,
     accept_offer: City,
     decline_offer: City,
