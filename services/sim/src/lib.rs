@@ -16,13 +16,15 @@
 //! - [`callers`]: the callers' orders through every channel.
 //! - [`gateway`]: connections, the [`Principals`] a run calls as, the terminal gateway's
 //!   position stream, and the conversions to and from the wire's places.
+//! - [`road`]: the road-speed model: distance × detour ÷ speed by time of day and weather.
 //! - [`observed`]: what the simulation observed.
 //! - this module: this layout and the re-exports.
 //!
 //! Taxis cruise, report their positions in batches over one gateway stream, answer offers
 //! on their own dispatch stream after a human-like delay (most accept, some decline, a few
-//! let them expire), drive to the pickup and carry the trip at city speed (sped up by
-//! `speed_factor` so a short demo sees whole trips), and sometimes take a street hail.
+//! let them expire), drive to the pickup and carry the trip at the road model's pace on the services'
+//! clock (sped up by `speed_factor` so a short real-time demo sees whole trips), and
+//! sometimes take a street hail.
 //! Callers book through every channel: 95128 operators (after the phone switch's
 //! `ClassifyCall` and the screen pop's `LookupCaller`), the voice menu, relatives, and
 //! one-key devices; some book ahead, some cancel. Every random choice comes from a
@@ -42,6 +44,7 @@ pub mod city;
 pub mod gateway;
 pub mod observed;
 pub mod population;
+pub mod road;
 pub mod scarcity;
 pub mod svg;
 pub mod taxis;

@@ -51,6 +51,8 @@ pub struct Observed {
     pub accepted: AtomicU64,
     /// Trips completed.
     pub completed: AtomicU64,
+    /// Road metres driven without a passenger (cruising, to pickups).
+    pub empty_m: AtomicU64,
     /// Street hails carried.
     pub hails: AtomicU64,
     /// Bookings the services refused (should stay zero).
@@ -62,6 +64,14 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Counts `m` road metres driven empty.
+    pub fn drove_empty(&self, m: f64) {
+        self.empty_m.fetch_add(
+            m.max(0.0).round() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Times to assign (ms), for older passengers and for others.
     pub fn assign_times(&self) -> (Vec<i64>, Vec<i64>) {
         let orders = self.orders.lock().expect("lock");

@@ -4,11 +4,13 @@
 use crate::auth::{Credential, Session};
 use crate::city::{self, SPOTS, SpotKind};
 use crate::gateway::{Principals, place, wgs};
+use crate::road::RoadModel;
 use crate::{Observed, Phase, calls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;
+use taxi_domain::clock::{Clock, SystemClock};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_client::DriverServiceClient;
 use taxi_proto::v1::fleet_service_client::FleetServiceClient;
@@ -32,8 +34,13 @@ pub struct SimConfig {
     pub reservation_share: f64,
     /// Share of orders cancelled by their passengers.
     pub cancel_share: f64,
-    /// How much faster than real time taxis move (a short demo still sees whole trips).
+    /// How much faster than the road model taxis drive (a short real-time demo still sees
+    /// whole trips; 1 when the services' clock itself runs fast).
     pub speed_factor: f64,
+    /// The services' clock: what the taxis drive and the drivers think by.
+    pub clock: Arc<dyn Clock>,
+    /// How long drives take.
+    pub road: RoadModel,
     /// How often the gateway reports every taxi's position.
     pub report_every: Duration,
     /// One-key devices registered.
@@ -52,6 +59,8 @@ impl Default for SimConfig {
             reservation_share: 0.05,
             cancel_share: 0.05,
             speed_factor: 30.0,
+            clock: Arc::new(SystemClock),
+            road: RoadModel::default(),
             report_every: Duration::from_secs(2),
             devices: 60,
             calls: calls::CallsConfig::default(),
@@ -300,7 +309,10 @@ impl Sim {
                 rng: StdRng::seed_from_u64(
                     self.config.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 ),
-                speed_mps: 8.0 * self.config.speed_factor,
+                clock: self.config.clock.clone(),
+                road: self.config.road,
+                speed_factor: self.config.speed_factor,
+                last_ms: self.config.clock.now_ms(),
                 channel: self.principals.gateway.channel(),
                 observed: self.observed.clone(),
             };

@@ -5,12 +5,14 @@
 use crate::auth::Authed;
 use crate::city;
 use crate::gateway::point;
+use crate::road::RoadModel;
 use crate::{Observed, Phase};
 use rand::Rng;
 use rand::rngs::StdRng;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use taxi_domain::clock::Clock;
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::driver_service_client::DriverServiceClient;
 use taxi_proto::v1::stream_dispatches_response::Event;
@@ -20,7 +22,14 @@ pub(crate) struct TaxiSim {
     pub(crate) id: String,
     pub(crate) at: (f64, f64),
     pub(crate) rng: StdRng,
-    pub(crate) speed_mps: f64,
+    /// The services' clock: the road model's time of day, and how far a tick drives.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// How long drives take.
+    pub(crate) road: RoadModel,
+    /// How much faster than the road model the taxi drives (a short real-time demo).
+    pub(crate) speed_factor: f64,
+    /// The clock when it last moved.
+    pub(crate) last_ms: i64,
     pub(crate) channel: Authed,
     pub(crate) observed: Arc<Observed>,
 }
@@ -29,7 +38,8 @@ enum Job {
     Cruise((f64, f64)),
     Answer {
         order: String,
-        due: Instant,
+        /// When the driver answers (the services' clock, epoch ms).
+        due: i64,
         accept: bool,
         pickup: (f64, f64),
         dropoff: Option<(f64, f64)>,
@@ -104,12 +114,12 @@ impl TaxiSim {
                     if matches!(job, Job::Cruise(_)) {
                         // Read it, think, answer: most accept, some decline, a few let it expire.
                         let roll: f64 = self.rng.random();
-                        let think = Duration::from_millis(self.rng.random_range(500..3000));
+                        let think = self.rng.random_range(500..3000i64);
                         let pickup = point(&o.pickup).unwrap_or(self.at);
                         if roll < 0.95 {
                             job = Job::Answer {
                                 order: o.order_id,
-                                due: Instant::now() + think,
+                                due: self.clock.now_ms() + think,
                                 accept: roll < 0.85,
                                 pickup,
                                 dropoff: point(&o.dropoff),
@@ -160,19 +170,28 @@ impl TaxiSim {
                         })
                         .await;
                 }
-                None => job = self.step(job, &mut d, tick_every).await,
+                None => job = self.step(job, &mut d).await,
             }
         }
     }
 
     /// One tick of driving and of whatever the current job needs.
-    async fn step(&mut self, job: Job, d: &mut DriverServiceClient<Authed>, tick: Duration) -> Job {
-        let step_m = self.speed_mps * tick.as_secs_f64();
+    async fn step(&mut self, job: Job, d: &mut DriverServiceClient<Authed>) -> Job {
+        // How long it drove since the last tick, on the services' clock, at the road
+        // model's pace for this time of day and weather.
+        let now = self.clock.now_ms();
+        let dt =
+            Duration::from_millis((now - self.last_ms).max(0) as u64).mul_f64(self.speed_factor);
+        self.last_ms = now;
+        let road = self.road;
+        let drive = |from, to, dt| road.drive(from, to, now, dt);
         let id = self.id.clone();
         match job {
             Job::Cruise(target) => {
-                let (at, arrived) = city::step_toward(self.at, target, step_m * 0.6);
+                // Cruising looks for passengers: slower than through traffic.
+                let (at, arrived, m) = drive(self.at, target, dt.mul_f64(0.6));
                 self.at = at;
+                self.observed.drove_empty(m);
                 self.set(Phase::Cruising);
                 if self.rng.random_bool(0.0005)
                     && d.start_street_hail(pb::StartStreetHailRequest { taxi_id: id })
@@ -199,7 +218,7 @@ impl TaxiSim {
                 pickup,
                 dropoff,
             } => {
-                if Instant::now() < due {
+                if self.clock.now_ms() < due {
                     return Job::Answer {
                         order,
                         due,
@@ -244,8 +263,9 @@ impl TaxiSim {
                 pickup,
                 dropoff,
             } => {
-                let (at, arrived) = city::step_toward(self.at, pickup, step_m);
+                let (at, arrived, m) = drive(self.at, pickup, dt);
                 self.at = at;
+                self.observed.drove_empty(m);
                 self.set(Phase::ToPickup);
                 if !arrived {
                     return Job::ToPickup {
@@ -280,7 +300,7 @@ impl TaxiSim {
                 }
             }
             Job::Trip { order, to, km } => {
-                let (at, arrived) = city::step_toward(self.at, to, step_m);
+                let (at, arrived, _) = drive(self.at, to, dt);
                 self.at = at;
                 self.set(Phase::Carrying);
                 if !arrived {
@@ -302,7 +322,7 @@ impl TaxiSim {
                 Job::Cruise(city::random_point(&mut self.rng))
             }
             Job::Hail { to, left } => {
-                let (at, arrived) = city::step_toward(self.at, to, step_m);
+                let (at, arrived, _) = drive(self.at, to, dt);
                 self.at = at;
                 if arrived || left == 0 {
                     let _ = d
