@@ -5,6 +5,7 @@
 use crate::city::{self, SPOTS, SpotKind};
 use crate::gateway::{Principals, place, point};
 use crate::population::{Caller, Device, SimConfig};
+use crate::scenario::Plan;
 use crate::{Observed, Tracked};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,6 +65,7 @@ pub(crate) async fn run(
         });
         let kind = rng.random_range(0..100u32);
         let created = Instant::now();
+        let created_ms = config.clock.now_ms();
         let result: Result<(pb::Order, &'static str), tonic::Status> =
             if is_elderly && !reservation && kind < 50 && !devices.is_empty() {
                 let dev = &devices[rng.random_range(0..devices.len())];
@@ -152,6 +154,8 @@ pub(crate) async fn run(
                         created,
                         assigned_after: None,
                         pickup,
+                        created_ms,
+                        ..Default::default()
                     });
                 if let Some(after) = cancel_after {
                     // The passenger calls back and an operator cancels: the operator is
@@ -174,6 +178,86 @@ pub(crate) async fn run(
             Err(e) => {
                 observed.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(code = ?e.code(), message = e.message(), "a simulated booking was refused");
+            }
+        }
+    }
+}
+
+/// Callers of a planned scenario: each booking at its time on the services' clock (from
+/// when this starts), at the 95128 desk, by a registered caller of its class, with its
+/// pickup and drop-off.
+pub(crate) async fn run_plan(
+    principals: Principals,
+    config: SimConfig,
+    plan: Arc<Plan>,
+    callers: Vec<Caller>,
+    observed: Arc<Observed>,
+    stop: CancellationToken,
+) {
+    let clock = config.clock.clone();
+    let start = clock.now_ms();
+    *observed.started_ms.lock().expect("lock") = Some(start);
+    let elderly: Vec<&Caller> = callers.iter().filter(|c| c.elderly).collect();
+    let others: Vec<&Caller> = callers.iter().filter(|c| !c.elderly).collect();
+    for (n, b) in plan.bookings.iter().enumerate() {
+        let due = start + b.at.as_millis() as i64;
+        loop {
+            let left = due - clock.now_ms();
+            if left <= 0 {
+                break;
+            }
+            let real = Duration::from_millis(left as u64)
+                .div_f64(config.time_factor.max(1e-3))
+                .min(Duration::from_millis(200));
+            tokio::select! {
+                () = tokio::time::sleep(real) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+        let pool = if b.elderly { &elderly } else { &others };
+        let Some(caller) = (!pool.is_empty()).then(|| pool[n % pool.len()]) else {
+            continue;
+        };
+        let operator = principals.operator(n);
+        let created = Instant::now();
+        let created_ms = clock.now_ms();
+        let r = HotlineServiceClient::new(operator.channel())
+            .create_booking(pb::CreateBookingRequest {
+                caller_phone: caller.phone.clone(),
+                pickup: Some(place(b.pickup, &b.pickup_name)),
+                dropoff: Some(place(b.dropoff, &b.dropoff_name)),
+                channel: pb::Channel::Operator as i32,
+                operator_id: operator.id().to_string(),
+                request_id: format!("plan-{}-{n}", plan.seed),
+                ..Default::default()
+            })
+            .await;
+        match r {
+            Ok(r) => {
+                let order = r.into_inner().order.unwrap_or_default();
+                *observed
+                    .by_channel
+                    .lock()
+                    .expect("lock")
+                    .entry("95128 operator")
+                    .or_default() += 1;
+                observed
+                    .orders
+                    .lock()
+                    .expect("lock")
+                    .entry(order.order_id.clone())
+                    .or_insert(Tracked {
+                        elderly: order.elderly,
+                        reservation: order.reservation,
+                        created,
+                        pickup: point(&order.pickup).unwrap_or(b.pickup),
+                        created_ms,
+                        ..Default::default()
+                    });
+            }
+            Err(e) => {
+                observed.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(code = ?e.code(), message = e.message(), "a planned booking was refused");
             }
         }
     }

@@ -8,8 +8,13 @@
 //! - [`svg`]: the pictures the demo writes (a map, and a chart of time to assign).
 //! - [`calls`]: the 95128 call centre: calls from the phone switch, operators' seats that
 //!   log in, answer, wrap up and get ready again, callers who give up.
-//! - [`scarcity`]: the scarcity scenario (issue 14): fewer taxis than recurring trips
-//!   between 7 and 8 am, on a stepped clock, and the share assigned by T−15.
+//! - [`caring_guarantee`]: the caring fleet's guarantee (issue 14; `taxi sim --scenario
+//!   caring-guarantee`): fewer taxis than recurring trips between 7 and 8 am, on a stepped
+//!   clock, and the share assigned by T−15.
+//! - [`scenario`]: named, seeded scenarios (`normal`, `rush`, `scarcity`, `hospital`,
+//!   `rain`) and the exact plan each makes.
+//! - [`matching`]: runs a plan through the services on a fast clock and reports.
+//! - [`report`]: the matching report's figures (pure).
 //! - [`population`]: what to simulate ([`SimConfig`]), the taxis, devices, callers and
 //!   stands set up, and [`Sim`] that sets them going.
 //! - [`taxis`]: the taxis' behaviour: cruising, answering offers, driving, trips, hails.
@@ -40,12 +45,15 @@
 pub mod auth;
 pub mod callers;
 pub mod calls;
+pub mod caring_guarantee;
 pub mod city;
 pub mod gateway;
+pub mod matching;
 pub mod observed;
 pub mod population;
+pub mod report;
 pub mod road;
-pub mod scarcity;
+pub mod scenario;
 pub mod svg;
 pub mod taxis;
 

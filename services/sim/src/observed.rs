@@ -31,6 +31,36 @@ pub struct Tracked {
     pub assigned_after: Option<Duration>,
     /// Pickup.
     pub pickup: (f64, f64),
+    /// When it was created, on the services' clock (epoch ms).
+    pub created_ms: i64,
+    /// When a taxi accepted it, on the services' clock.
+    pub assigned_ms: Option<i64>,
+    /// Where that taxi was then.
+    pub taxi_at_assign: Option<(f64, f64)>,
+    /// The road model's drive from there to the pickup, seconds.
+    pub eta_at_assign_s: Option<f64>,
+    /// The ETA the offer carried, seconds.
+    pub offer_eta_s: Option<f64>,
+    /// When the passenger was picked up, on the services' clock.
+    pub picked_up_ms: Option<i64>,
+}
+
+impl Default for Tracked {
+    fn default() -> Self {
+        Self {
+            elderly: false,
+            reservation: false,
+            created: Instant::now(),
+            assigned_after: None,
+            pickup: (0.0, 0.0),
+            created_ms: 0,
+            assigned_ms: None,
+            taxi_at_assign: None,
+            eta_at_assign_s: None,
+            offer_eta_s: None,
+            picked_up_ms: None,
+        }
+    }
 }
 
 /// A point, (latitude, longitude), WGS-84.
@@ -51,6 +81,8 @@ pub struct Observed {
     pub accepted: AtomicU64,
     /// Trips completed.
     pub completed: AtomicU64,
+    /// When a planned run's bookings started, on the services' clock.
+    pub started_ms: Mutex<Option<i64>>,
     /// Road metres driven without a passenger (cruising, to pickups).
     pub empty_m: AtomicU64,
     /// Street hails carried.
@@ -70,6 +102,27 @@ impl Observed {
             m.max(0.0).round() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// What became of every immediate order (reservations left out).
+    pub fn outcomes(&self) -> Vec<crate::report::Outcome> {
+        let orders = self.orders.lock().expect("lock");
+        let mut v: Vec<crate::report::Outcome> = orders
+            .values()
+            .filter(|t| !t.reservation)
+            .map(|t| crate::report::Outcome {
+                elderly: t.elderly,
+                created_ms: t.created_ms,
+                assigned_ms: t.assigned_ms,
+                taxi_at_assign: t.taxi_at_assign,
+                eta_at_assign_s: t.eta_at_assign_s,
+                offer_eta_s: t.offer_eta_s,
+                picked_up_ms: t.picked_up_ms,
+                pickup: t.pickup,
+            })
+            .collect();
+        v.sort_by_key(|o| o.created_ms);
+        v
     }
 
     /// Times to assign (ms), for older passengers and for others.

@@ -5,6 +5,7 @@ use crate::auth::{Credential, Session};
 use crate::city::{self, SPOTS, SpotKind};
 use crate::gateway::{Principals, place, wgs};
 use crate::road::RoadModel;
+use crate::scenario::Plan;
 use crate::{Observed, Phase, calls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,6 +42,15 @@ pub struct SimConfig {
     pub clock: Arc<dyn Clock>,
     /// How long drives take.
     pub road: RoadModel,
+    /// How many times faster than real time `clock` runs (for the simulation's own waits).
+    pub time_factor: f64,
+    /// How often (real time) each taxi drives on and checks its job.
+    pub tick: Duration,
+    /// Whether cruising taxis take street hails now and then.
+    pub hails: bool,
+    /// A planned scenario: its taxis' starts and its bookings replace the random ones
+    /// (the Poisson callers, devices' presses and cancels are then off).
+    pub plan: Option<Arc<Plan>>,
     /// How often the gateway reports every taxi's position.
     pub report_every: Duration,
     /// One-key devices registered.
@@ -61,6 +71,10 @@ impl Default for SimConfig {
             speed_factor: 30.0,
             clock: Arc::new(SystemClock),
             road: RoadModel::default(),
+            time_factor: 1.0,
+            tick: Duration::from_millis(250),
+            hails: true,
+            plan: None,
             report_every: Duration::from_secs(2),
             devices: 60,
             calls: calls::CallsConfig::default(),
@@ -131,7 +145,13 @@ impl Sim {
         let mut onekey = OneKeyServiceClient::new(principals.fleet_admin.channel());
         let run = rng.random_range(0..90u32);
         let mut taxis = Vec::with_capacity(config.taxis);
-        for i in 0..config.taxis {
+        let count = config.plan.as_ref().map_or(config.taxis, |p| p.taxis.len());
+        for i in 0..count {
+            let planned = config.plan.as_ref().map(|p| p.taxis[i].clone());
+            let (wheelchair, caring) = match &planned {
+                Some(t) => (t.wheelchair, t.caring),
+                None => (rng.random_bool(0.05), rng.random_bool(0.1)),
+            };
             let letter = (b'A' + (i / 100_000) as u8 % 26) as char;
             let r = fleet
                 .register_taxi(pb::RegisterTaxiRequest {
@@ -141,8 +161,8 @@ impl Sim {
                         ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"][i % 8]
                     ),
                     vehicle_color: COLOURS[i % COLOURS.len()].to_string(),
-                    wheelchair_accessible: rng.random_bool(0.05),
-                    fleet_tags: if rng.random_bool(0.1) {
+                    wheelchair_accessible: wheelchair,
+                    fleet_tags: if caring {
                         vec!["caring".into()]
                     } else {
                         vec![]
@@ -158,10 +178,12 @@ impl Sim {
                     taxi_id: id.clone(),
                 })
                 .await?;
-            let at = if rng.random_bool(0.5) {
-                city::near(&SPOTS[rng.random_range(0..SPOTS.len())], 2000.0, &mut rng)
-            } else {
-                city::random_point(&mut rng)
+            let at = match planned {
+                Some(t) => t.at,
+                None if rng.random_bool(0.5) => {
+                    city::near(&SPOTS[rng.random_range(0..SPOTS.len())], 2000.0, &mut rng)
+                }
+                None => city::random_point(&mut rng),
             };
             taxis.push((id, at));
         }
@@ -178,7 +200,8 @@ impl Sim {
             let birth = if elderly {
                 rng.random_range(1935..1962)
             } else {
-                rng.random_range(1966..2004)
+                // Under sixty whatever today's date: the services must not count them older.
+                rng.random_range(1970..2004)
             };
             HotlineServiceClient::new(principals.operator(i).channel())
                 .upsert_caller(pb::UpsertCallerRequest {
@@ -313,6 +336,8 @@ impl Sim {
                 road: self.config.road,
                 speed_factor: self.config.speed_factor,
                 last_ms: self.config.clock.now_ms(),
+                tick: self.config.tick,
+                hails: self.config.hails,
                 channel: self.principals.gateway.channel(),
                 observed: self.observed.clone(),
             };
@@ -329,14 +354,24 @@ impl Sim {
             self.observed.calls.clone(),
             stop.clone(),
         )));
-        tasks.push(tokio::spawn(crate::callers::run(
-            self.principals.clone(),
-            self.config.clone(),
-            self.devices.clone(),
-            self.callers.clone(),
-            self.observed.clone(),
-            stop.clone(),
-        )));
+        match &self.config.plan {
+            Some(plan) => tasks.push(tokio::spawn(crate::callers::run_plan(
+                self.principals.clone(),
+                self.config.clone(),
+                plan.clone(),
+                self.callers.clone(),
+                self.observed.clone(),
+                stop.clone(),
+            ))),
+            None => tasks.push(tokio::spawn(crate::callers::run(
+                self.principals.clone(),
+                self.config.clone(),
+                self.devices.clone(),
+                self.callers.clone(),
+                self.observed.clone(),
+                stop.clone(),
+            ))),
+        }
         for t in tasks {
             let _ = t.await;
         }

@@ -30,6 +30,10 @@ pub(crate) struct TaxiSim {
     pub(crate) speed_factor: f64,
     /// The clock when it last moved.
     pub(crate) last_ms: i64,
+    /// How often (real time) it drives on.
+    pub(crate) tick: Duration,
+    /// Whether it takes street hails.
+    pub(crate) hails: bool,
     pub(crate) channel: Authed,
     pub(crate) observed: Arc<Observed>,
 }
@@ -43,6 +47,8 @@ enum Job {
         accept: bool,
         pickup: (f64, f64),
         dropoff: Option<(f64, f64)>,
+        /// The offer's ETA, seconds.
+        eta_s: u32,
     },
     ToPickup {
         order: String,
@@ -75,8 +81,7 @@ impl TaxiSim {
         // The last event's seq: a reconnect resumes after it, as a real app does.
         let mut last_seq = String::new();
         let mut job = Job::Cruise(city::random_point(&mut self.rng));
-        let tick_every = Duration::from_millis(250);
-        let mut tick = tokio::time::interval(tick_every);
+        let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stop.is_cancelled() {
             if stream.is_none() {
@@ -123,6 +128,7 @@ impl TaxiSim {
                                 accept: roll < 0.85,
                                 pickup,
                                 dropoff: point(&o.dropoff),
+                                eta_s: o.eta_seconds,
                             };
                             self.set(Phase::ToPickup);
                         }
@@ -193,7 +199,8 @@ impl TaxiSim {
                 self.at = at;
                 self.observed.drove_empty(m);
                 self.set(Phase::Cruising);
-                if self.rng.random_bool(0.0005)
+                if self.hails
+                    && self.rng.random_bool(0.0005)
                     && d.start_street_hail(pb::StartStreetHailRequest { taxi_id: id })
                         .await
                         .is_ok()
@@ -217,6 +224,7 @@ impl TaxiSim {
                 accept,
                 pickup,
                 dropoff,
+                eta_s,
             } => {
                 if self.clock.now_ms() < due {
                     return Job::Answer {
@@ -225,6 +233,7 @@ impl TaxiSim {
                         accept,
                         pickup,
                         dropoff,
+                        eta_s,
                     };
                 }
                 if accept {
@@ -239,6 +248,16 @@ impl TaxiSim {
                         if let Some(t) = self.observed.orders.lock().expect("lock").get_mut(&order)
                         {
                             t.assigned_after = Some(t.created.elapsed());
+                            let now = self.clock.now_ms();
+                            t.assigned_ms = Some(now);
+                            t.taxi_at_assign = Some(self.at);
+                            t.eta_at_assign_s = Some(
+                                self.road
+                                    .travel_time(self.at, pickup, now)
+                                    .div_f64(self.speed_factor.max(1e-9))
+                                    .as_secs_f64(),
+                            );
+                            t.offer_eta_s = Some(f64::from(eta_s));
                         }
                         return Job::ToPickup {
                             order,
@@ -290,6 +309,9 @@ impl TaxiSim {
                 if !ok {
                     self.set(Phase::Cruising);
                     return Job::Cruise(city::random_point(&mut self.rng));
+                }
+                if let Some(t) = self.observed.orders.lock().expect("lock").get_mut(&order) {
+                    t.picked_up_ms = Some(self.clock.now_ms());
                 }
                 let to = dropoff.unwrap_or_else(|| city::destination(&mut self.rng).0);
                 self.set(Phase::Carrying);
