@@ -131,9 +131,9 @@ async fn a_short_scarcity_run_books_its_plan_and_reports_every_order() {
         plan.bookings.len()
     );
     assert_eq!(report.elderly.orders, planned_elderly);
-    // The run covered the scenario and its drain on the services' clock, faster than real
-    // time.
-    assert!(report.simulated_s >= 600.0, "{}", report.simulated_s);
+    // The run covered the scenario (and what of the drain it needed) on the services'
+    // clock, faster than real time.
+    assert!(report.simulated_s >= 300.0, "{}", report.simulated_s);
     assert!(
         report.wall_s < report.simulated_s / 10.0,
         "{}",

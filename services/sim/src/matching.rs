@@ -24,7 +24,9 @@ pub struct MatchingRun {
     pub clock: Arc<dyn Clock>,
     /// How many times faster than real time it runs.
     pub time_factor: f64,
-    /// How long the city runs on after the scenario, for the last orders to be served.
+    /// The longest the city runs on after the scenario for the last orders to be served;
+    /// it stops sooner once every order was picked up or given up on (never assigned and
+    /// older than the bound plus a minute).
     pub drain: Duration,
 }
 
@@ -70,19 +72,26 @@ pub async fn run(
         let stop = stop.clone();
         tokio::spawn(async move { sim.run(stop).await })
     };
-    let until = how.clock.now_ms() + (plan.spec.duration + how.drain).as_millis() as i64;
     let started = how.clock.now_ms();
+    let end = started + plan.spec.duration.as_millis() as i64;
+    let until = end + how.drain.as_millis() as i64;
+    let give_up_ms = ((how.rules.bound_s + 60.0) * 1000.0) as i64;
     loop {
-        let left = until - how.clock.now_ms();
-        if left <= 0 {
+        let now = how.clock.now_ms();
+        if now >= until {
             break;
         }
-        tokio::time::sleep(real(
-            Duration::from_millis(left as u64),
-            factor,
-            Duration::from_millis(1),
-        ))
-        .await;
+        let settled = || {
+            sim.observed.outcomes().iter().all(|o| {
+                o.picked_up_ms.is_some()
+                    || (o.assigned_ms.is_none() && now - o.created_ms > give_up_ms)
+            })
+        };
+        if now >= end && settled() {
+            break;
+        }
+        let left = Duration::from_millis((until - now) as u64).min(Duration::from_secs(10));
+        tokio::time::sleep(real(left, factor, Duration::from_millis(1))).await;
     }
     stop.cancel();
     let _ = runner.await;
