@@ -363,3 +363,65 @@ async fn caring_guarantee(args: &SimArgs, redis_url: String) -> anyhow::Result<f
     );
     Ok(report.share())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(scenario: Scenario, matcher: Matcher) -> SimArgs {
+        SimArgs {
+            scenario,
+            seed: 1,
+            taxis: None,
+            matcher,
+            time_factor: 20.0,
+            report: None,
+            caring: 10,
+            trips: 40,
+            step_secs: 30,
+            redis_url: None,
+        }
+    }
+
+    #[test]
+    fn the_batched_matcher_is_refused_until_it_is_built() {
+        let e = run_sim(args(Scenario::Scarcity, Matcher::Batched)).unwrap_err();
+        assert!(
+            e.to_string().contains("batched matcher not built yet"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_time_factor_is_refused_naming_the_flag() {
+        let mut a = args(Scenario::Normal, Matcher::Greedy);
+        a.time_factor = 0.5;
+        let e = run_sim(a).unwrap_err();
+        assert!(e.to_string().contains("--time-factor"), "{e}");
+    }
+
+    #[test]
+    fn every_planned_scenario_has_a_name_on_the_command_line() {
+        for name in ScenarioName::ALL {
+            let s = Scenario::from_str(name.as_str(), false).expect("a scenario");
+            assert_eq!(s.planned(), Some(name));
+        }
+        assert_eq!(
+            Scenario::from_str("caring-guarantee", false)
+                .unwrap()
+                .planned(),
+            None
+        );
+    }
+
+    #[test]
+    fn scaling_shrinks_the_real_time_intervals() {
+        let mut c = taxi_server::ServerConfig::default();
+        let sweep = c.settings.sweep_interval;
+        scale_config(&mut c, 20.0, 40);
+        assert_eq!(c.settings.sweep_interval, sweep / 20);
+        assert_eq!(c.settings.recurring_interval, Duration::from_secs(3));
+        // What the services time by their clock is left alone: it scales with the clock.
+        assert_eq!(c.settings.offer_timeout, Duration::from_secs(15));
+    }
+}
