@@ -101,7 +101,8 @@ async fn a_short_scarcity_run_books_its_plan_and_reports_every_order() {
     let rules = Rules {
         head_start_s: config.settings.elderly_head_start.as_secs_f64(),
         bound_s: config.settings.max_dispatch_time.as_secs_f64(),
-        radius_m: 5000.0,
+        radius_m: f64::from(config.settings.radii_m.iter().copied().max().unwrap_or(0)),
+        elderly_radius_m: f64::from(config.settings.elderly_extra_radius_m),
     };
     let server = TestServer::start(&redis.url(), config, clock.clone()).await;
     let store = Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone()))

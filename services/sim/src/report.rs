@@ -150,13 +150,16 @@ pub struct Rules {
     pub head_start_s: f64,
     /// The longest an order may wait for a taxi (max dispatch time), seconds.
     pub bound_s: f64,
-    /// The dispatch radius, metres (the largest ordinary search radius).
+    /// The dispatch radius of an ordinary order, metres (the largest search radius).
     pub radius_m: f64,
+    /// The dispatch radius of an older passenger's order, metres (its extra radius).
+    pub elderly_radius_m: f64,
 }
 
 /// An older order overtaken: an ordinary order booked after it, within the head start, got
-/// a taxi first, and that taxi was within the dispatch radius of both pickups when it took
-/// the ordinary order, while the older one still waited.
+/// a taxi first, and that taxi was within the dispatch radius of both pickups (each
+/// order's own: the older passenger's is wider) when it took the ordinary order, while the
+/// older one still waited.
 pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
     let head_ms = (rules.head_start_s * 1000.0) as i64;
     orders
@@ -172,7 +175,7 @@ pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
                     && o.created_ms - e.created_ms <= head_ms
                     && e.assigned_ms.is_none_or(|a| a > o_at)
                     && city::distance_m(taxi, o.pickup) <= rules.radius_m
-                    && city::distance_m(taxi, e.pickup) <= rules.radius_m
+                    && city::distance_m(taxi, e.pickup) <= rules.elderly_radius_m
             })
         })
         .count()
@@ -373,6 +376,7 @@ mod tests {
         head_start_s: 90.0,
         bound_s: 180.0,
         radius_m: 5000.0,
+        elderly_radius_m: 8000.0,
     };
 
     #[test]
@@ -439,7 +443,7 @@ mod tests {
         // The older order was assigned first.
         let after = order(false, 30_000, Some(120_000));
         assert_eq!(overtaken(&[e.clone(), after], &RULES), 0);
-        // The taxi was out of reach of the older passenger's pickup.
+        // The taxi was out of reach of the older passenger's pickup (16 km away)...
         let far = Outcome {
             pickup: (29.70, 106.55),
             ..e.clone()
@@ -448,7 +452,13 @@ mod tests {
             pickup: (29.551, 106.551),
             ..o.clone()
         };
-        assert_eq!(overtaken(&[far, o_far], &RULES), 0);
+        assert_eq!(overtaken(&[far, o_far.clone()], &RULES), 0);
+        // ...but 6 km is within an older passenger's wider radius.
+        let wide = Outcome {
+            pickup: (29.604, 106.55),
+            ..e.clone()
+        };
+        assert_eq!(overtaken(&[wide, o_far], &RULES), 1);
         // Never served counts as still waiting.
         let never = order(true, 0, None);
         assert_eq!(overtaken(&[never, o], &RULES), 1);

@@ -229,6 +229,7 @@ async fn matching(
         head_start_s: config.settings.elderly_head_start.as_secs_f64(),
         bound_s: config.settings.max_dispatch_time.as_secs_f64(),
         radius_m: f64::from(config.settings.radii_m.iter().copied().max().unwrap_or(0)),
+        elderly_radius_m: f64::from(config.settings.elderly_extra_radius_m),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
