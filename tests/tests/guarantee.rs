@@ -480,14 +480,14 @@ async fn the_scarcity_morning_assigns_at_least_99_percent_of_recurring_trips_by_
     city.pause();
     let stop = tokio_util::sync::CancellationToken::new();
     let principals = sim_principals(&city, &stop).await;
-    let cfg = taxi_sim::scarcity::ScarcityConfig {
+    let cfg = taxi_sim::caring_guarantee::GuaranteeConfig {
         taxis: 10,
         caring: 4,
         trips: 20,
         step: Duration::from_secs(60),
         ..Default::default()
     };
-    let report = taxi_sim::scarcity::run(&principals, &*city.clock, &cfg)
+    let report = taxi_sim::caring_guarantee::run(&principals, &*city.clock, &cfg)
         .await
         .expect("the scenario runs");
     stop.cancel();

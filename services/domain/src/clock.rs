@@ -104,9 +104,67 @@ impl Clock for SteppedClock {
     }
 }
 
+/// A clock that runs `factor` times faster than the machine's: from `start_ms` at the
+/// instant it was made, then `start_ms + real elapsed × factor`. For simulations that run an
+/// hour of city in minutes through the real services.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    start_ms: i64,
+    started: std::time::Instant,
+    factor: f64,
+}
+
+impl ScaledClock {
+    /// A clock standing at `start_ms` now, and running `factor` (> 0) times real time.
+    pub fn new(start_ms: i64, factor: f64) -> Self {
+        Self {
+            start_ms,
+            started: std::time::Instant::now(),
+            factor: if factor > 0.0 { factor } else { 1.0 },
+        }
+    }
+
+    /// How many times faster than real time it runs.
+    pub fn factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// The real time that `simulated` of this clock takes.
+    pub fn real(&self, simulated: Duration) -> Duration {
+        simulated.div_f64(self.factor)
+    }
+
+    /// The clock's time after `real` elapsed since it was made: the pure rule.
+    pub fn at_elapsed(&self, real: Duration) -> i64 {
+        self.start_ms + (real.as_secs_f64() * 1000.0 * self.factor) as i64
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now_ms(&self) -> i64 {
+        self.at_elapsed(self.started.elapsed())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scaled_clock_runs_factor_times_faster() {
+        let c = ScaledClock::new(1_000_000, 30.0);
+        assert_eq!(c.factor(), 30.0);
+        assert_eq!(c.at_elapsed(Duration::ZERO), 1_000_000);
+        assert_eq!(c.at_elapsed(Duration::from_secs(2)), 1_060_000);
+        assert_eq!(c.at_elapsed(Duration::from_millis(100)), 1_003_000);
+        assert_eq!(c.real(Duration::from_secs(60)), Duration::from_secs(2));
+        let a = c.now_ms();
+        std::thread::sleep(Duration::from_millis(20));
+        let b = c.now_ms();
+        assert!(b - a >= 600, "{a} {b}");
+        // A factor that is not positive runs at real time.
+        assert_eq!(ScaledClock::new(0, 0.0).factor(), 1.0);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

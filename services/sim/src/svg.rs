@@ -167,6 +167,120 @@ pub fn assign_chart(elderly_ms: &[i64], others_ms: &[i64], title: &str) -> Strin
     s
 }
 
+/// One curve of [`compare_chart`]: a label, a colour, and samples in seconds (`None`: never).
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Shown in the legend.
+    pub label: String,
+    /// An SVG colour.
+    pub colour: String,
+    /// Drawn dashed (a second matcher beside the first).
+    pub dashed: bool,
+    /// Seconds; `None` is an order never served (the curve stops below 100 %).
+    pub samples_s: Vec<Option<f64>>,
+}
+
+/// A chart of cumulative shares (time to assign, say) comparing several series; the legend
+/// sits below the plot, so no label crosses a curve.
+pub fn compare_chart(series: &[Series], title: &str, x_label: &str) -> String {
+    let (pw, ph, left, top) = (760.0, 380.0, 70.0, 50.0);
+    let legend_top = top + ph + 52.0;
+    let height = legend_top + 20.0 * series.len() as f64 + 10.0;
+    let max_s = series
+        .iter()
+        .flat_map(|s| s.samples_s.iter().flatten())
+        .copied()
+        .fold(1.0_f64, f64::max);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="880" height="{height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{left}" y="28" font-size="17">{}</text>
+<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>
+"##,
+        escape(title)
+    );
+    for i in 0..=5 {
+        let frac = i as f64 / 5.0;
+        let y = top + ph - frac * ph;
+        let x = left + frac * pw;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" font-size="11" text-anchor="end">{:.0}%</text><text x="{x}" y="{}" font-size="11" text-anchor="middle">{:.0} s</text>"##,
+            left + pw,
+            left - 6.0,
+            y + 4.0,
+            frac * 100.0,
+            top + ph + 16.0,
+            frac * max_s
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>"#,
+        left + pw / 2.0,
+        top + ph + 34.0,
+        escape(x_label)
+    );
+    for (row, ser) in series.iter().enumerate() {
+        let n = ser.samples_s.len().max(1) as f64;
+        let mut v: Vec<f64> = ser.samples_s.iter().flatten().copied().collect();
+        v.sort_by(f64::total_cmp);
+        let mut path = format!("M{left},{}", top + ph);
+        for (i, x_s) in v.iter().enumerate() {
+            let x = left + x_s / max_s * pw;
+            let y = top + ph - (i + 1) as f64 / n * ph;
+            let _ = write!(
+                path,
+                " L{x:.1},{:.1} L{x:.1},{y:.1}",
+                top + ph - i as f64 / n * ph
+            );
+        }
+        let dash = if ser.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            r#"<path d="{path}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+            ser.colour
+        );
+        let never = ser.samples_s.len() - v.len();
+        let median = {
+            let mut all: Vec<f64> = ser
+                .samples_s
+                .iter()
+                .map(|x| x.unwrap_or(f64::INFINITY))
+                .collect();
+            all.sort_by(f64::total_cmp);
+            all.get(all.len().saturating_sub(1) / 2).copied()
+        };
+        let median = match median {
+            Some(m) if m.is_finite() => format!("{m:.0} s"),
+            Some(_) => "never".into(),
+            None => "-".into(),
+        };
+        let y = legend_top + 20.0 * row as f64;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}" font-size="13" fill="{}">{}: {} orders, median {median}, never served {never}</text>"#,
+            y - 4.0,
+            left + 30.0,
+            y - 4.0,
+            ser.colour,
+            left + 38.0,
+            y,
+            ser.colour,
+            escape(&ser.label),
+            ser.samples_s.len()
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +309,42 @@ mod tests {
                 .parse()
                 .unwrap();
             assert!(y > 470.0 + 20.0, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_comparison_keeps_its_legend_below_the_curves() {
+        let c = compare_chart(
+            &[
+                Series {
+                    label: "greedy <older>".into(),
+                    colour: "#d62728".into(),
+                    dashed: false,
+                    samples_s: vec![Some(10.0), Some(20.0), None],
+                },
+                Series {
+                    label: "batched".into(),
+                    colour: "#1f77b4".into(),
+                    dashed: true,
+                    samples_s: vec![None],
+                },
+            ],
+            "t",
+            "x",
+        );
+        assert!(c.starts_with("<svg") && c.trim_end().ends_with("</svg>"));
+        assert!(c.contains("greedy &lt;older&gt;: 3 orders, median 20 s, never served 1"));
+        assert!(c.contains("median never, never served 1"));
+        // Every legend line is below the plot's bottom edge (y = 430).
+        for line in c.lines().filter(|l| l.contains("orders, median")) {
+            let y: f64 = line
+                .split("<text x=")
+                .nth(1)
+                .and_then(|t| t.split("y=\"").nth(1))
+                .and_then(|t| t.split('"').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap();
+            assert!(y > 430.0, "{line}");
         }
     }
 }

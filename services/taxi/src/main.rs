@@ -4,8 +4,9 @@
 //!   scaling out), with a private `redis-server` when no `TAXI_REDIS_URL` is given.
 //! - `taxi demo` runs every service and a simulated city, prints progress and a summary,
 //!   and draws a map and a chart.
-//! - `taxi sim --scenario scarcity` runs a named, seeded scenario on a stepped clock
-//!   (fewer taxis than recurring trips at 7–8 am) and reports the share assigned by T−15.
+//! - `taxi sim --scenario S` runs a named, seeded scenario: `normal`, `rush`, `scarcity`,
+//!   `hospital`, `rain` on a fast clock with the matching report, or `caring-guarantee`
+//!   (fewer taxis than recurring trips at 7–8 am, a stepped clock: the share assigned by T−15).
 //! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
 //! - `taxi admin audit verify` checks the operators' audit log's hash chain;
 //!   `taxi admin create-operator` and `create-service-key` make the first credentials.
@@ -43,7 +44,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The load benchmark (use a release build): ingest, dispatch latency, screen pop, fan-out.
     Bench(bench::BenchArgs),
-    /// A named, seeded scenario on a stepped clock: `--scenario scarcity`.
+    /// A named, seeded scenario: `--scenario normal|rush|scarcity|hospital|rain` (the matching
+    /// report, on a fast clock) or `caring-guarantee` (issue 14, on a stepped clock).
     Sim(sim::SimArgs),
     /// Operators' tools on the city's Redis: `audit verify`, `create-operator`, `create-service-key`.
     Admin(admin::AdminArgs),

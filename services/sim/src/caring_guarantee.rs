@@ -1,6 +1,7 @@
-//! The scarcity scenario (issue 14): a city morning with fewer taxis than recurring trips
-//! between 7 and 8 am (China time), run through the real services on a stepped clock, and
-//! what share of the trips the caring fleet's guarantee covered by T−15.
+//! The `caring-guarantee` scenario (issue 14; once named `scarcity`): a city morning with
+//! fewer taxis than recurring trips between 7 and 8 am (China time), run through the real
+//! services on a stepped clock, and what share of the trips the caring fleet's guarantee
+//! covered by T−15.
 //!
 //! Seeded and stepped, never real time: the scenario moves the services' clock itself
 //! ([`Stepper`]), a step at a time, and after each step lets the dispatch role act (it runs
@@ -54,7 +55,7 @@ impl Stepper for SteppedClock {
 
 /// The scenario's numbers.
 #[derive(Debug, Clone)]
-pub struct ScarcityConfig {
+pub struct GuaranteeConfig {
     /// Every random choice comes from this seed.
     pub seed: u64,
     /// Taxis on duty (fewer than `trips`).
@@ -75,7 +76,7 @@ pub struct ScarcityConfig {
     pub guarantee: Guarantee,
 }
 
-impl Default for ScarcityConfig {
+impl Default for GuaranteeConfig {
     fn default() -> Self {
         Self {
             seed: 14,
@@ -93,7 +94,7 @@ impl Default for ScarcityConfig {
 
 /// What the scenario observed.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScarcityReport {
+pub struct GuaranteeReport {
     /// Recurring trips due that morning.
     pub due: usize,
     /// Of them, assigned (a driver accepted) before T−15.
@@ -110,7 +111,7 @@ pub struct ScarcityReport {
     pub refused: usize,
 }
 
-impl ScarcityReport {
+impl GuaranteeReport {
     /// The share assigned by T−15, 0 to 1 (1 when nothing was due).
     pub fn share(&self) -> f64 {
         if self.due == 0 {
@@ -121,7 +122,7 @@ impl ScarcityReport {
     }
 }
 
-impl std::fmt::Display for ScarcityReport {
+impl std::fmt::Display for GuaranteeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -187,8 +188,8 @@ fn place(at: (f64, f64), address: &str) -> pb::Place {
 pub async fn run(
     principals: &Principals,
     clock: &dyn Stepper,
-    cfg: &ScarcityConfig,
-) -> anyhow::Result<ScarcityReport> {
+    cfg: &GuaranteeConfig,
+) -> anyhow::Result<GuaranteeReport> {
     anyhow::ensure!(
         cfg.taxis >= 1 && cfg.caring <= cfg.taxis,
         "taxis: at least 1, caring at most all"
@@ -253,7 +254,7 @@ pub async fn run(
 
     // The passengers' patterns: one trip each, 07:00 to 08:00.
     let mut trips: HashMap<String, Trip> = HashMap::new();
-    let mut report = ScarcityReport {
+    let mut report = GuaranteeReport {
         taxis: cfg.taxis,
         ..Default::default()
     };
