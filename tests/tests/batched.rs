@@ -154,6 +154,7 @@ fn params() -> taxi_store::dispatch::DispatchParams {
         fan_out: 1,
         radii_m: s.radii_m.clone(),
         elderly_extra_radius_m: s.elderly_extra_radius_m,
+        elderly_extra_after_ms: s.elderly_extra_after.as_millis() as i64,
         caring_radius_m: s.caring_radius_m,
         fresh_ms: s.position_fresh.as_millis() as i64,
         offer_timeout_ms: s.offer_timeout.as_millis() as i64,

@@ -86,6 +86,39 @@ async fn the_radius_widens_step_by_step() {
     assert_eq!(o.status, pb::OrderStatus::Pending as i32);
 }
 
+/// Issue 15 item 5: an older passenger's order reaches its extra radius (8 km) only after
+/// it has waited `elderly_extra_after`. A taxi 6.5 km away (20 minutes on city roads) is
+/// not sent to her at once, while a nearer one may come free; it is once she has waited.
+#[tokio::test]
+async fn an_older_passengers_order_reaches_farther_only_after_waiting_for_a_nearer_taxi() {
+    reaches_farther_after_waiting(Matcher::Greedy).await;
+}
+
+#[tokio::test]
+async fn with_the_batched_matcher_too_an_older_order_reaches_farther_only_after_waiting() {
+    reaches_farther_after_waiting(Matcher::Batched).await;
+}
+
+async fn reaches_farther_after_waiting(matcher: Matcher) {
+    let mut config = fast_config();
+    config.settings.matcher = matcher;
+    config.settings.elderly_extra_after = Duration::from_secs(20);
+    config.settings.max_dispatch_time = Duration::from_secs(300);
+    let city = TestCity::start_with(config).await;
+    elderly_caller(&city, "13900000061").await;
+    let mut far = driver_at(&city, "渝A01061", north_of_centre(6500.0)).await;
+    let order = book_at(&city, "13900000061", north_of_centre(0.0)).await;
+    assert!(order.elderly);
+    until_waiting_for_a_taxi(&city, &order.order_id).await;
+    // Retries come and go for 15 s of the city's clock: still only the nearer rings.
+    for _ in 0..3 {
+        city.advance(Duration::from_secs(5));
+        far.no_offer(Duration::from_millis(400)).await;
+    }
+    city.advance(Duration::from_secs(6));
+    assert_eq!(far.offer(3 * S).await.order_id, order.order_id);
+}
+
 #[tokio::test]
 async fn an_older_passenger_goes_first_and_the_other_still_gets_a_taxi_within_the_aging_bound() {
     let mut config = fast_config();

@@ -46,6 +46,7 @@ pub fn params(s: &Settings) -> DispatchParams {
         fan_out: s.offer_mode.fan_out(),
         radii_m: s.radii_m.clone(),
         elderly_extra_radius_m: s.elderly_extra_radius_m,
+        elderly_extra_after_ms: s.elderly_extra_after.as_millis() as i64,
         caring_radius_m: s.caring_radius_m,
         fresh_ms: s.position_fresh.as_millis() as i64,
         offer_timeout_ms: s.offer_timeout.as_millis() as i64,
@@ -294,7 +295,16 @@ impl Engine {
                 return false;
             }
         };
-        let pairs = matching::solve(&problem, &match_params(&self.settings));
+        let mut pairs = matching::solve(&problem, &match_params(&self.settings));
+        // Offered in queue order: an order's offer never waits behind one it is ahead of,
+        // and `offer_pair.lua` never sees an order of the other kind ahead still waiting
+        // only because its own pair has not been offered yet.
+        let place: std::collections::HashMap<&str, i64> = problem
+            .orders
+            .iter()
+            .map(|o| (o.id.as_str(), o.queue_score))
+            .collect();
+        pairs.sort_by_key(|p| (place.get(p.order.as_str()).copied(), p.order.clone()));
         let span = tracing::Span::current();
         span.record("orders", problem.orders.len());
         span.record("taxis", problem.taxis.len());

@@ -23,12 +23,16 @@
 //! the cost. The input is sorted by id before solving, so the answer does not depend on
 //! the order the input came in, and ties are broken the same way every time.
 //!
-//! Older first at every moment (issue 15 item 4), exactly as the greedy matcher keeps it:
-//! after the solve, no order keeps a taxi that an order ahead of it in the queue (lower
-//! `queue_score`), left without one, could take. Such a taxi goes to the first of those
-//! orders instead ([`keep_queue_order`]); this only changes contested cases, where the
-//! cost alone could let a nearer ordinary order take the one taxi an older passenger
-//! waits for.
+//! The two promises of priority are kept after the solve, exactly as the greedy matcher
+//! keeps them (issue 15 item 4): an older passenger is never overtaken by an ordinary
+//! order behind her in the queue (booked after her, or within her head start), and an
+//! ordinary order is never overtaken by an older one booked more than the head start after
+//! it (the aging bound). So between an older order and an ordinary one, no order keeps a
+//! taxi that the other, ahead of it in the queue (lower `queue_score`) and left without
+//! one, could take; such a taxi goes to the first of those orders instead
+//! ([`keep_priority_order`]). Between orders of one kind the cost decides, aging included:
+//! that is where a batch gains, serving the order a freed taxi is nearest to rather than
+//! the one that happened to be booked first.
 
 use crate::geo::{CITY_SPEED_MPS, Coordinates, DETOUR_FACTOR};
 use std::collections::HashMap;
@@ -336,16 +340,16 @@ pub fn solve(problem: &Problem, p: &MatchParams) -> Vec<Pair> {
             push(o, t, d);
         }
     }
-    let mut pairs = keep_queue_order(problem, p, pairs);
+    let mut pairs = keep_priority_order(problem, p, pairs);
     pairs.sort_by(|a, b| a.order.cmp(&b.order));
     pairs
 }
 
-/// Moves each taxi that an order ahead in the queue, left without a taxi, could take
-/// (a feasible candidate of it) from the order behind to the first such order, until there
-/// is none. Each move puts an order ahead in the place of one behind, so it ends; it
-/// changes nothing where no order is left out.
-pub fn keep_queue_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pair>) -> Vec<Pair> {
+/// Moves each taxi that an order of the other kind (older against ordinary) ahead in the
+/// queue, left without a taxi, could take (a feasible candidate of it) from the order
+/// behind to the first such order, until there is none. Each move puts an order ahead in
+/// the place of one behind, so it ends; it changes nothing where no order is left out.
+pub fn keep_priority_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pair>) -> Vec<Pair> {
     let index: HashMap<&str, usize> = problem
         .orders
         .iter()
@@ -368,8 +372,10 @@ pub fn keep_queue_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pair>
             *d = d.min(c.distance_m);
         }
     }
-    // Strictly ahead: orders with the same score are the cost's to choose between.
+    // Strictly ahead, and of the other kind: orders with the same score, and orders of one
+    // kind, are the cost's to choose between.
     let ahead = |a: usize, b: usize| problem.orders[a].queue_score < problem.orders[b].queue_score;
+    let other_kind = |a: usize, b: usize| problem.orders[a].elderly != problem.orders[b].elderly;
     loop {
         let matched: std::collections::HashSet<usize> = pairs
             .iter()
@@ -394,6 +400,7 @@ pub fn keep_queue_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pair>
             let Some((w, d)) = left
                 .iter()
                 .take_while(|&&w| ahead(w, o))
+                .filter(|&&w| other_kind(w, o))
                 .find_map(|&w| reach.get(&(w, t)).map(|&d| (w, d)))
             else {
                 continue;
@@ -701,6 +708,31 @@ mod tests {
         assert_eq!(
             pairs_of(&solve(&pr, &MatchParams::default())),
             [("a", "ta"), ("b", "tb")]
+        );
+    }
+
+    #[test]
+    fn between_orders_of_one_kind_the_freed_taxi_goes_to_the_nearer() {
+        // Two ordinary orders, one taxi: the one booked first is 4 km away, the other
+        // 200 m. Greedy gives the first the taxi (20 minutes to its door); the batch gives
+        // it to the nearer, whose aging is outweighed by the ETA.
+        let mut first = order("o_first", -4_000.0);
+        first.queue_score = -20_000;
+        first.waited_ms = 20_000;
+        let near = order("o_near", 200.0);
+        let pr = problem(vec![first.clone(), near.clone()], vec![taxi("t", 0.0)]);
+        assert_eq!(
+            pairs_of(&solve(&pr, &MatchParams::default())),
+            [("o_near", "t")]
+        );
+        // Two older passengers alike.
+        let (mut a, mut b) = (first, near);
+        a.elderly = true;
+        b.elderly = true;
+        let pr = problem(vec![a, b], vec![taxi("t", 0.0)]);
+        assert_eq!(
+            pairs_of(&solve(&pr, &MatchParams::default())),
+            [("o_near", "t")]
         );
     }
 

@@ -38,6 +38,10 @@ pub struct Settings {
     pub radii_m: Vec<u32>,
     /// One more radius for older passengers' orders, searched after `radii_m`.
     pub elderly_extra_radius_m: u32,
+    /// The extra radius opens only once an older passenger's order has waited this long
+    /// in dispatch (issue 15): a taxi 8 km away is 20 minutes away, and a nearer one
+    /// usually comes free sooner than that.
+    pub elderly_extra_after: Duration,
     /// Older passengers are offered caring-fleet taxis within this radius first.
     pub caring_radius_m: u32,
     /// After this many offers an order is unfulfilled.
@@ -188,6 +192,7 @@ impl Default for Settings {
             offer_timeout: Duration::from_secs(15),
             radii_m: vec![1000, 2000, 3000, 5000],
             elderly_extra_radius_m: 8000,
+            elderly_extra_after: Duration::from_secs(60),
             caring_radius_m: 3000,
             max_offers: 5,
             max_dispatch_time: Duration::from_secs(180),

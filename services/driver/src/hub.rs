@@ -619,6 +619,7 @@ mod tests {
             fan_out: 1,
             radii_m: vec![1_000],
             elderly_extra_radius_m: 0,
+            elderly_extra_after_ms: 0,
             caring_radius_m: 0,
             fresh_ms: 60_000,
             offer_timeout_ms: 60_000,

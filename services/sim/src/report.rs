@@ -158,13 +158,28 @@ pub struct Rules {
     pub radius_m: f64,
     /// The dispatch radius of an older passenger's order, metres (its extra radius).
     pub elderly_radius_m: f64,
+    /// How long an older passenger's order waits before its extra radius opens, seconds
+    /// (until then its radius is `radius_m`).
+    pub elderly_radius_after_s: f64,
+}
+
+impl Rules {
+    /// The dispatch radius of an older passenger's order `waited_ms` after it was booked.
+    pub fn elderly_reach_m(&self, waited_ms: i64) -> f64 {
+        if waited_ms as f64 >= self.elderly_radius_after_s * 1000.0 {
+            self.radius_m.max(self.elderly_radius_m)
+        } else {
+            self.radius_m
+        }
+    }
 }
 
 /// An older order overtaken: an ordinary order booked after it, within the head start, was
 /// offered a taxi first (dispatch's decision, not the drivers' answers: a driver who
 /// thinks longer is not dispatch favouring anyone), and that taxi was within the dispatch
-/// radius of both pickups (each order's own: the older passenger's is wider) when it was
-/// offered the ordinary order, while the older one had had no offer yet.
+/// radius of both pickups (each order's own: the older passenger's is wider once its extra
+/// radius opened) when it was offered the ordinary order, while the older one had had no
+/// offer yet.
 pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
     let head_ms = (rules.head_start_s * 1000.0) as i64;
     orders
@@ -180,7 +195,33 @@ pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
                     && o.created_ms - e.created_ms <= head_ms
                     && e.offered_ms.is_none_or(|a| a > o_at)
                     && city::distance_m(taxi, o.pickup) <= rules.radius_m
-                    && city::distance_m(taxi, e.pickup) <= rules.elderly_radius_m
+                    && city::distance_m(taxi, e.pickup)
+                        <= rules.elderly_reach_m(o_at - e.created_ms)
+            })
+        })
+        .count()
+}
+
+/// Ordinary orders overtaken past the aging bound: an older passenger's order booked more
+/// than the head start after an ordinary one was offered a taxi first, while the ordinary
+/// one still had no offer and the taxi was in reach of both pickups. Priority promises this
+/// never happens (the head start bounds how far anyone is overtaken); it must be 0.
+pub fn aged_past_bound(orders: &[Outcome], rules: &Rules) -> usize {
+    let head_ms = (rules.head_start_s * 1000.0) as i64;
+    orders
+        .iter()
+        .filter(|o| !o.elderly)
+        .filter(|o| {
+            orders.iter().any(|e| {
+                let (Some(e_at), Some(taxi)) = (e.offered_ms, e.taxi_at_offer) else {
+                    return false;
+                };
+                e.elderly
+                    && e.created_ms - o.created_ms > head_ms
+                    && o.offered_ms.is_none_or(|a| a > e_at)
+                    && city::distance_m(taxi, o.pickup) <= rules.radius_m
+                    && city::distance_m(taxi, e.pickup)
+                        <= rules.elderly_reach_m(e_at - e.created_ms)
             })
         })
         .count()
@@ -209,6 +250,8 @@ pub struct MatchingReport {
     pub trips_completed: u64,
     /// Older orders overtaken (see [`overtaken`]).
     pub overtaken_elderly: usize,
+    /// Ordinary orders overtaken past the aging bound (see [`aged_past_bound`]).
+    pub aged_past_bound: usize,
     /// Bookings the services refused.
     pub refused: u64,
     /// Seconds of the services' clock the run covered.
@@ -266,6 +309,7 @@ impl MatchingReport {
                 .then(|| fleet.empty_m / 1000.0 / fleet.trips as f64),
             trips_completed: fleet.trips,
             overtaken_elderly: overtaken(orders, &rules),
+            aged_past_bound: aged_past_bound(orders, &rules),
             refused: fleet.refused,
             simulated_s: 0.0,
             wall_s: 0.0,
@@ -351,10 +395,13 @@ impl std::fmt::Display for MatchingReport {
         )?;
         writeln!(
             f,
-            "empty km per trip {} ({} trips); older orders overtaken: {}; bookings refused: {}",
+            "empty km per trip {} ({} trips); older orders overtaken: {}; others overtaken \
+             past the aging bound ({:.0} s): {}; bookings refused: {}",
             cell(self.empty_km_per_trip),
             self.trips_completed,
             self.overtaken_elderly,
+            self.rules.head_start_s,
+            self.aged_past_bound,
             self.refused
         )
     }
@@ -384,6 +431,7 @@ mod tests {
         bound_s: 180.0,
         radius_m: 5000.0,
         elderly_radius_m: 8000.0,
+        elderly_radius_after_s: 0.0,
     };
 
     #[test]
@@ -436,6 +484,25 @@ mod tests {
     }
 
     #[test]
+    fn an_ordinary_order_is_overtaken_past_the_bound_only_by_an_older_one_booked_after_it() {
+        // The ordinary order waits; an older passenger booked 100 s later (past the 90 s
+        // head start) is offered a taxi near both first.
+        let o = order(false, 0, Some(200_000));
+        let e = order(true, 100_000, Some(110_000));
+        assert_eq!(aged_past_bound(&[o.clone(), e.clone()], &RULES), 1);
+        // Within the head start: that is what priority is for.
+        let soon = order(true, 80_000, Some(110_000));
+        assert_eq!(aged_past_bound(&[o.clone(), soon], &RULES), 0);
+        // The ordinary order had its offer first.
+        let first = order(false, 0, Some(50_000));
+        assert_eq!(aged_past_bound(&[first, e.clone()], &RULES), 0);
+        // Never served counts as still waiting; an older order is never counted.
+        let never = order(false, 0, None);
+        assert_eq!(aged_past_bound(&[never, e.clone()], &RULES), 1);
+        assert_eq!(aged_past_bound(&[e.clone(), e], &RULES), 0);
+    }
+
+    #[test]
     fn overtaking_needs_a_later_ordinary_order_within_the_head_start_and_a_taxi_in_reach() {
         // The older order waits; an ordinary one 30 s later gets a taxi near both.
         let e = order(true, 0, Some(100_000));
@@ -465,7 +532,18 @@ mod tests {
             pickup: (29.604, 106.55),
             ..e.clone()
         };
-        assert_eq!(overtaken(&[wide, o_far], &RULES), 1);
+        assert_eq!(overtaken(&[wide.clone(), o_far.clone()], &RULES), 1);
+        // ...once it opened: 30 s after her booking it had not, with a 60 s wait for it.
+        let gated = Rules {
+            elderly_radius_after_s: 60.0,
+            ..RULES
+        };
+        assert_eq!(overtaken(&[wide.clone(), o_far.clone()], &gated), 0);
+        let later = Outcome {
+            offered_ms: Some(70_000),
+            ..o_far
+        };
+        assert_eq!(overtaken(&[wide, later], &gated), 1);
         // Never served counts as still waiting.
         let never = order(true, 0, None);
         assert_eq!(overtaken(&[never, o], &RULES), 1);

@@ -125,7 +125,9 @@ impl Store {
             };
             let elderly = field(4).is_some();
             let since = num(6).or(num(5)).unwrap_or(now as f64) as i64;
-            let reach = if elderly {
+            // As in `offer_order.lua`: the extra radius opens after the order waited.
+            let released = num(5).unwrap_or(now as f64) as i64;
+            let reach = if elderly && now - released >= p.elderly_extra_after_ms {
                 reach_all.max(p.elderly_extra_radius_m)
             } else {
                 reach_all

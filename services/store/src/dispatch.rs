@@ -30,6 +30,8 @@ pub struct DispatchParams {
     pub radii_m: Vec<u32>,
     /// One more radius for older passengers.
     pub elderly_extra_radius_m: u32,
+    /// The extra radius opens after an older passenger's order waited this long, ms.
+    pub elderly_extra_after_ms: i64,
     /// Caring-fleet radius for older passengers.
     pub caring_radius_m: u32,
     /// Fixes older than this are not matched.

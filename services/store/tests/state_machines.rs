@@ -63,6 +63,7 @@ fn params() -> DispatchParams {
         fan_out: 1,
         radii_m: vec![1_000, 3_000],
         elderly_extra_radius_m: 0,
+        elderly_extra_after_ms: 0,
         caring_radius_m: 0,
         fresh_ms: FRESH_MS,
         offer_timeout_ms: OFFER_TIMEOUT.as_millis() as i64,

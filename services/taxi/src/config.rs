@@ -48,6 +48,9 @@ pub(crate) const ENV_MAX_OFFERS: &str = "TAXI_MAX_OFFERS";
 pub(crate) const ENV_MAX_DISPATCH: &str = "TAXI_MAX_DISPATCH_SECS";
 /// `TAXI_ELDERLY_HEAD_START_SECS`: the priority head start (and aging bound).
 pub(crate) const ENV_HEAD_START: &str = "TAXI_ELDERLY_HEAD_START_SECS";
+/// `TAXI_ELDERLY_EXTRA_AFTER_SECS`: an older passenger's order searches the extra radius
+/// only after waiting this long.
+pub(crate) const ENV_EXTRA_AFTER: &str = "TAXI_ELDERLY_EXTRA_AFTER_SECS";
 /// `TAXI_RETRY_MS`: wait before searching again when no taxi is in reach.
 pub(crate) const ENV_RETRY: &str = "TAXI_RETRY_MS";
 /// `TAXI_SWEEP_MS`: how often expired offers, due retries and due reservations are swept.
@@ -206,6 +209,9 @@ mod defaults {
     pub(super) fn elderly_head_start_secs() -> u64 {
         s().elderly_head_start.as_secs()
     }
+    pub(super) fn elderly_extra_after_secs() -> u64 {
+        s().elderly_extra_after.as_secs()
+    }
     pub(super) fn retry_ms() -> u64 {
         s().retry_interval.as_millis() as u64
     }
@@ -326,6 +332,9 @@ pub(crate) struct ServeArgs {
     /// Seconds an older passenger's order is queued ahead (the aging bound for others).
     #[arg(long, env = ENV_HEAD_START, default_value_t = defaults::elderly_head_start_secs())]
     pub elderly_head_start_secs: u64,
+    /// Seconds an older passenger's order waits before its search reaches the extra radius.
+    #[arg(long, env = ENV_EXTRA_AFTER, default_value_t = defaults::elderly_extra_after_secs())]
+    pub elderly_extra_after_secs: u64,
     /// Milliseconds before searching again when no taxi is in reach.
     #[arg(long, env = ENV_RETRY, default_value_t = defaults::retry_ms())]
     pub retry_ms: u64,
@@ -714,6 +723,11 @@ impl ServeArgs {
                 format!("--elderly-head-start-secs / {ENV_HEAD_START}"),
             ),
             (
+                self.elderly_extra_after_secs,
+                0..=3600,
+                format!("--elderly-extra-after-secs / {ENV_EXTRA_AFTER}"),
+            ),
+            (
                 self.retry_ms,
                 10..=600_000,
                 format!("--retry-ms / {ENV_RETRY}"),
@@ -772,6 +786,7 @@ impl ServeArgs {
         s.max_offers = self.max_offers;
         s.max_dispatch_time = Duration::from_secs(self.max_dispatch_secs);
         s.elderly_head_start = Duration::from_secs(self.elderly_head_start_secs);
+        s.elderly_extra_after = Duration::from_secs(self.elderly_extra_after_secs);
         s.retry_interval = Duration::from_millis(self.retry_ms);
         s.sweep_interval = Duration::from_millis(self.sweep_ms);
         s.trip_watch = taxi_domain::watchdog::TripWatch {
@@ -1213,6 +1228,7 @@ mod tests {
         assert_eq!(got.max_offers, want.max_offers);
         assert_eq!(got.max_dispatch_time, want.max_dispatch_time);
         assert_eq!(got.elderly_head_start, want.elderly_head_start);
+        assert_eq!(got.elderly_extra_after, want.elderly_extra_after);
         assert_eq!(got.retry_interval, want.retry_interval);
         assert_eq!(got.sweep_interval, want.sweep_interval);
         assert_eq!(got.trip_watch, want.trip_watch);

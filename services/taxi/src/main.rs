@@ -53,9 +53,11 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The demo's screen is its progress table and summary: its log goes to a file.
+    // The demo's screen is its progress table and summary, the simulator's its report:
+    // their logs go to files.
     let log_file = match &cli.command {
         Command::Demo(args) => Some(demo::log_path(args)),
+        Command::Sim(args) => Some(sim::log_path(args)),
         _ => None,
     };
     if let Err(e) = init_logging(log_file.as_deref()) {

@@ -137,6 +137,35 @@ pub(crate) fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a planned scenario's JSON report goes: `--report`, or
+/// target/sim/<scenario>-<seed>-<matcher>.json.
+fn report_path(args: &SimArgs, name: ScenarioName) -> PathBuf {
+    args.report.clone().unwrap_or_else(|| {
+        PathBuf::from("target/sim").join(format!(
+            "{}-{}-{}.json",
+            name.as_str(),
+            args.seed,
+            args.matcher.as_str()
+        ))
+    })
+}
+
+/// Where the services' log goes while a simulation runs: beside the report of a planned
+/// scenario (its `.log`), target/sim/<scenario>-<seed>.log otherwise. The screen shows
+/// only the report, as the demo's shows only its table.
+pub(crate) fn log_path(args: &SimArgs) -> PathBuf {
+    match args.scenario.planned() {
+        Some(name) => report_path(args, name).with_extension("log"),
+        None => PathBuf::from("target/sim").join(format!(
+            "{}-{}.log",
+            args.scenario
+                .to_possible_value()
+                .map_or_else(|| "sim".to_string(), |v| v.get_name().to_string()),
+            args.seed
+        )),
+    }
+}
+
 /// A planned scenario with `--matcher`: prints the matching report, writes its JSON and
 /// the comparison chart.
 fn run_matching(args: &SimArgs, name: ScenarioName) -> anyhow::Result<()> {
@@ -146,14 +175,7 @@ fn run_matching(args: &SimArgs, name: ScenarioName) -> anyhow::Result<()> {
     );
     let taxis = args.taxis.unwrap_or(40);
     anyhow::ensure!((1..=2000).contains(&taxis), "--taxis: 1 to 2,000");
-    let path = args.report.clone().unwrap_or_else(|| {
-        PathBuf::from("target/sim").join(format!(
-            "{}-{}-{}.json",
-            name.as_str(),
-            args.seed,
-            args.matcher.as_str()
-        ))
-    });
+    let path = report_path(args, name);
     let rt = crate::runtime()?;
     let (redis, url) = crate::redis_or_private(args.redis_url.as_deref())?;
     let result = rt.block_on(matching(args, name, taxis, url));
@@ -168,7 +190,12 @@ fn run_matching(args: &SimArgs, name: ScenarioName) -> anyhow::Result<()> {
     let chart = path.with_file_name(format!("{}-{}.svg", name.as_str(), args.seed));
     std::fs::write(&chart, chart_of_runs(&path, name, args.seed)?)
         .with_context(|| format!("writing {}", chart.display()))?;
-    println!("wrote {} and {}", path.display(), chart.display());
+    println!(
+        "wrote {} and {} (the services' log: {})",
+        path.display(),
+        chart.display(),
+        log_path(args).display()
+    );
     Ok(())
 }
 
@@ -235,6 +262,7 @@ async fn matching(
         bound_s: config.settings.max_dispatch_time.as_secs_f64(),
         radius_m: f64::from(config.settings.radii_m.iter().copied().max().unwrap_or(0)),
         elderly_radius_m: f64::from(config.settings.elderly_extra_radius_m),
+        elderly_radius_after_s: config.settings.elderly_extra_after.as_secs_f64(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -392,6 +420,23 @@ mod tests {
             step_secs: 30,
             redis_url: None,
         }
+    }
+
+    #[test]
+    fn the_log_goes_beside_the_report_not_to_the_screen() {
+        let a = args(Scenario::Scarcity, Matcher::Batched);
+        assert_eq!(
+            log_path(&a),
+            PathBuf::from("target/sim/scarcity-1-batched.log")
+        );
+        let mut b = args(Scenario::Normal, Matcher::Greedy);
+        b.report = Some(PathBuf::from("/tmp/x/normal.json"));
+        assert_eq!(log_path(&b), PathBuf::from("/tmp/x/normal.log"));
+        let c = args(Scenario::CaringGuarantee, Matcher::Greedy);
+        assert_eq!(
+            log_path(&c),
+            PathBuf::from("target/sim/caring-guarantee-1.log")
+        );
     }
 
     #[test]

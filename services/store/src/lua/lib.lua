@@ -127,8 +127,10 @@ end
 -- the caring fleet while their search is caring-fleet only; and not already brought back
 -- for `t` (that chance was theirs: an order that had tried `t` would be brought back for
 -- it forever). Best first (nearest first among the 64 nearest). `below_id` breaks a tie
--- of scores as the queue does (by id).
-local function waiting_in_reach(t, at, below, below_id)
+-- of scores as the queue does (by id). With `kind` ('e' for an older passenger's order,
+-- '' for another), only the orders of the other kind: the batched matcher keeps queue
+-- order between older passengers and others, and lets its cost choose within a kind.
+local function waiting_in_reach(t, at, below, below_id, kind)
   local reach = tonumber(redis.call('HGET', K.stats, 'waiting_reach_m'))
   if not reach or redis.call('ZCARD', K.waiting) == 0 then return {} end
   local hits = redis.call('GEOSEARCH', K.waiting_at, 'FROMLONLAT', at[1], at[2], 'BYRADIUS', reach, 'm',
@@ -145,12 +147,13 @@ local function waiting_in_reach(t, at, below, below_id)
   for i, h in ipairs(hits) do
     local w, s = h[1], scores[i] and tonumber(scores[i])
     if s and infos[i] and ceded[i] ~= t and (not below or s < below or (s == below and w < below_id)) then
-      local _, wc, cu, r = string.match(infos[i], '^(e?)|(w?)|(%d*)|(%d+)$')
+      local e, wc, cu, r = string.match(infos[i], '^(e?)|(w?)|(%d*)|(%d+)$')
       local caring_only = NOW < (tonumber(cu) or 0)
       local within = tonumber(r)
       -- Two metres short of the bound: the order's own search measures from its stored
       -- pickup, this from the index's (a geohash, a fraction of a metre off).
-      if within and tonumber(h[2]) + 2 <= within and (wc ~= 'w' or wc_t) and (not caring_only or caring_t) then
+      if within and tonumber(h[2]) + 2 <= within and (wc ~= 'w' or wc_t) and (not caring_only or caring_t)
+        and (kind == nil or e ~= kind) then
         out[#out + 1] = {id = w, score = s}
       end
     end

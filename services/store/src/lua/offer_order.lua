@@ -23,7 +23,8 @@
 -- confirmed paired taxi is never taken from it this way.
 -- KEYS (after the city's): for each expected order, its hash and its tried set
 -- ARGV (after NOW, FEED_MAX): how many heads to name in the reply, fan-out, radii csv,
---   elderly extra radius, caring radius, oldest fresh fix ms, offer timeout ms, max offers,
+--   elderly extra radius, ms an older passenger's order waits before it opens, caring
+--   radius, oldest fresh fix ms, offer timeout ms, max offers,
 --   max age ms, retry ms, then the expected order ids in queue order
 -- Reply: {kind = 'batch', results = [outcome], next = [the queue's first ids]} where an
 --   outcome is {kind = 'made', order, deadline, taxis = [{id, dist}]} | {kind = 'retry',
@@ -32,9 +33,9 @@
 --   then left out). No results: the queue was empty, or its head was not the first
 --   expected (`next` names the heads to expect). Empty lists are left out.
 local own = {own_keys()}
-local want, fan, radii_csv, extra_radius, caring_radius, fresh, timeout, max_offers, max_age,
-  retry_ms = own_args()
-local expected = {select(11, own_args())}
+local want, fan, radii_csv, extra_radius, extra_after, caring_radius, fresh, timeout, max_offers,
+  max_age, retry_ms = own_args()
+local expected = {select(12, own_args())}
 fan = tonumber(fan)
 fresh = tonumber(fresh)
 local radii_base = split(radii_csv)
@@ -62,6 +63,11 @@ local function attempt(id, order_key, tried_key)
   redis.call('ZREM', K.pending, id)
   local wheelchair = string.find(',' .. (o[4] or '') .. ',', ',wheelchair,', 1, true) ~= nil
   local elderly = o[5] and o[5] ~= ''
+  -- An older passenger's order reaches the extra radius only once it has waited
+  -- `extra_after` in dispatch: a taxi that far is long in coming, and a nearer one usually
+  -- comes free sooner (issue 15).
+  local extended = elderly and tonumber(extra_radius) > 0
+    and NOW - (tonumber(o[7]) or NOW) >= tonumber(extra_after)
   local picked, seen = {}, {}
   -- One ring: the nearest free taxis in `index` (the free index, or a capability index, so
   -- ordinary taxis never crowd capable ones out of a page), filtered by fix age, tried,
@@ -136,19 +142,19 @@ local function attempt(id, order_key, tried_key)
   -- `caring_until`, only the caring fleet, at every radius.
   local ring_index = K.free
   if wheelchair then ring_index = K.free_wc end
-  local caring_radius, radii_base, extra_radius = caring_radius, radii_base, extra_radius
+  local caring_radius, radii_base = caring_radius, radii_base
   if caring_only then
     local radii = split(radii_csv)
-    if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
+    if extended then radii[#radii + 1] = extra_radius end
     for _, r in ipairs(radii) do
       if #picked >= fan then break end
       if wheelchair then scan(r, K.free_wc, K.caring) else scan(r, K.free_caring) end
     end
-    caring_radius, radii_base, extra_radius = '0', {}, '0'
+    caring_radius, radii_base, extended = '0', {}, false
   end
   local radii = {}
   for i, r in ipairs(radii_base) do radii[i] = r end
-  if elderly and tonumber(extra_radius) > 0 then radii[#radii + 1] = extra_radius end
+  if extended then radii[#radii + 1] = extra_radius end
   -- For an older passenger the caring fleet comes first within each ring, up to the caring
   -- radius: preferring it never sends a taxi more than a ring farther than the nearest one
   -- (issue 15: one caring ring of 3 km searched before every other taxi doubled older
@@ -170,7 +176,7 @@ local function attempt(id, order_key, tried_key)
     -- taxi must be to serve it, and how near, is kept with it (`waiting_in_reach`).
     local every = tonumber(retry_ms)
     local reach = ring_max
-    if elderly then reach = math.max(reach, tonumber(extra_radius)) end
+    if extended then reach = math.max(reach, tonumber(extra_radius)) end
     wait_for_taxi(id, (math.floor(NOW / every) + 1) * every, qscore, o[3], o[2],
       (elderly and 'e' or '') .. '|' .. (wheelchair and 'w' or '') .. '|' .. (o[13] or '') .. '|' .. reach)
     if (tonumber(redis.call('HGET', K.stats, 'waiting_reach_m')) or 0) < reach then

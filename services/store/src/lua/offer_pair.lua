@@ -8,9 +8,10 @@
 -- (wheelchair; the caring fleet while a recurring trip searches only it). Then the offer
 -- is made exactly as `offer_order.lua` makes it (`lib.lua`'s `offer_to`). A stale solve
 -- is harmless: its pair is refused, and the order waits for the next window. As in
--- `offer_order.lua`, a taxi that an order waiting ahead of this one can reach is not
--- offered (older first at every moment): those orders go back to the queue, and the pair
--- is refused as taken.
+-- `offer_order.lua`, a taxi that an order of the other kind (older passenger against
+-- other) waiting ahead of this one can reach is not offered (older first at every moment,
+-- and the aging bound): those orders go back to the queue, and the pair is refused as
+-- taken. Within one kind the solve's cost has decided.
 -- KEYS (after the city's): the order's hash, its tried set
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, distance m, oldest fresh fix ms, offer
 --   timeout ms, max offers, max age ms
@@ -20,7 +21,7 @@
 local order_key, tried_key = own_keys()
 local id, taxi, dist, fresh, timeout, max_offers, max_age = own_args()
 local o = redis.call('HMGET', order_key, 'status', 'needs', 'offers', 'release_ms', 'phone',
-  'round_ms', 'round_offers', 'caring_until', 'keep_until', 'qscore')
+  'round_ms', 'round_offers', 'caring_until', 'keep_until', 'qscore', 'reason')
 local queued = redis.call('ZSCORE', K.pending, id)
 if not may(ORDER.offer, o[1]) or not (queued or redis.call('ZSCORE', K.retry, id)) then
   return reply('gone', {})
@@ -39,7 +40,9 @@ if not (redis.call('ZSCORE', K.free, taxi) and fix and tonumber(fix) >= tonumber
   and (not caring_only or redis.call('SISMEMBER', K.caring, taxi) == 1)) then
   return reply('taken', {})
 end
-local ahead = waiting_in_reach(taxi, redis.call('GEOPOS', K.free, taxi)[1], tonumber(o[10]) or NOW, id)
+local kind = (o[11] and o[11] ~= '') and 'e' or ''
+local ahead = waiting_in_reach(taxi, redis.call('GEOPOS', K.free, taxi)[1], tonumber(o[10]) or NOW, id,
+  kind)
 if #ahead > 0 then
   bring_back(ahead, taxi)
   redis.call('HINCRBY', K.stats, 'yields', 1)

@@ -77,6 +77,7 @@ impl Call for OfferOrder<'_> {
             .arg(p.fan_out)
             .arg(radii.join(","))
             .arg(p.elderly_extra_radius_m)
+            .arg(p.elderly_extra_after_ms)
             .arg(p.caring_radius_m)
             .arg(self.oldest_fresh_ms)
             .arg(p.offer_timeout_ms)
