@@ -468,3 +468,22 @@ async fn the_console_map_draws_each_stand_with_its_queue() {
     let refused = http1::get(city.server.addr, "/console/api/map/stands", &[]).await;
     assert_ne!(refused.status, 200);
 }
+
+/// The batched matcher leaves stand pickups to the greedy pass that follows each solve.
+/// Before: a batch whose every order was left out (here the one stand pickup) sent Redis an
+/// empty pipeline, failed as if Redis were out of reach, and the greedy pass never ran, so
+/// the order was never offered.
+#[tokio::test]
+async fn with_the_batched_matcher_a_stand_pickup_goes_to_the_head_of_its_queue() {
+    let mut config = fast_config();
+    config.settings.matcher = taxi_domain::settings::Matcher::Batched;
+    let city = TestCity::start_with(config).await;
+    city.pause();
+    create(&city, circle("east-gate", 100.0, None)).await;
+    let t0 = city.now_ms() - 10_000;
+    let a = signed_on(&city, "渝A10011").await;
+    fix(&city, &a, 50.0, t0).await;
+    let mut stream = DriverStream::open(&city, &a).await;
+    let order = book_at(&city, "13800001011", north_of_centre(0.0)).await;
+    assert_eq!(stream.offer(3 * S).await.order_id, order.order_id);
+}

@@ -179,9 +179,10 @@ impl Rules {
 /// thinks longer is not dispatch favouring anyone), and that taxi was within the dispatch
 /// radius of both pickups (each order's own: the older passenger's is wider once its extra
 /// radius opened) when it was offered the ordinary order, while the older one had had no
-/// offer yet.
+/// offer yet and was still in dispatch (not yet given up at the bound).
 pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
     let head_ms = (rules.head_start_s * 1000.0) as i64;
+    let bound_ms = (rules.bound_s * 1000.0) as i64;
     orders
         .iter()
         .filter(|e| e.elderly)
@@ -194,6 +195,7 @@ pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
                     && o.created_ms > e.created_ms
                     && o.created_ms - e.created_ms <= head_ms
                     && e.offered_ms.is_none_or(|a| a > o_at)
+                    && o_at - e.created_ms <= bound_ms
                     && city::distance_m(taxi, o.pickup) <= rules.radius_m
                     && city::distance_m(taxi, e.pickup)
                         <= rules.elderly_reach_m(o_at - e.created_ms)
@@ -204,10 +206,12 @@ pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
 
 /// Ordinary orders overtaken past the aging bound: an older passenger's order booked more
 /// than the head start after an ordinary one was offered a taxi first, while the ordinary
-/// one still had no offer and the taxi was in reach of both pickups. Priority promises this
+/// one still had no offer, was still in dispatch (not given up at the bound), and the taxi
+/// was in reach of both pickups. Priority promises this
 /// never happens (the head start bounds how far anyone is overtaken); it must be 0.
 pub fn aged_past_bound(orders: &[Outcome], rules: &Rules) -> usize {
     let head_ms = (rules.head_start_s * 1000.0) as i64;
+    let bound_ms = (rules.bound_s * 1000.0) as i64;
     orders
         .iter()
         .filter(|o| !o.elderly)
@@ -219,6 +223,7 @@ pub fn aged_past_bound(orders: &[Outcome], rules: &Rules) -> usize {
                 e.elderly
                     && e.created_ms - o.created_ms > head_ms
                     && o.offered_ms.is_none_or(|a| a > e_at)
+                    && e_at - o.created_ms <= bound_ms
                     && city::distance_m(taxi, o.pickup) <= rules.radius_m
                     && city::distance_m(taxi, e.pickup)
                         <= rules.elderly_reach_m(e_at - e.created_ms)
@@ -496,9 +501,12 @@ mod tests {
         // The ordinary order had its offer first.
         let first = order(false, 0, Some(50_000));
         assert_eq!(aged_past_bound(&[first, e.clone()], &RULES), 0);
-        // Never served counts as still waiting; an older order is never counted.
+        // Never served counts as still waiting, until it was given up at the bound; an
+        // older order is never counted.
         let never = order(false, 0, None);
-        assert_eq!(aged_past_bound(&[never, e.clone()], &RULES), 1);
+        assert_eq!(aged_past_bound(&[never.clone(), e.clone()], &RULES), 1);
+        let after_give_up = order(true, 100_000, Some(182_000));
+        assert_eq!(aged_past_bound(&[never, after_give_up], &RULES), 0);
         assert_eq!(aged_past_bound(&[e.clone(), e], &RULES), 0);
     }
 
@@ -544,8 +552,10 @@ mod tests {
             ..o_far
         };
         assert_eq!(overtaken(&[wide, later], &gated), 1);
-        // Never served counts as still waiting.
+        // Never served counts as still waiting, until it was given up at the bound.
         let never = order(true, 0, None);
-        assert_eq!(overtaken(&[never, o], &RULES), 1);
+        assert_eq!(overtaken(&[never.clone(), o], &RULES), 1);
+        let after_give_up = order(false, 30_000, Some(182_000));
+        assert_eq!(overtaken(&[never, after_give_up], &RULES), 0);
     }
 }

@@ -145,6 +145,11 @@ impl Store {
             });
         }
 
+        // Every order read was left out (a stand pickup, a paired trip, already offered):
+        // nothing to search, and an empty pipeline is an error, not an empty answer.
+        if orders.is_empty() {
+            return Ok(Problem::default());
+        }
         // The nearest free taxis of each order (in the index its needs search), and the
         // taxis that already had their chance at it.
         let mut pipe = redis::pipe();
