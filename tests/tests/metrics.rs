@@ -188,6 +188,23 @@ async fn a_booking_offered_accepted_and_driven_moves_the_numbers_and_no_label_na
         .await
         .expect("accept");
     trip_step(&city, &taxi.taxi_id, &order.order_id).await;
+    // The driver app retries both after lost replies: answered OK, counted once.
+    city.driver()
+        .accept_offer(pb::AcceptOfferRequest {
+            taxi_id: taxi.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+        })
+        .await
+        .ok();
+    city.driver()
+        .complete_trip(pb::CompleteTripRequest {
+            taxi_id: taxi.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+            fare_cents: 1800,
+            paid_by: 0,
+        })
+        .await
+        .expect("a repeated completion is answered OK");
 
     // A second order is declined; a third is left until its offer times out.
     let declined = book_at(&city, "13800000702", north_of_centre(0.0)).await;
@@ -230,6 +247,18 @@ async fn a_booking_offered_accepted_and_driven_moves_the_numbers_and_no_label_na
                 > before.get(names::JANITOR_SWEEPS, &[("outcome", "ok")])
     })
     .await;
+    // Only this test's city serves metrics in this binary, so these are exact: the
+    // repeated acceptance and completion above were not counted again.
+    let fulfilled = |s: &Scrape| s.get(names::ORDERS_ENDED, &[("outcome", "fulfilled")]);
+    assert_eq!(
+        offers(&after, "accepted"),
+        offers(&before, "accepted") + 1.0
+    );
+    assert_eq!(fulfilled(&after), fulfilled(&before) + 1.0);
+    assert_eq!(
+        count(&after, names::TIME_TO_ASSIGN),
+        count(&before, names::TIME_TO_ASSIGN) + 1.0
+    );
     // A call with a bad field is counted under its code.
     let bad = city
         .hotline()
