@@ -90,6 +90,8 @@ async function startServer(port) {
   serverPort = port;
   server = start(TAXI, ['serve'], {
     TAXI_REDIS_URL: redisUrl(), TAXI_LISTEN: `127.0.0.1:${port}`, TAXI_ALERT_ESCALATE_AFTER: '3',
+    // Two servers run here (and maybe another on this host): not on the default metrics port.
+    TAXI_METRICS_ADDR: '127.0.0.1:0',
     // Taxis are matched only within 500 m, so the race's order (2 km from every taxi) waits
     // for a person.
     TAXI_RADII_M: '500', RUST_LOG: 'warn',
@@ -110,6 +112,7 @@ async function startSecond(pmtilesPath) {
   const port = await freePort();
   second = start(TAXI, ['serve'], {
     TAXI_REDIS_URL: redisUrl(), TAXI_LISTEN: `127.0.0.1:${port}`, TAXI_RADII_M: '500', RUST_LOG: 'warn',
+    TAXI_METRICS_ADDR: '127.0.0.1:0',
     TAXI_CONSOLE_TILES: pmtilesPath, TAXI_CONSOLE_TILES_DATUM: 'gcj02',
   }, 'taxi-second');
   base2 = `http://127.0.0.1:${port}`;

@@ -82,7 +82,7 @@ fn refused(r: Refusal, call: &str, seat: &str) -> ApiError {
 fn count_made(made: &[taxi_store::callcentre::Assignment]) {
     for a in made {
         let group = if a.elderly { "elderly" } else { "others" };
-        metrics::counter!("taxi_callcentre_assignments_total", "group" => group).increment(1);
+        metrics::counter!(taxi_metrics::CALLCENTRE_ASSIGNMENTS, "group" => group).increment(1);
     }
 }
 
@@ -142,7 +142,7 @@ impl CallCentre {
             .map_err(|e| refused(e, &call, ""))?;
         if !out.repeated {
             let group = if class.elderly { "elderly" } else { "others" };
-            metrics::counter!("taxi_callcentre_calls_total", "group" => group).increment(1);
+            metrics::counter!(taxi_metrics::CALLCENTRE_CALLS, "group" => group).increment(1);
             tracing::info!(call_id = %call, elderly = class.elderly, "call queued");
         }
         count_made(&out.made);
@@ -167,8 +167,8 @@ impl CallCentre {
         {
             let wait = c.answered_ms.unwrap_or(c.arrived_ms) - c.arrived_ms;
             let group = if c.elderly { "elderly" } else { "others" };
-            metrics::counter!("taxi_callcentre_answered_total", "group" => group).increment(1);
-            metrics::histogram!("taxi_callcentre_speed_of_answer_seconds", "group" => group)
+            metrics::counter!(taxi_metrics::CALLCENTRE_ANSWERED, "group" => group).increment(1);
+            metrics::histogram!(taxi_metrics::CALLCENTRE_SPEED_OF_ANSWER, "group" => group)
                 .record(wait as f64 / 1000.0);
         }
         Ok(pb::CallAnsweredResponse {
@@ -188,9 +188,9 @@ impl CallCentre {
             && let Some(c) = &out.call
         {
             let group = if c.elderly { "elderly" } else { "others" };
-            metrics::counter!("taxi_callcentre_abandoned_total", "group" => group).increment(1);
+            metrics::counter!(taxi_metrics::CALLCENTRE_ABANDONED, "group" => group).increment(1);
             if out.callback {
-                metrics::counter!("taxi_callcentre_callbacks_raised_total", "group" => group)
+                metrics::counter!(taxi_metrics::CALLCENTRE_CALLBACKS_RAISED, "group" => group)
                     .increment(1);
                 tracing::info!(call_id = %call, "abandoned call put on the call-back list");
             }

@@ -221,12 +221,15 @@ impl Engine {
                 match attempt {
                     Attempt::Empty => return true,
                     Attempt::Offered { order, taxis, .. } => {
+                        metrics::counter!(taxi_metrics::OFFERS, taxi_metrics::label::OUTCOME => "sent")
+                            .increment(taxis.len() as u64);
                         tracing::debug!(order_id = %order, ?taxis, "offered");
                     }
                     Attempt::Yielded { order, to } => {
                         tracing::debug!(order_id = %order, ahead = ?to, "yielded a taxi to orders ahead");
                     }
                     Attempt::Unfulfilled(order) => {
+                        unfulfilled();
                         tracing::info!(order_id = %order, "no taxi found in time: call back");
                     }
                     other => tracing::trace!(outcome = ?other, "dispatch attempt"),
@@ -322,9 +325,12 @@ impl Engine {
             match r {
                 Ok(PairOffer::Offered { .. }) => {
                     offered += 1;
+                    metrics::counter!(taxi_metrics::OFFERS, taxi_metrics::label::OUTCOME => "sent")
+                        .increment(1);
                     tracing::debug!(order_id = %pair.order, taxi_id = %pair.taxi, eta_s = pair.eta_s, "offered (batch)");
                 }
                 Ok(PairOffer::Unfulfilled) => {
+                    unfulfilled();
                     tracing::info!(order_id = %pair.order, "no taxi found in time: call back");
                 }
                 Ok(other) => {
@@ -418,3 +424,9 @@ const BATCH_CANDIDATES: usize = 16;
 /// The most due reservations, retries, expired offers and stuck trips one sweep handles
 /// of each.
 const SWEEP_BATCH: usize = 500;
+
+/// Counts an order dispatch gave up on (the engine's two matchers report it here).
+fn unfulfilled() {
+    metrics::counter!(taxi_metrics::ORDERS_ENDED, taxi_metrics::label::OUTCOME => "unfulfilled")
+        .increment(1);
+}

@@ -180,7 +180,7 @@ impl Dispatch {
         if !out.repeated {
             tracing::info!(call_id = %call, %operator, "call-back of an abandoned call resolved");
             actor::record(&self.store, by, "ResolveCallback", &call, &outcome).await;
-            metrics::counter!("taxi_callcentre_callbacks_done_total").increment(1);
+            metrics::counter!(taxi_metrics::CALLCENTRE_CALLBACKS_DONE).increment(1);
         }
         Ok(pb::ResolveCallbackResponse {
             order: None,

@@ -96,6 +96,7 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        metrics::gauge!(taxi_metrics::DRIVER_STREAMS).decrement(1.0);
         let mut streams = self.hub.inner.streams.lock().expect("hub lock");
         if let Some(list) = streams.get_mut(&self.taxi) {
             list.retain(|i| i.id != self.id);
@@ -172,6 +173,8 @@ impl Hub {
                 replaced: replaced.clone(),
             });
         }
+        // Up here, down in `Registration::drop`: the gauge follows the streams exactly.
+        metrics::gauge!(taxi_metrics::DRIVER_STREAMS).increment(1.0);
         let registration = Registration {
             hub: self.clone(),
             taxi: taxi.to_string(),

@@ -102,7 +102,7 @@ impl Worker {
             Ok(m) => {
                 match self.sender.send(&m, self.store.now_ms()).await {
                     Ok(()) => {
-                        metrics::counter!("taxi_notify_sent_total", "kind" => m.kind.code(), "channel" => m.channel.code())
+                        metrics::counter!(taxi_metrics::NOTIFY_SENT, "kind" => m.kind.code(), "channel" => m.channel.code())
                             .increment(1);
                         if let Err(err) = self.store.outbox_ack(&e.id).await {
                             // Delivered but not acknowledged: it will be delivered again
@@ -117,7 +117,7 @@ impl Worker {
             // An entry that is not a message never will be: a dead letter at once.
             Err(bad) => (bad.to_string(), AfterFailure::Dead),
         };
-        metrics::counter!("taxi_notify_failures_total").increment(1);
+        metrics::counter!(taxi_metrics::NOTIFY_FAILURES).increment(1);
         let next_ms = match after {
             AfterFailure::Retry(wait) => Some(self.store.now_ms() + wait.as_millis() as i64),
             AfterFailure::Dead => None,
@@ -128,7 +128,7 @@ impl Worker {
             .await
         {
             Ok(OutboxFailReply::Dead) => {
-                metrics::counter!("taxi_notify_dead_total").increment(1);
+                metrics::counter!(taxi_metrics::NOTIFY_DEAD).increment(1);
                 tracing::error!(id = %e.id, failures, %error, "notify: message is a dead letter");
             }
             Ok(OutboxFailReply::Retry) => {

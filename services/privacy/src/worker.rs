@@ -218,8 +218,7 @@ impl Worker {
             .await?
         {
             Recorded::Recorded => {
-                metrics::counter!("taxi_privacy_numbers_bound_total", "provider" => provider)
-                    .increment(1);
+                metrics::counter!(taxi_metrics::PRIVACY_BOUND, "provider" => provider).increment(1);
                 tracing::info!(order_id = order, %taxi, "privacy number bound");
             }
             Recorded::Already { sub, .. } if sub == bound.sub => {}
@@ -234,7 +233,7 @@ impl Worker {
 
     async fn unavailable(&self, order: &str, why: Unavailable) -> Result<(), WorkerError> {
         if self.store.privacy_unavailable(order, why).await? {
-            metrics::counter!("taxi_privacy_numbers_unavailable_total", "reason" => why.code())
+            metrics::counter!(taxi_metrics::PRIVACY_UNAVAILABLE, "reason" => why.code())
                 .increment(1);
             tracing::warn!(order_id = order, reason = why.code(), "{}", why.explain());
         }
@@ -266,7 +265,7 @@ impl Worker {
         self.with_retries(|| self.provider.unbind(&b.x, &b.sub))
             .await?;
         if self.store.privacy_forget(order, &b.sub).await? {
-            metrics::counter!("taxi_privacy_numbers_released_total").increment(1);
+            metrics::counter!(taxi_metrics::PRIVACY_RELEASED).increment(1);
             tracing::info!(order_id = order, "privacy number released");
         }
         Ok(())

@@ -17,7 +17,12 @@
 //!
 //! # Tracing
 //! Every call runs in an `rpc` span with the caller's W3C trace context ([`trace`]).
+//!
+//! # Metrics
+//! With [`ServerConfig::metrics`] set, `GET /metrics` (Prometheus) on a port of its own
+//! ([`metrics`]); the same outermost layer counts and times every call by method and code.
 
+pub mod metrics;
 pub mod tls;
 pub mod trace;
 
@@ -183,6 +188,10 @@ pub struct ServerConfig {
     /// Privacy numbers (AXB): the worker runs with [`Role::Dispatch`] unless the
     /// provider is off (the default).
     pub privacy: taxi_privacy::PrivacySettings,
+    /// Where Prometheus metrics are served (`GET /metrics`, a listener of its own); `None`
+    /// serves none (the library's default: tests and the demo opt in; `taxi serve`'s
+    /// default is `127.0.0.1:9464`).
+    pub metrics: Option<metrics::MetricsEndpoint>,
 }
 
 /// Whether calls are authenticated.
@@ -214,6 +223,7 @@ impl Default for ServerConfig {
             console: taxi_console::ConsoleSettings::default(),
             notify: taxi_notify::NotifySettings::default(),
             privacy: taxi_privacy::PrivacySettings::default(),
+            metrics: None,
         }
     }
 }
@@ -242,6 +252,9 @@ pub enum ServeError {
     /// The privacy-number provider could not be set up.
     #[error("privacy numbers: {0}")]
     Privacy(String),
+    /// The metrics recorder could not be installed (another recorder was first).
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// The privacy-number worker `settings` ask for, its consumer group made (so no
@@ -374,6 +387,9 @@ pub async fn run(
         );
     }
     let mut background = Vec::new();
+    if let Some(endpoint) = &config.metrics {
+        background.extend(metrics::start(endpoint, store.clone(), shutdown.clone()).await?);
+    }
     if has(Role::Driver) {
         let hub = taxi_driver::hub::Hub::new(store.clone(), s.clone());
         background.push(tokio::spawn(hub.clone().run(shutdown.clone())));
@@ -658,11 +674,20 @@ async fn janitor(store: Store, settings: Settings, shutdown: CancellationToken) 
             _ = tick.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        match store.sweep_stale(fresh_ms).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "stale taxis left the free index"),
-            Err(e) => tracing::debug!(error = %e, "stale sweep skipped"),
-        }
+        let outcome = match store.sweep_stale(fresh_ms).await {
+            Ok(0) => "ok",
+            Ok(n) => {
+                ::metrics::counter!(taxi_metrics::JANITOR_STALE_TAXIS).increment(n);
+                tracing::debug!(removed = n, "stale taxis left the free index");
+                "ok"
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "stale sweep skipped");
+                "error"
+            }
+        };
+        ::metrics::counter!(taxi_metrics::JANITOR_SWEEPS, taxi_metrics::label::OUTCOME => outcome)
+            .increment(1);
     }
 }
 

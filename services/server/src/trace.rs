@@ -4,6 +4,11 @@
 //!
 //! A `traceparent` that does not follow the W3C format is ignored (the call is served,
 //! with no trace id), as the Trace Context recommendation asks of a receiver.
+//!
+//! The same layer counts and times every call (`taxi_rpc_requests_total`,
+//! `taxi_rpc_duration_seconds`) by method and code. The method label is a path of the
+//! policy table, an open service's prefix, `console`, or `other`: never a path a caller
+//! made up, so the label's values stay bounded.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -96,10 +101,28 @@ where
             trace_id = parent.map(|p| p.trace_id).unwrap_or(""),
             parent_span_id = parent.map(|p| p.parent_id).unwrap_or(""),
         );
+        let method = method_label(request.uri().path());
         let started = Instant::now();
         let call = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
             let answer = call.await;
+            let elapsed = started.elapsed();
+            let label = match &answer {
+                Ok(response) if method == CONSOLE => http_code_label(response.status().as_u16()),
+                Ok(response) => code_label(
+                    response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0"),
+                ),
+                Err(_) => "UNKNOWN",
+            };
+            use taxi_metrics::label::{CODE, METHOD};
+            ::metrics::counter!(taxi_metrics::RPC_REQUESTS, METHOD => method, CODE => label)
+                .increment(1);
+            ::metrics::histogram!(taxi_metrics::RPC_DURATION, METHOD => method, CODE => label)
+                .record(elapsed.as_secs_f64());
             if let Ok(response) = &answer {
                 // A failed call answers with its status in the headers; a successful one
                 // (or a stream) in the trailers, after this point: reported as OK here.
@@ -122,12 +145,100 @@ where
     }
 }
 
+/// The method label of the operators' console's paths.
+pub const CONSOLE: &str = "console";
+/// The method label of any path the server does not serve.
+pub const OTHER: &str = "other";
+
+/// A request path as a bounded label: an RPC of the policy table (itself), an open
+/// service (its prefix: health, reflection), the console, or [`OTHER`].
+pub fn method_label(path: &str) -> &'static str {
+    use taxi_auth::policy;
+    if let Some(rule) = policy::rule_for(path) {
+        rule.path
+    } else if let Some(open) = policy::OPEN_SERVICES.iter().find(|p| path.starts_with(*p)) {
+        open
+    } else if policy::is_console_path(path) {
+        CONSOLE
+    } else {
+        OTHER
+    }
+}
+
+/// The gRPC status codes' names, by number.
+const CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// A `grpc-status` header value as its code's name (`UNKNOWN` for anything else).
+pub fn code_label(status: &str) -> &'static str {
+    status
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| CODES.get(n))
+        .copied()
+        .unwrap_or("UNKNOWN")
+}
+
+/// A console response's HTTP status as a label: its class (`2xx`, `4xx`, ...).
+fn http_code_label(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SPAN: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(
+            method_label("/taxi.v1.HotlineService/CreateBooking"),
+            "/taxi.v1.HotlineService/CreateBooking"
+        );
+        assert_eq!(
+            method_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/"
+        );
+        assert_eq!(method_label("/console/api/orders/O123"), CONSOLE);
+        assert_eq!(method_label("/taxi.v1.HotlineService/O123"), OTHER);
+        assert_eq!(method_label("/anything/a-caller-made-up"), OTHER);
+    }
+
+    #[test]
+    fn codes_have_their_names() {
+        assert_eq!(code_label("0"), "OK");
+        assert_eq!(code_label("5"), "NOT_FOUND");
+        assert_eq!(code_label("16"), "UNAUTHENTICATED");
+        for bad in ["17", "-1", "x", ""] {
+            assert_eq!(code_label(bad), "UNKNOWN", "{bad:?}");
+        }
+        assert_eq!(http_code_label(404), "4xx");
+    }
 
     #[test]
     fn the_specifications_example_parses() {

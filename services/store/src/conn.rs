@@ -247,7 +247,7 @@ impl Conn {
         });
         if swapped {
             let n = s.replaced.fetch_add(1, Ordering::Relaxed) + 1;
-            metrics::counter!("taxi_redis_connection_replacements_total", "connection" => s.name)
+            metrics::counter!(taxi_metrics::REDIS_CONNECTION_REPLACEMENTS, "connection" => s.name)
                 .increment(1);
             // While Redis is down every command fails and replaces the connection: say
             // so once, then quietly until it has answered again.

@@ -254,7 +254,7 @@ fn status_counter(status: OrderStatus) -> String {
 
 fn answer(reply: AnswerReply, order: &str) -> Result<(), StoreError> {
     match reply {
-        AnswerReply::Done => Ok(()),
+        AnswerReply::Done { .. } => Ok(()),
         AnswerReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
         AnswerReply::Gone { status } => Err(StoreError::OfferGone { status }),
     }
@@ -415,6 +415,8 @@ impl Store {
                 counts[2] += 1;
             }
         }
+        metrics::counter!(taxi_metrics::OFFERS, taxi_metrics::label::OUTCOME => "timed_out")
+            .increment(counts[2]);
         Ok(counts)
     }
 
@@ -433,12 +435,26 @@ impl Store {
             eta_s,
             arrive_within_ms: watch.arrival_bound(eta_s).as_millis() as i64,
         };
-        answer(self.call(&call).await?, order)
+        let reply = self.call(&call).await?;
+        // Counted once: a retry after a lost reply answers `done` with nothing measured.
+        if let AnswerReply::Done { took } = &reply
+            && took.waited_ms.is_some()
+        {
+            metrics::counter!(taxi_metrics::OFFERS, taxi_metrics::label::OUTCOME => "accepted")
+                .increment(1);
+            took.record(taxi_metrics::TIME_TO_ASSIGN);
+        }
+        answer(reply, order)
     }
 
     /// A driver declines an offer.
     pub async fn decline_offer(&self, order: &str, taxi: &str) -> Result<(), StoreError> {
-        answer(self.call(&DeclineOffer { order, taxi }).await?, order)
+        let reply = self.call(&DeclineOffer { order, taxi }).await?;
+        if matches!(reply, AnswerReply::Done { .. }) {
+            metrics::counter!(taxi_metrics::OFFERS, taxi_metrics::label::OUTCOME => "declined")
+                .increment(1);
+        }
+        answer(reply, order)
     }
 
     /// A step of the trip by the taxi holding the order; once arrived, the watchdog gives
@@ -463,7 +479,14 @@ impl Store {
             start_within_ms: watch.boarding_bound().as_millis() as i64,
         };
         match self.call(&call).await? {
-            TripStepReply::Done => Ok(()),
+            TripStepReply::Done { took } => {
+                took.record(taxi_metrics::TIME_TO_PICKUP);
+                if took.first && step == TripStep::Complete {
+                    metrics::counter!(taxi_metrics::ORDERS_ENDED, taxi_metrics::label::OUTCOME => "fulfilled")
+                        .increment(1);
+                }
+                Ok(())
+            }
             TripStepReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
             TripStepReply::NotYours => Err(StoreError::NotAssigned {
                 order: order.into(),
@@ -498,7 +521,10 @@ impl Store {
             arrive_within_ms: watch.arrival_bound(eta_s).as_millis() as i64,
         };
         match self.call(&call).await? {
-            AssignOrderReply::Done => Ok(()),
+            AssignOrderReply::Done { took } => {
+                took.record(taxi_metrics::TIME_TO_ASSIGN);
+                Ok(())
+            }
             AssignOrderReply::Missing => Err(StoreError::not_found(Entity::Order, order)),
             AssignOrderReply::NoTaxi => Err(StoreError::not_found(Entity::Taxi, taxi)),
             AssignOrderReply::TaxiBusy { state } => Err(StoreError::TaxiBusy {
@@ -735,6 +761,38 @@ impl Store {
             .query_async(&mut conn)
             .await?;
         Ok(a + b)
+    }
+
+    /// How many waiting orders (as [`Store::waiting_count`]) are older passengers' and how
+    /// many others' (for the metrics' sampler). Reads the `reason` of at most `most`
+    /// waiting orders, the head of the queue first; past that, the rest count as others.
+    pub async fn waiting_by_priority(&self, most: usize) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.conn.clone();
+        let (queued, retry, mut ids, retrying): (u64, u64, Vec<String>, Vec<String>) =
+            redis::pipe()
+                .atomic()
+                .zcard(&self.keys.pending)
+                .zcard(&self.keys.retry)
+                .zrange(&self.keys.pending, 0, most as isize - 1)
+                .zrange(&self.keys.retry, 0, most as isize - 1)
+                .query_async(&mut conn)
+                .await?;
+        let total = queued + retry;
+        ids.extend(retrying);
+        ids.truncate(most);
+        if ids.is_empty() {
+            return Ok((0, total));
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.order(id), "reason");
+        }
+        let reasons: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let older = reasons
+            .iter()
+            .filter(|r| r.as_deref().is_some_and(|r| !r.is_empty()))
+            .count() as u64;
+        Ok((older, total.saturating_sub(older)))
     }
 
     /// How many reservations wait for their time.

@@ -36,7 +36,7 @@ impl Store {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut down_since: Option<Instant> = None;
-        metrics::gauge!("taxi_redis_up").set(1.0);
+        metrics::gauge!(taxi_metrics::REDIS_UP).set(1.0);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -50,7 +50,7 @@ impl Store {
                 (Ok(()), None) => {}
                 (Ok(()), Some(since)) => {
                     down_since = None;
-                    metrics::gauge!("taxi_redis_up").set(1.0);
+                    metrics::gauge!(taxi_metrics::REDIS_UP).set(1.0);
                     tracing::info!(
                         city = self.city(),
                         down_for_ms = since.elapsed().as_millis() as u64,
@@ -60,8 +60,8 @@ impl Store {
                 }
                 (Err(e), None) => {
                     down_since = Some(Instant::now());
-                    metrics::gauge!("taxi_redis_up").set(0.0);
-                    metrics::counter!("taxi_redis_outages_total").increment(1);
+                    metrics::gauge!(taxi_metrics::REDIS_UP).set(0.0);
+                    metrics::counter!(taxi_metrics::REDIS_OUTAGES).increment(1);
                     tracing::warn!(city = self.city(), error = %e, "Redis does not answer");
                     status.send_replace(Reachability::Unreachable);
                 }

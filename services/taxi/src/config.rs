@@ -98,6 +98,12 @@ pub(crate) const ENV_ALERT_ESCALATE_AFTER: &str = "TAXI_ALERT_ESCALATE_AFTER";
 pub(crate) const ENV_CONSOLE_TILES: &str = "TAXI_CONSOLE_TILES";
 /// `TAXI_CONSOLE_TILES_DATUM`: `wgs84` (default) or `gcj02`, the datum the tiles are drawn in.
 pub(crate) const ENV_CONSOLE_TILES_DATUM: &str = "TAXI_CONSOLE_TILES_DATUM";
+/// `TAXI_METRICS_ADDR`: where Prometheus metrics are served (`GET /metrics`, a listener of
+/// its own), or `off`.
+pub(crate) const ENV_METRICS_ADDR: &str = "TAXI_METRICS_ADDR";
+/// The default metrics address: loopback, the port registered for Prometheus exporters
+/// that OpenTelemetry's uses too, so a first `taxi serve` can be scraped locally.
+pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 /// `TAXI_REFLECTION`: whether gRPC reflection is served (`false` in production).
 pub(crate) const ENV_REFLECTION: &str = "TAXI_REFLECTION";
 /// `TAXI_AUTH_KEY_FILE`: the token signing key (at least 32 bytes, read verbatim); unset
@@ -278,6 +284,9 @@ pub(crate) struct ServeArgs {
     /// gRPC listen address.
     #[arg(long, env = ENV_LISTEN, default_value = "127.0.0.1:50051")]
     pub listen: String,
+    /// Prometheus metrics address (`GET /metrics`, its own listener), or `off`.
+    #[arg(long, env = ENV_METRICS_ADDR, default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: String,
     /// Redis URL (redis://host:port/db), or a Redis Cluster's nodes separated by commas.
     /// Unset: start a private redis-server.
     #[arg(long, env = ENV_REDIS_URL)]
@@ -574,6 +583,14 @@ impl ServeArgs {
                 self.listen
             )
         })?;
+        let metrics = match self.metrics_addr.trim() {
+            "off" => None,
+            addr => Some(taxi_server::metrics::MetricsEndpoint::Addr(
+                addr.parse().with_context(|| {
+                    format!("--metrics-addr / {ENV_METRICS_ADDR}: `{addr}` is not host:port or off")
+                })?,
+            )),
+        };
         if let Some(url) = &self.redis_url {
             check_redis_url(url)?;
         }
@@ -619,6 +636,7 @@ impl ServeArgs {
             auth_mode: self.auth_mode(listen)?,
             auth_key: self.auth_key()?,
             reflection: self.reflection,
+            metrics,
             ..ServerConfig::default()
         };
         if !(1..=86_400).contains(&self.access_token_ttl) {
@@ -1042,6 +1060,27 @@ mod tests {
         );
         assert!(err.contains("TAXI_CONSOLE_TILES_DATUM"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn metrics_are_served_on_loopback_by_default_and_can_be_off() {
+        let addr = |c: &Checked| match &c.server.metrics {
+            Some(taxi_server::metrics::MetricsEndpoint::Addr(a)) => Some(a.to_string()),
+            Some(other) => panic!("{other:?}"),
+            None => None,
+        };
+        assert_eq!(
+            addr(&parse(&[]).unwrap()).as_deref(),
+            Some(DEFAULT_METRICS_ADDR)
+        );
+        let c = parse(&["--metrics-addr", "0.0.0.0:9100"]).unwrap();
+        assert_eq!(addr(&c).as_deref(), Some("0.0.0.0:9100"));
+        assert_eq!(addr(&parse(&["--metrics-addr", "off"]).unwrap()), None);
+        let err = format!("{:#}", parse(&["--metrics-addr", "nine"]).unwrap_err());
+        assert!(
+            err.contains(ENV_METRICS_ADDR) && err.contains("nine"),
+            "{err}"
+        );
     }
 
     #[test]

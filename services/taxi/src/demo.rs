@@ -170,6 +170,9 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     let store = taxi_store::Store::connect(taxi_store::StoreConfig::new(redis_url, "500100"))?;
     let shutdown = CancellationToken::new();
     let mut config = taxi_server::ServerConfig::default();
+    let (metrics, metrics_addr) =
+        taxi_server::metrics::MetricsEndpoint::bind_now(([127, 0, 0, 1], 0).into())?;
+    config.metrics = Some(metrics);
     let pool = taxi_domain::privacy::parse_pool("pool", DEMO_PRIVACY_POOL)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     config.privacy = taxi_privacy::PrivacySettings {
@@ -345,6 +348,10 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
 
     println!("\nsummary after {} s", args.duration);
     let row = |k: &str, v: String| println!("  {k:<38} {v}");
+    row(
+        "metrics (Prometheus)",
+        format!("http://{metrics_addr}/metrics"),
+    );
     row("orders", stats.orders_total.to_string());
     let mut channels: Vec<(String, u64)> = obs
         .by_channel

@@ -157,19 +157,28 @@ pub(crate) fn redis_for(cfg: &config::Checked) -> anyhow::Result<(String, Option
 }
 
 fn run_serve(cfg: config::Checked) -> anyhow::Result<()> {
+    use taxi_server::metrics::MetricsEndpoint;
     let rt = runtime()?;
     let (url, redis) = redis_for(&cfg)?;
     let result = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("binding TAXI_LISTEN={}", cfg.listen))?;
+        let mut server = cfg.server.clone();
+        // Bound here, like the gRPC port, so a taken port is refused naming its variable.
+        if let Some(MetricsEndpoint::Addr(addr)) = server.metrics {
+            let (endpoint, _) = MetricsEndpoint::bind_now(addr).with_context(|| {
+                format!("binding TAXI_METRICS_ADDR={addr} (another process has it? set --metrics-addr, or off)")
+            })?;
+            server.metrics = Some(endpoint);
+        }
         let store = Store::connect(taxi_store::StoreConfig::new(
             url,
             cfg.server.settings.city.code.clone(),
         ))?;
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        taxi_server::run(listener, store, cfg.server.clone(), shutdown).await?;
+        taxi_server::run(listener, store, server, shutdown).await?;
         anyhow::Ok(())
     });
     tracing::info!("stopping the embedded redis-server");

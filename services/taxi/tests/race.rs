@@ -67,6 +67,8 @@ fn dispatcher(redis_url: &str, matcher: &str) -> Dispatcher {
             "300",
         ])
         .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+        // Two processes on one host: not both on the default metrics port.
+        .env("TAXI_METRICS_ADDR", "127.0.0.1:0")
         .env("TAXI_REDIS_URL", redis_url)
         .env("TAXI_LOG", "warn")
         .stdout(Stdio::null())

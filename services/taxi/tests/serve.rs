@@ -13,7 +13,32 @@ fn taxi() -> Command {
             c.env_remove(k);
         }
     }
+    // The tests run several servers at once: not all on the default metrics port.
+    c.env("TAXI_METRICS_ADDR", "127.0.0.1:0");
     c
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` at `port`: the body of a 200 answer.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
 }
 
 #[test]
@@ -68,11 +93,13 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
+    let metrics_port = free_port();
     let data = tempfile::tempdir().unwrap();
     let mut child = KillOnDrop(
         taxi()
             .args(["serve", "--role", "all"])
             .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TAXI_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("TAXI_DATA_DIR", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -116,6 +143,13 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
             "{service:?}"
         );
     }
+    // Prometheus metrics on their own port: the health checks above were counted.
+    let metrics = scrape(metrics_port);
+    assert!(
+        metrics.contains(r#"taxi_rpc_requests_total{method="/grpc.health.v1.Health/",code="OK"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("taxi_build_info{"), "{metrics}");
     // The embedded Redis keeps an AOF in the data directory.
     assert!(data.path().join("redis").join("appendonlydir").exists());
 
@@ -282,6 +316,22 @@ fn a_killed_serve_leaves_no_redis_server_behind() {
 
 /// Two servers never open one AOF: a second `taxi serve` on the same data directory fails
 /// at once, naming the directory and the first one's pid, and starts no redis-server.
+#[test]
+fn a_taken_metrics_port_is_refused_naming_its_variable() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = taxi()
+        .args(["serve", "--role", "fleet"])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("TAXI_METRICS_ADDR", taken.local_addr().unwrap().to_string())
+        .env("TAXI_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TAXI_METRICS_ADDR"), "{err}");
+}
+
 #[test]
 fn a_second_serve_on_the_same_data_dir_fails_fast_and_says_why() {
     let data = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, ms the taxi has to reach the
 --   pickup before the watchdog flags the trip
 -- Tells the passenger (and a booking relative) which taxi comes, through the outbox.
--- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'gone', status}
+-- Reply: {kind = 'done', waited_ms, elderly} (the time to assign; absent on a retry) | {kind = 'missing'} | {kind = 'gone', status}
 local order_key, taxi_key = own_keys()
 local id, taxi, eta_s, arrive_within = own_args()
 if redis.call('EXISTS', order_key) == 0 then return reply('missing') end
@@ -29,7 +29,7 @@ local due_from = math.max(NOW, tonumber(redis.call('HGET', order_key, 'pickup_ms
 redis.call('ZADD', K.watch, due_from + tonumber(arrive_within), id)
 redis.call('HSET', K.missed, taxi, 0)
 count(ORDER.accept.to)
-sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))
+local took = sample(ASSIGN, order_key, NOW - tonumber(redis.call('HGET', order_key, 'release_ms')))
 audit(ORDER.accept.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.accept.to)
 tell(MSG.assigned, order_key, id, taxi_facts(taxi_key, taxi, {eta_s = eta_s}))
-return reply('done')
+return reply('done', took)

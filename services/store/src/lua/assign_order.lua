@@ -5,7 +5,7 @@
 -- ARGV (after NOW, FEED_MAX): order id, taxi id, eta seconds, operator id, ms the taxi has to
 --   reach the pickup before the watchdog flags the trip
 -- Tells the passenger (and a booking relative) which taxi comes, through the outbox.
--- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'refused', status}
+-- Reply: {kind = 'done', waited_ms?, elderly?} (the time to assign) | {kind = 'missing'} | {kind = 'refused', status}
 --      | {kind = 'no_taxi'} | {kind = 'taxi_busy', state}
 local order_key, taxi_key = own_keys()
 local id, taxi, eta_s, operator, arrive_within = own_args()
@@ -30,9 +30,10 @@ local due_from = math.max(NOW, tonumber(redis.call('HGET', order_key, 'pickup_ms
 redis.call('ZADD', K.watch, due_from + tonumber(arrive_within), id)
 count(ORDER.manual_assign.to)
 local waited = NOW - tonumber(redis.call('HGET', order_key, 'release_ms'))
-if waited >= 0 then sample(ASSIGN, order_key, waited) end
+local took = nil
+if waited >= 0 then took = sample(ASSIGN, order_key, waited) end
 notify(taxi, NOTICE.assigned, id, '')
 audit(ORDER.manual_assign.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.manual_assign.to,
   'by', operator)
 tell(MSG.assigned, order_key, id, taxi_facts(taxi_key, taxi, {eta_s = eta_s}))
-return reply('done')
+return reply('done', took)

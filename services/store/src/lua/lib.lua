@@ -240,13 +240,16 @@ local function unwatch(order)
   redis.call('ZREM', K.stuck, order)
 end
 
--- Records a latency sample in the older passengers' or the others' list.
+-- Records a latency sample in the older passengers' or the others' list, and returns it
+-- as reply fields ({waited_ms, elderly}) so the caller can record it as a metric too.
 local function sample(lists, order_key, value)
   local reason = redis.call('HGET', order_key, 'reason')
   local list = lists.o
-  if reason and reason ~= '' then list = lists.e end
+  local elderly = reason and reason ~= ''
+  if elderly then list = lists.e end
   redis.call('LPUSH', list, value)
   redis.call('LTRIM', list, 0, 9999)
+  return {waited_ms = value, elderly = elderly and true or false}
 end
 local ASSIGN = {e = K.assign_e, o = K.assign_o}
 local PICKUP = {e = K.pickup_e, o = K.pickup_o}

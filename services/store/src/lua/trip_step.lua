@@ -7,7 +7,7 @@
 --   start once the taxi arrived (the watchdog's next deadline)
 -- An arrival and a completion are told to the passenger (and a booking relative) through
 -- the outbox.
--- Reply: {kind = 'done'} | {kind = 'missing'} | {kind = 'not_yours'}
+-- Reply: {kind = 'done', first?, waited_ms?, elderly?} (first: not a retry; on arrival: the time to pickup) | {kind = 'missing'} | {kind = 'not_yours'}
 --      | {kind = 'refused', status} | {kind = 'taxi_refused', state}
 local order_key, caller_active, taxi_key = own_keys()
 local id, taxi, order_code, taxi_code, time_field, fare, paid_by, start_within = own_args()
@@ -30,8 +30,12 @@ if event == ORDER.complete then
 end
 -- The watchdog: off its lists (the trip moved on); an arrived taxi has a new deadline.
 unwatch(id)
+-- Reply fields for the caller's metrics: this call made the step (a retry's reply has no
+-- `first`), and an arrival's time to pickup.
+local took = {first = true}
 if event == ORDER.arrive then
-  sample(PICKUP, order_key, NOW - tonumber(o[3]))
+  local s = sample(PICKUP, order_key, NOW - tonumber(o[3]))
+  took.waited_ms, took.elderly = s.waited_ms, s.elderly
   redis.call('ZADD', K.watch, NOW + tonumber(start_within), id)
 end
 set_taxi_state(taxi, taxi_event.to)
@@ -41,4 +45,4 @@ if event == ORDER.arrive then
 elseif event == ORDER.complete then
   tell(MSG.completed, order_key, id, taxi_facts(taxi_key, taxi, {fare = fare}))
 end
-return reply('done')
+return reply('done', took)

@@ -21,7 +21,11 @@ pub(crate) struct AssignOrder<'a> {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum AssignOrderReply {
-    Done,
+    /// Done, with the time to assign it measured.
+    Done {
+        #[serde(flatten)]
+        took: super::Took,
+    },
     Missing,
     Refused {
         #[serde(deserialize_with = "codec::order_status")]

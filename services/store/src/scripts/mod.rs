@@ -88,8 +88,11 @@ pub(crate) use trip_step::{TripStepCall, TripStepReply};
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum AnswerReply {
-    /// Done.
-    Done,
+    /// Done (an acceptance also names the time to assign it measured; a retry does not).
+    Done {
+        #[serde(flatten)]
+        took: Took,
+    },
     /// No such order.
     Missing,
     /// The offer is no longer open.
@@ -97,6 +100,29 @@ pub(crate) enum AnswerReply {
         #[serde(default, deserialize_with = "codec::opt_order_status")]
         status: Option<taxi_domain::order::OrderStatus>,
     },
+}
+
+/// A latency a script measured and sampled (`lib.lua`'s `sample`): the time to assign or
+/// to pickup, and whether the order is an older passenger's. Absent fields: nothing measured.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub(crate) struct Took {
+    #[serde(default)]
+    pub(crate) waited_ms: Option<f64>,
+    #[serde(default)]
+    pub(crate) elderly: bool,
+    /// This call made the transition (`trip_step`; a retry's reply says nothing).
+    #[serde(default)]
+    pub(crate) first: bool,
+}
+
+impl Took {
+    /// Records the measured latency, if any, in the histogram `name`.
+    pub(crate) fn record(self, name: &'static str) {
+        if let Some(ms) = self.waited_ms {
+            metrics::histogram!(name, taxi_metrics::label::ELDERLY => taxi_metrics::flag(self.elderly))
+                .record(ms.max(0.0) / 1000.0);
+        }
+    }
 }
 
 /// The reply of a sweep step (`expire_offer`, `release_reservation`, `give_up`): done, or nothing to do any more.
@@ -312,11 +338,22 @@ impl Store {
         conn: &mut crate::conn::Conn,
         call: &C,
     ) -> Result<C::Reply, StoreError> {
+        // The one place every script runs: its latency and failures, by script name (a
+        // bounded label: the scripts of this crate).
+        let name = C::script(&self.scripts).name;
         let inv = self.invocation(call);
-        let value: redis::Value = inv.invoke_async(conn).await?;
-        C::decode(value).map_err(|e| {
-            StoreError::Internal(format!("{} replied {e}", C::script(&self.scripts).name))
-        })
+        let started = std::time::Instant::now();
+        let value: Result<redis::Value, _> = inv.invoke_async(conn).await;
+        metrics::histogram!(taxi_metrics::REDIS_SCRIPT_DURATION, taxi_metrics::label::SCRIPT => name)
+            .record(started.elapsed().as_secs_f64());
+        let decoded = value.map_err(StoreError::from).and_then(|v| {
+            C::decode(v).map_err(|e| StoreError::Internal(format!("{name} replied {e}")))
+        });
+        if decoded.is_err() {
+            metrics::counter!(taxi_metrics::REDIS_SCRIPT_ERRORS, taxi_metrics::label::SCRIPT => name)
+                .increment(1);
+        }
+        decoded
     }
 }
 

@@ -26,7 +26,11 @@ pub(crate) struct TripStepCall<'a> {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum TripStepReply {
-    Done,
+    /// Done; an arrival names the time to pickup it measured.
+    Done {
+        #[serde(flatten)]
+        took: super::Took,
+    },
     Missing,
     /// Another taxi (or none) holds the order.
     NotYours,
