@@ -12,7 +12,7 @@
 
 /// The label keys.
 pub mod label {
-    /// The gRPC method (`/taxi.v1.HotlineService/BookTaxi`), or `other` for a path that is
+    /// The gRPC method (`/taxi.v1.HotlineService/CreateBooking`), or `other` for a path that is
     /// not one of the server's methods.
     pub const METHOD: &str = "method";
     /// The gRPC status code by name (`OK`, `NOT_FOUND`, ...).
