@@ -134,31 +134,6 @@ fn the_id_detector_catches_ids_and_spares_codes() {
     }
 }
 
-async fn trip_step(city: &TestCity, taxi: &str, order: &str) {
-    let mut d = city.driver();
-    let (t, o) = (taxi.to_string(), order.to_string());
-    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .expect("arrive");
-    d.start_trip(pb::StartTripRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .expect("start");
-    d.complete_trip(pb::CompleteTripRequest {
-        taxi_id: t,
-        order_id: o,
-        fare_cents: 1800,
-        paid_by: 0,
-    })
-    .await
-    .expect("complete");
-}
-
 #[tokio::test]
 async fn a_booking_offered_accepted_and_driven_moves_the_numbers_and_no_label_names_an_id() {
     let mut config = fast_config();
@@ -180,14 +155,7 @@ async fn a_booking_offered_accepted_and_driven_moves_the_numbers_and_no_label_na
     let order = book_at(&city, phone, north_of_centre(0.0)).await;
     let offer = taxi.offer(S).await;
     assert_eq!(offer.order_id, order.order_id);
-    city.driver()
-        .accept_offer(pb::AcceptOfferRequest {
-            taxi_id: taxi.taxi_id.clone(),
-            order_id: order.order_id.clone(),
-        })
-        .await
-        .expect("accept");
-    trip_step(&city, &taxi.taxi_id, &order.order_id).await;
+    drive_trip(&city, &taxi.taxi_id, &order.order_id).await;
     // The driver app retries both after lost replies: answered OK, counted once.
     city.driver()
         .accept_offer(pb::AcceptOfferRequest {

@@ -1405,6 +1405,10 @@ mod tests {
             ),
             (vec!["--retention-days", "0"], "TAXI_RETENTION_DAYS"),
             (
+                vec!["--elderly-extra-after-secs", "3601"],
+                "TAXI_ELDERLY_EXTRA_AFTER_SECS",
+            ),
+            (
                 vec!["--event-retention-days", "5000"],
                 "TAXI_EVENT_RETENTION_DAYS",
             ),
