@@ -109,6 +109,14 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
     );
     row("stand queues: longest head wait");
     row("stand rides / stand-first offers");
+    // And its older passengers' recurring trips: due, assigned by T−15, late (a 12 s run
+    // may end before the first is due: then the row says so).
+    let recurring = row("recurring trips due / by T−15 / late");
+    assert!(
+        recurring.is_empty() && stdout.contains("none due yet")
+            || recurring.len() >= 3 && recurring[1] + recurring[2] <= recurring[0],
+        "{stdout}"
+    );
     let done = stdout
         .lines()
         .find(|l| l.starts_with("demo done:"))
