@@ -26,8 +26,9 @@ struct Verified {
 impl Access {
     fn limited(&self, key: &str) -> Result<(), ApiError> {
         self.gate
-            .limit(Limit::Login, false, key)
-            .map_err(|s| ApiError::ResourceExhausted(s.message().to_string()))
+            .limiters()
+            .check(Limit::Login, false, key)
+            .map_err(ApiError::ResourceExhausted)
     }
 
     pub(crate) async fn login_with(

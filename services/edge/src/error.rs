@@ -33,9 +33,10 @@ pub enum ApiError {
     /// A name that must be unique is taken.
     #[error("{0}")]
     AlreadyExists(String),
-    /// Over a rate limit (the message says when to retry).
-    #[error("{0}")]
-    ResourceExhausted(String),
+    /// Over a rate limit: retry after this long (the message says it, and the status
+    /// carries it in `retry-after-ms`, as the auth layer's limits do).
+    #[error("too many requests; try again in {:.1} s", .0.as_secs_f64())]
+    ResourceExhausted(std::time::Duration),
 }
 
 impl ApiError {
@@ -154,6 +155,10 @@ impl From<ApiError> for Status {
             Code::Unavailable => "the data store is unavailable; retry shortly".to_string(),
             _ => e.to_string(),
         };
+        if let ApiError::ResourceExhausted(wait) = e {
+            // One form for every limit: the auth layer's.
+            return taxi_auth::layer::exhausted(wait);
+        }
         Status::new(code, message)
     }
 }
@@ -221,6 +226,12 @@ mod tests {
             "is too long",
         ))));
         assert_eq!(s.message(), "oplog.detail: is too long");
+        let s = Status::from(ApiError::ResourceExhausted(
+            std::time::Duration::from_millis(2_500),
+        ));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.metadata().get("retry-after-ms").unwrap(), "2500");
+        assert!(s.message().contains("2.5 s"), "{}", s.message());
     }
 
     #[test]

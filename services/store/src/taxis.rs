@@ -159,20 +159,12 @@ pub struct FreeIndexes {
     pub fixes: Vec<String>,
 }
 
-/// A new taxi id: `T` and 26 Crockford base-32 characters of 128 random bits, so taxi ids
+/// A new taxi id: `T` and 128 random bits (`taxi_domain::validate::generated_id`), so taxi ids
 /// can be neither counted nor guessed (a driver's credential names its taxi, and a taxi
 /// id is no secret, but a registry that can be enumerated tells a stranger the fleet).
 /// Nothing sorts or parses taxi ids as numbers.
 pub fn new_taxi_id() -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut bits: u128 = rand::random();
-    let mut id = String::with_capacity(27);
-    id.push('T');
-    for _ in 0..26 {
-        id.push(ALPHABET[(bits & 31) as usize] as char);
-        bits >>= 5;
-    }
-    id
+    taxi_domain::validate::generated_id("T", rand::random())
 }
 
 impl Store {
