@@ -455,3 +455,60 @@ async fn the_feed_resumes_calls_by_last_event_id_and_pops_calls_routed_to_the_se
         Some(arrived.assignments[0].seq.as_str())
     );
 }
+
+/// A page coming back after the records after its last id were trimmed: over HTTP, as
+/// the browser sees it, the feed answers `reload` (the page fetches a snapshot) with the
+/// newest id, and goes on from there; before the trim the same id resumes with records.
+#[tokio::test]
+async fn a_page_resuming_from_a_trimmed_id_is_told_to_reload_and_goes_on_from_the_newest() {
+    let city = TestCity::start().await;
+    let addr = city.server.addr;
+    let cookie = format!(
+        "{}={}",
+        taxi_console::session::ACCESS_COOKIE,
+        city.principals.supervisor
+    );
+    let mut fleet = city.fleet();
+    for i in 0..250 {
+        register_taxi(&mut fleet, &format!("渝A{}", 51_000 + i)).await;
+    }
+    let all = city.store.audit_trail_all().await.unwrap();
+    let old = taxi_console::live::Cursor {
+        events: all[0].id.clone(),
+        calls: None,
+        assignments: None,
+    }
+    .id();
+    let wait = Duration::from_secs(3);
+    let headers = [("Cookie", cookie.as_str()), ("Last-Event-ID", old.as_str())];
+
+    // Not trimmed yet: the missed records, from the one after the id.
+    let mut feed = http1::events(addr, "/console/api/events", &headers).await;
+    let first = feed
+        .next_named("change", wait)
+        .await
+        .expect("a missed change");
+    assert!(
+        first.data.contains(&format!("\"id\":\"{}\"", all[1].id)),
+        "{first:?}"
+    );
+    drop(feed);
+
+    city.advance(Duration::from_secs(40 * 86_400));
+    let r = Retention {
+        finished: Duration::from_secs(30 * 86_400),
+        events: Duration::from_secs(30 * 86_400),
+    };
+    assert!(city.store.trim_retained(&r, 1_000).await.unwrap().events > 0);
+    let newest = city.store.events_newest().await.unwrap();
+
+    let mut feed = http1::events(addr, "/console/api/events", &headers).await;
+    let reload = feed.next(wait).await.expect("an answer");
+    assert_eq!(reload.event, "reload", "the first answer: {reload:?}");
+    let at = taxi_console::live::Cursor::parse(&reload.id).expect("a cursor");
+    assert_eq!(at.events, newest, "it goes on from the newest record");
+    // And what happens next arrives as usual.
+    let taxi = register_taxi(&mut fleet, "渝A52000").await;
+    let change = feed.next_named("change", wait).await.expect("a new change");
+    assert!(change.data.contains(&taxi.taxi_id), "{change:?}");
+}

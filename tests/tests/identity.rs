@@ -561,3 +561,329 @@ async fn bookings_over_the_limit_wait_with_a_retry_hint_and_store_nothing() {
         .await
         .expect("the supervisor books");
 }
+
+/// A channel to `addr` whose connection comes from `from` (another loopback address:
+/// another caller, for per-address limits).
+async fn connect_from(addr: std::net::SocketAddr, from: [u8; 4]) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .local_address(Some(std::net::IpAddr::from(from)))
+        .connect()
+        .await
+        .expect("connect from another loopback address")
+}
+
+fn retry_hint_ms(err: &tonic::Status) -> u64 {
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let ms: u64 = err
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap_or_else(|| panic!("a retry hint in {err:?}"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(err.message().contains("try again in"), "{err:?}");
+    ms
+}
+
+#[tokio::test]
+async fn caller_writes_over_the_limit_wait_with_a_retry_hint_and_store_nothing() {
+    let mut config = ServerConfig {
+        auth: harness_auth(),
+        ..Default::default()
+    };
+    config.auth.rates.caller_upsert = taxi_auth::limits::Rate::per_minute(2, 1);
+    let city = TestCity::start_with(config).await;
+    let pw = operator_account(&city, "zhou", pb::Role::Operator).await;
+    let zhou = login(&city, "zhou", &pw).await.tokens.unwrap().access_token;
+    let mut h = HotlineServiceClient::new(city.as_token(&zhou));
+    let phone = "13800001007";
+    let named = |name: &str| pb::UpsertCallerRequest {
+        caller: Some(pb::CallerProfile {
+            phone: phone.into(),
+            name: name.into(),
+            ..Default::default()
+        }),
+    };
+    h.upsert_caller(named("周一"))
+        .await
+        .expect("within the burst");
+    h.upsert_caller(named("周二"))
+        .await
+        .expect("within the burst");
+    let err = h.upsert_caller(named("周三")).await.unwrap_err();
+    let hint = retry_hint_ms(&err);
+    assert!(hint > 1_000 && hint <= 60_000, "{hint}");
+    let name = |city: &TestCity| {
+        let mut h = city.hotline();
+        async move {
+            h.lookup_caller(pb::LookupCallerRequest {
+                phone: phone.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .caller
+            .unwrap()
+            .name
+        }
+    };
+    assert_eq!(name(&city).await, "周二", "a refused write stores nothing");
+    // Another operator is not held back by this one.
+    city.hotline()
+        .upsert_caller(named("周四"))
+        .await
+        .expect("the supervisor writes");
+    assert_eq!(name(&city).await, "周四");
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_account_and_per_address_with_a_retry_hint() {
+    let mut config = ServerConfig {
+        auth: harness_auth(),
+        ..Default::default()
+    };
+    config.auth.rates.login = taxi_auth::limits::Rate::per_minute(3, 1);
+    let city = TestCity::start_with(config).await;
+    let pw = operator_account(&city, "zhou", pb::Role::Operator).await;
+    let addr = city.server.addr;
+    // A guesser at one address: three wrong passwords are answered as wrong...
+    for _ in 0..3 {
+        assert_status(
+            login_password(
+                connect_from(addr, [127, 0, 0, 2]).await,
+                "zhou",
+                "guess guess guess",
+            )
+            .await,
+            Code::Unauthenticated,
+            "wrong",
+        );
+    }
+    let before = city.store.account("zhou").await.unwrap().unwrap();
+    assert_eq!(before.failures, 3);
+    // ...then the account waits, from any address and even with the right password.
+    let err = login_password(connect_from(addr, [127, 0, 0, 3]).await, "zhou", &pw)
+        .await
+        .unwrap_err();
+    let hint = retry_hint_ms(&err);
+    assert!(hint > 1_000 && hint <= 60_000, "{hint}");
+    // And the guesser's address waits, whichever account it tries next.
+    let err = login_password(
+        connect_from(addr, [127, 0, 0, 2]).await,
+        SUPERVISOR,
+        SUPERVISOR_PASSWORD,
+    )
+    .await
+    .unwrap_err();
+    retry_hint_ms(&err);
+    // A refused login stores nothing: no failure counted, no lock, no session.
+    let after = city.store.account("zhou").await.unwrap().unwrap();
+    assert_eq!(
+        (after.failures, after.locked_until_ms),
+        (before.failures, before.locked_until_ms)
+    );
+    // Other people at other addresses log in as usual.
+    login_password(
+        connect_from(addr, [127, 0, 0, 4]).await,
+        SUPERVISOR,
+        SUPERVISOR_PASSWORD,
+    )
+    .await
+    .expect("the supervisor logs in");
+}
+
+#[tokio::test]
+async fn every_write_by_an_operator_lands_in_the_audit_log_with_who_what_and_where() {
+    let city = TestCity::start_with(fast_config()).await;
+    let pw = operator_account(&city, "wu.li", pb::Role::Operator).await;
+    let wu = login(&city, "wu.li", &pw)
+        .await
+        .tokens
+        .unwrap()
+        .access_token;
+    let mut h = HotlineServiceClient::new(city.as_token(&wu));
+    let mut d =
+        taxi_proto::v1::dispatch_service_client::DispatchServiceClient::new(city.as_token(&wu));
+    // A caller change.
+    let phone = "13800001008";
+    h.upsert_caller(pb::UpsertCallerRequest {
+        caller: Some(pb::CallerProfile {
+            phone: phone.into(),
+            name: "吴奶奶".into(),
+            resident_id: resident_id("19430305"),
+            saved_places: vec![pb::SavedPlace {
+                name: "home".into(),
+                place: Some(place(north_of_centre(0.0), "渝中区中山四路1号")),
+            }],
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    // A booking, then a taxi out of every radius assigned by hand.
+    let far = driver_at(&city, "渝A05011", north_of_centre(-8000.0)).await;
+    let taxi_id = far.taxi_id.clone();
+    let mut booking = booking_from_home(phone);
+    booking.operator_id = String::new();
+    let order = h
+        .create_booking(booking)
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    d.assign_order(pb::AssignOrderRequest {
+        order_id: order.order_id.clone(),
+        taxi_id: taxi_id.clone(),
+        operator_id: String::new(),
+    })
+    .await
+    .unwrap();
+    // An emergency alert from a device (not a person: not in the operators' log),
+    // acknowledged and resolved by the operator.
+    let (_, _, mut device) =
+        device_client(&city, "13800001009", place(north_of_centre(0.0), "家")).await;
+    let alert = device
+        .press_button(pb::PressButtonRequest {
+            press: pb::PressType::Long as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .alert
+        .unwrap();
+    h.acknowledge_alert(pb::AcknowledgeAlertRequest {
+        alert_id: alert.alert_id.clone(),
+        operator_id: String::new(),
+        note: "已回电".into(),
+    })
+    .await
+    .unwrap();
+    h.resolve_alert(pb::ResolveAlertRequest {
+        alert_id: alert.alert_id.clone(),
+        operator_id: String::new(),
+        outcome: "老人安好".into(),
+    })
+    .await
+    .unwrap();
+
+    let auditor_pw = operator_account(&city, "audit-3", pb::Role::Auditor).await;
+    let auditor = login(&city, "audit-3", &auditor_pw)
+        .await
+        .tokens
+        .unwrap()
+        .access_token;
+    let log = AccessServiceClient::new(city.as_token(&auditor))
+        .list_audit_log(pb::ListAuditLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let wus: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.actor == "operator:wu.li")
+        .map(|e| (e.action.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        wus,
+        [
+            ("UpsertCaller", phone),
+            ("CreateBooking", order.order_id.as_str()),
+            ("AssignOrder", order.order_id.as_str()),
+            ("AcknowledgeAlert", alert.alert_id.as_str()),
+            ("ResolveAlert", alert.alert_id.as_str()),
+        ],
+        "{log:?}"
+    );
+    let by_action = |a: &str| log.iter().find(|e| e.action == a).unwrap();
+    assert_eq!(by_action("AssignOrder").detail, format!("taxi={taxi_id}"));
+    assert_eq!(by_action("ResolveAlert").detail, "老人安好");
+    assert!(
+        log.iter()
+            .filter(|e| e.actor == "operator:wu.li")
+            .all(|e| e.from.starts_with("127.0.0.1:") && e.at.is_some()),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().all(|e| !e.actor.starts_with("device:")),
+        "a device's press is not a person's write: {log:?}"
+    );
+    assert!(city.store.oplog_verify().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn ids_handed_to_clients_are_random_not_counted() {
+    let city = TestCity::start().await;
+    let phone = "13800001010";
+    caller_with_home(&city, phone, None).await;
+    let mut ids: Vec<String> = Vec::new();
+    let mut hotline = city.hotline();
+    for i in 0..24 {
+        let mut b = booking_from_home(phone);
+        b.request_id = format!("ids-{i}");
+        let o = hotline
+            .create_booking(b)
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap();
+        hotline
+            .cancel_order(pb::CancelOrderRequest {
+                order_id: o.order_id.clone(),
+                reason: "测试".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(o.order_id);
+    }
+    let mut fleet = city.fleet();
+    let taxis: Vec<String> = registered_taxis(&mut fleet, 24).await;
+    let mut devices = Vec::new();
+    for i in 0..24 {
+        let (id, _, _) = device_client(
+            &city,
+            &format!("1380000{:04}", 2000 + i),
+            place(north_of_centre(0.0), "家"),
+        )
+        .await;
+        devices.push(id);
+    }
+    for (prefix, ids) in [('O', &ids), ('T', &taxis), ('D', &devices)] {
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{prefix}: {ids:?}");
+        for id in ids {
+            assert_eq!(id.len(), 27, "{id}");
+            assert!(id.starts_with(prefix), "{id}");
+            assert!(
+                taxi_domain::validate::id("id", id).is_ok(),
+                "{id} is a well-formed id"
+            );
+        }
+        // 128 random bits: every one of the 26 characters varies across 24 ids (a counter
+        // or a timestamp keeps its high characters; chance of a miss here ~ 26 * 32^-23).
+        for pos in 1..27 {
+            let seen: std::collections::HashSet<u8> =
+                ids.iter().map(|id| id.as_bytes()[pos]).collect();
+            assert!(
+                seen.len() > 1,
+                "{prefix}: character {pos} never varies: {ids:?}"
+            );
+        }
+    }
+}
+
+async fn registered_taxis(
+    fleet: &mut taxi_proto::v1::fleet_service_client::FleetServiceClient<Authed>,
+    n: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(register_taxi(fleet, &format!("渝A7{:04}", i)).await.taxi_id);
+    }
+    out
+}

@@ -95,13 +95,15 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         .port();
     let metrics_port = free_port();
     let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("serve.log");
     let mut child = KillOnDrop(
         taxi()
             .args(["serve", "--role", "all"])
             .env("TAXI_LISTEN", format!("127.0.0.1:{port}"))
             .env("TAXI_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("TAXI_DATA_DIR", data.path())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -171,6 +173,14 @@ async fn serve_all_with_embedded_redis_answers_health_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}");
+    // Without TLS it said so, as a warning (loopback: development only).
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.lines().any(|l| l.contains("WARN")
+            && l.contains("serving plain TCP: for loopback development only")),
+        "{logged}"
+    );
+    assert!(!logged.contains("non-loopback"), "{logged}");
     // Its private redis-server stopped with it.
     let left = Command::new("pgrep")
         .args(["-f", &data.path().display().to_string()])

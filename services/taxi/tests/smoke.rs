@@ -52,6 +52,22 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
     assert!(stdout.contains(&log.display().to_string()), "{stdout}");
     // The demo serves TLS with throw-away certificates and its simulator connects over it.
     assert!(stdout.contains("taxi demo over TLS"), "{stdout}");
+    // The operators' console is announced with a login made for this run (issue 12).
+    let console = stdout
+        .lines()
+        .find(|l| l.starts_with("operators' console: https://localhost:"))
+        .unwrap_or_else(|| panic!("no console URL: {stdout}"));
+    assert!(console.contains("/console/"), "{console}");
+    let login = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("login: demo-op-"))
+        .unwrap_or_else(|| panic!("no console login: {stdout}"));
+    let password = login
+        .split("password: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default();
+    assert!(password.len() >= 16, "a real password is printed: {login}");
     // Every simulated client logged in through AuthService.Login.
     assert!(stdout.contains("logged in 4 operators"), "{stdout}");
     let refused = stdout
