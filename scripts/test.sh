@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, in tiers; each test starts its own private Redis.
 #   plain    formatting, lints, and every unit and end-to-end test (single redis-server)
+#   outside  tests/python/acceptance.py: Python grpcio stubs generated from proto/ (a client
+#            nobody here wrote) against a real `taxi serve` and a private redis-server;
+#            every flow logs in for real (scripts/outside.sh)
 #   cluster  every test again, each test city on a private 3-master
 #            Redis Cluster (TAXI_TEST_REDIS=cluster)
 #   browser  the operators' console in Debian's headless Chromium (tests/browser/):
 #            a real `taxi serve` and a private redis-server; screenshots and figures
 #            in target/console-screenshots/
-# Usage: scripts/test.sh [--plain | --cluster | --browser]    (no argument: every tier)
+# Usage: scripts/test.sh [--plain | --outside | --cluster | --browser]   (none: every tier)
 # Installs redis-server and redis-cli, and for the browser tier Chromium, CJK fonts and
-# the pinned npm packages (npm ci), if missing. Stops at the first failing tier.
+# the pinned npm packages (npm ci), and for the outside tier python3-venv and the pinned
+# PyPI packages of tests/python/requirements.txt, if missing. Stops at the first failing tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: $0 [--plain | --cluster | --browser]" >&2
+  echo "usage: $0 [--plain | --outside | --cluster | --browser]" >&2
   exit 2
 }
 [ $# -le 1 ] || usage
 case "${1:-}" in
-  "") tiers=(plain cluster browser) ;;
+  "") tiers=(plain outside cluster browser) ;;
   --plain) tiers=(plain) ;;
+  --outside) tiers=(outside) ;;
   --cluster) tiers=(cluster) ;;
   --browser) tiers=(browser) ;;
   *) usage ;;
@@ -47,6 +52,10 @@ for line in sys.stdin:
             and m.get("executable"):
         print(m["executable"])
 '
+}
+tier_outside() {
+  local bin
+  bin=$(test_build_taxi_bin) && [ -x "$bin" ] && scripts/outside.sh "$bin"
 }
 tier_browser() {
   local bin

@@ -1,7 +1,8 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
 Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch|callcentre ...]
-Needs: pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
+Needs the pinned packages of tests/python/requirements.txt. `scripts/outside.sh TAXI_BIN` (the
+test suite's outside tier) does all of this: a venv, a private redis-server, `taxi serve`, every part.
 Start the server first on a Redis you can reach, e.g.
     redis-server --port 6390 --save "" --appendonly no --daemonize yes
     export TAXI_REDIS_URL=redis://127.0.0.1:6390
