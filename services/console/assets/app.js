@@ -26,6 +26,8 @@
     ON_TRIP: '行程中', COMPLETED: '已完成', CANCELLED: '已取消', UNFULFILLED: '未派出',
   };
   const st = s => STATUS[s] || STATUS[String(s).toUpperCase()] || s;
+  // Orders not yet over (a reservation, waiting, offered, on its way or on board).
+  const OPEN = new Set(['ORDER_STATUS_SCHEDULED', 'ORDER_STATUS_PENDING', 'ORDER_STATUS_OFFERED', 'ORDER_STATUS_ACCEPTED', 'ORDER_STATUS_ARRIVED', 'ORDER_STATUS_ON_TRIP']);
   const REASON = {
     ELDERLY_REASON_RESIDENT_ID_AGE: '身份证年龄 60 岁以上', ELDERLY_REASON_OPERATOR_FLAG: '话务员标记',
     ELDERLY_REASON_ONE_KEY_DEVICE: '一键叫车设备',
@@ -243,8 +245,11 @@
     $('#caller-unknown').hidden = data.known;
     const fill = (sel, items, fn, empty) => { const ul = $(sel); ul.replaceChildren(...(items.length ? items.map(fn) : [el('li', { class: 'muted', text: empty })])); };
     fill('#caller-places', c.saved_places || [], p => el('li', {}, `${p.name}：${placeText(p.place)}`), '无');
-    fill('#caller-trips', (data.recent_orders || []).slice(0, 3), o => el('li', {}, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
+    // The last 3 trips: the caller's recent orders (newest first) that are over; an order
+    // still open is shown under 进行中的订单, not as a trip.
     const open = data.active_order ? [data.active_order] : [];
+    const trips = (data.recent_orders || []).filter(o => !OPEN.has(o.status) && !open.some(a => a.order_id === o.order_id)).slice(0, 3);
+    fill('#caller-trips', trips, o => el('li', { 'data-order': o.order_id }, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
     fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${st(o.status)}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}${o.privacy_number ? ' · 隐私号 ' + o.privacy_number : ''}${o.privacy_number_unavailable ? ' · 无隐私号：' + o.privacy_number_unavailable : ''}`), '无');
     fill('#caller-contacts', c.care_contacts || [], t => el('li', {}, t), '无');
     if (!keepForm) fillBookingForm();
