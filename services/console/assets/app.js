@@ -315,11 +315,24 @@
       const o = p.order;
       return el('tr', { 'data-order': o.order_id, 'data-status': o.status },
         el('td', { text: o.order_id.slice(0, 8) + '…', title: o.order_id }),
-        el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' , title: REASON[o.elderly_reason] || '老年乘客' }) : null),
+        el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' , title: REASON[o.elderly_reason] || '老年乘客' }) : null,
+          o.elderly ? el('span', { class: 'age', 'data-phone': o.passenger_phone || '', text: ageText(o.passenger_phone) }) : null),
         el('td', { text: placeText(o.pickup) }),
         el('td', { text: ago(dur(p.waiting)) }),
         el('td', {}, el('button', { type: 'button', class: 'assign-btn', text: '指派', 'aria-label': `为 ${o.passenger_name || o.order_id} 指派车辆`, onclick: () => openAssign(o) })));
     }));
+    fillAges();
+  }
+  // An older passenger's age, from the caller registry (LookupCaller: the server derives
+  // it from the resident ID), kept for 10 minutes; the waiting list shows it by the flag.
+  const ages = new Map(); // phone → { age, at }
+  const ageText = phone => { const a = ages.get(phone); return a && a.age ? ` ${a.age} 岁` : ''; };
+  async function fillAges() {
+    const want = [...new Set($$('#waiting .age').map(s => s.dataset.phone).filter(p => p && !(ages.has(p) && Date.now() - ages.get(p).at < 600000)))];
+    await Promise.all(want.map(async (phone) => {
+      try { const r = await rpc('HotlineService/LookupCaller', { phone }); ages.set(phone, { age: r.caller && r.caller.age, at: Date.now() }); } catch (e) { /* shown without */ }
+    }));
+    $$('#waiting .age').forEach(s => { s.textContent = ageText(s.dataset.phone); });
   }
   async function openAssign(o) {
     const panel = $('#assign-panel'); panel.hidden = false;
