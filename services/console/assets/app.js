@@ -538,32 +538,57 @@
   async function loadKpi() {
     let s; try { s = await rpc('DispatchService/GetDispatchStats', {}); } catch (e) { $('#kpi').textContent = e.message; return; }
     const sec = d => d ? parseFloat(d) : 0;
+    const lat = (k, q) => [sec(s[k + '_elderly'] && s[k + '_elderly'][q]), sec(s[k + '_others'] && s[k + '_others'][q])];
+    // [label, older, others, key]: each bar carries its figure (data-kpi, data-group, data-value).
     const rows = [
-      ['派车用时中位数（秒）', sec(s.time_to_assign_elderly && s.time_to_assign_elderly.median), sec(s.time_to_assign_others && s.time_to_assign_others.median)],
-      ['派车用时 P90（秒）', sec(s.time_to_assign_elderly && s.time_to_assign_elderly.p90), sec(s.time_to_assign_others && s.time_to_assign_others.p90)],
-      ['接驾用时中位数（秒）', sec(s.time_to_pickup_elderly && s.time_to_pickup_elderly.median), sec(s.time_to_pickup_others && s.time_to_pickup_others.median)],
-      ['接驾用时 P90（秒）', sec(s.time_to_pickup_elderly && s.time_to_pickup_elderly.p90), sec(s.time_to_pickup_others && s.time_to_pickup_others.p90)],
+      ['派车用时中位数（秒）', ...lat('time_to_assign', 'median'), 'time_to_assign.median'],
+      ['派车用时 P90（秒）', ...lat('time_to_assign', 'p90'), 'time_to_assign.p90'],
+      ['接驾用时中位数（秒）', ...lat('time_to_pickup', 'median'), 'time_to_pickup.median'],
+      ['接驾用时 P90（秒）', ...lat('time_to_pickup', 'p90'), 'time_to_pickup.p90'],
     ];
     const max = Math.max(1, ...rows.flatMap(r => [r[1], r[2]]));
-    const W = 640, rowH = 56, svgNS = 'http://www.w3.org/2000/svg';
-    const svg = document.createElementNS(svgNS, 'svg');
-    svg.setAttribute('viewBox', `0 0 ${W} ${rows.length * rowH + 30}`); svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', '老年乘客与其他乘客的派车与接驾用时');
-    const add = (tag, attrs, text) => { const e = document.createElementNS(svgNS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; svg.append(e); };
+    const W = 640, svgNS = 'http://www.w3.org/2000/svg';
+    const chart = (label, height) => {
+      const svg = document.createElementNS(svgNS, 'svg');
+      svg.setAttribute('viewBox', `0 0 ${W} ${height}`); svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', label);
+      const add = (tag, attrs, text) => { const e = document.createElementNS(svgNS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; svg.append(e); return e; };
+      return [svg, add];
+    };
+    const rowH = 56;
+    const [svg, add] = chart('老年乘客与其他乘客的派车与接驾用时', rows.length * rowH + 30);
+    svg.id = 'kpi-times';
     rows.forEach((r, i) => {
       const y = i * rowH + 10;
       add('text', { x: 0, y: y + 12, class: 'bar-label' }, r[0]);
-      add('rect', { x: 180, y, width: Math.max(1, (W - 260) * r[1] / max), height: 18, fill: '#b35c00' });
+      add('rect', { x: 180, y, width: Math.max(1, (W - 260) * r[1] / max), height: 18, fill: '#b35c00', 'data-kpi': r[3], 'data-group': 'elderly', 'data-value': String(r[1]) });
       add('text', { x: 185 + (W - 260) * r[1] / max, y: y + 14, class: 'bar-label' }, `老年 ${r[1].toFixed(1)}`);
-      add('rect', { x: 180, y: y + 22, width: Math.max(1, (W - 260) * r[2] / max), height: 18, fill: '#12325a' });
+      add('rect', { x: 180, y: y + 22, width: Math.max(1, (W - 260) * r[2] / max), height: 18, fill: '#12325a', 'data-kpi': r[3], 'data-group': 'others', 'data-value': String(r[2]) });
       add('text', { x: 185 + (W - 260) * r[2] / max, y: y + 36, class: 'bar-label' }, `其他 ${r[2].toFixed(1)}`);
     });
+    // Outcomes of today's orders: fulfilment, and the orders left for a call-back.
+    // GetDispatchStats gives these for all orders together (no older/others split).
+    const n = x => Number(x) || 0;
+    const total = n(s.orders_total), rate = n(s.fulfilment_rate), unfulfilled = n(s.unfulfilled), elderlyOrders = n(s.elderly_orders);
+    const ended = Math.max(1, n(s.completed) + n(s.cancelled) + unfulfilled);
+    const outcome = [
+      ['派车成功率', rate * 100, 100, `${(rate * 100).toFixed(1)}%`, 'fulfilment_rate', rate, '#146c2e'],
+      ['待回访（未派出）', unfulfilled, ended, `${unfulfilled} 单`, 'unfulfilled', unfulfilled, '#b3261e'],
+      ['老年乘客订单', elderlyOrders, Math.max(1, total), `${elderlyOrders} / ${total} 单`, 'elderly_orders', elderlyOrders, '#b35c00'],
+    ];
+    const [svg2, add2] = chart('派车成功率、待回访与老年乘客订单（全部订单）', outcome.length * 32 + 10);
+    svg2.id = 'kpi-outcomes';
+    outcome.forEach((r, i) => {
+      const y = i * 32 + 6;
+      add2('text', { x: 0, y: y + 14, class: 'bar-label' }, r[0]);
+      add2('rect', { x: 180, y, width: Math.max(1, (W - 300) * Math.min(1, r[1] / r[2])), height: 18, fill: r[6], 'data-kpi': r[4], 'data-value': String(r[5]) });
+      add2('text', { x: 185 + (W - 300) * Math.min(1, r[1] / r[2]), y: y + 14, class: 'bar-label' }, r[3]);
+    });
     const facts = el('ul', { class: 'plain' },
-      el('li', { text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
-      el('li', { text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),
-      el('li', { text: `待回访 ${s.unfulfilled}；等待派车 ${s.pending}；每单派单次数 ${Number(s.offers_per_order).toFixed(2)}` }),
+      el('li', { 'data-kpi': 'orders', text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
+      el('li', { 'data-kpi': 'outcomes', text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),
+      el('li', { 'data-kpi': 'queue', text: `待回访 ${s.unfulfilled}；等待派车 ${s.pending}；每单派单次数 ${Number(s.offers_per_order).toFixed(2)}` }),
     );
-    $('#kpi').replaceChildren(svg, facts, await callCentreKpi());
+    $('#kpi').replaceChildren(svg, svg2, facts, await callCentreKpi());
   }
 
   // The call queue's figures of today (CallCentreService): time to answer and answer
