@@ -825,9 +825,9 @@ async function main() {
         const label = `${w.group === 'elderly' ? '老年' : '其他'} ${w.value.toFixed(1)}`;
         assert(page.labels.includes(label), `the chart reads "${label}"`);
       }
-      // Bars are drawn to scale: the longest figure has the longest bar.
-      const longest = page.bars.reduce((m, b) => b.value > m.value ? b : m);
-      assert(page.bars.every(b => b.width <= longest.width + 1e-9) && longest.width > 100, 'bars to scale');
+      // Bars are drawn to one scale (380 px for the largest figure, or for 1 s if all are shorter).
+      const top = Math.max(1, ...want.map(w => w.value));
+      for (const b of page.bars) assert(Math.abs(b.width - Math.max(1, 380 * b.value / top)) < 0.5, `bar ${b.kpi} ${b.group} to scale: ${b.width} px for ${b.value} s`);
       assert(Math.abs(page.outcomes.fulfilment_rate - stats.fulfilment_rate) < 1e-9 && page.outcomeText.includes(`${(stats.fulfilment_rate * 100).toFixed(1)}%`), `fulfilment ${page.outcomes.fulfilment_rate} vs ${stats.fulfilment_rate}`);
       assert(page.outcomes.unfulfilled === Number(stats.unfulfilled) && page.outcomeText.includes(`${stats.unfulfilled} 单`), `call-backs ${page.outcomes.unfulfilled} vs ${stats.unfulfilled}`);
       assert(page.outcomes.elderly_orders === Number(stats.elderly_orders) && page.outcomeText.includes(`${stats.elderly_orders} / ${stats.orders_total} 单`), `older passengers' orders ${page.outcomes.elderly_orders} vs ${stats.elderly_orders}`);
