@@ -5,7 +5,10 @@
 //
 // Run: `node console.test.mjs` (scripts/test.sh does, after building `taxi`).
 // Env: TAXI_BIN (default target/debug/taxi), CHROMIUM (default /usr/bin/chromium),
-// TAXI_CONSOLE_SCREENSHOTS (default target/console-screenshots), REDIS_OUTAGE_S (30).
+// TAXI_CONSOLE_SCREENSHOTS (default target/console-screenshots), REDIS_OUTAGE_S (30),
+// ONLY (a comma list: run only the tests whose names contain one of its words, and `login`,
+// which the others need; e.g. `ONLY=caller_card,kpi_page` while developing; the others are
+// left out of the results).
 // Exit code 0 only if every test passed. Figures go to <screenshots>/results.json.
 
 import { chromium } from 'playwright-core';
@@ -217,7 +220,9 @@ function distinctColours(img) {
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)]; };
 function assert(ok, msg) { if (!ok) throw new Error(msg); }
 
+const ONLY = (process.env.ONLY || '').split(',').map(w => w.trim()).filter(Boolean);
 async function test(name, fn) {
+  if (ONLY.length && name !== 'login' && !ONLY.some(w => name.includes(w))) return;
   const t0 = Date.now();
   try { await fn(); results.tests.push({ name, ok: true, ms: Date.now() - t0 }); log(`ok   ${name} (${Date.now() - t0} ms)`); }
   catch (e) { results.tests.push({ name, ok: false, ms: Date.now() - t0, error: String(e && e.stack || e) }); log(`FAIL ${name}: ${e && e.stack || e}`); }
@@ -247,12 +252,14 @@ async function main() {
 
   // The terminal gateway's dispatch stream of every taxi: who was offered what.
   const offered = new Map(); // order → taxi
+  const offerLog = []; // every offer made, in order: { order, taxi }
   const waiters = new Map(); // order → resolve
   const streams = [];
   function listen(taxi) {
     const md = new grpc.Metadata(); md.set('authorization', `Bearer ${gw}`);
     const s = client('DriverService').StreamDispatches({ taxi_id: taxi.id }, md);
     s.on('data', m => {
+      if (m.offer) offerLog.push({ order: m.offer.order_id, taxi: taxi.id });
       const o = m.offer || m.assigned;
       if (!o) return;
       offered.set(o.order_id, taxi.id);
@@ -314,7 +321,7 @@ async function main() {
 
   const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'] });
-  const newPage = async () => { const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' }); const p = await ctx.newPage(); p.on('pageerror', e => log('page error:', e.message)); return p; };
+  const newPage = async (opts) => { const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN', ...(opts || {}) }); const p = await ctx.newPage(); p.on('pageerror', e => log('page error:', e.message)); return p; };
   async function loginAs(page, user, at) {
     await page.goto((at || base) + '/console/');
     await page.fill('#login-username', user); await page.fill('#login-password', PASSWORD);
@@ -350,6 +357,63 @@ async function main() {
       assert(denied[0] === 403 && denied[1].code === 'PERMISSION_DENIED', `a fleet admin may not book: ${JSON.stringify(denied)}`);
       await F.context().close();
       await loginAs(B, 'op2');
+    });
+
+    await test('no_internet_every_request_goes_to_the_server_and_csp_is_self', async () => {
+      // A whole console session in its own context, every request recorded (and anything
+      // for another origin refused, so a page that reaches out fails here, not on a ward's
+      // offline PC): login, the call screen with a caller's card, the lists, the map (city
+      // and street zoom), the KPI page.
+      const origin = new URL(base).origin;
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' });
+      const seen = [], foreign = [], policies = [];
+      const ours = u => u.startsWith(origin + '/') || u.startsWith('data:') || u.startsWith('blob:');
+      ctx.on('request', r => { seen.push({ url: r.url(), type: r.resourceType() }); if (!ours(r.url())) foreign.push(r.url()); });
+      await ctx.route('**/*', route => ours(route.request().url()) ? route.continue() : route.abort('blockedbyclient'));
+      ctx.on('response', r => {
+        const type = r.request().resourceType();
+        if (['document', 'script', 'stylesheet'].includes(type)) policies.push({ url: r.url(), type, csp: r.headers()['content-security-policy'] || '' });
+      });
+      const P = await ctx.newPage();
+      P.on('websocket', ws => foreign.push(ws.url()));
+      const doc = await P.goto(base + '/console/');
+      const csp = doc.headers()['content-security-policy'] || '';
+      await P.fill('#login-username', 'op3'); await P.fill('#login-password', PASSWORD);
+      await P.press('#login-password', 'Enter');
+      await P.waitForSelector('#who:not([hidden])', { timeout: 10000 });
+      await P.waitForFunction(() => document.body.dataset.feed === 'open', null, { timeout: 5000 });
+      await P.fill('#sim-phone', granny); await P.press('#sim-phone', 'Enter');
+      await P.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p, granny, { timeout: 5000 });
+      await P.click('#nav button[data-view=lists]');
+      await P.waitForFunction(() => document.querySelector('#waiting-count').textContent !== '', null, { timeout: 5000 });
+      await P.click('#nav button[data-view=map]');
+      await P.waitForSelector('#mapview[data-drawn]', { timeout: 10000 });
+      await P.evaluate(([lat, lon]) => window.consoleMap.setView([lat, lon], 16, { animate: false }), [spots[1].lat, spots[1].lon]);
+      await P.waitForFunction(() => document.querySelector('#map-info').textContent.includes('单车'), null, { timeout: 5000 });
+      await P.click('#nav button[data-view=kpi]');
+      await P.waitForSelector('#kpi svg', { timeout: 5000 });
+      await P.waitForSelector('#kpi-calls table', { timeout: 5000 });
+      await sleep(500);
+      await ctx.close();
+      const types = {};
+      for (const r of seen) types[r.type] = (types[r.type] || 0) + 1;
+      results.figures.console_session_requests = { total: seen.length, by_type: types, foreign: foreign.length };
+      log('console session requests by type', types, 'foreign', foreign);
+      assert(foreign.length === 0, `requests to another origin: ${JSON.stringify([...new Set(foreign)])}`);
+      // The session was recorded whole: the page, its scripts and style, the API and the live feed.
+      for (const t of ['document', 'script', 'stylesheet', 'fetch', 'eventsource']) assert(types[t] > 0, `no ${t} request recorded: ${JSON.stringify(types)}`);
+      assert(seen.some(r => r.url.includes('/console/api/map/taxis')) && seen.some(r => r.url.includes('GetDispatchStats')), 'the map and the KPIs were loaded');
+      // The policy: every directive allows this server only ('self'; images also data: and
+      // blob:); no scheme-wide source (https:), no host, no eval.
+      const directives = Object.fromEntries(csp.split(';').map(d => d.trim()).filter(Boolean).map(d => { const [k, ...v] = d.split(/\s+/); return [k, v]; }));
+      log('CSP', csp);
+      assert(String(directives['default-src']) === "'self'", `default-src 'self': ${csp}`);
+      for (const k of ['script-src', 'connect-src']) assert(String(directives[k]) === "'self'", `${k} 'self': ${csp}`);
+      assert(String(directives['frame-ancestors']) === "'none'", `frame-ancestors 'none': ${csp}`);
+      const allowed = new Set(["'self'", "'none'", "'unsafe-inline'", 'data:', 'blob:']);
+      for (const [k, v] of Object.entries(directives)) for (const src of v) assert(allowed.has(src), `${k} allows ${src}: ${csp}`);
+      assert(!('font-src' in directives) || String(directives['font-src']) === "'self'", 'fonts from this server only');
+      assert(policies.length >= 4 && policies.every(p => p.csp === csp), `the same policy on the page, its scripts and styles: ${JSON.stringify(policies.filter(p => p.csp !== csp))}`);
     });
 
     await test('screen_pop_p95_under_300ms_over_50_calls', async () => {
@@ -399,6 +463,40 @@ async function main() {
       log('booking error shown at field', field);
     });
 
+    await test('chinese_glyphs_not_boxes_pixels_differ_per_character', async () => {
+      // A missing glyph is drawn as the same empty box (tofu) whatever the character; real
+      // glyphs differ. Two characters of the interface at 160 px in the page's own font, then
+      // their pixels compared; and the call screen's screenshot must have been written.
+      const P = await newPage();
+      await P.goto(base + '/console/');
+      const glyph = async (ch, file) => {
+        await P.evaluate(c => {
+          let e = document.getElementById('glyph-probe');
+          if (!e) { e = document.createElement('div'); e.id = 'glyph-probe'; Object.assign(e.style, { position: 'fixed', left: '0', top: '0', zIndex: '9999', width: '200px', height: '200px', fontSize: '160px', lineHeight: '200px', textAlign: 'center', background: '#fff', color: '#000' }); document.body.append(e); }
+          e.textContent = c;
+        }, ch);
+        return decodePng(await P.locator('#glyph-probe').screenshot(file ? { path: path.join(SHOTS, file) } : {}));
+      };
+      const ink = img => { let n = 0; for (let i = 0; i < img.data.length; i += img.bpp) if (img.data[i] + img.data[i + 1] + img.data[i + 2] < 384) n++; return n; };
+      const differ = (a, b) => { let n = 0; for (let i = 0; i < a.data.length; i += a.bpp) if (Math.abs(a.data[i] - b.data[i]) + Math.abs(a.data[i + 1] - b.data[i + 1]) + Math.abs(a.data[i + 2] - b.data[i + 2]) > 96) n++; return n; };
+      const pai = await glyph('派', 'glyph-pai.png'), che = await glyph('车', 'glyph-che.png');
+      const tofuA = await glyph('\uE000'), tofuB = await glyph('\uE001');
+      const area = pai.width * pai.height;
+      const fig = { ink_pai: ink(pai), ink_che: ink(che), differ: differ(pai, che), area, tofu_pair_differ: differ(tofuA, tofuB),
+        font: await P.evaluate(() => getComputedStyle(document.body).fontFamily) };
+      results.figures.cjk_glyphs = fig;
+      log('CJK glyph pixels', fig);
+      await P.context().close();
+      assert(pai.width === che.width && pai.height === che.height, 'the same box for both');
+      assert(fig.ink_pai > area * 0.03 && fig.ink_che > area * 0.03, `both characters are drawn (not blank): ${fig.ink_pai}, ${fig.ink_che} of ${area} px`);
+      // 派 and 车 share little ink: at least a quarter of the inked pixels of either differ.
+      assert(fig.differ > Math.min(fig.ink_pai, fig.ink_che) * 0.25, `派 and 车 differ (${fig.differ} px): not two identical boxes`);
+      const shot = path.join(SHOTS, 'call-screen.png');
+      assert(fs.existsSync(shot) && fs.statSync(shot).mtimeMs >= started, 'call-screen.png was written by this run');
+      const call = decodePng(fs.readFileSync(shot));
+      assert(call.width === 1400 && call.height === 900 && distinctColours(call) > 10, `the call screen's screenshot is a whole, drawn page: ${call.width}×${call.height}, ${distinctColours(call)} colours`);
+    });
+
     await test('manual_assign_race_one_wins_the_other_is_told_who', async () => {
       // 2 km from every taxi but the two race taxis (1.5 km): dispatch (500 m) cannot match it.
       const r = await call('HotlineService', 'CreateBooking', { caller_phone: '13900000003', passenger_name: '赵强', channel: 'CHANNEL_IVR', request_id: 'race-1',
@@ -430,6 +528,209 @@ async function main() {
       await A.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p && !document.querySelector('#view-call').hidden, granny, { timeout: 3000 });
       assert(await A.isHidden('#call-note'), 'the notice is gone once taken');
     });
+
+    // A console of its own for the caller card, the simulate-call box, a reservation and the
+    // live lists: op3 in Chongqing's time zone (the reservation's time is typed as local time).
+    const E = await newPage({ timezoneId: 'Asia/Shanghai' });
+    const sup = await loginPassword('sup1');
+    const at = (i, address) => ({ address, location: { latitude: spots[i].lat, longitude: spots[i].lon, datum: 'DATUM_WGS84' } });
+    const getOrder = async id => (await call('HotlineService', 'GetOrder', { order_id: id }, sup)).order;
+    const cancel = id => call('HotlineService', 'CancelOrder', { order_id: id, cancelled_by: 'CANCELLED_BY_OPERATOR', reason: '测试结束', operator_id: 'op3' }, op3).catch(() => {});
+    async function finish(orderId, taxi) {
+      for (const method of ['ArriveAtPickup', 'StartTrip', 'CompleteTrip']) {
+        const req = { taxi_id: taxi, order_id: orderId };
+        if (method === 'CompleteTrip') Object.assign(req, { fare_cents: '1800', paid_by: 'PAYMENT_METHOD_CASH' });
+        await call('DriverService', method, req, gw);
+      }
+    }
+    await loginAs(E, 'op3');
+    await E.waitForFunction(() => document.body.dataset.feed === 'open', null, { timeout: 5000 });
+
+    await test('caller_card_shows_the_3_latest_trips_newest_first_the_open_order_and_care_contacts', async () => {
+      // A regular: 4 trips driven to the end, then a fifth order a taxi has accepted.
+      const regular = '13900000060';
+      await call('HotlineService', 'UpsertCaller', { caller: { phone: regular, name: '陈建国', care_contacts: ['13900000098', '13900000097'] } }, op3);
+      const trips = [];
+      for (let i = 1; i <= 4; i++) {
+        const id = await book(regular, at(i, `常客路 ${i} 号`), null, { dropoff: at((i + 4) % 8, `目的地 ${i} 号`) });
+        await trip(id, []);
+        trips.push(id);
+        await sleep(5); // distinct creation times
+      }
+      const openId = await book(regular, at(5, '常客路 5 号'), null, { dropoff: at(1, '目的地 5 号') });
+      const openTaxi = await waitOffered(openId);
+      await call('DriverService', 'AcceptOffer', { taxi_id: openTaxi, order_id: openId }, gw);
+      try {
+        const looked = await call('HotlineService', 'LookupCaller', { phone: regular }, op3);
+        log('LookupCaller recent_orders', looked.recent_orders.map(o => `${o.order_id} ${o.status}`), 'active', looked.active_order && looked.active_order.order_id);
+        await E.click('#nav button[data-view=call]');
+        await call('HotlineService', 'ClassifyCall', { calling_number: regular }, sw);
+        await E.waitForFunction(([p, id]) => document.querySelector('#caller-card').dataset.phone === p && document.querySelector(`#caller-open li[data-order="${id}"]`), [regular, openId], { timeout: 5000 });
+        const shown = await E.$$eval('#caller-trips li', lis => lis.map(li => ({ order: li.dataset.order, text: li.textContent })));
+        log('card trips', shown);
+        assert(shown.length === 3, `exactly 3 trips: ${JSON.stringify(shown)}`);
+        const want = [trips[3], trips[2], trips[1]];
+        assert(JSON.stringify(shown.map(t => t.order)) === JSON.stringify(want), `the 3 latest trips, newest first: ${JSON.stringify(shown.map(t => t.order))} ≠ ${JSON.stringify(want)}`);
+        [4, 3, 2].forEach((n, k) => {
+          assert(shown[k].text.includes(`常客路 ${n} 号`) && shown[k].text.includes(`目的地 ${n} 号`) && shown[k].text.includes('已完成'), `trip ${k + 1} is 常客路 ${n} 号 → 目的地 ${n} 号, 已完成: ${shown[k].text}`);
+        });
+        assert(!shown.some(t => t.text.includes('常客路 5 号') || t.text.includes('常客路 1 号')), 'neither the open order nor the oldest trip is among the trips');
+        const open = await E.textContent(`#caller-open li[data-order="${openId}"]`);
+        const plate = taxis.find(t => t.id === openTaxi).plate;
+        assert(open.includes(openId) && open.includes('司机已接单') && open.includes(plate), `the open order with its state and taxi: ${open}`);
+        assert(await E.$$eval('#caller-open li', lis => lis.length) === 1, 'one open order');
+        const contacts = await E.$$eval('#caller-contacts li', lis => lis.map(li => li.textContent));
+        assert(JSON.stringify(contacts) === JSON.stringify(['13900000098', '13900000097']), `care contacts: ${contacts}`);
+      } finally {
+        await finish(openId, openTaxi).catch(e => log('could not finish the open trip:', e.message));
+      }
+    });
+
+    await test('simulate_call_box_pops_the_card_and_shows_the_servers_error_by_the_field', async () => {
+      await E.click('#nav button[data-view=call]');
+      await E.fill('#sim-phone', young);
+      await E.press('#sim-phone', 'Enter');
+      await E.waitForFunction(p => { const c = document.querySelector('#caller-card'); return !c.hidden && c.dataset.phone === p && document.querySelector('#caller-name').textContent === '李明'; }, young, { timeout: 3000 });
+      assert((await E.textContent('#caller-places')).includes('观音桥'), "the card is the caller's");
+      // By the button too, for an unknown number: a new caller's card.
+      await E.fill('#sim-phone', '13900000066');
+      await E.click('#sim-form button[type=submit]');
+      await E.waitForFunction(() => document.querySelector('#caller-card').dataset.phone === '13900000066' && !document.querySelector('#caller-unknown').hidden, null, { timeout: 3000 });
+      // An invalid number: the server's own message, next to the field.
+      const server = await callOnce('HotlineService', 'LookupCaller', { phone: '12345' }, op3).then(() => null, e => e);
+      assert(server && server.code === grpc.status.INVALID_ARGUMENT && server.details.startsWith('phone: '), `the server refuses 12345 naming phone: ${server && server.details}`);
+      await E.fill('#sim-phone', '12345');
+      await E.press('#sim-phone', 'Enter');
+      await E.waitForFunction(() => document.querySelector('#sim-form .err[data-field="phone"]').textContent.length > 0, null, { timeout: 3000 });
+      const shown = await E.textContent('#sim-form .err[data-field="phone"]');
+      assert(shown === server.details.slice('phone: '.length), `the server's message by the field: "${shown}" vs "${server.details}"`);
+      assert(await E.isVisible('#sim-form .err[data-field="phone"]'), 'the error is visible');
+      assert(await E.getAttribute('#sim-phone', 'aria-invalid') === 'true', 'the field is marked invalid');
+      assert(await E.evaluate(() => document.querySelector('#caller-card').dataset.phone) === '13900000066', 'the card stays the last good one');
+      // A good number again clears the error.
+      await E.fill('#sim-phone', young); await E.press('#sim-phone', 'Enter');
+      await E.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p, young, { timeout: 3000 });
+      assert(await E.textContent('#sim-form .err[data-field="phone"]') === '', 'the error is cleared');
+    });
+
+    await test('reservation_with_needs_and_a_note_booked_in_the_console_is_stored', async () => {
+      const phone = '13900000067';
+      await call('HotlineService', 'UpsertCaller', { caller: { phone, name: '周桂兰', saved_places: [{ name: '家', place: at(2, '渝中区上清寺路 9 号') }] } }, op3);
+      await E.click('#nav button[data-view=call]');
+      await E.fill('#sim-phone', phone); await E.press('#sim-phone', 'Enter');
+      await E.waitForFunction(p => document.querySelector('#caller-card').dataset.phone === p && !document.querySelector('#booking').hidden, phone, { timeout: 3000 });
+      // Tomorrow-ish, on a whole minute, typed as Chongqing's local time (UTC+8).
+      const when = Math.ceil((Date.now() + 3 * 3600e3) / 60000) * 60000;
+      const local = new Date(when + 8 * 3600e3).toISOString().slice(0, 16);
+      const note = '带轮椅，请到单元门口接，勿按喇叭';
+      await E.selectOption('#bk-pickup-saved', '家');
+      await E.fill('#bk-time', local);
+      await E.check('input[name=need][value=PASSENGER_NEED_WHEELCHAIR]');
+      await E.check('input[name=need][value=PASSENGER_NEED_HARD_OF_HEARING]');
+      await E.fill('#bk-notes', note);
+      await E.click('#bk-submit');
+      await E.waitForFunction(() => document.querySelector('#booking-result').textContent.includes('已下单') || [...document.querySelectorAll('#booking .err')].some(e => e.textContent), null, { timeout: 5000 });
+      const result = await E.textContent('#booking-result');
+      const errs = await E.$$eval('#booking .err', es => es.map(e => e.textContent).filter(Boolean));
+      assert(result.includes('已下单') && errs.length === 0, `booked: ${result} ${JSON.stringify(errs)}`);
+      assert(result.includes('预约'), `the result says it is a reservation: ${result}`);
+      const id = await E.getAttribute('#booking-result', 'data-order');
+      try {
+        const o = await getOrder(id); // as the supervisor, over gRPC
+        const t = Number(o.pickup_time.seconds) * 1000 + Math.round(o.pickup_time.nanos / 1e6);
+        log('reservation', id, o.status, new Date(t).toISOString(), o.needs, o.notes);
+        assert(o.reservation === true && o.status === 'ORDER_STATUS_SCHEDULED', `a reservation: ${o.reservation} ${o.status}`);
+        assert(t === when, `pickup time ${new Date(t).toISOString()} = ${new Date(when).toISOString()} (typed ${local} in UTC+8)`);
+        assert(JSON.stringify([...o.needs].sort()) === JSON.stringify(['PASSENGER_NEED_HARD_OF_HEARING', 'PASSENGER_NEED_WHEELCHAIR']), `needs: ${o.needs}`);
+        assert(o.notes === note, `notes: ${o.notes}`);
+        assert(o.pickup.address === '渝中区上清寺路 9 号' && o.channel === 'CHANNEL_OPERATOR' && o.operator_id === 'op3', `pickup, channel and operator: ${o.pickup.address} ${o.channel} ${o.operator_id}`);
+      } finally { await cancel(id); }
+    });
+
+    await test('waiting_list_flags_an_older_passenger_and_shows_the_age', async () => {
+      // Two orders no taxi can take (2 km from every taxi; dispatch looks within 500 m): an
+      // older passenger's (resident ID: born 1950) and a younger one's.
+      const old = '13900000068', other = '13900000069';
+      await call('HotlineService', 'UpsertCaller', { caller: { phone: old, name: '刘福贵', resident_id: residentId('19500612', 21) } }, op3);
+      await call('HotlineService', 'UpsertCaller', { caller: { phone: other, name: '吴磊', resident_id: residentId('19900101', 22) } }, op3);
+      const age = (await call('HotlineService', 'LookupCaller', { phone: old }, op3)).caller.age;
+      assert(age >= 76, `the registry's age: ${age}`);
+      await E.click('#nav button[data-view=lists]');
+      const far = (dx, name) => ({ address: name, location: { latitude: CENTRE.lat + 0.03, longitude: CENTRE.lon - 0.05 + dx, datum: 'DATUM_WGS84' } });
+      const t0 = Date.now();
+      const a = await book(old, far(0, '沙坪坝区小龙坎'), null);
+      const b = await book(other, far(0.002, '沙坪坝区天星桥'), null);
+      try {
+        await E.waitForSelector(`#waiting tr[data-order="${a}"] .badge.elderly`, { timeout: 3000 });
+        const rowMs = Date.now() - t0;
+        await E.waitForFunction(([id, n]) => (document.querySelector(`#waiting tr[data-order="${id}"] .age`) || {}).textContent === ` ${n} 岁`, [a, age], { timeout: 3000 });
+        const ageMs = Date.now() - t0;
+        await E.waitForSelector(`#waiting tr[data-order="${b}"]`, { timeout: 3000 });
+        const rowA = await E.textContent(`#waiting tr[data-order="${a}"]`), rowB = await E.textContent(`#waiting tr[data-order="${b}"]`);
+        log('waiting rows:', rowA, '|', rowB, `(row ${rowMs} ms, age ${ageMs} ms)`);
+        results.figures.waiting_row_ms = { row: rowMs, age: ageMs };
+        assert(rowA.includes('刘福贵') && rowA.includes(`${age} 岁`) && rowA.includes('小龙坎'), `the older passenger's row: ${rowA}`);
+        assert(await E.$(`#waiting tr[data-order="${b}"] .badge.elderly`) === null && !rowB.includes('岁'), `the other row has no flag and no age: ${rowB}`);
+        assert(/\d+ 秒/.test(rowA), `the time waited is shown: ${rowA}`);
+      } finally { await cancel(a); await cancel(b); }
+      await E.waitForFunction(id => !document.querySelector(`#waiting tr[data-order="${id}"]`), a, { timeout: 3000 });
+    });
+
+    await test('in_progress_list_shows_the_order_with_its_taxi_live', async () => {
+      await E.click('#nav button[data-view=lists]');
+      const loadId = await E.evaluate(() => window.__loadId);
+      const id = await book('13900000062', at(6, '九龙坡区杨家坪'), null);
+      const taxi = await waitOffered(id);
+      const t0 = Date.now();
+      await call('DriverService', 'AcceptOffer', { taxi_id: taxi, order_id: id }, gw);
+      try {
+        await E.waitForSelector(`#progress tr[data-order="${id}"]`, { timeout: 3000 });
+        const ms = Date.now() - t0;
+        const row = await E.textContent(`#progress tr[data-order="${id}"]`);
+        const plate = taxis.find(t => t.id === taxi).plate;
+        log('in-progress row', row, `${ms} ms after the accept`);
+        results.figures.in_progress_row_ms = ms;
+        assert(row.includes(taxi) || row.includes(plate), `the row names its taxi (${taxi} / ${plate}): ${row}`);
+        assert(row.includes('司机已接单') && row.includes('测试乘客'), `status and passenger: ${row}`);
+        await call('DriverService', 'ArriveAtPickup', { taxi_id: taxi, order_id: id }, gw);
+        await E.waitForFunction(i => (document.querySelector(`#progress tr[data-order="${i}"]`) || {}).textContent.includes('司机已到达'), id, { timeout: 3000 });
+        await call('DriverService', 'StartTrip', { taxi_id: taxi, order_id: id }, gw);
+        await call('DriverService', 'CompleteTrip', { taxi_id: taxi, order_id: id, fare_cents: '1500', paid_by: 'PAYMENT_METHOD_CASH' }, gw);
+        await E.waitForFunction(i => !document.querySelector(`#progress tr[data-order="${i}"]`), id, { timeout: 3000 });
+      } catch (e) { await finish(id, taxi).catch(() => {}); throw e; }
+      assert(await E.evaluate(() => window.__loadId) === loadId, 'no reload');
+    });
+
+    await test('callback_list_shows_an_unfulfilled_order_and_resolve_in_the_browser_closes_it', async () => {
+      // Every taxi offered the order declines it: after the last offer allowed it is
+      // unfulfilled and goes to the call-back list (as tests/tests/followup.rs makes one).
+      const id = await book('13900000063', at(7, '大渡口区春晖路'), null);
+      let handled = 0, o = null;
+      for (let k = 0; k < 200; k++) {
+        o = await getOrder(id);
+        if (o.status === 'ORDER_STATUS_UNFULFILLED') break;
+        const offers = offerLog.filter(x => x.order === id);
+        while (handled < offers.length) { const x = offers[handled++]; await call('DriverService', 'DeclineOffer', { taxi_id: x.taxi, order_id: id, reason: '测试拒单' }, gw).catch(() => {}); }
+        await sleep(100);
+      }
+      log('declined', handled, 'offers; order', o.status);
+      assert(o.status === 'ORDER_STATUS_UNFULFILLED', `unfulfilled after ${handled} declines: ${o.status}`);
+      await E.click('#nav button[data-view=lists]');
+      const li = `#callbacks li[data-order="${id}"]`;
+      await E.waitForSelector(li, { timeout: 3000 });
+      const text = await E.textContent(li);
+      assert(text.includes('13900000063') && text.includes('春晖路'), `the call-back names the phone and the pickup: ${text}`);
+      const outcome = '已回电，乘客改乘公交';
+      await E.fill(`${li} input`, outcome);
+      await E.click(`${li} button[type=submit]`);
+      await E.waitForSelector(li, { state: 'detached', timeout: 3000 });
+      const stored = (await getOrder(id)).callback_resolution;
+      assert(stored && stored.outcome === outcome && stored.operator_id === 'op3', `resolved in the store: ${JSON.stringify(stored)}`);
+      const open = (await call('DispatchService', 'ListCallbacks', { limit: 500 }, op3)).orders.map(x => x.order_id);
+      assert(!open.includes(id), 'off the call-back list');
+    });
+
+    await E.context().close();
 
     await test('alert_sound_acknowledge_and_escalation', async () => {
       const C = await newPage();
@@ -477,6 +778,63 @@ async function main() {
       results.figures.event_latency_ms = lat;
       log('event latency ms', lat);
       assert(lat.A.p99 <= 1000 && lat.B.p99 <= 1000, `p99 over 1 s: ${JSON.stringify(lat)}`);
+    });
+
+    await test('kpi_page_dispatch_charts_match_GetDispatchStats_older_against_others', async () => {
+      // Trips of an older passenger and of a younger one driven now (so that both groups
+      // have figures even when this test runs alone), then the page against the RPC.
+      await call('HotlineService', 'UpsertCaller', { caller: { phone: '13900000070', name: '郑淑珍', resident_id: residentId('19480808', 31) } }, op3);
+      for (const [i, phone] of [[2, '13900000070'], [3, '13900000071']]) {
+        await trip(await book(phone, { address: `统计路 ${i} 号`, location: { latitude: spots[i].lat, longitude: spots[i].lon, datum: 'DATUM_WGS84' } }, null), []);
+      }
+      const secs = d => d ? Number(d.seconds) + d.nanos / 1e9 : 0;
+      let page = null, stats = null;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const before = await call('DispatchService', 'GetDispatchStats', {}, op3);
+        await A.click('#nav button[data-view=call]');
+        await A.click('#nav button[data-view=kpi]');
+        await A.waitForSelector('#kpi #kpi-times rect[data-kpi]', { timeout: 5000 });
+        await A.waitForSelector('#kpi #kpi-calls table', { timeout: 5000 });
+        page = await A.evaluate(() => ({
+          bars: [...document.querySelectorAll('#kpi-times rect[data-kpi]')].map(r => ({ kpi: r.dataset.kpi, group: r.dataset.group, value: Number(r.dataset.value), width: Number(r.getAttribute('width')) })),
+          labels: [...document.querySelectorAll('#kpi-times text')].map(t => t.textContent),
+          outcomes: Object.fromEntries([...document.querySelectorAll('#kpi-outcomes rect[data-kpi]')].map(r => [r.dataset.kpi, Number(r.dataset.value)])),
+          outcomeText: [...document.querySelectorAll('#kpi-outcomes text')].map(t => t.textContent).join(' '),
+          facts: document.querySelector('#kpi ul').textContent,
+          answer: [...document.querySelectorAll('#kpi-calls tr[data-kpi]')].map(r => r.dataset.kpi),
+        }));
+        stats = await call('DispatchService', 'GetDispatchStats', {}, op3);
+        if (JSON.stringify(before) === JSON.stringify(stats)) break; // nothing moved while the page read them
+        page = null;
+      }
+      assert(page, 'the figures held still long enough to compare');
+      await A.locator('#kpi').screenshot({ path: path.join(SHOTS, 'kpi-dispatch.png') });
+      const want = [];
+      for (const k of ['time_to_assign', 'time_to_pickup']) for (const q of ['median', 'p90']) for (const g of ['elderly', 'others']) {
+        want.push({ kpi: `${k}.${q}`, group: g, value: secs(stats[`${k}_${g}`] && stats[`${k}_${g}`][q]) });
+      }
+      log('GetDispatchStats', JSON.stringify({ assign_e: stats.time_to_assign_elderly, assign_o: stats.time_to_assign_others, fulfilment: stats.fulfilment_rate, unfulfilled: stats.unfulfilled, orders: stats.orders_total, elderly: stats.elderly_orders }));
+      log('page bars', page.bars.map(b => `${b.kpi}/${b.group}=${b.value}`).join(' '));
+      for (const g of ['elderly', 'others']) {
+        for (const k of ['time_to_assign', 'time_to_pickup']) assert(Number(stats[`${k}_${g}`].count) > 0 && secs(stats[`${k}_${g}`].median) > 0, `${k} of ${g} has trips`);
+      }
+      assert(page.bars.length === want.length, `${page.bars.length} bars, ${want.length} figures`);
+      for (const w of want) {
+        const b = page.bars.find(x => x.kpi === w.kpi && x.group === w.group);
+        assert(b && Math.abs(b.value - w.value) < 1e-6, `${w.kpi} ${w.group}: page ${b && b.value}, GetDispatchStats ${w.value}`);
+        const label = `${w.group === 'elderly' ? '老年' : '其他'} ${w.value.toFixed(1)}`;
+        assert(page.labels.includes(label), `the chart reads "${label}"`);
+      }
+      // Bars are drawn to one scale (380 px for the largest figure, or for 1 s if all are shorter).
+      const top = Math.max(1, ...want.map(w => w.value));
+      for (const b of page.bars) assert(Math.abs(b.width - Math.max(1, 380 * b.value / top)) < 0.5, `bar ${b.kpi} ${b.group} to scale: ${b.width} px for ${b.value} s`);
+      assert(Math.abs(page.outcomes.fulfilment_rate - stats.fulfilment_rate) < 1e-9 && page.outcomeText.includes(`${(stats.fulfilment_rate * 100).toFixed(1)}%`), `fulfilment ${page.outcomes.fulfilment_rate} vs ${stats.fulfilment_rate}`);
+      assert(page.outcomes.unfulfilled === Number(stats.unfulfilled) && page.outcomeText.includes(`${stats.unfulfilled} 单`), `call-backs ${page.outcomes.unfulfilled} vs ${stats.unfulfilled}`);
+      assert(page.outcomes.elderly_orders === Number(stats.elderly_orders) && page.outcomeText.includes(`${stats.elderly_orders} / ${stats.orders_total} 单`), `older passengers' orders ${page.outcomes.elderly_orders} vs ${stats.elderly_orders}`);
+      assert(page.facts.includes(`完成 ${stats.completed}，取消 ${stats.cancelled}，未派出 ${stats.unfulfilled}`), `outcome counts: ${page.facts}`);
+      assert(['median', 'p90', 'average', 'answer_rate', 'counts'].every(k => page.answer.includes(k)), `the time-to-answer table: ${page.answer}`);
+      results.figures.kpi_dispatch = { orders: Number(stats.orders_total), elderly: Number(stats.elderly_orders), fulfilment_rate: stats.fulfilment_rate, unfulfilled: Number(stats.unfulfilled),
+        assign_median_s: { elderly: secs(stats.time_to_assign_elderly.median), others: secs(stats.time_to_assign_others.median) } };
     });
 
     await test('map_draws_taxis_on_canvas_pixels', async () => {

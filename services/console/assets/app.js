@@ -26,6 +26,8 @@
     ON_TRIP: '行程中', COMPLETED: '已完成', CANCELLED: '已取消', UNFULFILLED: '未派出',
   };
   const st = s => STATUS[s] || STATUS[String(s).toUpperCase()] || s;
+  // Orders not yet over (a reservation, waiting, offered, on its way or on board).
+  const OPEN = new Set(['ORDER_STATUS_SCHEDULED', 'ORDER_STATUS_PENDING', 'ORDER_STATUS_OFFERED', 'ORDER_STATUS_ACCEPTED', 'ORDER_STATUS_ARRIVED', 'ORDER_STATUS_ON_TRIP']);
   const REASON = {
     ELDERLY_REASON_RESIDENT_ID_AGE: '身份证年龄 60 岁以上', ELDERLY_REASON_OPERATOR_FLAG: '话务员标记',
     ELDERLY_REASON_ONE_KEY_DEVICE: '一键叫车设备',
@@ -243,8 +245,11 @@
     $('#caller-unknown').hidden = data.known;
     const fill = (sel, items, fn, empty) => { const ul = $(sel); ul.replaceChildren(...(items.length ? items.map(fn) : [el('li', { class: 'muted', text: empty })])); };
     fill('#caller-places', c.saved_places || [], p => el('li', {}, `${p.name}：${placeText(p.place)}`), '无');
-    fill('#caller-trips', (data.recent_orders || []).slice(0, 3), o => el('li', {}, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
+    // The last 3 trips: the caller's recent orders (newest first) that are over; an order
+    // still open is shown under 进行中的订单, not as a trip.
     const open = data.active_order ? [data.active_order] : [];
+    const trips = (data.recent_orders || []).filter(o => !OPEN.has(o.status) && !open.some(a => a.order_id === o.order_id)).slice(0, 3);
+    fill('#caller-trips', trips, o => el('li', { 'data-order': o.order_id }, `${timeText(o.create_time)} ${placeText(o.pickup)} → ${placeText(o.dropoff) || '（未填目的地）'} · ${st(o.status)}`), '无');
     fill('#caller-open', open, o => el('li', { 'data-order': o.order_id }, `${o.order_id} · ${st(o.status)}${o.taxi && o.taxi.plate ? ' · ' + o.taxi.plate : ''}${o.privacy_number ? ' · 隐私号 ' + o.privacy_number : ''}${o.privacy_number_unavailable ? ' · 无隐私号：' + o.privacy_number_unavailable : ''}`), '无');
     fill('#caller-contacts', c.care_contacts || [], t => el('li', {}, t), '无');
     if (!keepForm) fillBookingForm();
@@ -310,11 +315,24 @@
       const o = p.order;
       return el('tr', { 'data-order': o.order_id, 'data-status': o.status },
         el('td', { text: o.order_id.slice(0, 8) + '…', title: o.order_id }),
-        el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' , title: REASON[o.elderly_reason] || '老年乘客' }) : null),
+        el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' , title: REASON[o.elderly_reason] || '老年乘客' }) : null,
+          o.elderly ? el('span', { class: 'age', 'data-phone': o.passenger_phone || '', text: ageText(o.passenger_phone) }) : null),
         el('td', { text: placeText(o.pickup) }),
         el('td', { text: ago(dur(p.waiting)) }),
         el('td', {}, el('button', { type: 'button', class: 'assign-btn', text: '指派', 'aria-label': `为 ${o.passenger_name || o.order_id} 指派车辆`, onclick: () => openAssign(o) })));
     }));
+    fillAges();
+  }
+  // An older passenger's age, from the caller registry (LookupCaller: the server derives
+  // it from the resident ID), kept for 10 minutes; the waiting list shows it by the flag.
+  const ages = new Map(); // phone → { age, at }
+  const ageText = phone => { const a = ages.get(phone); return a && a.age ? ` ${a.age} 岁` : ''; };
+  async function fillAges() {
+    const want = [...new Set($$('#waiting .age').map(s => s.dataset.phone).filter(p => p && !(ages.has(p) && Date.now() - ages.get(p).at < 600000)))];
+    await Promise.all(want.map(async (phone) => {
+      try { const r = await rpc('HotlineService/LookupCaller', { phone }); ages.set(phone, { age: r.caller && r.caller.age, at: Date.now() }); } catch (e) { /* shown without */ }
+    }));
+    $$('#waiting .age').forEach(s => { s.textContent = ageText(s.dataset.phone); });
   }
   async function openAssign(o) {
     const panel = $('#assign-panel'); panel.hidden = false;
@@ -520,32 +538,57 @@
   async function loadKpi() {
     let s; try { s = await rpc('DispatchService/GetDispatchStats', {}); } catch (e) { $('#kpi').textContent = e.message; return; }
     const sec = d => d ? parseFloat(d) : 0;
+    const lat = (k, q) => [sec(s[k + '_elderly'] && s[k + '_elderly'][q]), sec(s[k + '_others'] && s[k + '_others'][q])];
+    // [label, older, others, key]: each bar carries its figure (data-kpi, data-group, data-value).
     const rows = [
-      ['派车用时中位数（秒）', sec(s.time_to_assign_elderly && s.time_to_assign_elderly.median), sec(s.time_to_assign_others && s.time_to_assign_others.median)],
-      ['派车用时 P90（秒）', sec(s.time_to_assign_elderly && s.time_to_assign_elderly.p90), sec(s.time_to_assign_others && s.time_to_assign_others.p90)],
-      ['接驾用时中位数（秒）', sec(s.time_to_pickup_elderly && s.time_to_pickup_elderly.median), sec(s.time_to_pickup_others && s.time_to_pickup_others.median)],
-      ['接驾用时 P90（秒）', sec(s.time_to_pickup_elderly && s.time_to_pickup_elderly.p90), sec(s.time_to_pickup_others && s.time_to_pickup_others.p90)],
+      ['派车用时中位数（秒）', ...lat('time_to_assign', 'median'), 'time_to_assign.median'],
+      ['派车用时 P90（秒）', ...lat('time_to_assign', 'p90'), 'time_to_assign.p90'],
+      ['接驾用时中位数（秒）', ...lat('time_to_pickup', 'median'), 'time_to_pickup.median'],
+      ['接驾用时 P90（秒）', ...lat('time_to_pickup', 'p90'), 'time_to_pickup.p90'],
     ];
     const max = Math.max(1, ...rows.flatMap(r => [r[1], r[2]]));
-    const W = 640, rowH = 56, svgNS = 'http://www.w3.org/2000/svg';
-    const svg = document.createElementNS(svgNS, 'svg');
-    svg.setAttribute('viewBox', `0 0 ${W} ${rows.length * rowH + 30}`); svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', '老年乘客与其他乘客的派车与接驾用时');
-    const add = (tag, attrs, text) => { const e = document.createElementNS(svgNS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; svg.append(e); };
+    const W = 640, svgNS = 'http://www.w3.org/2000/svg';
+    const chart = (label, height) => {
+      const svg = document.createElementNS(svgNS, 'svg');
+      svg.setAttribute('viewBox', `0 0 ${W} ${height}`); svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', label);
+      const add = (tag, attrs, text) => { const e = document.createElementNS(svgNS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; svg.append(e); return e; };
+      return [svg, add];
+    };
+    const rowH = 56;
+    const [svg, add] = chart('老年乘客与其他乘客的派车与接驾用时', rows.length * rowH + 30);
+    svg.id = 'kpi-times';
     rows.forEach((r, i) => {
       const y = i * rowH + 10;
       add('text', { x: 0, y: y + 12, class: 'bar-label' }, r[0]);
-      add('rect', { x: 180, y, width: Math.max(1, (W - 260) * r[1] / max), height: 18, fill: '#b35c00' });
+      add('rect', { x: 180, y, width: Math.max(1, (W - 260) * r[1] / max), height: 18, fill: '#b35c00', 'data-kpi': r[3], 'data-group': 'elderly', 'data-value': String(r[1]) });
       add('text', { x: 185 + (W - 260) * r[1] / max, y: y + 14, class: 'bar-label' }, `老年 ${r[1].toFixed(1)}`);
-      add('rect', { x: 180, y: y + 22, width: Math.max(1, (W - 260) * r[2] / max), height: 18, fill: '#12325a' });
+      add('rect', { x: 180, y: y + 22, width: Math.max(1, (W - 260) * r[2] / max), height: 18, fill: '#12325a', 'data-kpi': r[3], 'data-group': 'others', 'data-value': String(r[2]) });
       add('text', { x: 185 + (W - 260) * r[2] / max, y: y + 36, class: 'bar-label' }, `其他 ${r[2].toFixed(1)}`);
     });
+    // Outcomes of today's orders: fulfilment, and the orders left for a call-back.
+    // GetDispatchStats gives these for all orders together (no older/others split).
+    const n = x => Number(x) || 0;
+    const total = n(s.orders_total), rate = n(s.fulfilment_rate), unfulfilled = n(s.unfulfilled), elderlyOrders = n(s.elderly_orders);
+    const ended = Math.max(1, n(s.completed) + n(s.cancelled) + unfulfilled);
+    const outcome = [
+      ['派车成功率', rate * 100, 100, `${(rate * 100).toFixed(1)}%`, 'fulfilment_rate', rate, '#146c2e'],
+      ['待回访（未派出）', unfulfilled, ended, `${unfulfilled} 单`, 'unfulfilled', unfulfilled, '#b3261e'],
+      ['老年乘客订单', elderlyOrders, Math.max(1, total), `${elderlyOrders} / ${total} 单`, 'elderly_orders', elderlyOrders, '#b35c00'],
+    ];
+    const [svg2, add2] = chart('派车成功率、待回访与老年乘客订单（全部订单）', outcome.length * 32 + 10);
+    svg2.id = 'kpi-outcomes';
+    outcome.forEach((r, i) => {
+      const y = i * 32 + 6;
+      add2('text', { x: 0, y: y + 14, class: 'bar-label' }, r[0]);
+      add2('rect', { x: 180, y, width: Math.max(1, (W - 300) * Math.min(1, r[1] / r[2])), height: 18, fill: r[6], 'data-kpi': r[4], 'data-value': String(r[5]) });
+      add2('text', { x: 185 + (W - 300) * Math.min(1, r[1] / r[2]), y: y + 14, class: 'bar-label' }, r[3]);
+    });
     const facts = el('ul', { class: 'plain' },
-      el('li', { text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
-      el('li', { text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),
-      el('li', { text: `待回访 ${s.unfulfilled}；等待派车 ${s.pending}；每单派单次数 ${Number(s.offers_per_order).toFixed(2)}` }),
+      el('li', { 'data-kpi': 'orders', text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
+      el('li', { 'data-kpi': 'outcomes', text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),
+      el('li', { 'data-kpi': 'queue', text: `待回访 ${s.unfulfilled}；等待派车 ${s.pending}；每单派单次数 ${Number(s.offers_per_order).toFixed(2)}` }),
     );
-    $('#kpi').replaceChildren(svg, facts, await callCentreKpi());
+    $('#kpi').replaceChildren(svg, svg2, facts, await callCentreKpi());
   }
 
   // The call queue's figures of today (CallCentreService): time to answer and answer

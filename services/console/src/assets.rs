@@ -51,20 +51,57 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
 
 const INDEX: &str = include_str!("../assets/index.html");
 
-/// The page's content security policy: everything from this server only.
-const CSP: &str = "default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+/// The page's content security policy: everything from this server only. Images may also
+/// be `data:` and `blob:` (Leaflet's and the PMTiles reader's own), and come from the origin
+/// of a configured tile URL; nothing else: no `https:` at large, which would let any
+/// injected image reach any host.
+pub(crate) fn csp(settings: &crate::ConsoleSettings) -> HeaderValue {
+    let mut img = String::from("'self' data: blob:");
+    if let Some(origin) = settings.tiles.as_deref().and_then(tile_origin) {
+        img.push(' ');
+        img.push_str(&origin);
+    }
+    let policy = format!(
+        "default-src 'self'; img-src {img}; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+    })
+}
 
-fn secured(mut resp: Response, cache: &'static str) -> Response {
+/// The CSP source of a tile URL template: `https://tiles.example:8443` of
+/// `https://tiles.example:8443/{z}/{x}/{y}.png`; `https://*.tile.example` for a `{s}`
+/// subdomain; `None` for a path on this server (`'self'` covers it). A host that cannot
+/// be written as a source gives its scheme alone.
+fn tile_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host
+        .strip_prefix("{s}.")
+        .map_or_else(|| host.to_string(), |h| format!("*.{h}"));
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*' | '[' | ']'))
+        && !host[1..].contains('*');
+    Some(if ok {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}:")
+    })
+}
+
+fn secured(mut resp: Response, cache: &'static str, csp: HeaderValue) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     resp
 }
@@ -75,20 +112,55 @@ pub(crate) async fn redirect() -> Redirect {
 }
 
 /// `/console/`: the page.
-pub(crate) async fn index() -> Response {
+pub(crate) async fn index(csp: HeaderValue) -> Response {
     secured(
         ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response(),
         "no-cache",
+        csp,
     )
 }
 
 /// `/console/assets/<path>`.
-pub(crate) async fn file(Path(path): Path<String>) -> Response {
+pub(crate) async fn file(csp: HeaderValue, Path(path): Path<String>) -> Response {
     match FILES.iter().find(|(p, _, _)| *p == path) {
         Some((_, kind, bytes)) => secured(
             ([(header::CONTENT_TYPE, *kind)], *bytes).into_response(),
             "no-cache",
+            csp,
         ),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{csp, tile_origin};
+
+    #[test]
+    fn the_policy_allows_this_server_and_a_configured_tile_origin_only() {
+        let none = crate::ConsoleSettings::default();
+        let p = csp(&none);
+        let p = p.to_str().unwrap();
+        assert!(p.contains("img-src 'self' data: blob:;"), "{p}");
+        assert!(!p.contains("https:"), "{p}");
+        let tiles = crate::ConsoleSettings {
+            tiles: Some("https://tiles.example:8443/{z}/{x}/{y}.png".into()),
+            ..Default::default()
+        };
+        let p = csp(&tiles);
+        assert!(
+            p.to_str()
+                .unwrap()
+                .contains("img-src 'self' data: blob: https://tiles.example:8443;")
+        );
+        assert_eq!(
+            tile_origin("https://{s}.tile.example/{z}/{x}/{y}.png").as_deref(),
+            Some("https://*.tile.example")
+        );
+        assert_eq!(
+            tile_origin("https://t{s}.example/{z}/{x}/{y}.png").as_deref(),
+            Some("https:")
+        );
+        assert_eq!(tile_origin("/tiles/{z}/{x}/{y}.png"), None);
     }
 }

@@ -162,11 +162,16 @@ impl Console {
             .route("/map/place", get(map::place))
             .route("/map/base.pmtiles", get(map::base_pmtiles))
             .with_state(self.shared.clone());
+        let csp = assets::csp(&self.shared.settings);
+        let csp2 = csp.clone();
         Router::new()
             .route("/", get(assets::redirect))
             .route("/console", get(assets::redirect))
-            .route("/console/", get(assets::index))
-            .route("/console/assets/{*path}", get(assets::file))
+            .route("/console/", get(move || assets::index(csp.clone())))
+            .route(
+                "/console/assets/{*path}",
+                get(move |path| assets::file(csp2.clone(), path)),
+            )
             .nest("/console/api", api)
     }
 }
