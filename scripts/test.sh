@@ -7,8 +7,9 @@
 #   cluster  every test again, each test city on a private 3-master
 #            Redis Cluster (TAXI_TEST_REDIS=cluster)
 #   browser  the operators' console in Debian's headless Chromium (tests/browser/):
-#            a real `taxi serve` and a private redis-server; screenshots and figures
-#            in target/console-screenshots/
+#            a real `taxi serve` and a private redis-server; then `taxi demo`'s console
+#            opened with the login it prints; screenshots and figures in
+#            target/console-screenshots/
 # Usage: scripts/test.sh [--plain | --outside | --cluster | --browser]   (none: every tier)
 # Installs redis-server and redis-cli, and for the browser tier Chromium, CJK fonts and
 # the pinned npm packages (npm ci), and for the outside tier python3-venv and the pinned
@@ -62,7 +63,8 @@ tier_browser() {
   scripts/ensure-browser.sh &&
     bin=$(test_build_taxi_bin) && [ -x "$bin" ] &&
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
-    TAXI_BIN="$bin" node tests/browser/console.test.mjs
+    TAXI_BIN="$bin" node tests/browser/console.test.mjs &&
+    TAXI_BIN="$bin" node tests/browser/demo.test.mjs
 }
 
 # One build, no incremental cache: CI builds once from a clean clone, and the cache alone

@@ -42,6 +42,7 @@
 //! their offers; the phone switch classifies calls and takes voice-menu bookings; each
 //! one-key device logs in with its own key.
 
+pub mod alerts;
 pub mod auth;
 pub mod callers;
 pub mod calls;

@@ -97,6 +97,8 @@ pub struct Observed {
     pub privacy_numbers: AtomicU64,
     /// The call centre's calls.
     pub calls: Arc<calls::CallsObserved>,
+    /// The devices' emergency alerts.
+    pub alerts: Arc<crate::alerts::AlertsObserved>,
 }
 
 impl Observed {

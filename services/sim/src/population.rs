@@ -57,6 +57,8 @@ pub struct SimConfig {
     pub devices: usize,
     /// The call centre's simulated calls (none by default).
     pub calls: calls::CallsConfig,
+    /// Emergency alerts from the devices (none by default).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for SimConfig {
@@ -78,6 +80,7 @@ impl Default for SimConfig {
             report_every: Duration::from_secs(2),
             devices: 60,
             calls: calls::CallsConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -352,6 +355,14 @@ impl Sim {
                 .map(|c| (c.phone.clone(), c.elderly))
                 .collect(),
             self.observed.calls.clone(),
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::alerts::run(
+            self.principals.clone(),
+            self.config.alerts,
+            self.config.seed,
+            self.devices.clone(),
+            self.observed.alerts.clone(),
             stop.clone(),
         )));
         match &self.config.plan {

@@ -52,6 +52,8 @@ pub(crate) fn log_path(args: &DemoArgs) -> PathBuf {
 /// short run sees them come back.
 const DEMO_PRIVACY_POOL: &str = "17100000001-17100000200";
 const DEMO_PRIVACY_RELEASE: Duration = Duration::from_secs(20);
+/// The mean time between the demo's emergency alerts (long presses of one-key devices).
+const DEMO_ALERT_EVERY: Duration = Duration::from_secs(20);
 
 /// What the demo saw, for its caller (the smoke test) and the summary.
 #[derive(Debug, Clone)]
@@ -260,6 +262,13 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         speed_factor: args.speed,
         calls: taxi_sim::calls::CallsConfig {
             rate_per_s: args.calls,
+            ..Default::default()
+        },
+        // An older person's emergency every 20 s or so, so a console open on the demo
+        // sees alerts arrive, sound and clear (the simulated desk acknowledges each after
+        // 25 s unless a person at a console took it first, and resolves it 15 s later).
+        alerts: taxi_sim::alerts::AlertsConfig {
+            every: Some(DEMO_ALERT_EVERY),
             ..Default::default()
         },
         ..SimConfig::default()
@@ -538,6 +547,15 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     row(
         "privacy numbers sent to drivers",
         load(&obs.privacy_numbers).to_string(),
+    );
+    row(
+        "emergency alerts raised / acknowledged / resolved",
+        format!(
+            "{} / {} / {}",
+            load(&obs.alerts.raised),
+            load(&obs.alerts.acknowledged),
+            load(&obs.alerts.resolved)
+        ),
     );
 
     std::fs::create_dir_all(&args.out)
