@@ -798,7 +798,7 @@ async function main() {
         page = await A.evaluate(() => ({
           bars: [...document.querySelectorAll('#kpi-times rect[data-kpi]')].map(r => ({ kpi: r.dataset.kpi, group: r.dataset.group, value: Number(r.dataset.value), width: Number(r.getAttribute('width')) })),
           labels: [...document.querySelectorAll('#kpi-times text')].map(t => t.textContent),
-          outcomes: Object.fromEntries([...document.querySelectorAll('#kpi-outcomes rect[data-kpi]')].map(r => [r.dataset.kpi, Number(r.dataset.value)])),
+          outcomes: Object.fromEntries([...document.querySelectorAll('#kpi-outcomes rect[data-kpi]')].map(r => [r.dataset.group ? `${r.dataset.kpi}.${r.dataset.group}` : r.dataset.kpi, Number(r.dataset.value)])),
           outcomeText: [...document.querySelectorAll('#kpi-outcomes text')].map(t => t.textContent).join(' '),
           facts: document.querySelector('#kpi ul').textContent,
           answer: [...document.querySelectorAll('#kpi-calls tr[data-kpi]')].map(r => r.dataset.kpi),
@@ -828,8 +828,13 @@ async function main() {
       // Bars are drawn to one scale (380 px for the largest figure, or for 1 s if all are shorter).
       const top = Math.max(1, ...want.map(w => w.value));
       for (const b of page.bars) assert(Math.abs(b.width - Math.max(1, 380 * b.value / top)) < 0.5, `bar ${b.kpi} ${b.group} to scale: ${b.width} px for ${b.value} s`);
-      assert(Math.abs(page.outcomes.fulfilment_rate - stats.fulfilment_rate) < 1e-9 && page.outcomeText.includes(`${(stats.fulfilment_rate * 100).toFixed(1)}%`), `fulfilment ${page.outcomes.fulfilment_rate} vs ${stats.fulfilment_rate}`);
-      assert(page.outcomes.unfulfilled === Number(stats.unfulfilled) && page.outcomeText.includes(`${stats.unfulfilled} 单`), `call-backs ${page.outcomes.unfulfilled} vs ${stats.unfulfilled}`);
+      // Fulfilment and call-backs, older passengers against others (GetDispatchStats' split).
+      for (const [g, who] of [['elderly', '老年'], ['others', '其他']]) {
+        const rate = Number(stats[`fulfilment_rate_${g}`]), left = Number(stats[`unfulfilled_${g}`]);
+        assert(Math.abs(page.outcomes[`fulfilment_rate.${g}`] - rate) < 1e-9 && page.outcomeText.includes(`${who} ${(rate * 100).toFixed(1)}%`), `fulfilment of ${g}: page ${page.outcomes[`fulfilment_rate.${g}`]} vs ${rate}`);
+        assert(page.outcomes[`unfulfilled.${g}`] === left && page.outcomeText.includes(`${who} ${left} 单`), `call-backs of ${g}: page ${page.outcomes[`unfulfilled.${g}`]} vs ${left}`);
+      }
+      assert(Number(stats.unfulfilled_elderly) + Number(stats.unfulfilled_others) === Number(stats.unfulfilled), 'the call-backs split adds up');
       assert(page.outcomes.elderly_orders === Number(stats.elderly_orders) && page.outcomeText.includes(`${stats.elderly_orders} / ${stats.orders_total} 单`), `older passengers' orders ${page.outcomes.elderly_orders} vs ${stats.elderly_orders}`);
       assert(page.facts.includes(`完成 ${stats.completed}，取消 ${stats.cancelled}，未派出 ${stats.unfulfilled}`), `outcome counts: ${page.facts}`);
       assert(['median', 'p90', 'average', 'answer_rate', 'counts'].every(k => page.answer.includes(k)), `the time-to-answer table: ${page.answer}`);

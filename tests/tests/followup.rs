@@ -290,3 +290,39 @@ async fn an_operator_resolves_an_alert_open_or_acknowledged() {
         .unwrap();
     assert_eq!(still.state, pb::AlertState::Open as i32, "nothing stored");
 }
+
+/// The KPIs' fulfilment and call-backs, older passengers against others (the console's
+/// KPI page draws them): each order counts under its own kind only.
+#[tokio::test]
+async fn fulfilment_and_call_backs_are_counted_for_older_passengers_and_others_apart() {
+    let city = TestCity::start_with(quick_give_up()).await;
+    elderly_caller(&city, "13800000071").await;
+    let older = unfulfilled(&city, "13800000071").await;
+    assert!(older.elderly, "{older:?}");
+    unfulfilled(&city, "13800000072").await;
+    // Then a taxi: an ordinary passenger's order gets it.
+    let mut taxi = driver_at(&city, "渝A07101", north_of_centre(200.0)).await;
+    let order = book_at(&city, "13800000073", north_of_centre(0.0)).await;
+    let offer = taxi.offer(3 * S).await;
+    assert_eq!(offer.order_id, order.order_id);
+    city.driver()
+        .accept_offer(pb::AcceptOfferRequest {
+            taxi_id: taxi.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+        })
+        .await
+        .unwrap();
+    let s = city
+        .dispatch()
+        .get_dispatch_stats(pb::GetDispatchStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (s.unfulfilled, s.unfulfilled_elderly, s.unfulfilled_others),
+        (2, 1, 1)
+    );
+    assert!((s.fulfilment_rate - 1.0 / 3.0).abs() < 1e-9, "{s:?}");
+    assert!(s.fulfilment_rate_elderly.abs() < 1e-9, "{s:?}");
+    assert!((s.fulfilment_rate_others - 0.5).abs() < 1e-9, "{s:?}");
+}

@@ -565,24 +565,35 @@
       add('rect', { x: 180, y: y + 22, width: Math.max(1, (W - 260) * r[2] / max), height: 18, fill: '#12325a', 'data-kpi': r[3], 'data-group': 'others', 'data-value': String(r[2]) });
       add('text', { x: 185 + (W - 260) * r[2] / max, y: y + 36, class: 'bar-label' }, `其他 ${r[2].toFixed(1)}`);
     });
-    // Outcomes of today's orders: fulfilment, and the orders left for a call-back.
-    // GetDispatchStats gives these for all orders together (no older/others split).
+    // Outcomes of today's orders, older passengers against others: fulfilment, and the
+    // orders left for a call-back; then older passengers' share of the orders.
     const n = x => Number(x) || 0;
-    const total = n(s.orders_total), rate = n(s.fulfilment_rate), unfulfilled = n(s.unfulfilled), elderlyOrders = n(s.elderly_orders);
-    const ended = Math.max(1, n(s.completed) + n(s.cancelled) + unfulfilled);
+    const total = n(s.orders_total), elderlyOrders = n(s.elderly_orders);
+    const pct = x => `${(x * 100).toFixed(1)}%`;
+    const ue = n(s.unfulfilled_elderly), uo = n(s.unfulfilled_others);
+    // [label, [older value, text], [others value, text], scale, key]
     const outcome = [
-      ['派车成功率', rate * 100, 100, `${(rate * 100).toFixed(1)}%`, 'fulfilment_rate', rate, '#146c2e'],
-      ['待回访（未派出）', unfulfilled, ended, `${unfulfilled} 单`, 'unfulfilled', unfulfilled, '#b3261e'],
-      ['老年乘客订单', elderlyOrders, Math.max(1, total), `${elderlyOrders} / ${total} 单`, 'elderly_orders', elderlyOrders, '#b35c00'],
+      ['派车成功率', [n(s.fulfilment_rate_elderly), pct(n(s.fulfilment_rate_elderly))], [n(s.fulfilment_rate_others), pct(n(s.fulfilment_rate_others))], 1, 'fulfilment_rate'],
+      ['待回访（未派出）', [ue, `${ue} 单`], [uo, `${uo} 单`], Math.max(1, ue, uo), 'unfulfilled'],
     ];
-    const [svg2, add2] = chart('派车成功率、待回访与老年乘客订单（全部订单）', outcome.length * 32 + 10);
+    const [svg2, add2] = chart('老年乘客与其他乘客的派车成功率与待回访，及老年乘客订单', outcome.length * rowH + 42);
     svg2.id = 'kpi-outcomes';
+    const bar = (y, [v, text], scale, kpi, group, fill, who) => {
+      const w = (W - 300) * Math.min(1, v / scale);
+      add2('rect', { x: 180, y, width: Math.max(1, w), height: 18, fill, 'data-kpi': kpi, 'data-group': group, 'data-value': String(v) });
+      add2('text', { x: 185 + w, y: y + 14, class: 'bar-label' }, `${who} ${text}`);
+    };
     outcome.forEach((r, i) => {
-      const y = i * 32 + 6;
-      add2('text', { x: 0, y: y + 14, class: 'bar-label' }, r[0]);
-      add2('rect', { x: 180, y, width: Math.max(1, (W - 300) * Math.min(1, r[1] / r[2])), height: 18, fill: r[6], 'data-kpi': r[4], 'data-value': String(r[5]) });
-      add2('text', { x: 185 + (W - 300) * Math.min(1, r[1] / r[2]), y: y + 14, class: 'bar-label' }, r[3]);
+      const y = i * rowH + 10;
+      add2('text', { x: 0, y: y + 12, class: 'bar-label' }, r[0]);
+      bar(y, r[1], r[3], r[4], 'elderly', '#b35c00', '老年');
+      bar(y + 22, r[2], r[3], r[4], 'others', '#12325a', '其他');
     });
+    const y3 = outcome.length * rowH + 10;
+    add2('text', { x: 0, y: y3 + 14, class: 'bar-label' }, '老年乘客订单');
+    const share = (W - 300) * Math.min(1, elderlyOrders / Math.max(1, total));
+    add2('rect', { x: 180, y: y3, width: Math.max(1, share), height: 18, fill: '#b35c00', 'data-kpi': 'elderly_orders', 'data-value': String(elderlyOrders) });
+    add2('text', { x: 185 + share, y: y3 + 14, class: 'bar-label' }, `${elderlyOrders} / ${total} 单`);
     const facts = el('ul', { class: 'plain' },
       el('li', { 'data-kpi': 'orders', text: `今日订单 ${s.orders_total}，其中老年乘客 ${s.elderly_orders}（${(s.elderly_share * 100).toFixed(1)}%）` }),
       el('li', { 'data-kpi': 'outcomes', text: `派车成功率 ${(s.fulfilment_rate * 100).toFixed(1)}%（完成 ${s.completed}，取消 ${s.cancelled}，未派出 ${s.unfulfilled}）` }),

@@ -274,6 +274,14 @@ impl Dispatch {
         let (total, elderly, assigned, unfulfilled) =
             (c.total, c.elderly, c.assigned, c.unfulfilled);
         let dispatched = assigned + unfulfilled;
+        let rate = |assigned: u64, unfulfilled: u64| match assigned + unfulfilled {
+            0 => 0.0,
+            n => assigned as f64 / n as f64,
+        };
+        let (e_assigned, e_unfulfilled) = (
+            c.elderly_assigned.min(assigned),
+            c.elderly_unfulfilled.min(unfulfilled),
+        );
         let waiting = self.store.waiting_count().await?;
         let taxis = self.store.taxi_state_counts().await?;
         let privacy = self.store.privacy_stats().await?;
@@ -307,11 +315,11 @@ impl Dispatch {
             completed: c.completed,
             cancelled: c.cancelled,
             unfulfilled,
-            fulfilment_rate: if dispatched == 0 {
-                0.0
-            } else {
-                assigned as f64 / dispatched as f64
-            },
+            fulfilment_rate: rate(assigned, unfulfilled),
+            fulfilment_rate_elderly: rate(e_assigned, e_unfulfilled),
+            fulfilment_rate_others: rate(assigned - e_assigned, unfulfilled - e_unfulfilled),
+            unfulfilled_elderly: e_unfulfilled,
+            unfulfilled_others: unfulfilled - e_unfulfilled,
             offers_per_order: if dispatched == 0 {
                 0.0
             } else {

@@ -158,6 +158,10 @@ pub struct Counters {
     pub cancelled: u64,
     /// Orders given up (no taxi).
     pub unfulfilled: u64,
+    /// Older passengers' orders that got a taxi (of `assigned`).
+    pub elderly_assigned: u64,
+    /// Older passengers' orders given up (of `unfulfilled`).
+    pub elderly_unfulfilled: u64,
     /// Offers made.
     pub offers: u64,
     /// Walk-up rides at taxi stands (`stand_board.lua`, and a queued taxi's street hail).
@@ -250,6 +254,11 @@ type StatsRows = (HashMap<String, u64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
 /// The counter of orders that reached `status` (`lib.lua`'s `count`).
 fn status_counter(status: OrderStatus) -> String {
     format!("n:{}", status.code())
+}
+
+/// The counter of older passengers' orders that reached `status` (`lib.lua`'s `count`).
+fn elderly_counter(status: OrderStatus) -> String {
+    format!("n:{}:e", status.code())
 }
 
 fn answer(reply: AnswerReply, order: &str) -> Result<(), StoreError> {
@@ -851,6 +860,8 @@ impl Store {
             completed: get(&status_counter(OrderStatus::Completed)),
             cancelled: get(&status_counter(OrderStatus::Cancelled)),
             unfulfilled: get(&status_counter(OrderStatus::Unfulfilled)),
+            elderly_assigned: get(&elderly_counter(OrderStatus::Accepted)),
+            elderly_unfulfilled: get(&elderly_counter(OrderStatus::Unfulfilled)),
             offers: get("offers"),
             stand_rides: get("stand_rides"),
             stand_offers: get("stand_offers"),

@@ -52,7 +52,7 @@
 //! | `{c}:orders:ended` | zset | finished orders (completed, cancelled, unfulfilled with the call-back resolved) by when they finished (ms): the retention pass deletes them, with their side keys and history entry, once older than the retention |
 //! | `{c}:dispatch:wakeup` | list | order ids that wake blocked dispatch workers (a hint of the queue's head) |
 //! | `{c}:drivers:feed` | stream | every notice for a driver stream, in order (`taxi`, `n` = JSON); the stream id is the notice's sequence id; capped at `StoreConfig::feed_len` entries (see `feed.rs`) |
-//! | `{c}:stats` | hash | KPI counters |
+//! | `{c}:stats` | hash | KPI counters: `total`, `elderly`, `ch:<channel>`, `n:<status>` (orders that reached it) and `n:<status>:e` (older passengers' of them), `offers`, ... |
 //! | `{c}:stats:assign:<e\|o>`, `{c}:stats:pickup:<e\|o>` | lists | recent times to assign and to pickup (older passengers, others) |
 //! | `{c}:cc:calls` | hash | call id → the call's record (JSON: state, number, older caller, needs, seat, times, call-back); ended ones are dropped a day after (`callcentre.lua`) |
 //! | `{c}:cc:seats` | hash | seat id (the operator's account) → the seat's record (JSON: state, skills, call, idle since) |

@@ -28,7 +28,7 @@ set_taxi_state(taxi, TAXI.manual_assign.to)
 -- ahead) is due at the pickup, not now.
 local due_from = math.max(NOW, tonumber(redis.call('HGET', order_key, 'pickup_ms')) or NOW)
 redis.call('ZADD', K.watch, due_from + tonumber(arrive_within), id)
-count(ORDER.manual_assign.to)
+count(ORDER.manual_assign.to, order_key)
 local waited = NOW - tonumber(redis.call('HGET', order_key, 'release_ms'))
 local took = nil
 if waited >= 0 then took = sample(ASSIGN, order_key, waited) end

@@ -21,9 +21,15 @@ local function audit(kind, ...)
   redis.call('XADD', K.events, '*', 'type', kind, 'ts', NOW, ...)
 end
 
--- Counts an order reaching `status` (the KPI counters).
-local function count(status, by)
+-- Counts the order at `order_key` reaching `status` (the KPI counters): all orders, and
+-- older passengers' again under `n:<status>:e` (an elderly reason is set), so the KPIs
+-- compare older passengers with the others.
+local function count(status, order_key, by)
   redis.call('HINCRBY', K.stats, 'n:' .. status, by or 1)
+  local reason = redis.call('HGET', order_key, 'reason')
+  if reason and reason ~= '' then
+    redis.call('HINCRBY', K.stats, 'n:' .. status .. ':e', by or 1)
+  end
 end
 
 -- Tells driver streams: one JSON notice appended to the city's driver feed, in the same

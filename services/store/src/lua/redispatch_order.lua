@@ -40,7 +40,7 @@ redis.call('HINCRBY', order_key, 'redispatched', 1)
 audit(ORDER.redispatch.audit, 'order', id, 'taxi', taxi, 'from', status, 'to', ORDER.redispatch.to,
   'by', operator, 'reason', why)
 -- The order no longer has a taxi: the KPI of orders that got one takes it back.
-count(ORDER.accept.to, -1)
+count(ORDER.accept.to, order_key, -1)
 redis.call('ZADD', K.pending, o[4] or NOW, id)
 wake(id)
 return reply('done', {from = status, taxi = taxi, state = state})

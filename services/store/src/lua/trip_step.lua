@@ -26,7 +26,7 @@ if event == ORDER.complete then
   redis.call('HDEL', K.torders, taxi)
   redis.call('ZREM', caller_active, id)
   redis.call('ZADD', K.ended, NOW, id)
-  count(event.to)
+  count(event.to, order_key)
 end
 -- The watchdog: off its lists (the trip moved on); an arrived taxi has a new deadline.
 unwatch(id)
