@@ -690,7 +690,7 @@ async function main() {
         const plate = taxis.find(t => t.id === taxi).plate;
         log('in-progress row', row, `${ms} ms after the accept`);
         results.figures.in_progress_row_ms = ms;
-        assert(row.includes(taxi) || row.includes(plate), `the row names its taxi (${taxi} / ${plate}): ${row}`);
+        assert(row.includes(plate), `the row names its taxi by plate (${taxi} / ${plate}): ${row}`);
         assert(row.includes('司机已接单') && row.includes('测试乘客'), `status and passenger: ${row}`);
         await call('DriverService', 'ArriveAtPickup', { taxi_id: taxi, order_id: id }, gw);
         await E.waitForFunction(i => (document.querySelector(`#progress tr[data-order="${i}"]`) || {}).textContent.includes('司机已到达'), id, { timeout: 3000 });

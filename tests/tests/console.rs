@@ -512,3 +512,48 @@ async fn a_page_resuming_from_a_trimmed_id_is_told_to_reload_and_goes_on_from_th
     let change = feed.next_named("change", wait).await.expect("a new change");
     assert!(change.data.contains(&taxi.taxi_id), "{change:?}");
 }
+
+/// The in-progress list over HTTP: an order a taxi accepted, with the taxi's id and plate
+/// (what an operator reads out); an order nobody holds is not in it.
+#[tokio::test]
+async fn orders_in_progress_carry_their_taxi_and_its_plate() {
+    let city = TestCity::start_with(fast_config()).await;
+    let cookie = format!(
+        "{}={}",
+        taxi_console::session::ACCESS_COOKIE,
+        city.principals.supervisor
+    );
+    let mut taxi = driver_at(&city, "渝A61001", north_of_centre(200.0)).await;
+    let order = book_at(&city, "13800000095", north_of_centre(0.0)).await;
+    let offer = taxi.offer(Duration::from_secs(3)).await;
+    assert_eq!(offer.order_id, order.order_id);
+    let list = |city: &TestCity| {
+        let (addr, cookie) = (city.server.addr, cookie.clone());
+        async move {
+            let got = http1::get(addr, "/console/api/in-progress", &[("Cookie", &cookie)]).await;
+            assert_eq!(got.status, 200);
+            got.json()
+        }
+    };
+    city.driver()
+        .accept_offer(pb::AcceptOfferRequest {
+            taxi_id: taxi.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+        })
+        .await
+        .unwrap();
+    let rows = list(&city).await;
+    let rows = rows.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["order_id"], order.order_id.as_str());
+    assert_eq!(rows[0]["status"], "accepted");
+    assert_eq!(rows[0]["taxi_id"], taxi.taxi_id.as_str());
+    assert_eq!(rows[0]["plate"], "渝A61001");
+    // (drive_trip accepts again: a retried accept is answered as done.)
+    drive_trip(&city, &taxi.taxi_id, &order.order_id).await;
+    assert_eq!(
+        list(&city).await.as_array().unwrap().len(),
+        0,
+        "a finished trip leaves it"
+    );
+}

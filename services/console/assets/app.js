@@ -368,7 +368,7 @@
     $('#progress tbody').replaceChildren(...r.map(o => el('tr', { 'data-order': o.order_id, 'data-status': o.status },
       el('td', { text: o.order_id.slice(0, 8) + '…', title: o.order_id }),
       el('td', {}, o.passenger_name || '—', o.elderly ? el('span', { class: 'badge elderly', text: '老' }) : null),
-      el('td', { text: st(o.status) }), el('td', { text: o.taxi_id }))));
+      el('td', { text: st(o.status) }), el('td', { text: o.plate || o.taxi_id, title: o.taxi_id, 'data-taxi': o.taxi_id }))));
   }
   async function loadCallbacks() {
     let r; try { r = await rpc('DispatchService/ListCallbacks', { limit: 100 }); } catch (e) { return; }

@@ -389,6 +389,8 @@ pub(crate) struct InProgress {
     passenger_name: String,
     elderly: bool,
     taxi_id: String,
+    /// The taxi's plate: what an operator reads out.
+    plate: String,
     pickup_address: String,
     create_ms: i64,
     update_ms: i64,
@@ -407,15 +409,26 @@ pub(crate) async fn in_progress(
         .orders_in_progress(200)
         .await
         .map_err(|e| ApiError::new(tonic::Code::Unavailable, e.to_string()))?;
+    let taxis: Vec<String> = orders
+        .iter()
+        .map(|(taxi, o)| o.taxi.clone().unwrap_or_else(|| taxi.clone()))
+        .collect();
+    let plates = shared
+        .store
+        .plates_of(&taxis)
+        .await
+        .map_err(|e| ApiError::new(tonic::Code::Unavailable, e.to_string()))?;
     Ok(Json(
         orders
             .into_iter()
-            .map(|(taxi, o)| InProgress {
+            .zip(taxis.into_iter().zip(plates))
+            .map(|((_, o), (taxi_id, plate))| InProgress {
                 order_id: o.id,
                 status: o.status.code(),
                 passenger_name: o.name,
                 elderly: o.elderly.is_some(),
-                taxi_id: o.taxi.unwrap_or(taxi),
+                taxi_id,
+                plate,
                 pickup_address: o.pickup.address,
                 create_ms: o.created_ms,
                 update_ms: o.updated_ms,

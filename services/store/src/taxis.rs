@@ -193,6 +193,20 @@ impl Store {
         }
     }
 
+    /// The plates of `ids`, in one round trip (a taxi without a record: an empty plate).
+    pub async fn plates_of(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(self.keys.taxi(id), "plate");
+        }
+        let mut conn = self.conn.clone();
+        let plates: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(plates.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     /// One taxi with its state, order and last position, in one round trip.
     pub async fn get_taxi(&self, id: &str) -> Result<TaxiRecord, StoreError> {
         let k = &self.keys;
