@@ -95,6 +95,15 @@ impl Reach {
         }
     }
 
+    /// How a call went: only a Redis that did not answer is an outage. A refusal or a bad
+    /// record is Redis answering (counting it would pause every give-up clock for nothing).
+    fn observe<T>(&self, r: &Result<T, taxi_store::StoreError>, now_ms: i64) {
+        match r {
+            Err(taxi_store::StoreError::Unavailable(_)) => self.failed(),
+            _ => self.answered(now_ms),
+        }
+    }
+
     /// A call failed.
     fn failed(&self) {
         if !self.down.swap(true, Ordering::AcqRel) {
@@ -165,11 +174,8 @@ impl Engine {
     }
 
     /// Notes how a call to Redis went.
-    fn note<T, E>(&self, r: &Result<T, E>) {
-        match r {
-            Ok(_) => self.reach.answered(self.store.now_ms()),
-            Err(_) => self.reach.failed(),
-        }
+    fn note<T>(&self, r: &Result<T, taxi_store::StoreError>) {
+        self.reach.observe(r, self.store.now_ms());
     }
 
     /// Runs the workers and the sweeper until `shutdown`.
@@ -429,4 +435,30 @@ const SWEEP_BATCH: usize = 500;
 fn unfulfilled() {
     metrics::counter!(taxi_metrics::ORDERS_ENDED, taxi_metrics::label::OUTCOME => "unfulfilled")
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reach;
+    use std::sync::atomic::Ordering;
+    use taxi_store::StoreError;
+
+    #[test]
+    fn only_a_redis_that_does_not_answer_is_an_outage() {
+        let reach = Reach::default();
+        reach.observe(&Ok::<(), StoreError>(()), 1_000);
+        for answered in [
+            StoreError::Internal("a bad record".into()),
+            StoreError::OfferGone { status: None },
+        ] {
+            reach.observe(&Err::<(), _>(answered), 2_000);
+            assert!(!reach.down.load(Ordering::Acquire));
+        }
+        assert_eq!(reach.last_ok_ms.load(Ordering::Acquire), 2_000);
+        reach.observe(&Err::<(), _>(StoreError::Unavailable("gone".into())), 3_000);
+        assert!(reach.down.load(Ordering::Acquire));
+        // The outage began at the last answer: later answers do not move it until recorded.
+        reach.observe(&Ok::<(), StoreError>(()), 4_000);
+        assert_eq!(reach.last_ok_ms.load(Ordering::Acquire), 2_000);
+    }
 }
