@@ -42,6 +42,18 @@ pub struct Header {
     pub package: Option<Package>,
 }
 
+/// A terminal's phone number as the gateway keys it: 1 to 20 digits, without leading zeros
+/// (what a header's BCD field pads with); `None` when it is not that.
+pub fn terminal_phone(digits: &str) -> Option<String> {
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match digits.trim_start_matches('0') {
+        "" => "0".to_string(),
+        d => d.to_string(),
+    })
+}
+
 impl Header {
     /// A 2019 header.
     pub fn new(id: u16, phone: &str, serial: u16) -> Self {
@@ -77,10 +89,7 @@ impl Header {
             r.bytes(phone_len, "header: phone number")?,
             "header: phone number",
         )?;
-        let phone = match digits.trim_start_matches('0') {
-            "" => "0".to_string(),
-            d => d.to_string(),
-        };
+        let phone = terminal_phone(&digits).unwrap_or(digits);
         let serial = r.u16("header: serial number")?;
         let package = if props & PACKAGE_BIT != 0 {
             let total = r.u16("header: package count")?;

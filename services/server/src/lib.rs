@@ -71,6 +71,10 @@ pub enum Role {
     /// `taxi.v1.NotificationService` (dead letters) and the notifications outbox's sender
     /// workers (`taxi-notify`).
     Notify,
+    /// The in-car terminal gateway (JT/T 808 over TCP, `taxi-terminal`) on
+    /// [`ServerConfig::terminal_listen`]. Named on its own (`terminal-gateway`): `all`
+    /// does not open its port.
+    TerminalGateway,
 }
 
 impl Role {
@@ -104,6 +108,8 @@ impl Role {
             Role::Notify => {
                 <NotificationServiceServer<taxi_notify::Notifications> as NamedService>::NAME
             }
+            // Health only: the gateway speaks JT/T 808 on a port of its own.
+            Role::TerminalGateway => "taxi.terminal",
         }
     }
 }
@@ -111,7 +117,7 @@ impl Role {
 /// A `--role` value that is not one of ours.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch, callcentre, console or notify"
+    "unknown role `{0}`; expected all, fleet, driver, hotline, onekey, dispatch, callcentre, console, notify or terminal-gateway"
 )]
 pub struct UnknownRole(String);
 
@@ -129,6 +135,7 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
             "callcentre" | "call-centre" => &[Role::CallCentre],
             "console" => &[Role::Console],
             "notify" => &[Role::Notify],
+            "terminal-gateway" | "terminal" => &[Role::TerminalGateway],
             _ => return Err(UnknownRole(part.to_string())),
         };
         for r in add {
@@ -192,6 +199,10 @@ pub struct ServerConfig {
     /// serves none (the library's default: tests and the demo opt in; `taxi serve`'s
     /// default is `127.0.0.1:9464`).
     pub metrics: Option<metrics::MetricsEndpoint>,
+    /// Where the terminal gateway listens (with [`Role::TerminalGateway`]).
+    pub terminal_listen: SocketAddr,
+    /// How long a silent terminal's session lives.
+    pub terminal_idle: Duration,
 }
 
 /// Whether calls are authenticated.
@@ -224,9 +235,14 @@ impl Default for ServerConfig {
             notify: taxi_notify::NotifySettings::default(),
             privacy: taxi_privacy::PrivacySettings::default(),
             metrics: None,
+            terminal_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TERMINAL_PORT)),
+            terminal_idle: taxi_terminal::DEFAULT_IDLE,
         }
     }
 }
+
+/// The terminal gateway's default port (JT/T 808 has none of its own; 7808 names it).
+pub const DEFAULT_TERMINAL_PORT: u16 = 7808;
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +271,9 @@ pub enum ServeError {
     /// The metrics recorder could not be installed (another recorder was first).
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The terminal gateway's port could not be opened.
+    #[error("--terminal-listen / TAXI_TERMINAL_LISTEN {0}: {1}")]
+    Terminal(SocketAddr, std::io::Error),
 }
 
 /// The privacy-number worker `settings` ask for, its consumer group made (so no
@@ -439,6 +458,19 @@ pub async fn run(
                 .into_server()
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         );
+    }
+    if has(Role::TerminalGateway) {
+        let gateway = taxi_terminal::Gateway::new(
+            store.clone(),
+            Arc::new(config.settings.clone()),
+            config.terminal_idle,
+        );
+        let (at, task) = gateway
+            .bind(config.terminal_listen, shutdown.clone())
+            .await
+            .map_err(|e| ServeError::Terminal(config.terminal_listen, e))?;
+        tracing::info!(%at, "in-car terminal gateway (JT/T 808)");
+        background.push(task);
     }
     if has(Role::Notify) {
         background.extend(
@@ -747,6 +779,12 @@ mod tests {
             vec![Role::Fleet, Role::Driver]
         );
         assert_eq!(parse_roles("onekey,onekey").unwrap(), vec![Role::OneKey]);
+        // The terminal gateway opens a port of its own: named, never implied by `all`.
+        assert!(!Role::ALL.contains(&Role::TerminalGateway));
+        assert_eq!(
+            parse_roles("all,terminal-gateway").unwrap().last(),
+            Some(&Role::TerminalGateway)
+        );
         assert!(
             parse_roles("taxi")
                 .unwrap_err()

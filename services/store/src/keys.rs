@@ -10,6 +10,8 @@
 //! |---|---|---|
 //! | `{c}:taxi:<id>` | hash | plate, driver, phone (the driver's, if given: never shown to passengers), color, wc (0/1), tags (csv), reg (ms) |
 //! | `{c}:taxis:plates` | hash | plate → taxi id (uniqueness) |
+//! | `{c}:terminals` | hash | in-car terminal phone number (JT/T 808) → its taxi id; the taxi's hash holds `terminal` back |
+//! | `{c}:terminals:auth` | hash | terminal phone number → `<salt>:<hash>` of the authentication code its last registration got |
 //! | `{c}:taxis:state` | hash | taxi id → state code (`off`, `free`, ...) |
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
 //! | `{c}:taxis:free` | geo | FREE taxis at their last position: the only index searched for matching |
@@ -100,6 +102,10 @@ pub struct Keys {
     block: Vec<String>,
     /// `{c}:taxis:plates`.
     pub plates: String,
+    /// `{c}:terminals`: an in-car terminal's phone number → its taxi.
+    pub terminals: String,
+    /// `{c}:terminals:auth`: a terminal's phone number → the hash of its authentication code.
+    pub terminal_auth: String,
     /// `{c}:taxis:state`.
     pub taxi_states: String,
     /// `{c}:taxis:order`.
@@ -228,6 +234,8 @@ impl Keys {
         let k = |s: &str| format!("{prefix}:{s}");
         let mut keys = Self {
             plates: k("taxis:plates"),
+            terminals: k("terminals"),
+            terminal_auth: k("terminals:auth"),
             taxi_states: k("taxis:state"),
             taxi_orders: k("taxis:order"),
             free: k("taxis:free"),

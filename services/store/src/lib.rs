@@ -78,6 +78,7 @@ mod scripts;
 pub mod stands;
 mod streams;
 pub mod taxis;
+pub mod terminals;
 
 pub use conn::{Target, redact};
 pub use error::{Entity, StoreError};

@@ -68,6 +68,17 @@ enum AdminCommand {
         #[arg(long)]
         role: String,
     },
+    /// Bind an in-car terminal (JT/T 808) to a taxi by the terminal's SIM phone number: it
+    /// may then register and authenticate at the terminal gateway as that taxi. A taxi
+    /// has one terminal (binding another replaces it).
+    BindTerminal {
+        /// The taxi's id.
+        #[arg(long)]
+        taxi_id: String,
+        /// The terminal's phone number (digits, as its header carries it).
+        #[arg(long)]
+        phone: String,
+    },
     /// Register and sign on COUNT taxis (plates PREFIX00000, PREFIX00001, ...) through the
     /// store's scripts, 256 at a time, and print their ids, one a line. Person-made
     /// registrations go through FleetService (audited one by one); this is for load tests
@@ -142,6 +153,24 @@ pub(crate) fn run(args: AdminArgs) -> ExitCode {
                         )))));
                     }
                     add_taxis(&store, count, &prefix).await
+                }
+                AdminCommand::BindTerminal { taxi_id, phone } => {
+                    let Some(phone) = taxi_jtt808::header::terminal_phone(phone.trim()) else {
+                        return Ok(outcome(Err(Refusal::Input(format!(
+                            "--phone: `{phone}` is not 1 to 20 digits"
+                        )))));
+                    };
+                    match store.bind_terminal(taxi_id.trim(), &phone).await {
+                        Ok(()) => {
+                            eprintln!(
+                                "terminal {phone} is bound to taxi {taxi_id} in city {}",
+                                store.city()
+                            );
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Err(e @ taxi_store::StoreError::Unavailable(_)) => Err(e.into()),
+                        Err(e) => Ok(outcome(Err(Refusal::Input(e.to_string())))),
+                    }
                 }
                 AdminCommand::CreateServiceKey { name, role } => {
                     let made = match service_role(&role) {

@@ -104,6 +104,11 @@ pub(crate) const ENV_METRICS_ADDR: &str = "TAXI_METRICS_ADDR";
 /// The default metrics address: loopback, the port registered for Prometheus exporters
 /// that OpenTelemetry's uses too, so a first `taxi serve` can be scraped locally.
 pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// `TAXI_TERMINAL_LISTEN`: where the in-car terminal gateway (role `terminal-gateway`)
+/// listens for JT/T 808 terminals.
+pub(crate) const ENV_TERMINAL_LISTEN: &str = "TAXI_TERMINAL_LISTEN";
+/// `TAXI_TERMINAL_IDLE_SECS`: how long a silent terminal's session lives.
+pub(crate) const ENV_TERMINAL_IDLE: &str = "TAXI_TERMINAL_IDLE_SECS";
 /// `TAXI_REFLECTION`: whether gRPC reflection is served (`false` in production).
 pub(crate) const ENV_REFLECTION: &str = "TAXI_REFLECTION";
 /// `TAXI_AUTH_KEY_FILE`: the token signing key (at least 32 bytes, read verbatim); unset
@@ -287,6 +292,12 @@ pub(crate) struct ServeArgs {
     /// Prometheus metrics address (`GET /metrics`, its own listener), or `off`.
     #[arg(long, env = ENV_METRICS_ADDR, default_value = DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
+    /// The in-car terminal gateway's TCP address (with `--role terminal-gateway`).
+    #[arg(long, env = ENV_TERMINAL_LISTEN, default_value = "127.0.0.1:7808")]
+    pub terminal_listen: String,
+    /// Seconds a silent terminal's session lives (10..=3600; three 60 s heartbeats).
+    #[arg(long, env = ENV_TERMINAL_IDLE, default_value_t = 180)]
+    pub terminal_idle_secs: u64,
     /// Redis URL (redis://host:port/db), or a Redis Cluster's nodes separated by commas.
     /// Unset: start a private redis-server.
     #[arg(long, env = ENV_REDIS_URL)]
@@ -637,8 +648,18 @@ impl ServeArgs {
             auth_key: self.auth_key()?,
             reflection: self.reflection,
             metrics,
+            terminal_listen: self.terminal_listen.parse().with_context(|| {
+                format!(
+                    "--terminal-listen / {ENV_TERMINAL_LISTEN}: `{}` is not host:port",
+                    self.terminal_listen
+                )
+            })?,
+            terminal_idle: Duration::from_secs(self.terminal_idle_secs),
             ..ServerConfig::default()
         };
+        if !(10..=3_600).contains(&self.terminal_idle_secs) {
+            bail!("--terminal-idle-secs / {ENV_TERMINAL_IDLE}: must be 10 to 3600");
+        }
         if !(1..=86_400).contains(&self.access_token_ttl) {
             bail!(
                 "{ACCESS_TOKEN_TTL_FLAG}: {} is outside 1..=86400 seconds",

@@ -349,3 +349,53 @@ async fn add_taxis_registers_and_signs_on_in_bulk_and_refuses_a_bad_count() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--count"), "{text}");
 }
+
+#[tokio::test]
+async fn bind_terminal_binds_a_phone_number_to_a_taxi_and_refuses_bad_input() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let store = Store::connect(StoreConfig::new(&url, CITY)).expect("store");
+    let (_, out, _) = admin_with(
+        &url,
+        &["add-taxis", "--count", "2", "--prefix", "渝E"],
+        None,
+        "",
+    )
+    .await;
+    let ids: Vec<&str> = out.lines().collect();
+    // Header BCD pads with zeros: the binding is keyed as the gateway reads a header.
+    let (code, text) = admin(
+        &url,
+        &[
+            "bind-terminal",
+            "--taxi-id",
+            ids[0],
+            "--phone",
+            "013912345678",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        store.terminal_taxi("13912345678").await.unwrap().as_deref(),
+        Some(ids[0])
+    );
+    for (args, needle) in [
+        (
+            vec!["--taxi-id", ids[1], "--phone", "1391234567x"],
+            "--phone",
+        ),
+        (
+            vec!["--taxi-id", ids[1], "--phone", "13912345678"],
+            "bound to taxi",
+        ),
+        (vec!["--taxi-id", "T404", "--phone", "13900000000"], "T404"),
+    ] {
+        let mut all = vec!["bind-terminal"];
+        all.extend(args);
+        let (code, text) = admin(&url, &all).await;
+        assert_eq!(code, 2, "{all:?}: {text}");
+        assert!(text.contains(needle), "{all:?}: {text}");
+    }
+    assert_eq!(store.terminal_taxi("13900000000").await.unwrap(), None);
+}

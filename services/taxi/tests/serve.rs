@@ -60,6 +60,14 @@ fn bad_configuration_exits_2_with_a_clear_message() {
             "TAXI_ACCESS_TOKEN_TTL_S",
         ),
         (
+            vec!["serve", "--terminal-idle-secs", "5"],
+            "TAXI_TERMINAL_IDLE_SECS",
+        ),
+        (
+            vec!["serve", "--terminal-listen", "nowhere"],
+            "TAXI_TERMINAL_LISTEN",
+        ),
+        (
             vec![
                 "serve",
                 "--notify-sender",

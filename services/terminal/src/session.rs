@@ -1,0 +1,293 @@
+//! One terminal's TCP session: the state it is in (connected, authenticated as a taxi)
+//! and what each message does in it. Every message a terminal sends is answered, as JT/T
+//! 808 asks: registration with 0x8100, the rest with the platform's general reply 0x8001.
+
+use crate::Gateway;
+use futures::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use taxi_domain::taxi::TaxiEvent;
+use taxi_jtt808::message::{
+    Authenticate, Location, Register, RegisterReply, Reply, register_result, result,
+};
+use taxi_jtt808::{Body, Codec, Header, Packet};
+use taxi_proto::v1 as pb;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+/// Wrong authentication codes before the connection is closed.
+const MAX_BAD_CODES: u32 = 3;
+/// Frames that cannot be read before the connection is closed.
+const MAX_BAD_FRAMES: u32 = 20;
+
+/// An authenticated session: the terminal and its taxi.
+#[derive(Debug)]
+struct Authed {
+    phone: String,
+    taxi: String,
+}
+
+struct Session {
+    gw: Gateway,
+    id: u64,
+    peer: SocketAddr,
+    authed: Option<Authed>,
+    serial: u16,
+    bad_codes: u32,
+    /// Cancelled when the terminal authenticates on another connection.
+    replaced: CancellationToken,
+}
+
+/// Runs one connection until the terminal leaves, falls silent, is replaced, or `stop`.
+pub(crate) async fn run(
+    gw: Gateway,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    stop: CancellationToken,
+) {
+    let mut framed = Framed::new(stream, Codec::default());
+    let mut s = Session {
+        gw,
+        id,
+        peer,
+        authed: None,
+        serial: 0,
+        bad_codes: 0,
+        replaced: CancellationToken::new(),
+    };
+    let mut bad_frames = 0;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(s.gw.idle, framed.next()) => n,
+            () = stop.cancelled() => break,
+            () = s.replaced.cancelled() => {
+                tracing::info!(%peer, "terminal authenticated on another connection: this one closed");
+                break;
+            }
+        };
+        let item = match next {
+            Err(_) => {
+                tracing::info!(%peer, phone = ?s.authed.as_ref().map(|a| &a.phone), "terminal silent: session closed");
+                break;
+            }
+            Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(item))) => item,
+        };
+        let packet = match item {
+            Ok(p) => p,
+            Err(e) => {
+                bad_frames += 1;
+                tracing::debug!(%peer, error = %e, "unreadable terminal frame");
+                if bad_frames > MAX_BAD_FRAMES {
+                    break;
+                }
+                continue;
+            }
+        };
+        let (answer, close) = s.handle(packet).await;
+        if let Some(answer) = answer
+            && framed.send(answer).await.is_err()
+        {
+            break;
+        }
+        if close {
+            break;
+        }
+    }
+    s.leave();
+}
+
+impl Session {
+    fn packet(&mut self, to: &Header, body: Body) -> Packet {
+        self.serial = self.serial.wrapping_add(1);
+        let mut header = Header::new(body.id(), &to.phone, self.serial);
+        header.version = to.version;
+        Packet { header, body }
+    }
+
+    fn reply(&mut self, to: &Header, code: u8) -> Packet {
+        let body = Body::PlatformReply(Reply {
+            serial: to.serial,
+            id: to.id,
+            result: code,
+        });
+        self.packet(to, body)
+    }
+
+    /// What a message does; the answer, and whether to close the connection.
+    async fn handle(&mut self, p: Packet) -> (Option<Packet>, bool) {
+        let h = p.header;
+        if let Some(a) = &self.authed
+            && a.phone != h.phone
+        {
+            tracing::warn!(peer = %self.peer, session = %a.phone, frame = %h.phone, "a frame for another terminal refused");
+            return (Some(self.reply(&h, result::FAILED)), false);
+        }
+        match p.body {
+            Body::Register(r) => {
+                let body = self.register(&h, r).await;
+                (Some(self.packet(&h, body)), false)
+            }
+            Body::Authenticate(a) => {
+                let ok = self.authenticate(&h, a).await;
+                let close = !ok && self.bad_codes >= MAX_BAD_CODES;
+                let code = if ok { result::OK } else { result::FAILED };
+                (Some(self.reply(&h, code)), close)
+            }
+            _ if self.authed.is_none() => (Some(self.reply(&h, result::FAILED)), false),
+            Body::Heartbeat => (Some(self.reply(&h, result::OK)), false),
+            Body::Location(l) => {
+                let code = self.report(std::slice::from_ref(&l)).await;
+                (Some(self.reply(&h, code)), false)
+            }
+            Body::LocationBatch(b) => {
+                let code = self.report(&b.items).await;
+                (Some(self.reply(&h, code)), false)
+            }
+            Body::TerminalReply(_) => (None, false),
+            _ => (Some(self.reply(&h, result::UNSUPPORTED)), false),
+        }
+    }
+
+    async fn register(&mut self, h: &Header, r: Register) -> Body {
+        let answer = |result: u8, code: String| {
+            Body::RegisterReply(RegisterReply {
+                serial: h.serial,
+                result,
+                auth_code: code,
+            })
+        };
+        let store = &self.gw.store;
+        let taxi = match store.terminal_taxi(&h.phone).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                tracing::info!(phone = %h.phone, plate = %r.plate, "registration of an unknown terminal refused");
+                return answer(register_result::NO_TERMINAL, String::new());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "terminal registration: store unavailable");
+                return answer(register_result::NO_TERMINAL, String::new());
+            }
+        };
+        match store.get_taxi(&taxi).await {
+            Ok(t) if t.plate == r.plate => {}
+            _ => {
+                tracing::info!(phone = %h.phone, plate = %r.plate, taxi, "registration with another plate refused");
+                return answer(register_result::NO_VEHICLE, String::new());
+            }
+        }
+        let code = taxi_auth::key::new_secret();
+        let salt = taxi_auth::key::new_secret();
+        let stored = format!("{salt}:{}", taxi_auth::key::hash(&salt, &code));
+        if let Err(e) = store.set_terminal_code(&h.phone, &stored).await {
+            tracing::warn!(error = %e, "terminal registration: code not stored");
+            return answer(register_result::NO_TERMINAL, String::new());
+        }
+        tracing::info!(phone = %h.phone, taxi, "terminal registered");
+        answer(register_result::OK, code)
+    }
+
+    async fn authenticate(&mut self, h: &Header, a: Authenticate) -> bool {
+        let store = &self.gw.store;
+        let (stored, taxi) = match (
+            store.terminal_code(&h.phone).await,
+            store.terminal_taxi(&h.phone).await,
+        ) {
+            (Ok(Some(s)), Ok(Some(t))) => (s, t),
+            _ => {
+                taxi_auth::key::verify_nothing(&a.auth_code);
+                self.bad_codes += 1;
+                return false;
+            }
+        };
+        let ok = stored
+            .split_once(':')
+            .is_some_and(|(salt, hash)| taxi_auth::key::verify(salt, hash, &a.auth_code));
+        if !ok {
+            self.bad_codes += 1;
+            tracing::info!(phone = %h.phone, "terminal authentication refused");
+            return false;
+        }
+        // One terminal, one session: the older one ends.
+        if let Ok(mut live) = self.gw.sessions.lock()
+            && let Some((id, old)) = live.insert(h.phone.clone(), (self.id, self.replaced.clone()))
+            && id != self.id
+        {
+            old.cancel();
+        }
+        match store.transition_taxi(&taxi, TaxiEvent::SignOn).await {
+            Ok(_) | Err(taxi_store::StoreError::TaxiRefused { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, taxi, "terminal's taxi not signed on"),
+        }
+        tracing::info!(phone = %h.phone, taxi, peer = %self.peer, "terminal authenticated");
+        self.authed = Some(Authed {
+            phone: h.phone.clone(),
+            taxi,
+        });
+        true
+    }
+
+    /// Stores the fixes of `locations` (unfixed reports skipped); OK when every fixed one
+    /// was accepted.
+    async fn report(&mut self, locations: &[Location]) -> u8 {
+        let Some(a) = &self.authed else {
+            return result::FAILED;
+        };
+        let now = self.gw.store.now_ms();
+        let mut fixes = Vec::with_capacity(locations.len());
+        let mut refused = 0;
+        for l in locations.iter().filter(|l| l.fixed()) {
+            if l.emergency() {
+                tracing::warn!(taxi = %a.taxi, "a terminal's emergency alarm (alerts from terminals are not built yet)");
+            }
+            let ms = l.time.to_unix_ms();
+            let report = pb::PositionReport {
+                taxi_id: a.taxi.clone(),
+                position: Some(pb::LatLng {
+                    latitude: l.latitude,
+                    longitude: l.longitude,
+                    datum: pb::Datum::Wgs84 as i32,
+                }),
+                fix_time: Some(taxi_proto::Timestamp {
+                    seconds: ms.div_euclid(1000),
+                    nanos: 0,
+                }),
+                heading_degrees: f32::from(l.direction.min(360)),
+                speed_kmh: f32::from(l.speed) / 10.0,
+            };
+            match taxi_driver::positions::check(&report, now, &self.gw.settings) {
+                Ok(fix) => fixes.push(fix),
+                Err(e) => {
+                    refused += 1;
+                    tracing::debug!(taxi = %a.taxi, field = %e.field, reason = %e.reason, "terminal fix refused");
+                }
+            }
+        }
+        if fixes.is_empty() {
+            return if refused == 0 {
+                result::OK
+            } else {
+                result::FAILED
+            };
+        }
+        let fresh = self.gw.settings.position_fresh.as_millis() as i64;
+        match self.gw.store.report_positions(&fixes, fresh).await {
+            Ok(_) if refused == 0 => result::OK,
+            Ok(_) => result::FAILED,
+            Err(e) => {
+                tracing::warn!(error = %e, "terminal positions not stored");
+                result::FAILED
+            }
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(a) = &self.authed
+            && let Ok(mut live) = self.gw.sessions.lock()
+            && live.get(&a.phone).is_some_and(|(id, _)| *id == self.id)
+        {
+            live.remove(&a.phone);
+        }
+    }
+}
