@@ -268,6 +268,32 @@ async fn a_bound_terminal_registers_authenticates_and_reports_as_its_taxi() {
         .unwrap();
     assert!((now_at.lat() - later.latitude).abs() < 1e-5);
 
+    // The emergency button: one operator alert when the bit sets, at the report's position;
+    // the terminal keeps the bit set, which raises nothing more.
+    let mut sos = location_at(later, city.now_ms());
+    sos.alarm = alarm::EMERGENCY;
+    assert_eq!(
+        t.result(Body::Location(sos.clone())).await,
+        result::ALARM_CONFIRMED
+    );
+    assert_eq!(t.result(Body::Location(sos)).await, result::OK);
+    let alerts = city
+        .hotline()
+        .list_alerts(pb::ListAlertsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(
+        (a.taxi_id.as_str(), a.device_id.as_str()),
+        (taxi.taxi_id.as_str(), "")
+    );
+    assert!(a.caller_name.contains("渝A80808"), "{a:?}");
+    let p = a.location.as_ref().unwrap().location.unwrap();
+    assert!((p.latitude - later.latitude).abs() < 1e-5, "{a:?}");
+
     // Unreadable bytes are skipped; the session goes on.
     use tokio::io::AsyncWriteExt;
     t.io.get_mut()

@@ -495,6 +495,7 @@ mod orders {
             state: alert_state(a.state) as i32,
             resolution: a.resolution.as_ref().map(resolution),
             order_id: a.order.clone(),
+            taxi_id: a.taxi.clone(),
         }
     }
 

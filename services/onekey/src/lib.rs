@@ -284,6 +284,7 @@ impl OneKey {
                 .store
                 .raise_alert(
                     &NewAlert {
+                        taxi: String::new(),
                         device: d.id.clone(),
                         phone: owner.phone.clone(),
                         name: owner.name.clone(),

@@ -53,6 +53,8 @@ pub struct AlertRecord {
     pub device: String,
     /// The recurring trip still unassigned at T−15 ('' for a long press; issue 14).
     pub order: String,
+    /// The taxi whose in-car terminal raised it ('' otherwise; issue 17).
+    pub taxi: String,
     /// Its owner's phone.
     pub phone: String,
     /// Its owner's name.
@@ -82,8 +84,10 @@ pub struct AlertRecord {
 /// An alert to raise.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
-    /// The device.
+    /// The device ('' for a taxi's alarm).
     pub device: String,
+    /// The taxi whose in-car terminal raised it ('' for a device's long press).
+    pub taxi: String,
     /// Owner's phone.
     pub phone: String,
     /// Owner's name.
@@ -102,6 +106,7 @@ impl AlertRecord {
             id: f.text("id"),
             device: f.text("device"),
             order: f.text("order"),
+            taxi: f.text("taxi"),
             phone: f.text("phone"),
             name: f.text("name"),
             location: f.place("l")?,

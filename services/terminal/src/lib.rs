@@ -15,8 +15,11 @@
 //!   as the driver app's (`taxi_driver::positions::check`) and stored like them.
 //! - a session that sends nothing for the idle time is closed.
 //!
-//! Not yet (issue 17 items 2-4): alarm bits raising alerts, the JT/T 905 order flow, the
-//! terminal simulator and the bench.
+//! - the emergency alarm bit raises an operator alert (the taxi as its source, at the
+//!   report's position) when it sets; the reply says "alarm confirmed".
+//!
+//! Not yet (issue 17 items 3-4): the JT/T 905 order flow, the terminal simulator and the
+//! bench.
 
 pub mod session;
 

@@ -36,6 +36,8 @@ struct Session {
     bad_codes: u32,
     /// Cancelled when the terminal authenticates on another connection.
     replaced: CancellationToken,
+    /// Whether the last report had the emergency bit (an alert is raised when it sets).
+    alarm_on: bool,
 }
 
 /// Runs one connection until the terminal leaves, falls silent, is replaced, or `stop`.
@@ -55,6 +57,7 @@ pub(crate) async fn run(
         serial: 0,
         bad_codes: 0,
         replaced: CancellationToken::new(),
+        alarm_on: false,
     };
     let mut bad_frames = 0;
     loop {
@@ -237,18 +240,26 @@ impl Session {
         let now = self.gw.store.now_ms();
         let mut fixes = Vec::with_capacity(locations.len());
         let mut refused = 0;
-        for l in locations.iter().filter(|l| l.fixed()) {
-            if l.emergency() {
-                tracing::warn!(taxi = %a.taxi, "a terminal's emergency alarm (alerts from terminals are not built yet)");
+        let taxi = a.taxi.clone();
+        let mut alarmed = false;
+        for l in locations {
+            // The emergency button: an operator alert when the bit sets (a terminal keeps
+            // it set in every report until the alarm is cleared).
+            if l.emergency() && !self.alarm_on {
+                self.raise_alarm(&taxi, l).await;
+                alarmed = true;
             }
+            self.alarm_on = l.emergency();
+        }
+        for l in locations.iter().filter(|l| l.fixed()) {
             let ms = l.time.to_unix_ms();
             let report = pb::PositionReport {
-                taxi_id: a.taxi.clone(),
                 position: Some(pb::LatLng {
                     latitude: l.latitude,
                     longitude: l.longitude,
                     datum: pb::Datum::Wgs84 as i32,
                 }),
+                taxi_id: taxi.clone(),
                 fix_time: Some(taxi_proto::Timestamp {
                     seconds: ms.div_euclid(1000),
                     nanos: 0,
@@ -260,25 +271,61 @@ impl Session {
                 Ok(fix) => fixes.push(fix),
                 Err(e) => {
                     refused += 1;
-                    tracing::debug!(taxi = %a.taxi, field = %e.field, reason = %e.reason, "terminal fix refused");
+                    tracing::debug!(%taxi, field = %e.field, reason = %e.reason, "terminal fix refused");
                 }
             }
         }
-        if fixes.is_empty() {
-            return if refused == 0 {
-                result::OK
-            } else {
-                result::FAILED
-            };
-        }
-        let fresh = self.gw.settings.position_fresh.as_millis() as i64;
-        match self.gw.store.report_positions(&fixes, fresh).await {
-            Ok(_) if refused == 0 => result::OK,
-            Ok(_) => result::FAILED,
-            Err(e) => {
-                tracing::warn!(error = %e, "terminal positions not stored");
-                result::FAILED
+        let stored = if fixes.is_empty() {
+            refused == 0
+        } else {
+            let fresh = self.gw.settings.position_fresh.as_millis() as i64;
+            match self.gw.store.report_positions(&fixes, fresh).await {
+                Ok(_) => refused == 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "terminal positions not stored");
+                    false
+                }
             }
+        };
+        match (stored, alarmed) {
+            (true, true) => result::ALARM_CONFIRMED,
+            (true, false) => result::OK,
+            (false, _) => result::FAILED,
+        }
+    }
+
+    /// Raises an operator alert for the taxi's emergency alarm, at the report's position.
+    async fn raise_alarm(&self, taxi: &str, l: &Location) {
+        let store = &self.gw.store;
+        let (plate, driver, phone) = match store.get_taxi(taxi).await {
+            Ok(t) => (t.plate, t.driver_name, t.driver_phone),
+            Err(_) => (String::new(), String::new(), String::new()),
+        };
+        let Ok(at) = taxi_domain::geo::Coordinates::new(l.latitude, l.longitude) else {
+            tracing::warn!(
+                taxi,
+                "a terminal's emergency alarm without a usable position"
+            );
+            return;
+        };
+        let alert = taxi_store::devices::NewAlert {
+            device: String::new(),
+            taxi: taxi.to_string(),
+            phone,
+            name: format!("出租车 {plate} {driver}").trim().to_string(),
+            location: taxi_store::orders::PlaceRec {
+                at,
+                address: format!("车载终端报警位置（{plate}）"),
+            },
+            location_ms: Some(l.time.to_unix_ms()),
+            contacts: vec![],
+        };
+        let window = self.gw.settings.alert_repeat_window.as_millis() as i64;
+        match store.raise_alert(&alert, window).await {
+            Ok((a, created)) => {
+                tracing::warn!(taxi, alert_id = %a.id, created, "a terminal's emergency alarm")
+            }
+            Err(e) => tracing::error!(error = %e, taxi, "a terminal's emergency alarm NOT raised"),
         }
     }
 

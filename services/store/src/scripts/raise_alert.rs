@@ -28,8 +28,15 @@ impl Call for RaiseAlert<'_> {
         &s.raise_alert
     }
     fn keys(&self, k: &Keys) -> Vec<String> {
+        // The source's hash remembers its last alert (a repeat within the window returns
+        // it): the device's, or the taxi's for a terminal's alarm.
+        let source = if self.alert.taxi.is_empty() {
+            k.device(&self.alert.device)
+        } else {
+            k.taxi(&self.alert.taxi)
+        };
         vec![
-            k.device(&self.alert.device),
+            source,
             k.alert(self.id),
             k.alerts_open.clone(),
             k.alerts_all.clone(),
@@ -47,6 +54,9 @@ impl Call for RaiseAlert<'_> {
             .arg(&contacts);
         inv.arg("phone").arg(&a.phone).arg("name").arg(&a.name);
         inv.arg("contacts").arg(&contacts);
+        if !a.taxi.is_empty() {
+            inv.arg("taxi").arg(&a.taxi);
+        }
         for (f, v) in place_fields("l", Some(&a.location)) {
             inv.arg(f).arg(v);
         }
