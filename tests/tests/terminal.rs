@@ -72,6 +72,42 @@ impl Terminal {
         }
     }
 
+    /// The next frame the platform starts (replies to earlier messages skipped).
+    async fn pushed(&mut self) -> Body {
+        loop {
+            let p = tokio::time::timeout(WAIT, self.io.next())
+                .await
+                .expect("a frame in time")
+                .expect("the connection is open")
+                .unwrap()
+                .unwrap();
+            if !matches!(p.body, Body::PlatformReply(_)) {
+                return p.body;
+            }
+        }
+    }
+
+    /// Sends `body` and collects what comes back until the general reply to it: the reply's
+    /// result and any frames pushed meanwhile (before or after it, within `extra`).
+    async fn exchange(&mut self, body: Body, extra: Duration) -> (u8, Vec<Body>) {
+        self.serial += 1;
+        let header = Header::new(body.id(), &self.phone, self.serial);
+        self.io.send(Packet { header, body }).await.unwrap();
+        let (mut code, mut pushed) = (None, vec![]);
+        let end = tokio::time::Instant::now() + WAIT;
+        while tokio::time::Instant::now() < end {
+            let wait = if code.is_some() { extra } else { WAIT };
+            let Ok(Some(Ok(Ok(p)))) = tokio::time::timeout(wait, self.io.next()).await else {
+                break;
+            };
+            match p.body {
+                Body::PlatformReply(r) if r.serial == self.serial => code = Some(r.result),
+                other => pushed.push(other),
+            }
+        }
+        (code.expect("a reply"), pushed)
+    }
+
     /// Whether the gateway closed this connection within `wait`.
     async fn closed_within(&mut self, wait: Duration) -> bool {
         matches!(
@@ -254,8 +290,9 @@ async fn a_bound_terminal_registers_authenticates_and_reports_as_its_taxi() {
     let batch = LocationBatch {
         kind: 0,
         items: vec![
-            location_at(later, city.now_ms() - 500),
-            location_at(here, city.now_ms() - 900),
+            // Two seconds apart: the BCD time carries whole seconds.
+            location_at(later, city.now_ms()),
+            location_at(here, city.now_ms() - 2_000),
         ],
     };
     assert_eq!(t.result(Body::LocationBatch(batch)).await, result::OK);
@@ -349,5 +386,162 @@ async fn a_silent_terminal_is_disconnected_and_bad_codes_end_the_session() {
         .unwrap_err();
     assert!(err.to_string().contains("bound to taxi"), "{err}");
     assert!(city.store.bind_terminal("T404", "139").await.is_err());
+    stop.cancel();
+}
+
+/// A terminal of a taxi at `at`, bound, registered, authenticated and reporting.
+async fn terminal_taxi(
+    city: &TestCity,
+    addr: std::net::SocketAddr,
+    plate: &str,
+    phone: &str,
+    at: pb::LatLng,
+) -> (String, Terminal) {
+    let taxi = register_taxi(&mut city.fleet(), plate).await;
+    city.store
+        .bind_terminal(&taxi.taxi_id, phone)
+        .await
+        .unwrap();
+    let mut t = Terminal::connect(addr, phone).await;
+    let code = code_of(t.ask(register(plate)).await).await;
+    assert_eq!(t.result(auth(&code)).await, result::OK);
+    assert_eq!(
+        t.result(Body::Location(location_at(at, city.now_ms())))
+            .await,
+        result::OK
+    );
+    (taxi.taxi_id, t)
+}
+
+#[tokio::test]
+async fn a_press_near_a_terminal_is_offered_grabbed_and_driven_through_905() {
+    let city = TestCity::start_with(fast_config()).await;
+    let (addr, stop) = gateway(&city, Duration::from_secs(60)).await;
+    let (taxi, mut t) = terminal_taxi(&city, addr, "渝A90501", PHONE, north_of_centre(300.0)).await;
+    let (_, _, mut device) =
+        device_client(&city, "13800009051", place(north_of_centre(0.0), "解放碑")).await;
+    let order = device
+        .press_button(pb::PressButtonRequest {
+            press: pb::PressType::Short as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    // The offer reaches the terminal as the order broadcast, in GBK, flagged older.
+    let Body::OrderOffer(offer) = t.pushed().await else {
+        panic!("no 0x8B00")
+    };
+    assert_eq!(offer.address, "解放碑");
+    assert!(offer.remark.contains("老年乘客"), "{offer:?}");
+    let at = north_of_centre(0.0);
+    assert!((offer.latitude - at.latitude).abs() < 1e-5);
+    // The grab claims it: the reply, then the details with the passenger's phone masked.
+    let (code, pushed) = t
+        .exchange(Body::Grab(offer.business_id), Duration::from_millis(300))
+        .await;
+    assert_eq!(code, result::OK);
+    let details = pushed
+        .iter()
+        .find_map(|b| match b {
+            Body::OrderDetails(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("0x8B01");
+    assert_eq!(details.business_id, offer.business_id);
+    assert!(details.phone.contains("****"), "masked: {details:?}");
+    // The device tells its owner which taxi comes: the terminal's.
+    let status = device
+        .get_device_status(pb::GetDeviceStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let o = status.order.unwrap();
+    assert_eq!(o.order_id, order.order_id);
+    assert_eq!(o.taxi.as_ref().unwrap().taxi_id, taxi);
+    assert_eq!(o.taxi.as_ref().unwrap().plate, "渝A90501");
+    // The driver ends the trip from the terminal: the order is completed.
+    let (code, _) = t
+        .exchange(Body::OrderCompleted(offer.business_id), Duration::ZERO)
+        .await;
+    assert_eq!(code, result::OK);
+    let done = wait_order(&city, &order.order_id, WAIT, |o| {
+        o.status == pb::OrderStatus::Completed as i32
+    })
+    .await;
+    assert_eq!(done.taxi.unwrap().taxi_id, taxi);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn an_app_and_a_terminal_grabbing_one_order_give_exactly_one_winner() {
+    let mut config = fast_config();
+    config.settings.offer_mode = taxi_domain::settings::OfferMode::Broadcast(2);
+    let city = TestCity::start_with(config).await;
+    let (addr, stop) = gateway(&city, Duration::from_secs(60)).await;
+    for round in 0..3u16 {
+        // Each round far from the last: its free taxis are out of reach.
+        let base = 8_000.0 * f64::from(round);
+        let phone = format!("1391234{:04}", 5000 + round);
+        let (tid, mut t) = terminal_taxi(
+            &city,
+            addr,
+            &format!("渝A9{:04}", 600 + round),
+            &phone,
+            north_of_centre(base + 200.0),
+        )
+        .await;
+        let mut app = driver_at(
+            &city,
+            &format!("渝A9{:04}", 700 + round),
+            north_of_centre(base + 250.0),
+        )
+        .await;
+        let order = book_at(
+            &city,
+            &format!("1380000{:04}", 9100 + round),
+            north_of_centre(base),
+        )
+        .await;
+        let Body::OrderOffer(offer) = t.pushed().await else {
+            panic!("no 0x8B00")
+        };
+        let app_offer = app.offer(WAIT).await;
+        assert_eq!(app_offer.order_id, order.order_id);
+        let mut driver = city.driver();
+        let accept = driver.accept_offer(pb::AcceptOfferRequest {
+            taxi_id: app.taxi_id.clone(),
+            order_id: order.order_id.clone(),
+        });
+        let grab = t.exchange(Body::Grab(offer.business_id), Duration::from_millis(300));
+        let (app_won, (code, pushed)) = tokio::join!(accept, grab);
+        let terminal_won = code == result::OK;
+        assert!(
+            app_won.is_ok() != terminal_won,
+            "exactly one winner: app {app_won:?}, terminal {code}"
+        );
+        if !terminal_won {
+            assert!(
+                pushed.iter().any(
+                    |b| matches!(b, Body::OrderCancelled(c) if c.business_id == offer.business_id)
+                ),
+                "the losing terminal is told: {pushed:?}"
+            );
+        }
+        let o = wait_order(&city, &order.order_id, WAIT, |o| {
+            o.status == pb::OrderStatus::Accepted as i32
+        })
+        .await;
+        let winner = if terminal_won {
+            tid.clone()
+        } else {
+            app.taxi_id.clone()
+        };
+        assert_eq!(o.taxi.unwrap().taxi_id, winner);
+        // Both free again for the next round.
+        drive_trip(&city, &winner, &order.order_id).await;
+    }
     stop.cancel();
 }

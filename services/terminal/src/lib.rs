@@ -18,9 +18,13 @@
 //! - the emergency alarm bit raises an operator alert (the taxi as its source, at the
 //!   report's position) when it sets; the reply says "alarm confirmed".
 //!
-//! Not yet (issue 17 items 3-4): the JT/T 905 order flow, the terminal simulator and the
-//! bench.
+//! - the taxi's dispatch events become JT/T 905 frames and the driver's 905 answers the
+//!   app's store calls ([`orders`]).
+//!
+//! Not yet (issue 17 item 4 and the bench): the terminal simulator, and sequential
+//! "direct assignment" as its own frame (an offer is always the broadcast 0x8B00).
 
+mod orders;
 pub mod session;
 
 use std::collections::HashMap;
@@ -44,6 +48,8 @@ pub struct Gateway {
     /// The live session of each terminal (by phone number), to end it when the terminal
     /// authenticates again elsewhere.
     pub(crate) sessions: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
+    /// The dispatch events of the taxis connected here (the driver apps' hub).
+    pub(crate) hub: taxi_driver::hub::Hub,
 }
 
 impl Gateway {
@@ -51,6 +57,7 @@ impl Gateway {
     /// for `idle`.
     pub fn new(store: Store, settings: Arc<Settings>, idle: Duration) -> Self {
         Self {
+            hub: taxi_driver::hub::Hub::new(store.clone(), (*settings).clone()),
             store,
             settings,
             idle,
@@ -60,6 +67,7 @@ impl Gateway {
 
     /// Accepts terminals on `listener` until `shutdown`; each connection is a session.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+        tokio::spawn(self.hub.clone().run(shutdown.clone()));
         let mut next_id: u64 = 0;
         loop {
             let accepted = tokio::select! {

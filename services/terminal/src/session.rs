@@ -38,6 +38,10 @@ struct Session {
     replaced: CancellationToken,
     /// Whether the last report had the emergency bit (an alert is raised when it sets).
     alarm_on: bool,
+    /// The 905 orders this terminal heard of.
+    orders: crate::orders::Orders,
+    /// The protocol version the terminal speaks (the platform answers in kind).
+    version: Option<u8>,
 }
 
 /// Runs one connection until the terminal leaves, falls silent, is replaced, or `stop`.
@@ -58,10 +62,48 @@ pub(crate) async fn run(
         bad_codes: 0,
         replaced: CancellationToken::new(),
         alarm_on: false,
+        orders: crate::orders::Orders::default(),
+        version: Some(1),
     };
     let mut bad_frames = 0;
+    // The taxi's dispatch events, once the terminal authenticated.
+    let mut events: Option<tokio::sync::mpsc::Receiver<taxi_driver::hub::Item>> = None;
     loop {
+        if events.is_none()
+            && let Some(a) = &s.authed
+        {
+            events = Some(
+                s.gw.hub
+                    .open(&a.taxi, None, s.replaced.clone(), std::future::pending()),
+            );
+        }
         let next = tokio::select! {
+            e = async {
+                match events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match e {
+                    Some(Ok(pb::StreamDispatchesResponse { event: Some(event), .. })) => {
+                        let now = s.gw.store.now_ms();
+                        let bodies = s.orders.event(event, now);
+                        let mut failed = false;
+                        for body in bodies {
+                            let to = s.header();
+                            let p = s.packet(&to, body);
+                            failed |= framed.send(p).await.is_err();
+                        }
+                        if failed {
+                            break;
+                        }
+                    }
+                    Some(_) => {}
+                    // The hub ended the stream (shutdown, or another session took it).
+                    None => events = None,
+                }
+                continue;
+            }
             n = tokio::time::timeout(s.gw.idle, framed.next()) => n,
             () = stop.cancelled() => break,
             () = s.replaced.cancelled() => {
@@ -88,10 +130,12 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let (answer, close) = s.handle(packet).await;
-        if let Some(answer) = answer
-            && framed.send(answer).await.is_err()
-        {
+        let (answers, close) = s.handle(packet).await;
+        let mut failed = false;
+        for answer in answers {
+            failed |= framed.send(answer).await.is_err();
+        }
+        if failed {
             break;
         }
         if close {
@@ -102,6 +146,18 @@ pub(crate) async fn run(
 }
 
 impl Session {
+    /// A header to this session's terminal, for a message the platform starts.
+    fn header(&self) -> Header {
+        let phone = self
+            .authed
+            .as_ref()
+            .map(|a| a.phone.clone())
+            .unwrap_or_default();
+        let mut h = Header::new(0, &phone, 0);
+        h.version = self.version;
+        h
+    }
+
     fn packet(&mut self, to: &Header, body: Body) -> Packet {
         self.serial = self.serial.wrapping_add(1);
         let mut header = Header::new(body.id(), &to.phone, self.serial);
@@ -119,37 +175,71 @@ impl Session {
     }
 
     /// What a message does; the answer, and whether to close the connection.
-    async fn handle(&mut self, p: Packet) -> (Option<Packet>, bool) {
+    async fn handle(&mut self, p: Packet) -> (Vec<Packet>, bool) {
         let h = p.header;
+        self.version = h.version;
         if let Some(a) = &self.authed
             && a.phone != h.phone
         {
             tracing::warn!(peer = %self.peer, session = %a.phone, frame = %h.phone, "a frame for another terminal refused");
-            return (Some(self.reply(&h, result::FAILED)), false);
+            return (vec![self.reply(&h, result::FAILED)], false);
         }
         match p.body {
             Body::Register(r) => {
                 let body = self.register(&h, r).await;
-                (Some(self.packet(&h, body)), false)
+                (vec![self.packet(&h, body)], false)
             }
             Body::Authenticate(a) => {
                 let ok = self.authenticate(&h, a).await;
                 let close = !ok && self.bad_codes >= MAX_BAD_CODES;
                 let code = if ok { result::OK } else { result::FAILED };
-                (Some(self.reply(&h, code)), close)
+                (vec![self.reply(&h, code)], close)
             }
-            _ if self.authed.is_none() => (Some(self.reply(&h, result::FAILED)), false),
-            Body::Heartbeat => (Some(self.reply(&h, result::OK)), false),
+            _ if self.authed.is_none() => (vec![self.reply(&h, result::FAILED)], false),
+            Body::Heartbeat => (vec![self.reply(&h, result::OK)], false),
             Body::Location(l) => {
                 let code = self.report(std::slice::from_ref(&l)).await;
-                (Some(self.reply(&h, code)), false)
+                (vec![self.reply(&h, code)], false)
             }
             Body::LocationBatch(b) => {
                 let code = self.report(&b.items).await;
-                (Some(self.reply(&h, code)), false)
+                (vec![self.reply(&h, code)], false)
             }
-            Body::TerminalReply(_) => (None, false),
-            _ => (Some(self.reply(&h, result::UNSUPPORTED)), false),
+            Body::TerminalReply(_) => (vec![], false),
+            Body::Grab(id) => {
+                let taxi = self
+                    .authed
+                    .as_ref()
+                    .map(|a| a.taxi.clone())
+                    .unwrap_or_default();
+                let gw = self.gw.clone();
+                let (code, then) = self.orders.grab(&gw, &taxi, id).await;
+                let mut out = vec![self.reply(&h, code)];
+                if let Some(body) = then {
+                    let to = self.header();
+                    out.push(self.packet(&to, body));
+                }
+                (out, false)
+            }
+            Body::OrderCompleted(id) => {
+                let taxi = self
+                    .authed
+                    .as_ref()
+                    .map(|a| a.taxi.clone())
+                    .unwrap_or_default();
+                let code = self.orders.complete(&self.gw, &taxi, id).await;
+                (vec![self.reply(&h, code)], false)
+            }
+            Body::DriverCancel(c) => {
+                let taxi = self
+                    .authed
+                    .as_ref()
+                    .map(|a| a.taxi.clone())
+                    .unwrap_or_default();
+                let code = self.orders.cancel(&self.gw, &taxi, c.business_id).await;
+                (vec![self.reply(&h, code)], false)
+            }
+            _ => (vec![self.reply(&h, result::UNSUPPORTED)], false),
         }
     }
 
