@@ -18,6 +18,8 @@
 //! - [`population`]: what to simulate ([`SimConfig`]), the taxis, devices, callers and
 //!   stands set up, and [`Sim`] that sets them going.
 //! - [`taxis`]: the taxis' behaviour: cruising, answering offers, driving, trips, hails.
+//! - [`terminal`]: taxis with a JT/T 808 in-car terminal instead of the app: TCP to the
+//!   terminal gateway, registration, positions and the 905 order flow.
 //! - [`callers`]: the callers' orders through every channel.
 //! - [`gateway`]: connections, the [`Principals`] a run calls as, the terminal gateway's
 //!   position stream, and the conversions to and from the wire's places.
@@ -57,6 +59,7 @@ pub mod road;
 pub mod scenario;
 pub mod svg;
 pub mod taxis;
+pub mod terminal;
 
 pub use auth::{Authed, Credential, Session};
 pub use gateway::{Principals, connect};

@@ -40,6 +40,10 @@ pub(crate) struct DemoArgs {
     /// Calls per second reaching the 95128 call queue (its seats are the demo's operators).
     #[arg(long, default_value_t = 1.0)]
     pub calls: f64,
+    /// Taxis that carry a JT/T 808 in-car terminal instead of the app (on top of
+    /// `--taxis`), connected to the terminal gateway.
+    #[arg(long, default_value_t = 20)]
+    pub terminals: usize,
 }
 
 /// Where the demo's log goes: beside its pictures, so the screen shows only the progress
@@ -207,6 +211,7 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
     let guarantee = crate::demo_recurring::guarantee(args.speed)?;
     config.settings.guarantee = guarantee;
     config.settings.recurring_interval = Duration::from_secs(5);
+    let terminal_settings = std::sync::Arc::new(config.settings.clone());
     let server = tokio::spawn(taxi_server::run(
         listener,
         store.clone(),
@@ -301,6 +306,38 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         guarantee.alert_lead_ms / 1000
     );
     let stop = CancellationToken::new();
+    // Some taxis have an in-car terminal instead of the app: the terminal gateway (the
+    // role `terminal-gateway` runs the same) on a port of its own.
+    let gateway = taxi_terminal::Gateway::new(
+        store.clone(),
+        terminal_settings,
+        taxi_terminal::DEFAULT_IDLE,
+    );
+    let (gateway_addr, _) = gateway
+        .bind(([127, 0, 0, 1], 0).into(), shutdown.clone())
+        .await
+        .context("opening the terminal gateway")?;
+    let terminal_taxis = terminal_taxis(&store, args.terminals)
+        .await
+        .context("registering the terminal taxis")?;
+    println!(
+        "in-car terminal gateway (JT/T 808/905) at {gateway_addr}: {} more taxis drive with a terminal instead of the app",
+        terminal_taxis.len()
+    );
+    let terminals_seen = std::sync::Arc::new(taxi_sim::terminal::TerminalsObserved::default());
+    tokio::spawn(taxi_sim::terminal::run(
+        terminal_taxis,
+        taxi_sim::terminal::TerminalsConfig {
+            gateway: gateway_addr,
+            clock: store.clock().clone(),
+            road: taxi_sim::road::RoadModel::default(),
+            speed_factor: args.speed,
+            report_every: Duration::from_secs(2),
+            seed: args.seed,
+        },
+        terminals_seen.clone(),
+        stop.clone(),
+    ));
     let runner = {
         let sim = sim.clone();
         let stop = stop.clone();
@@ -549,6 +586,17 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         load(&obs.privacy_numbers).to_string(),
     );
     row(
+        "in-car terminals online / offers / won / lost / completed",
+        format!(
+            "{} / {} / {} / {} / {}",
+            load(&terminals_seen.online),
+            load(&terminals_seen.offers),
+            load(&terminals_seen.won),
+            load(&terminals_seen.lost),
+            load(&terminals_seen.completed)
+        ),
+    );
+    row(
         "emergency alerts raised / acknowledged / resolved",
         format!(
             "{} / {} / {}",
@@ -595,4 +643,34 @@ pub(crate) async fn demo(args: DemoArgs, redis_url: String) -> anyhow::Result<De
         completed,
         pictures: vec![map_path, chart_path],
     })
+}
+
+/// Registers `n` taxis (plates 渝T00000, ...) and binds each to a terminal phone number
+/// (14400000000, ...), as a fleet admin does with `taxi admin bind-terminal`.
+async fn terminal_taxis(
+    store: &taxi_store::Store,
+    n: usize,
+) -> anyhow::Result<Vec<taxi_sim::terminal::TerminalTaxi>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let plate = format!("渝T{i:05}");
+        let t = store
+            .register_taxi(&taxi_store::taxis::NewTaxi {
+                plate: plate.clone(),
+                driver_name: format!("终端司机{i}"),
+                color: "黄色".into(),
+                wheelchair: false,
+                tags: vec![],
+                driver_phone: String::new(),
+            })
+            .await?;
+        let phone = format!("144{:08}", i);
+        store.bind_terminal(&t.id, &phone).await?;
+        out.push(taxi_sim::terminal::TerminalTaxi {
+            taxi_id: t.id,
+            plate,
+            phone,
+        });
+    }
+    Ok(out)
 }

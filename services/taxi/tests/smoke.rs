@@ -111,6 +111,11 @@ fn the_demo_runs_a_city_to_its_summary_and_draws_it() {
     let privacy = row("privacy numbers bound/live/unavailable");
     assert!(privacy[0] > 0, "numbers were bound: {privacy:?}");
     assert!(row("privacy numbers sent to drivers")[0] > 0, "{stdout}");
+    // Twenty taxis drive with a JT/T 808 terminal: all log in at the gateway, and the 905
+    // order broadcasts reach them (issue 17 item 4).
+    let terminals = row("in-car terminals online / offers / won / lost / completed");
+    assert_eq!(terminals[0], 20, "{stdout}");
+    assert!(terminals[1] >= 1, "offers reached the terminals: {stdout}");
     // An older person's emergency alert came from a device early in the run (the console
     // shows it; the simulated desk takes it after 25 s, past this short run).
     assert!(
