@@ -102,6 +102,9 @@ impl Env {
                 &redis.url(),
             ])
             .args(["--position-fresh-secs", "600"])
+            // Metrics are recorded as in a city, served on a port of their own: the
+            // default 9464 may be another process's (a second bench, a `taxi serve`).
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(&guard_args)
             .env("TAXI_LOG", "error")
             .stdout(Stdio::null())
