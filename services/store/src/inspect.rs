@@ -102,6 +102,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The memory Redis has allocated, in bytes (`INFO memory`'s `used_memory`; the
+    /// bench's memory per taxi). On a cluster, the node holding the city's slot.
+    pub async fn used_memory(&self) -> Result<u64, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("memory");
+        let info: String = self.on_city_node(cmd).await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
     /// The size of the AOF in bytes (`INFO persistence`), 0 with AOF off. On a cluster,
     /// the node holding the city's slot.
     pub async fn aof_bytes(&self) -> Result<u64, StoreError> {

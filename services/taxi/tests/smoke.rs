@@ -219,4 +219,93 @@ fn the_bench_produces_every_figure() {
     ] {
         assert!(value(name) > 0.0, "{name}");
     }
+    // Issue 16: ingest against Redis's own limit (redis-benchmark), the redis-rs
+    // baseline as a second line, the ratio, memory per taxi and CPU per 1,000 updates.
+    assert!(value("redis-benchmark -P 64 GEOADD updates/s") > 0.0);
+    assert!(value("raw pipelined GEOADD updates/s") > 0.0);
+    assert!(value("ingest / redis-benchmark GEOADD") > 0.0);
+    assert!(value("Redis memory per taxi") > 0.0);
+    for name in [
+        "server CPU per 1,000 position updates",
+        "Redis CPU per 1,000 position updates",
+    ] {
+        assert!(value(name) >= 0.0, "{name}");
+    }
+    let ratio = figures
+        .iter()
+        .find(|f| f["figure"] == "ingest / redis-benchmark GEOADD")
+        .unwrap();
+    assert_eq!(ratio["target"], ">= 0.4");
+    // A quick run is not judged.
+    assert!(ratio["met"].is_null(), "{ratio}");
+}
+
+/// Issue 16: `--runs 2` repeats the scenarios and shows each figure's median and worst;
+/// the JSON carries every run's value.
+#[test]
+fn the_bench_repeats_its_runs_and_shows_the_median_and_the_worst() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let run = taxi()
+        .args([
+            "bench",
+            "--quick",
+            "--runs",
+            "2",
+            "--scenario",
+            "ingest,batch-solve",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("running ingest (run 2 of 2)"), "{stdout}");
+    assert!(stdout.contains("median of 2"), "{stdout}");
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(start))
+            .unwrap_or_else(|| panic!("no line {start}: {stdout}"))
+            .to_string()
+    };
+    // A figure with a target shows its worst; one without, its range.
+    assert!(
+        line("ingest / redis-benchmark GEOADD").contains("worst "),
+        "{stdout}"
+    );
+    assert!(line("solve median").contains("worst "), "{stdout}");
+    assert!(line("pairs").contains(".."), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["runs"], 2);
+    let figures = v["figures"].as_array().unwrap();
+    assert!(
+        !figures
+            .iter()
+            .any(|f| f["scenario"] == "b. dispatch latency")
+    );
+    let ratio = figures
+        .iter()
+        .find(|f| f["figure"] == "ingest / redis-benchmark GEOADD")
+        .unwrap();
+    let values: Vec<f64> = ratio["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2, "{ratio}");
+    let least = values.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(ratio["worst"].as_f64(), Some(least), "{ratio}");
+    assert_eq!(
+        ratio["median"].as_f64(),
+        Some((values[0] + values[1]) / 2.0),
+        "{ratio}"
+    );
 }
