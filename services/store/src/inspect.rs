@@ -115,6 +115,17 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Turns the AOF off (`CONFIG SET appendonly no`) on the node holding the city's slot.
+    /// For the bench only, before its baselines: position writes never reach the AOF
+    /// (`report_positions.lua` does not replicate them), so the fair limit to compare them
+    /// with is Redis taking GEOADDs without an fsync per write.
+    pub async fn stop_appending(&self) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("appendonly").arg("no");
+        let _: redis::Value = self.on_city_node(cmd).await?;
+        Ok(())
+    }
+
     /// The size of the AOF in bytes (`INFO persistence`), 0 with AOF off. On a cluster,
     /// the node holding the city's slot.
     pub async fn aof_bytes(&self) -> Result<u64, StoreError> {

@@ -187,6 +187,7 @@ fn the_bench_produces_every_figure() {
         "d. offer fan-out",
         "e. auth+TLS on / off",
         "f. batched matching",
+        "g. terminal gateway",
     ] {
         let of: Vec<_> = figures
             .iter()
@@ -230,6 +231,16 @@ fn the_bench_produces_every_figure() {
         "Redis CPU per 1,000 position updates",
     ] {
         assert!(value(name) >= 0.0, "{name}");
+    }
+    // Issue 17: JT/T 808 frames through the terminal gateway against ReportPositions in
+    // the same run, and the memory of idle authenticated terminals.
+    for name in [
+        "location frames/s through the gateway",
+        "ReportPositions updates/s, same run",
+        "terminal frames / ReportPositions updates",
+        "server memory per idle terminal",
+    ] {
+        assert!(value(name) > 0.0, "{name}");
     }
     let ratio = figures
         .iter()

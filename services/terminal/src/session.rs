@@ -52,7 +52,8 @@ pub(crate) async fn run(
     id: u64,
     stop: CancellationToken,
 ) {
-    let mut framed = Framed::new(stream, Codec::default());
+    // Frames are at most 2 KiB (escaped): a small read buffer keeps idle sessions light.
+    let mut framed = Framed::with_capacity(stream, Codec::default(), 2 * 1024);
     let mut s = Session {
         gw,
         id,

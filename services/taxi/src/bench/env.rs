@@ -92,10 +92,14 @@ impl Env {
         };
         guard_args.extend(extra.iter().map(|a| a.to_string()));
         let server = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            // A scenario may name its roles (the terminal gateway's is not in `all`).
+            .args(if extra.contains(&"--role") {
+                &[][..]
+            } else {
+                &["--role", "all"][..]
+            })
             .args([
-                "serve",
-                "--role",
-                "all",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--redis-url",

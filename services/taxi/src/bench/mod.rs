@@ -19,6 +19,7 @@ mod fanout;
 mod hotline;
 mod ingest;
 mod report;
+mod terminal;
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -76,17 +77,21 @@ pub(crate) enum Scenario {
     Fanout,
     /// f. One batched matching solve, 500 orders × 2,000 taxis.
     BatchSolve,
+    /// g. The in-car terminal gateway: JT/T 808 location frames/s and 20,000 idle
+    /// authenticated terminals.
+    Terminal,
 }
 
 impl Scenario {
     /// Every scenario `all` runs, in order.
-    const EVERY: [Scenario; 6] = [
+    const EVERY: [Scenario; 7] = [
         Scenario::Ingest,
         Scenario::Dispatch,
         Scenario::Burst,
         Scenario::Hotline,
         Scenario::Fanout,
         Scenario::BatchSolve,
+        Scenario::Terminal,
     ];
 
     /// `chosen` with `all` expanded, each scenario once, in the order given.
@@ -128,6 +133,7 @@ impl Scenario {
             Scenario::Hotline => hotline::hotline(quick, fsync).await,
             Scenario::Fanout => fanout::fanout(quick, fsync).await,
             Scenario::BatchSolve => batch_solve::batch_solve(quick),
+            Scenario::Terminal => terminal::terminal(quick, fsync).await,
         }
     }
 }
