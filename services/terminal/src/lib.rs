@@ -25,6 +25,7 @@
 //! "direct assignment" as its own frame (an offer is always the broadcast 0x8B00).
 
 mod orders;
+mod positions;
 pub mod session;
 
 use std::collections::HashMap;
@@ -50,6 +51,8 @@ pub struct Gateway {
     pub(crate) sessions: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
     /// The dispatch events of the taxis connected here (the driver apps' hub).
     pub(crate) hub: taxi_driver::hub::Hub,
+    /// Every session's fixes, stored together ([`positions`]).
+    pub(crate) fixes: positions::Fixes,
 }
 
 impl Gateway {
@@ -58,6 +61,7 @@ impl Gateway {
     pub fn new(store: Store, settings: Arc<Settings>, idle: Duration) -> Self {
         Self {
             hub: taxi_driver::hub::Hub::new(store.clone(), (*settings).clone()),
+            fixes: positions::Fixes::new(),
             store,
             settings,
             idle,
@@ -68,6 +72,10 @@ impl Gateway {
     /// Accepts terminals on `listener` until `shutdown`; each connection is a session.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
         tokio::spawn(self.hub.clone().run(shutdown.clone()));
+        let fresh = self.settings.position_fresh.as_millis() as i64;
+        if let Some(task) = self.fixes.worker(self.store.clone(), fresh) {
+            tokio::spawn(task);
+        }
         let mut next_id: u64 = 0;
         loop {
             let accepted = tokio::select! {

@@ -42,7 +42,38 @@ struct Session {
     orders: crate::orders::Orders,
     /// The protocol version the terminal speaks (the platform answers in kind).
     version: Option<u8>,
+    /// A report just handed over, whose reply waits for its fixes to be stored.
+    later: Option<(Header, Report)>,
 }
+
+/// A location report being stored: its reply is sent once `stored` answers.
+struct Report {
+    /// The answer for its fixes (`None`: it had none to store).
+    stored: Option<tokio::sync::oneshot::Receiver<bool>>,
+    /// A fix was refused by the checks.
+    refused: bool,
+    /// It raised an alarm.
+    alarmed: bool,
+}
+
+impl Report {
+    /// The general reply's result once the fixes are stored.
+    async fn result(&mut self) -> u8 {
+        let stored = match self.stored.as_mut() {
+            Some(rx) => rx.await.unwrap_or(false),
+            None => true,
+        };
+        match (stored && !self.refused, self.alarmed) {
+            (true, true) => result::ALARM_CONFIRMED,
+            (true, false) => result::OK,
+            (false, _) => result::FAILED,
+        }
+    }
+}
+
+/// Replies a session owes, oldest first, at most this many (then it stops reading frames
+/// until the oldest are answered).
+const OWED: usize = 512;
 
 /// Runs one connection until the terminal leaves, falls silent, is replaced, or `stop`.
 pub(crate) async fn run(
@@ -52,8 +83,11 @@ pub(crate) async fn run(
     id: u64,
     stop: CancellationToken,
 ) {
-    // Frames are at most 2 KiB (escaped): a small read buffer keeps idle sessions light.
-    let mut framed = Framed::with_capacity(stream, Codec::default(), 2 * 1024);
+    // Frames are at most 2 KiB (escaped) and most are under 100 bytes: small buffers that
+    // grow when needed keep an idle session light (the defaults are 8 KiB each way).
+    let mut parts = tokio_util::codec::FramedParts::new::<Packet>(stream, Codec::default());
+    parts.read_buf = bytes::BytesMut::with_capacity(256);
+    let mut framed = Framed::from_parts(parts);
     let mut s = Session {
         gw,
         id,
@@ -65,7 +99,9 @@ pub(crate) async fn run(
         alarm_on: false,
         orders: crate::orders::Orders::default(),
         version: Some(1),
+        later: None,
     };
+    let mut owed: std::collections::VecDeque<(Header, Report)> = std::collections::VecDeque::new();
     let mut bad_frames = 0;
     // The taxi's dispatch events, once the terminal authenticated.
     let mut events: Option<tokio::sync::mpsc::Receiver<taxi_driver::hub::Item>> = None;
@@ -105,7 +141,21 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            n = tokio::time::timeout(s.gw.idle, framed.next()) => n,
+            code = async {
+                match owed.front_mut() {
+                    Some((_, r)) => r.result().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some((h, _)) = owed.pop_front() {
+                    let reply = s.reply(&h, code);
+                    if framed.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            n = tokio::time::timeout(s.gw.idle, framed.next()), if owed.len() < OWED => n,
             () = stop.cancelled() => break,
             () = s.replaced.cancelled() => {
                 tracing::info!(%peer, "terminal authenticated on another connection: this one closed");
@@ -132,6 +182,9 @@ pub(crate) async fn run(
             }
         };
         let (answers, close) = s.handle(packet).await;
+        if let Some(owing) = s.later.take() {
+            owed.push_back(owing);
+        }
         let mut failed = false;
         for answer in answers {
             failed |= framed.send(answer).await.is_err();
@@ -199,12 +252,14 @@ impl Session {
             _ if self.authed.is_none() => (vec![self.reply(&h, result::FAILED)], false),
             Body::Heartbeat => (vec![self.reply(&h, result::OK)], false),
             Body::Location(l) => {
-                let code = self.report(std::slice::from_ref(&l)).await;
-                (vec![self.reply(&h, code)], false)
+                let r = self.report(std::slice::from_ref(&l)).await;
+                self.later = Some((h, r));
+                (vec![], false)
             }
             Body::LocationBatch(b) => {
-                let code = self.report(&b.items).await;
-                (vec![self.reply(&h, code)], false)
+                let r = self.report(&b.items).await;
+                self.later = Some((h, r));
+                (vec![], false)
             }
             Body::TerminalReply(_) => (vec![], false),
             Body::Grab(id) => {
@@ -322,11 +377,15 @@ impl Session {
         true
     }
 
-    /// Stores the fixes of `locations` (unfixed reports skipped); OK when every fixed one
-    /// was accepted.
-    async fn report(&mut self, locations: &[Location]) -> u8 {
+    /// Hands the fixes of `locations` over to be stored (unfixed reports skipped) and
+    /// raises an alarm's alert; the reply waits for the fixes.
+    async fn report(&mut self, locations: &[Location]) -> Report {
         let Some(a) = &self.authed else {
-            return result::FAILED;
+            return Report {
+                stored: None,
+                refused: true,
+                alarmed: false,
+            };
         };
         let now = self.gw.store.now_ms();
         let mut fixes = Vec::with_capacity(locations.len());
@@ -367,21 +426,14 @@ impl Session {
             }
         }
         let stored = if fixes.is_empty() {
-            refused == 0
+            None
         } else {
-            let fresh = self.gw.settings.position_fresh.as_millis() as i64;
-            match self.gw.store.report_positions(&fixes, fresh).await {
-                Ok(_) => refused == 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "terminal positions not stored");
-                    false
-                }
-            }
+            Some(self.gw.fixes.store(fixes).await)
         };
-        match (stored, alarmed) {
-            (true, true) => result::ALARM_CONFIRMED,
-            (true, false) => result::OK,
-            (false, _) => result::FAILED,
+        Report {
+            stored,
+            refused: refused > 0,
+            alarmed,
         }
     }
 
