@@ -122,7 +122,9 @@ impl Receiver {
         let listener = loop {
             match tokio::net::TcpListener::bind(self.addr).await {
                 Ok(l) => break l,
-                Err(e) if tries < 50 => {
+                // The port was free for the whole outage: another process's connection may
+                // hold it as its ephemeral port for a while (a busy machine): wait it out.
+                Err(e) if tries < 500 => {
                     tries += 1;
                     let _ = e;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

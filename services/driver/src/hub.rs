@@ -36,6 +36,11 @@ use tonic::Status;
 /// What a stream receives.
 pub type Item = Result<pb::StreamDispatchesResponse, Status>;
 
+/// An [`Item`] on its way: boxed, because a channel allocates room for 32 of what it
+/// carries when it is made, and an `Item` is 312 bytes: unboxed, each open stream held
+/// 10 KiB before its first event (the terminal gateway holds one per connected terminal).
+pub type Sent = Box<Item>;
+
 /// What a stream's task is asked to deliver.
 #[derive(Debug, Clone)]
 enum Inbound {
@@ -152,9 +157,9 @@ impl Hub {
         resume_after: Option<Seq>,
         shutdown: CancellationToken,
         revoked: impl Future<Output = ()> + Send + 'static,
-    ) -> mpsc::Receiver<Item> {
+    ) -> mpsc::Receiver<Sent> {
         let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(INBOX);
-        let (out, rx) = mpsc::channel::<Item>(16);
+        let (out, rx) = mpsc::channel::<Sent>(16);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let behind = Arc::new(AtomicBool::new(false));
         let replaced = CancellationToken::new();
@@ -224,7 +229,9 @@ impl Hub {
                 };
                 let Some(n) = n else { return };
                 let sent = tokio::select! {
-                    r = stream.handle(n) => r,
+                    // Boxed: a notice's handling (store reads) is large and brief; inline it
+                    // would make every idle stream's task that large.
+                    r = Box::pin(stream.handle(n)) => r,
                     () = shutdown.cancelled() => return,
                 };
                 if sent.is_err() {
@@ -238,15 +245,15 @@ impl Hub {
                 () = replaced.cancelled() => {
                     tracing::info!(taxi_id = %abort_taxi, "driver stream replaced by a newer one");
                     // A reader that stopped reading gets a plain end of stream instead.
-                    let _ = abort.try_send(Err(Status::aborted(format!(
+                    let _ = abort.try_send(Box::new(Err(Status::aborted(format!(
                         "replaced by a newer StreamDispatches of taxi {abort_taxi}: a taxi keeps at most {MAX_STREAMS_PER_TAXI} streams"
-                    ))));
+                    )))));
                 }
                 () = revoked => {
                     tracing::info!(taxi_id = %abort_taxi, "driver stream ended: credential revoked");
-                    let _ = abort.try_send(Err(Status::unauthenticated(
+                    let _ = abort.try_send(Box::new(Err(Status::unauthenticated(
                         "revoked: this credential's session has ended; log in again",
-                    )));
+                    ))));
                 }
                 () = work => {}
             }
@@ -469,7 +476,7 @@ struct Gone;
 struct StreamTask {
     hub: Hub,
     taxi: String,
-    out: mpsc::Sender<Item>,
+    out: mpsc::Sender<Sent>,
     /// The sequence id of the last notice sent.
     last: Option<Seq>,
 }
@@ -481,7 +488,7 @@ impl StreamTask {
             seq: seq.map(|s| s.to_string()).unwrap_or_default(),
             event: Some(event),
         });
-        self.out.send(item).await.map_err(|_| Gone)
+        self.out.send(Box::new(item)).await.map_err(|_| Gone)
     }
 
     /// Handles one inbox item.
@@ -702,7 +709,7 @@ mod tests {
         }
     }
 
-    async fn next(rx: &mut mpsc::Receiver<Item>) -> Option<pb::StreamDispatchesResponse> {
+    async fn next(rx: &mut mpsc::Receiver<super::Sent>) -> Option<pb::StreamDispatchesResponse> {
         tokio::time::timeout(Duration::from_millis(300), rx.recv())
             .await
             .ok()

@@ -457,7 +457,7 @@ impl DriverService for Driver {
             .open(&taxi, resume_after, self.shutdown.clone(), revoked);
         tracing::info!(taxi_id = %taxi, "driver stream opened");
         Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+            tokio_stream::wrappers::ReceiverStream::new(rx).map(|sent| *sent),
         )))
     }
 

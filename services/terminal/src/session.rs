@@ -104,7 +104,7 @@ pub(crate) async fn run(
     let mut owed: std::collections::VecDeque<(Header, Report)> = std::collections::VecDeque::new();
     let mut bad_frames = 0;
     // The taxi's dispatch events, once the terminal authenticated.
-    let mut events: Option<tokio::sync::mpsc::Receiver<taxi_driver::hub::Item>> = None;
+    let mut events: Option<tokio::sync::mpsc::Receiver<taxi_driver::hub::Sent>> = None;
     loop {
         if events.is_none()
             && let Some(a) = &s.authed
@@ -121,7 +121,7 @@ pub(crate) async fn run(
                     None => std::future::pending().await,
                 }
             } => {
-                match e {
+                match e.map(|sent| *sent) {
                     Some(Ok(pb::StreamDispatchesResponse { event: Some(event), .. })) => {
                         let now = s.gw.store.now_ms();
                         let bodies = s.orders.event(event, now);
@@ -181,7 +181,9 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let (answers, close) = s.handle(packet).await;
+        // Boxed: handling a message (store calls) is large and brief; inline, every idle
+        // session's task would be that large.
+        let (answers, close) = Box::pin(s.handle(packet)).await;
         if let Some(owing) = s.later.take() {
             owed.push_back(owing);
         }
