@@ -141,8 +141,6 @@ pub struct Time {
     pub second: u8,
 }
 
-const BEIJING_MS: i64 = 8 * 3600 * 1000;
-
 impl Time {
     fn read(r: &mut Reader<'_>, what: &'static str) -> Result<Time, DecodeError> {
         let digits = bcd(r.bytes(6, what)?, what)?;
@@ -155,12 +153,7 @@ impl Time {
             minute: n(8),
             second: n(10),
         };
-        let ok = (1..=12).contains(&t.month)
-            && (1..=days_in_month(t.year, t.month)).contains(&t.day)
-            && t.hour < 24
-            && t.minute < 60
-            && t.second < 60;
-        if !ok {
+        if t.date_time().is_none() {
             return Err(DecodeError::Field {
                 field: what,
                 reason: "not a date and time",
@@ -182,66 +175,40 @@ impl Time {
         out.extend(to_bcd(&digits, 6, "time").unwrap_or_else(|_| vec![0; 6]));
     }
 
-    /// Milliseconds since the Unix epoch.
+    /// The calendar time it names, if it names one.
+    fn date_time(&self) -> Option<chrono::NaiveDateTime> {
+        chrono::NaiveDate::from_ymd_opt(i32::from(self.year), self.month.into(), self.day.into())?
+            .and_hms_opt(self.hour.into(), self.minute.into(), self.second.into())
+    }
+
+    /// Milliseconds since the Unix epoch (0 for a time that names no calendar time, which
+    /// decoding never returns).
     pub fn to_unix_ms(&self) -> i64 {
-        let days = days_from_civil(i64::from(self.year), self.month, self.day);
-        let secs = days * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second);
-        secs * 1000 - BEIJING_MS
+        self.date_time()
+            .and_then(|t| t.and_local_timezone(beijing()).single())
+            .map_or(0, |t| t.timestamp_millis())
     }
 
     /// The Beijing time of `ms` since the Unix epoch (whole seconds; years 2000-2099).
     pub fn from_unix_ms(ms: i64) -> Time {
-        let local = (ms + BEIJING_MS).div_euclid(1000);
-        let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
+        use chrono::{Datelike, Timelike};
+        let t = chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .with_timezone(&beijing());
         Time {
-            year: y.clamp(2000, 2099) as u16,
-            month: m,
-            day: d,
-            hour: (secs / 3600) as u8,
-            minute: (secs / 60 % 60) as u8,
-            second: (secs % 60) as u8,
+            year: t.year().clamp(2000, 2099) as u16,
+            month: t.month() as u8,
+            day: t.day() as u8,
+            hour: t.hour() as u8,
+            minute: t.minute() as u8,
+            second: t.second() as u8,
         }
     }
 }
 
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// Beijing time (GMT+8), the zone of every terminal's time.
+fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset")
 }
 
 /// Alarm bits of a location report.

@@ -482,3 +482,18 @@ proptest! {
         prop_assert_eq!(back.header, p.header);
     }
 }
+
+#[test]
+fn a_time_that_is_no_date_is_refused() {
+    let mut body = location_bytes();
+    body[22..28].copy_from_slice(&[0x26, 0x02, 0x30, 0x12, 0x00, 0x00]); // 30 February
+    let mut content = header(id::LOCATION, body.len() as u16);
+    content.extend_from_slice(&body);
+    assert!(matches!(
+        decode_all(&frame(&content)).as_slice(),
+        [Err(DecodeError::Field {
+            field: "location: time",
+            ..
+        })]
+    ));
+}
