@@ -134,6 +134,13 @@ impl Wire {
 }
 
 /// Connects, registers and authenticates.
+/// Connects terminal `t` to the gateway, registers with its plate and authenticates with
+/// the code it got; the connection, ready for locations (`None` if any step failed).
+/// The bench's terminals log in this way too.
+pub async fn log_in(t: &TerminalTaxi, gateway: SocketAddr) -> Option<Framed<TcpStream, Codec>> {
+    login(t, gateway).await.map(|w| w.io)
+}
+
 async fn login(t: &TerminalTaxi, gateway: SocketAddr) -> Option<Wire> {
     let io = Framed::new(TcpStream::connect(gateway).await.ok()?, Codec::default());
     let mut w = Wire {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use taxi_jtt808::message::{Authenticate, Location, Register, Time, register_result, status};
+use taxi_jtt808::message::{Location, Time, status};
 use taxi_jtt808::{Body, Codec, Header, Packet};
 use taxi_redis_process::Fsync;
 use tokio::net::TcpStream;
@@ -31,56 +31,16 @@ fn phone(i: usize) -> String {
     format!("145{i:08}")
 }
 
-/// Connects terminal `i` (bound to `taxi`, plate `plate`), registers and authenticates.
+/// Logs terminal `i` (its plate `plate`) in, as the simulator's terminals do.
 async fn login(addr: SocketAddr, i: usize, plate: &str) -> anyhow::Result<Conn> {
-    let mut io = Framed::new(TcpStream::connect(addr).await?, Codec::default());
-    let p = phone(i);
-    let send = |body: Body, serial: u16| Packet {
-        header: Header::new(body.id(), &p, serial),
-        body,
+    let t = taxi_sim::terminal::TerminalTaxi {
+        taxi_id: String::new(),
+        plate: plate.to_string(),
+        phone: phone(i),
     };
-    io.send(send(
-        Body::Register(Register {
-            province: 50,
-            city: 100,
-            maker: "BENCH".into(),
-            model: "B".into(),
-            terminal_id: format!("{i}"),
-            plate_color: 2,
-            plate: plate.into(),
-        }),
-        1,
-    ))
-    .await?;
-    let code = match io
-        .next()
+    taxi_sim::terminal::log_in(&t, addr)
         .await
-        .context("closed")??
-        .map_err(anyhow::Error::msg)?
-        .body
-    {
-        Body::RegisterReply(r) if r.result == register_result::OK => r.auth_code,
-        other => anyhow::bail!("registration of terminal {i}: {other:?}"),
-    };
-    io.send(send(
-        Body::Authenticate(Authenticate {
-            auth_code: code,
-            imei: String::new(),
-            software: String::new(),
-        }),
-        2,
-    ))
-    .await?;
-    match io
-        .next()
-        .await
-        .context("closed")??
-        .map_err(anyhow::Error::msg)?
-        .body
-    {
-        Body::PlatformReply(r) if r.result == 0 => Ok(io),
-        other => anyhow::bail!("authentication of terminal {i}: {other:?}"),
-    }
+        .with_context(|| format!("terminal {i} ({plate}) could not register and authenticate"))
 }
 
 /// Sends `frames` location frames on `io` (at most [`WINDOW`] unanswered), counting the
