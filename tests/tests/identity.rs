@@ -122,6 +122,18 @@ async fn operator_account(city: &TestCity, name: &str, role: pb::Role) -> String
     password
 }
 
+/// The audit log as an auditor account `name` (made here) reads it through the RPC.
+async fn audit_log(city: &TestCity, name: &str) -> Vec<pb::AuditEntry> {
+    let pw = operator_account(city, name, pb::Role::Auditor).await;
+    let auditor = login(city, name, &pw).await.tokens.unwrap().access_token;
+    AccessServiceClient::new(city.as_token(&auditor))
+        .list_audit_log(pb::ListAuditLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+}
+
 async fn login(city: &TestCity, name: &str, password: &str) -> pb::LoginResponse {
     login_password(city.channel(), name, password)
         .await
@@ -263,18 +275,7 @@ async fn who_cancels_and_who_books_is_the_credential_and_the_audit_log_says_so()
     assert_eq!(cancelled.cancelled_by, pb::CancelledBy::Operator as i32);
 
     // The audit log: who, what, on what, from where; an auditor reads it, an operator not.
-    let auditor_pw = operator_account(&city, "audit-2", pb::Role::Auditor).await;
-    let auditor = login(&city, "audit-2", &auditor_pw)
-        .await
-        .tokens
-        .unwrap()
-        .access_token;
-    let log = AccessServiceClient::new(city.as_token(&auditor))
-        .list_audit_log(pb::ListAuditLogRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
+    let log = audit_log(&city, "audit-2").await;
     let mine: Vec<_> = log.iter().filter(|e| e.actor == "operator:li.na").collect();
     let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["CreateBooking", "CancelOrder"], "{log:?}");
@@ -770,18 +771,7 @@ async fn every_write_by_an_operator_lands_in_the_audit_log_with_who_what_and_whe
     .await
     .unwrap();
 
-    let auditor_pw = operator_account(&city, "audit-3", pb::Role::Auditor).await;
-    let auditor = login(&city, "audit-3", &auditor_pw)
-        .await
-        .tokens
-        .unwrap()
-        .access_token;
-    let log = AccessServiceClient::new(city.as_token(&auditor))
-        .list_audit_log(pb::ListAuditLogRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
+    let log = audit_log(&city, "audit-3").await;
     let wus: Vec<(&str, &str)> = log
         .iter()
         .filter(|e| e.actor == "operator:wu.li")
