@@ -304,6 +304,9 @@ pub struct TestCity {
     pub clock: Arc<SteppedClock>,
     /// The harness's logged-in principals.
     pub principals: Principals,
+    /// The settings the server runs with (for another process of the city, such as a
+    /// terminal gateway, started beside it).
+    pub settings: Arc<taxi_domain::settings::Settings>,
     channel: Channel,
 }
 
@@ -355,6 +358,7 @@ impl TestCity {
         }
         let clock = Arc::new(SteppedClock::new());
         let city = config.settings.city.code.clone();
+        let settings = Arc::new(config.settings.clone());
         let server = TestServer::start(server_url, config, clock.clone()).await;
         let channel = match client_tls {
             Some(t) => tls::connect(server.addr, t).await,
@@ -369,6 +373,7 @@ impl TestCity {
             store,
             clock,
             principals,
+            settings,
             channel,
         }
     }

@@ -6,7 +6,6 @@
 //! replaces the first; a silent one is closed.
 
 use futures::{SinkExt, StreamExt};
-use std::sync::Arc;
 use std::time::Duration;
 use taxi_jtt808::message::*;
 use taxi_jtt808::{Body, Codec, Header, Packet};
@@ -145,11 +144,7 @@ fn location_at(at: pb::LatLng, ms: i64) -> Location {
 
 async fn gateway(city: &TestCity, idle: Duration) -> (std::net::SocketAddr, CancellationToken) {
     let stop = CancellationToken::new();
-    let gw = taxi_terminal::Gateway::new(
-        city.store.clone(),
-        Arc::new(taxi_domain::settings::Settings::default()),
-        idle,
-    );
+    let gw = taxi_terminal::Gateway::new(city.store.clone(), city.settings.clone(), idle);
     let (addr, _) = gw
         .bind("127.0.0.1:0".parse().unwrap(), stop.clone())
         .await
@@ -430,10 +425,12 @@ async fn a_press_near_a_terminal_is_offered_grabbed_and_driven_through_905() {
         .into_inner()
         .order
         .unwrap();
-    // The offer reaches the terminal as the order broadcast, in GBK, flagged older.
+    // The offer reaches the terminal as 0x8B00, in GBK, flagged older; the city offers
+    // one taxi at a time, so it comes as a direct assignment to this taxi.
     let Body::OrderOffer(offer) = t.pushed().await else {
         panic!("no 0x8B00")
     };
+    assert_eq!(offer.kind, order_kind::ASSIGNED, "sequential: {offer:?}");
     assert_eq!(offer.address, "解放碑");
     assert!(offer.remark.contains("老年乘客"), "{offer:?}");
     let at = north_of_centre(0.0);
@@ -508,6 +505,7 @@ async fn an_app_and_a_terminal_grabbing_one_order_give_exactly_one_winner() {
         let Body::OrderOffer(offer) = t.pushed().await else {
             panic!("no 0x8B00")
         };
+        assert_eq!(offer.kind, order_kind::NOW, "broadcast: {offer:?}");
         let app_offer = app.offer(WAIT).await;
         assert_eq!(app_offer.order_id, order.order_id);
         let mut driver = city.driver();
@@ -543,5 +541,40 @@ async fn an_app_and_a_terminal_grabbing_one_order_give_exactly_one_winner() {
         // Both free again for the next round.
         drive_trip(&city, &winner, &order.order_id).await;
     }
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_terminal_turning_down_its_assignment_passes_the_order_to_the_next_taxi() {
+    let city = TestCity::start_with(fast_config()).await;
+    let (addr, stop) = gateway(&city, Duration::from_secs(60)).await;
+    // The terminal is nearest, so the sequential offer goes to it first.
+    let (_, mut t) = terminal_taxi(&city, addr, "渝A90801", PHONE, north_of_centre(100.0)).await;
+    let mut app = driver_at(&city, "渝A90802", north_of_centre(900.0)).await;
+    let order = book_at(&city, "13800009081", north_of_centre(0.0)).await;
+    let Body::OrderOffer(offer) = t.pushed().await else {
+        panic!("no 0x8B00")
+    };
+    assert_eq!(offer.kind, order_kind::ASSIGNED);
+    // The driver turns it down from the terminal (0x0B08 of an open offer).
+    let (code, _) = t
+        .exchange(
+            Body::DriverCancel(DriverCancel {
+                business_id: offer.business_id,
+                reason: 0,
+            }),
+            Duration::ZERO,
+        )
+        .await;
+    assert_eq!(code, result::OK);
+    // The next nearest taxi, an app, gets it at once, not after the offer window.
+    let next = app.offer(WAIT).await;
+    assert_eq!(next.order_id, order.order_id);
+    assert!(!next.broadcast);
+    // And a late grab of the turned-down assignment wins nothing.
+    let (code, _) = t
+        .exchange(Body::Grab(offer.business_id), Duration::ZERO)
+        .await;
+    assert_eq!(code, result::FAILED);
     stop.cancel();
 }

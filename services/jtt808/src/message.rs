@@ -58,6 +58,17 @@ pub mod result {
     pub const ALARM_CONFIRMED: u8 = 4;
 }
 
+/// 905 business types (业务类型) of an order offer 0x8B00 or its details 0x8B01.
+pub mod order_kind {
+    /// 即时召车: a ride now, offered to several taxis; the first grab wins.
+    pub const NOW: u8 = 0;
+    /// 预约召车: a ride booked ahead.
+    pub const BOOKED: u8 = 1;
+    /// 车辆指派: the centre assigns the order to this taxi alone; the driver confirms it
+    /// with the same grab 0x0B01 or turns it down with 0x0B08.
+    pub const ASSIGNED: u8 = 2;
+}
+
 /// Results of a registration reply (0x8100).
 pub mod register_result {
     /// Registered: the authentication code follows.
@@ -343,7 +354,7 @@ pub struct LocationBatch {
 pub struct OrderOffer {
     /// The gateway's business ID of the order (what a grab names).
     pub business_id: u32,
-    /// 0: now; 1: booked ahead.
+    /// The business type: one of [`order_kind`].
     pub kind: u8,
     /// When the passenger wants the taxi.
     pub pickup_time: Time,
@@ -362,7 +373,7 @@ pub struct OrderOffer {
 pub struct OrderDetails {
     /// The business ID.
     pub business_id: u32,
-    /// 0: now; 1: booked ahead.
+    /// The business type: one of [`order_kind`].
     pub kind: u8,
     /// When the passenger wants the taxi.
     pub pickup_time: Time,

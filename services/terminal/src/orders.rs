@@ -3,7 +3,12 @@
 //! 905 answers become the same store calls as the app's.
 //!
 //! - an offer → the order broadcast 0x8B00, under a business ID (a DWORD) this session
-//!   gives the order; an operator's assignment → the order's details 0x8B01 at once;
+//!   gives the order. Its business type says how the city offers: in broadcast mode
+//!   "now" ([`order_kind::NOW`], several taxis hear it and the first grab wins); in
+//!   sequential mode a direct assignment ([`order_kind::ASSIGNED`], 车辆指派: this taxi
+//!   alone, for the offer's window), which the driver confirms with the same grab or turns
+//!   down with 0x0B08; no answer in the window passes it to the next taxi, as in the app;
+//! - an operator's assignment (no confirmation asked) → the order's details 0x8B01 at once;
 //! - a grab 0x0B01 → `accept_offer`, exactly `AcceptOffer`'s atomic claim: the winner gets
 //!   the details 0x8B01 (the passenger's phone masked), a loser 0x8B09 "taken";
 //! - an offer withdrawn or an order cancelled → 0x8B09;
@@ -16,7 +21,7 @@ use crate::Gateway;
 use std::collections::HashMap;
 use taxi_domain::booking::Payment;
 use taxi_jtt808::Body;
-use taxi_jtt808::message::{OrderCancelled, OrderDetails, OrderOffer, Time, result};
+use taxi_jtt808::message::{OrderCancelled, OrderDetails, OrderOffer, Time, order_kind, result};
 use taxi_proto::v1 as pb;
 use taxi_proto::v1::stream_dispatches_response::Event;
 use taxi_store::dispatch::TripStep;
@@ -48,6 +53,16 @@ fn remark(o: &pb::Offer) -> String {
     parts.join("；")
 }
 
+/// The 905 business type of an offer: a broadcast is "now", first grab wins; an offer to
+/// this taxi alone (sequential mode) or an operator's assignment is a direct assignment.
+fn kind_of(o: &pb::Offer) -> u8 {
+    if o.broadcast {
+        order_kind::NOW
+    } else {
+        order_kind::ASSIGNED
+    }
+}
+
 fn place(o: &pb::Offer) -> (f64, f64, String) {
     let p = o.pickup.clone().unwrap_or_default();
     let at = p.location.unwrap_or_default();
@@ -77,7 +92,7 @@ impl Orders {
         let (latitude, longitude, address) = place(o);
         Some(Body::OrderDetails(OrderDetails {
             business_id: id,
-            kind: 0,
+            kind: kind_of(o),
             pickup_time: Time::from_unix_ms(now_ms),
             latitude,
             longitude,
@@ -100,7 +115,7 @@ impl Orders {
                 let (latitude, longitude, address) = place(&o);
                 vec![Body::OrderOffer(OrderOffer {
                     business_id: id,
-                    kind: 0,
+                    kind: kind_of(&o),
                     pickup_time: Time::from_unix_ms(now_ms),
                     latitude,
                     longitude,
