@@ -212,7 +212,7 @@ impl Store {
             Vec<bool>,
         );
         let (fixes, states, held, caring, accessible): Facts = redis::pipe()
-            .cmd("ZMSCORE")
+            .cmd("HMGET")
             .arg(&k.fixes)
             .arg(&names)
             .cmd("HMGET")

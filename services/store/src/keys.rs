@@ -16,7 +16,7 @@
 //! | `{c}:taxis:order` | hash | taxi id → the order it holds |
 //! | `{c}:taxis:free` | geo | FREE taxis at their last position: the only index searched for matching |
 //! | `{c}:taxis:pos` | geo | the last position of every taxi that is not in the free index (a position lives in exactly one of the two; the capability indexes below mirror part of the free one) |
-//! | `{c}:taxis:fix` | zset | taxi id → time of its last fix (ms; plus 0.5 while the taxi was in a stand queue after that fix: `report_positions.lua`) |
+//! | `{c}:taxis:fixms` | hash | taxi id → time of its last fix (ms; plus 0.5 while the taxi was in a stand queue after that fix: `report_positions.lua`). A hash, not a zset: every fix rewrites it, and only point reads need it (a zset's skiplist move cost as much as the GEOADD) |
 //! | `{c}:taxis:wheelchair` | set | wheelchair-accessible taxis |
 //! | `{c}:taxis:caring` | set | caring-fleet taxis |
 //! | `{c}:taxis:free:wc` | geo | the free index's wheelchair-accessible taxis (searched for a wheelchair need) |
@@ -114,7 +114,7 @@ pub struct Keys {
     pub free: String,
     /// `{c}:taxis:pos`.
     pub positions: String,
-    /// `{c}:taxis:fix`.
+    /// `{c}:taxis:fixms`.
     pub fixes: String,
     /// `{c}:taxis:wheelchair`.
     pub wheelchair: String,
@@ -240,7 +240,7 @@ impl Keys {
             taxi_orders: k("taxis:order"),
             free: k("taxis:free"),
             positions: k("taxis:pos"),
-            fixes: k("taxis:fix"),
+            fixes: k("taxis:fixms"),
             wheelchair: k("taxis:wheelchair"),
             caring: k("taxis:caring"),
             free_wheelchair: k("taxis:free:wc"),
@@ -307,6 +307,13 @@ impl Keys {
     }
 
     /// The city's keys as the dispatch scripts receive them first in KEYS.
+    /// Keys earlier versions wrote that nothing reads any more: the retention pass
+    /// unlinks them, so an upgraded city does not keep their memory.
+    /// `{c}:taxis:fix` was the fix times as a zset, now the hash `{c}:taxis:fixms`.
+    pub fn retired(&self) -> Vec<String> {
+        vec![format!("{}:taxis:fix", self.prefix)]
+    }
+
     pub(crate) fn city_block(&self) -> &[String] {
         &self.block
     }

@@ -17,6 +17,9 @@
 //!   waiting for a retry, or left by a dead worker, is kept however old it is; dead
 //!   letters are copies and outlive the stream entry.
 //!
+//! - Keys earlier versions wrote and nothing reads now ([`crate::keys::Keys::retired`])
+//!   are unlinked.
+//!
 //! Why not `PEXPIRE` on a finished order's hash: it runs on Redis' clock, and an
 //! order that expired by itself would leave its id in the caller's history with no way
 //! to find the caller again. The pass deletes the hash and the history entry together.
@@ -76,6 +79,10 @@ impl Store {
         };
         let mut conn = self.conn.clone();
         let (orders, alerts, events): (Vec<String>, Vec<String>, u64) = redis::pipe()
+            // Keys of earlier versions (one O(1) call; freed off Redis' main thread).
+            .cmd("UNLINK")
+            .arg(k.retired())
+            .ignore()
             .add_command(due(&k.orders_ended))
             .add_command(due(&k.alerts_resolved))
             .add_command(

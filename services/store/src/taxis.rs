@@ -7,6 +7,7 @@ use crate::scripts::{
     TaxiTransitionReply,
 };
 use crate::{Entity, Store, StoreError};
+use std::collections::HashMap;
 use taxi_domain::Coordinates;
 use taxi_domain::taxi::{TaxiEvent, TaxiState};
 
@@ -167,6 +168,26 @@ pub fn new_taxi_id() -> String {
     taxi_domain::validate::generated_id("T", rand::random())
 }
 
+/// Each taxi's newest fix of `fixes`: the indexes of the fixes kept (a taxi's newest, the
+/// later of equal times; in the order of the taxis' first fixes), and for every fix the
+/// position in that list of the fix kept for its taxi.
+fn newest_per_taxi(fixes: &[Fix]) -> (Vec<usize>, Vec<usize>) {
+    let mut slot: HashMap<&str, usize> = HashMap::with_capacity(fixes.len());
+    let mut newest: Vec<usize> = Vec::with_capacity(fixes.len());
+    let mut kept_at = Vec::with_capacity(fixes.len());
+    for (i, f) in fixes.iter().enumerate() {
+        let k = *slot.entry(f.taxi_id.as_str()).or_insert_with(|| {
+            newest.push(i);
+            newest.len() - 1
+        });
+        if fixes[newest[k]].fix_ms <= f.fix_ms {
+            newest[k] = i;
+        }
+        kept_at.push(k);
+    }
+    (newest, kept_at)
+}
+
 impl Store {
     /// Registers a taxi under a new random id; its plate must be new in the city. It
     /// starts OFF_DUTY.
@@ -221,7 +242,7 @@ impl Store {
             .cmd("GEOPOS")
             .arg(&k.free)
             .arg(id)
-            .zscore(&k.fixes, id)
+            .hget(&k.fixes, id)
             .query_async(&mut conn)
             .await?;
         let info = Fields::new(info);
@@ -288,6 +309,16 @@ impl Store {
         let mut conn = self.bulk.clone();
         // The stands the fixes are in, from this process's copy of them (no Redis read).
         let stands = self.stands().await?;
+        // Each taxi once: its newest fix of the batch (the script checks a fix only
+        // against the stored one; a taxi twice in a batch would cost it a table lookup per fix).
+        let (newest, kept_at) = newest_per_taxi(fixes);
+        let owned: Vec<Fix>;
+        let fixes: &[Fix] = if newest.len() == fixes.len() {
+            fixes
+        } else {
+            owned = newest.iter().map(|&i| fixes[i].clone()).collect();
+            &owned
+        };
         for chunk in fixes.chunks(FIXES_PER_SCRIPT) {
             let in_fence = crate::stands::fixes_in_fences(chunk, &stands);
             let call = ReportPositions {
@@ -307,7 +338,18 @@ impl Store {
             };
             out.extend(codes);
         }
-        Ok(out)
+        if newest.len() == kept_at.len() {
+            return Ok(out);
+        }
+        // A fix dropped for a newer one of the batch: superseded by it, or refused with it.
+        Ok(kept_at
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| match out[k] {
+                FixOutcome::Stored if newest[k] != i => FixOutcome::Superseded,
+                o => o,
+            })
+            .collect())
     }
 
     /// Free taxis with a fresh fix within the radius, nearest first.
@@ -363,14 +405,15 @@ impl Store {
     }
 
     /// How many taxis' latest fix is at or after `since_ms` (ingest rates in the bench).
+    /// Reads every taxi's fix time (the times are a hash: a fix costs one field write), so
+    /// it is for tools, not for the hot path.
     pub async fn fixes_since(&self, since_ms: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(redis::cmd("ZCOUNT")
+        let times: Vec<f64> = redis::cmd("HVALS")
             .arg(&self.keys.fixes)
-            .arg(since_ms)
-            .arg("+inf")
             .query_async(&mut conn)
-            .await?)
+            .await?;
+        Ok(times.iter().filter(|&&t| t >= since_ms as f64).count() as u64)
     }
 
     /// Removes every free taxi whose fix is stale from the free index (and the indexes
@@ -441,6 +484,34 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f(id: &str, ms: i64) -> Fix {
+        Fix {
+            taxi_id: id.into(),
+            at: Coordinates::new(29.5, 106.5).unwrap(),
+            fix_ms: ms,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_each_taxis_newest_fix() {
+        // No repeats: everything kept, in order.
+        let (newest, at) = newest_per_taxi(&[f("a", 1), f("b", 1)]);
+        assert_eq!((newest, at), (vec![0, 1], vec![0, 1]));
+        // Repeats: the newest (the later of equal times), in the order of first sight.
+        let batch = [
+            f("a", 5),
+            f("b", 1),
+            f("a", 9),
+            f("a", 7),
+            f("b", 1),
+            f("c", 3),
+        ];
+        let (newest, at) = newest_per_taxi(&batch);
+        assert_eq!(newest, vec![2, 4, 5]);
+        assert_eq!(at, vec![0, 1, 0, 0, 1, 2]);
+        assert!(newest_per_taxi(&[]).0.is_empty());
+    }
 
     #[test]
     fn taxi_ids_are_random_and_well_formed() {

@@ -70,6 +70,43 @@ async fn fleet_lifecycle_in_redis() {
         .await
         .unwrap();
     assert_eq!(out, vec![FixOutcome::Superseded]);
+    // A taxi twice in one batch: its newest fix is stored, whichever comes first, and the
+    // other is superseded by it.
+    let now = system_now_ms();
+    for (first, second) in [(100, 50), (60, 110)] {
+        let out = store
+            .report_positions(
+                &[
+                    fix_at(now + first, &a.id, 29.0, 106.0, 0),
+                    fix_at(now + second, &a.id, 29.56, 106.55, 0),
+                ],
+                30_000,
+            )
+            .await
+            .unwrap();
+        let newest_first = first > second;
+        assert_eq!(
+            out,
+            if newest_first {
+                vec![FixOutcome::Stored, FixOutcome::Superseded]
+            } else {
+                vec![FixOutcome::Superseded, FixOutcome::Stored]
+            }
+        );
+        let (at, ms) = store.get_taxi(&a.id).await.unwrap().position.unwrap();
+        assert_eq!(ms, now + first.max(second));
+        let want = if newest_first { 29.0 } else { 29.56 };
+        assert!((at.lat() - want).abs() < 1e-4, "{at:?}");
+    }
+    // Unknown taxis twice in a batch are refused each time.
+    let out = store
+        .report_positions(
+            &[fix("T998", 29.56, 106.55, 0), fix("T998", 29.56, 106.55, 0)],
+            30_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, vec![FixOutcome::UnknownTaxi; 2]);
 
     let q = NearbyQuery {
         center: Coordinates::new(29.56, 106.55).unwrap(),
@@ -349,4 +386,40 @@ async fn the_sweep_keeps_a_free_taxi_that_keeps_reporting() {
     clock.advance(Duration::from_secs(21));
     assert_eq!(store.sweep_stale(30_000).await.unwrap(), 1);
     assert_eq!(store.position_index(&t).await.unwrap(), (false, true));
+}
+
+/// An upgraded city: the fix times' old zset (`taxis:fix`, before they became the hash
+/// `taxis:fixms`) is read by nothing, and the retention pass frees it.
+#[tokio::test]
+async fn the_retention_pass_unlinks_retired_keys() {
+    let redis = RedisProcess::start_temporary().unwrap();
+    let store = Store::connect(StoreConfig::new(redis.url(), "500100")).unwrap();
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let old = "{c:500100}:taxis:fix";
+    assert_eq!(
+        taxi_store::Keys::new("500100").retired(),
+        vec![old.to_string()]
+    );
+    let () = redis::cmd("ZADD")
+        .arg(old)
+        .arg(1)
+        .arg("T1")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let r = taxi_store::retention::Retention {
+        finished: Duration::from_secs(3600),
+        events: Duration::from_secs(3600),
+    };
+    store.trim_retained(&r, 10).await.unwrap();
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(old)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
 }

@@ -194,7 +194,7 @@ local function set_taxi_state(taxi, state)
       if old ~= state then bring_back(waiting_in_reach(taxi, p), taxi) end
       redis.call('GEOADD', K.free, p[1], p[2], taxi)
       redis.call('ZREM', K.pos, taxi)
-      redis.call('ZADD', K.free_fix, redis.call('ZSCORE', K.fixes, taxi) or 0, taxi)
+      redis.call('ZADD', K.free_fix, redis.call('HGET', K.fixes, taxi) or 0, taxi)
       if redis.call('SISMEMBER', K.wheelchair, taxi) == 1 then
         redis.call('GEOADD', K.free_wc, p[1], p[2], taxi)
       end

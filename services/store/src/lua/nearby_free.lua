@@ -21,7 +21,7 @@ while true do
   if #hits > 0 then
     local ids = {}
     for i, h in ipairs(hits) do ids[i] = h[1] end
-    local fix_of = mcall('ZMSCORE', fixes, ids)
+    local fix_of = mcall('HMGET', fixes, ids)
     for i, h in ipairs(hits) do
       if #out >= limit then break end
       local f = fix_of[i] and tonumber(fix_of[i])

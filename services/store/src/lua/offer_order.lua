@@ -82,7 +82,7 @@ local function attempt(id, order_key, tried_key)
       if #hits == 0 then return end
       local ids = {}
       for i, h in ipairs(hits) do ids[i] = h[1] end
-      local fixes = mcall('ZMSCORE', K.fixes, ids)
+      local fixes = mcall('HMGET', K.fixes, ids)
       local was_tried = mcall('SMISMEMBER', tried_key, ids)
       local within = also and mcall('SMISMEMBER', also, ids)
       for i, h in ipairs(hits) do
@@ -105,7 +105,7 @@ local function attempt(id, order_key, tried_key)
   -- wheelchair need and, while the search is caring-fleet only, is in the caring fleet.
   -- Its distance is the great circle as GEOSEARCH measures it (Redis' earth radius).
   local function qualifies(t)
-    local fix = redis.call('ZSCORE', K.fixes, t)
+    local fix = redis.call('HGET', K.fixes, t)
     local at = redis.call('GEOPOS', K.free, t)[1]
     if at and fix and tonumber(fix) >= fresh and redis.call('SISMEMBER', tried_key, t) == 0
       and may(TAXI.offer, redis.call('HGET', K.states, t)) and redis.call('HEXISTS', K.torders, t) == 0

@@ -32,7 +32,7 @@ if NOW >= (tonumber(o[9]) or 0) and gives_up({offers = o[3], release_ms = o[4], 
 end
 local wheelchair = string.find(',' .. (o[2] or '') .. ',', ',wheelchair,', 1, true) ~= nil
 local caring_only = NOW < (tonumber(o[8]) or 0)
-local fix = redis.call('ZSCORE', K.fixes, taxi)
+local fix = redis.call('HGET', K.fixes, taxi)
 if not (redis.call('ZSCORE', K.free, taxi) and fix and tonumber(fix) >= tonumber(fresh)
   and may(TAXI.offer, redis.call('HGET', K.states, taxi)) and redis.call('HEXISTS', K.torders, taxi) == 0
   and redis.call('SISMEMBER', tried_key, taxi) == 0

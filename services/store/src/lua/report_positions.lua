@@ -3,7 +3,7 @@
 -- taxi's position goes to the free index (and to the index of each capability it has; a
 -- taxi new to the free index also to the free-fix index, at this fix's time), any other
 -- on-duty taxi's to the positions index.
--- KEYS: states hash, free geo, positions geo, fix times zset, wheelchair set, caring set,
+-- KEYS: states hash, free geo, positions geo, fix times hash, wheelchair set, caring set,
 --   free wheelchair geo, free caring geo, free fix times zset, stand queues zset, taxi → its
 --   stand queue member hash, dispatch retries zset
 -- ARGV (after NOW): n, oldest fresh fix ms, the fixes in a stand's fence, then n groups of
@@ -23,59 +23,67 @@ local states, free_geo, pos_geo, fixes, wheelchair, caring, free_wc, free_caring
 -- restart a taxi keeps its state and is matched again from its next fix.
 redis.set_repl(redis.REPL_NONE)
 local n, fresh = tonumber(ARGV[2]), tonumber(ARGV[3])
+local FIRST = 5
+local GROUP = 4
+-- The fixes in a fence, by index (most are in none).
 local in_fence = {}
 for i, named in string.gmatch(ARGV[4], '(%d+):([^;]+)') do in_fence[tonumber(i)] = named end
-local FIRST = 5
 local ids = {}
-local GROUP = 4
 for i = 1, n do ids[i] = ARGV[FIRST + (i - 1) * GROUP] end
+-- A batch names each taxi once (the caller keeps a taxi's newest fix of a batch), so no
+-- fix here is checked against another of the same batch.
 local state_of = mcall('HMGET', states, ids)
-local stored = mcall('ZMSCORE', fixes, ids)
-local pos, free, fix, codes, back = {}, {}, {}, {}, {}
--- The free ones again, for the free-fix and capability indexes.
-local free_ids, free_fix_args = {}, {}
--- The free ones' fix times and the stands their fixes are in, for the stand queues.
-local free_t, free_stands = {}, {}
--- ... whether each was in a queue at its stored fix, and where its fix time is in `fix`.
-local free_was_queued, free_score_at = {}, {}
-local newest = {}
+local stored = mcall('HMGET', fixes, ids)
+local FREE, OFF = TS.free, TS.off
+local pos, free, fix, codes, back, free_ids, free_fix_args = {}, {}, {}, {}, {}, {}, {}
+-- The free taxis whose fix may move them in, out of or between stand queues: in a queue
+-- at their stored fix, or now in a fence. Each as {id, fix ms, named stands, index of its
+-- fix time in `fix`}.
+local queue_cands = {}
 for i = 1, n do
-  local b = FIRST + (i - 1) * GROUP
-  local id, st = ids[i], state_of[i]
-  local lon, lat, t = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
-  local old = stored[i] and tonumber(stored[i])
-  -- A stored fix time with a half (see the stand queues below) marks a taxi that was in a
-  -- stand queue when it was stored.
-  local was_queued = old and old ~= math.floor(old)
-  old = old and math.floor(old)
+  local st = state_of[i]
   if not st then
     codes[i] = 1
-  elseif st == TS.off then
+  elseif st == OFF then
     codes[i] = 2
-  elseif (old and old > t) or (newest[id] and newest[id] > t) then
-    codes[i] = 3
   else
-    newest[id] = t
-    codes[i] = 0
-    fix[#fix + 1] = t; fix[#fix + 1] = id
-    local into = pos
-    if st == TS.free then
-      into = free
-      free_ids[#free_ids + 1] = id
-      free_t[#free_ids] = t
-      free_stands[#free_ids] = in_fence[i] or ''
-      free_was_queued[#free_ids] = was_queued
-      free_score_at[#free_ids] = #fix - 1
-      -- New to the free index (a first fix, or swept out while stale: its position sat in
-      -- the positions index): it enters the janitor's index at this fix. A taxi already
-      -- there keeps its score (a fix no later than this one), which the janitor refreshes
-      -- when it comes due: moving it with every fix would cost a write per fix.
-      if not old or old < fresh then
-        back[#back + 1] = id
-        free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
-      end
+    local b = FIRST + (i - 1) * GROUP
+    local t_arg = ARGV[b + 3]
+    local t = tonumber(t_arg)
+    local old, was_queued = stored[i], false
+    if old then
+      old = tonumber(old)
+      -- A stored fix time with a half (see the stand queues below) marks a taxi that was
+      -- in a stand queue when it was stored.
+      local whole = math.floor(old)
+      was_queued = whole ~= old
+      old = whole
     end
-    into[#into + 1] = lon; into[#into + 1] = lat; into[#into + 1] = id
+    if old and old > t then
+      codes[i] = 3
+    else
+      codes[i] = 0
+      local id = ids[i]
+      fix[#fix + 1] = id; fix[#fix + 1] = t_arg
+      local into = pos
+      if st == FREE then
+        into = free
+        free_ids[#free_ids + 1] = id
+        local named = in_fence[i]
+        if was_queued or named then
+          queue_cands[#queue_cands + 1] = {id, t, named or '', #fix}
+        end
+        -- New to the free index (a first fix, or swept out while stale: its position sat
+        -- in the positions index): it enters the janitor's index at this fix. A taxi
+        -- already there keeps its score (a fix no later than this one), which the janitor
+        -- refreshes when it comes due: moving it with every fix would cost a write per fix.
+        if not old or old < fresh then
+          back[#back + 1] = id
+          free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
+        end
+      end
+      into[#into + 1] = ARGV[b + 1]; into[#into + 1] = ARGV[b + 2]; into[#into + 1] = id
+    end
   end
 end
 if #pos > 0 then mcall('GEOADD', pos_geo, pos) end
@@ -120,38 +128,26 @@ end
 -- every taxi's next fix puts it right, at the back. Taxis that are not FREE left their
 -- queue in `set_taxi_state`.
 -- Which taxis can be in a queue is known without reading the queues: a taxi's fix time
--- is stored with a half added while it is in one (`fixes` scores are whole ms otherwise),
+-- is stored with a half added while it is in one (`fixes` values are whole ms otherwise),
 -- so only the taxis whose stored fix says so, or whose new fix is in a fence, are looked up
 -- in `stand_of`. Reading `stand_of` for the whole batch cost more than the rest of the
 -- script: a hash of up to 512 fields stays a listpack, which each lookup scans. The half
 -- is set and cleared here with the fix, from the queue the taxi is in after it; a taxi
 -- that left its queue with a state change keeps it until its next fix, which only costs
 -- that fix a lookup.
-if #free_ids > 0 then
+if #queue_cands > 0 then
   local look = {}
-  for i, id in ipairs(free_ids) do
-    if free_was_queued[i] or free_stands[i] ~= '' then look[#look + 1] = id end
-  end
-  local found = {}
-  if #look > 0 then
-    local got = mcall('HMGET', stand_of, look)
-    for k, id in ipairs(look) do found[id] = got[k] or false end
-  end
-  local now_in = {}
-  -- The stands of a fix in no fence (never written to).
-  local NONE = {}
-  for i, id in ipairs(free_ids) do
-    local member = now_in[id]
-    if member == nil then member = found[id] or false end
-    -- Most fixes are in no fence and their taxi in no queue: nothing to read or write.
-    local named, order = NONE, NONE
-    if free_stands[i] ~= '' then
-      named, order = {}, {}
-      for entry in string.gmatch(free_stands[i], '[^,]+') do
-        local sid, cap = string.match(entry, '^(.+)=(%d+)$')
-        named[sid] = tonumber(cap)
-        order[#order + 1] = sid
-      end
+  for k, c in ipairs(queue_cands) do look[k] = c[1] end
+  local got = mcall('HMGET', stand_of, look)
+  for k, c in ipairs(queue_cands) do
+    local id, t, in_named = c[1], c[2], c[3]
+    local member = got[k]
+    -- The stands whose fence holds the fix, nearest first, and their capacities.
+    local named, order = {}, {}
+    for entry in string.gmatch(in_named, '[^,]+') do
+      local sid, cap = string.match(entry, '^(.+)=(%d+)$')
+      named[sid] = tonumber(cap)
+      order[#order + 1] = sid
     end
     local at = member and string.match(member, '^(.-)|')
     if (member or #order > 0) and not (at and named[at]) then
@@ -163,17 +159,16 @@ if #free_ids > 0 then
       for _, sid in ipairs(order) do
         local cap = named[sid]
         if cap == 0 or redis.call('ZLEXCOUNT', stand_q, '[' .. sid .. '|', '(' .. sid .. '}') < cap then
-          member = sid .. '|' .. string.format('%015d', free_t[i]) .. '|' .. id
+          member = sid .. '|' .. string.format('%015d', t) .. '|' .. id
           redis.call('ZADD', stand_q, 0, member)
           redis.call('HSET', stand_of, id, member)
           break
         end
       end
     end
-    now_in[id] = member
     -- As a string: Lua would print a number with 14 significant digits.
-    if member then fix[free_score_at[i]] = string.format('%d.5', free_t[i]) end
+    if member then fix[c[4]] = string.format('%d.5', t) end
   end
 end
-if #fix > 0 then mcall('ZADD', fixes, fix) end
+if #fix > 0 then mcall('HSET', fixes, fix) end
 return codes

@@ -17,7 +17,7 @@ local fresh, most = own_args()
 fresh = tonumber(fresh)
 local due = redis.call('ZRANGE', free_fix, '-inf', '(' .. fresh, 'BYSCORE', 'LIMIT', 0, tonumber(most))
 if #due == 0 then return {0, 0} end
-local last = mcall('ZMSCORE', fixes, due)
+local last = mcall('HMGET', fixes, due)
 local stale, rescore = {}, {}
 for i, id in ipairs(due) do
   local f = last[i] and tonumber(last[i])

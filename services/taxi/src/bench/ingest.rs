@@ -279,6 +279,17 @@ pub(super) async fn ingest(
             "µs",
             None,
         ),
+        // What issue 16 bounds: the Redis work of one update against one GEOADD of the
+        // same moving taxis (redis-benchmark's members all get one score, `106.<12 digits
+        // below -r>` varying in the 7th decimal place, so its GEOADDs never move a member
+        // in the index and cost about half a moving one).
+        f(
+            "Redis time per update / per raw GEOADD",
+            (usec as f64 / accepted.max(1) as f64)
+                / (gusec as f64 / gcalls.max(1) as f64).max(1e-9),
+            "x",
+            Some(Target::AtMost(1.5)),
+        ),
         f("Redis memory per taxi", memory_per_taxi, "B", None),
         f(
             "server CPU per 1,000 position updates",
