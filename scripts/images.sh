@@ -70,10 +70,12 @@ mkdir -p "$context"
 cp "$binary" "$context/taxi"
 sha=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 built=$SECONDS
-podman build --quiet --pull=never --build-arg BASE="$base" --label "taxi.git_sha=$sha" \
-  -f deploy/Containerfile.taxi -t taxi:latest "$context" >/dev/null
-podman build --quiet --pull=never --build-arg BASE="$base" \
+podman build --quiet --pull=never --build-arg BASE="$base" --label taxi.image=taxi \
+  --label "taxi.git_sha=$sha" -f deploy/Containerfile.taxi -t taxi:latest "$context" >/dev/null
+podman build --quiet --pull=never --build-arg BASE="$base" --label taxi.image=taxi-redis \
   -f deploy/Containerfile.redis -t taxi-redis:latest deploy/redis >/dev/null
 rm -rf "$context"
+# The images these replaced (untagged now), not anyone else's.
+podman image prune -f --filter label=taxi.image >/dev/null
 echo "images: taxi:latest and taxi-redis:latest built in $((SECONDS - built)) s" \
   "(all images: $((SECONDS - started)) s)" >&2
