@@ -47,15 +47,17 @@ project="taxi-deploy-$$"
 work=$(mktemp -d)
 compose=("$venv/bin/podman-compose" -p "$project" -f deploy/docker-compose.yml -f deploy/compose.test.yml)
 kube_files=()
+kube_secret=0
 # Stops and removes everything this run started, whatever happened.
 cleanup() {
   set +e
-  for f in "${kube_files[@]}"; do podman kube down "$f" >/dev/null 2>&1; done
-  # kube down (4.3) leaves the ConfigMap's volume, and kube play makes its default network.
-  podman volume rm -f redis-config >/dev/null 2>&1
-  podman network rm podman-default-kube-network >/dev/null 2>&1
-  podman rm -f "$project-redis" >/dev/null 2>&1
-  podman secret rm taxi-redis >/dev/null 2>&1
+  if [ ${#kube_files[@]} -gt 0 ]; then
+    for f in "${kube_files[@]}"; do podman kube down "$f" >/dev/null 2>&1; done
+    # kube down (4.3) leaves the ConfigMap's volume, and kube play makes its default network.
+    podman volume rm -f redis-config >/dev/null 2>&1
+    podman network rm podman-default-kube-network >/dev/null 2>&1
+  fi
+  [ $kube_secret -eq 0 ] || podman secret rm taxi-redis >/dev/null 2>&1
   podman network rm -f "$project-kube" >/dev/null 2>&1
   "${compose[@]}" down -v >/dev/null 2>&1
   podman volume rm -f "${project}_redis-data" >/dev/null 2>&1
@@ -108,13 +110,13 @@ wait_serving() {
   done
 }
 
-t=$SECONDS
+up=$(date +%s.%N)
 "${compose[@]}" up -d --no-build >"$work/compose-up.log" 2>&1 || {
   cat "$work/compose-up.log" >&2
   exit 1
 }
-took=$(wait_serving 60 "$(date +%s.%N)")
-echo "deploy: compose stack up and SERVING in $((SECONDS - t)) s"
+serving=$(wait_serving 60 "$up")
+echo "deploy: compose stack up and every service SERVING after $serving s"
 
 export TAXI_REDIS_URL="redis://:$TAXI_REDIS_PASSWORD@127.0.0.1:$TAXI_REDIS_PORT/"
 export TAXI_BIN="$bin"
@@ -178,6 +180,7 @@ fi
 "$venv/bin/python" scripts/kube-play-manifests.py "$work"
 printf '{"password":"%s"}' "$(printf %s "$TAXI_REDIS_PASSWORD" | base64 -w0)" |
   podman secret create taxi-redis - >/dev/null
+kube_secret=1
 podman network create "$project-kube" >/dev/null
 kube_files=("$work/taxi.yaml" "$work/redis.yaml")
 # Its log says that healthchecks need systemd: without it they run when asked (below).
@@ -214,6 +217,7 @@ for f in "${kube_files[@]}"; do podman kube down "$f" >/dev/null 2>&1; done
 kube_files=()
 podman volume rm -f redis-config >/dev/null
 podman secret rm taxi-redis >/dev/null
+kube_secret=0
 echo "deploy: kube play: Redis and the five taxi Deployments ran, every readiness and liveness probe passed ($((SECONDS - t)) s)"
 
 echo "deploy: passed in $((SECONDS - started)) s"
