@@ -1,6 +1,10 @@
-//! `deploy/` kept consistent without Docker: Redis requires a password from a secret (never
-//! committed), every `taxi` service reaches it with that password in `TAXI_REDIS_URL`, and
-//! every shipped Redis configuration fsyncs its AOF on every write.
+//! `deploy/` kept consistent without containers (the deploy tier, `scripts/deploy-test.sh`,
+//! runs them): Redis requires a password from a secret (never committed), every `taxi`
+//! service reaches it with that password in `TAXI_REDIS_URL`, and every shipped Redis
+//! configuration fsyncs its AOF on every write. And what `podman kube play` cannot show:
+//! every Kubernetes container has requests, limits, readiness and liveness probes, a
+//! non-root user, a read-only root file system and an image built here; the local image's
+//! runtime is the registry Dockerfile's.
 
 use serde::Deserialize;
 use serde_yaml::Value;
