@@ -69,14 +69,14 @@ TAXI_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TAXI_REDIS_PORT=$(free_port)
 export TAXI_REDIS_PASSWORD TAXI_REDIS_PORT
 declare -A port
-for role in fleet driver hotline onekey dispatch; do
+for role in fleet driver hotline onekey dispatch notify; do
   port[$role]=$(free_port)
   export "TAXI_${role^^}_PORT=${port[$role]}"
 done
 declare -A service=(
   [fleet]=taxi.v1.FleetService [driver]=taxi.v1.DriverService
   [hotline]=taxi.v1.HotlineService [onekey]=taxi.v1.OneKeyService
-  [dispatch]=taxi.v1.DispatchService
+  [dispatch]=taxi.v1.DispatchService [notify]=taxi.v1.NotificationService
 )
 
 # Every role's service SERVING on its published port, within $1 seconds: prints how long it took.
@@ -84,7 +84,7 @@ wait_serving() {
   local limit=$1 from=$2 role
   while :; do
     local all=1
-    for role in fleet driver hotline onekey dispatch; do
+    for role in fleet driver hotline onekey dispatch notify; do
       if ! "$bin" health --addr "127.0.0.1:${port[$role]}" --service "${service[$role]}" \
         --timeout-ms 1000 >/dev/null 2>&1; then
         all=0
@@ -100,7 +100,7 @@ wait_serving() {
     if python3 -c "import sys; sys.exit(0 if $now - $from > $limit else 1)"; then
       echo "deploy: not every service SERVING within $limit s" >&2
       "${compose[@]}" ps >&2 || true
-      for role in redis fleet driver hotline onekey dispatch; do
+      for role in redis fleet driver hotline onekey dispatch notify; do
         echo "--- $role (last 15 lines) ---" >&2
         podman logs --tail 15 "${project}_${role}_1" >&2 || true
       done
@@ -196,7 +196,7 @@ podman kube play --network "$project-kube:alias=redis" "$work/redis.yaml" >"$wor
 # Each pod's probes as Kubernetes would run them, inside its container: readiness (the role's
 # service SERVING, so Redis was reached with the Secret's password) within 60 s, then the
 # liveness probe through podman's own healthcheck, which kube play made of it.
-for role in fleet driver hotline onekey dispatch; do
+for role in fleet driver hotline onekey dispatch notify; do
   ctr="taxi-$role-pod-0-taxi"
   mapfile -t ready < <("$venv/bin/python" -c '
 import sys, yaml
@@ -222,6 +222,6 @@ kube_files=()
 podman volume rm -f redis-config >/dev/null
 podman secret rm taxi-redis >/dev/null
 kube_secret=0
-echo "deploy: kube play: Redis and the five taxi Deployments ran, every readiness and liveness probe passed ($((SECONDS - t)) s)"
+echo "deploy: kube play: Redis and the six taxi Deployments ran, every readiness and liveness probe passed ($((SECONDS - t)) s)"
 
 echo "deploy: passed in $((SECONDS - started)) s"

@@ -1,7 +1,7 @@
 """deploy/k8s as `podman kube play` (podman 4.3) can run it; used by scripts/deploy-test.sh.
 
 Usage: python3 scripts/kube-play-manifests.py OUT_DIR   (TAXI_REDIS_PASSWORD in the environment)
-Writes OUT_DIR/redis.yaml (the Redis ConfigMap and Redis) and OUT_DIR/taxi.yaml (the five taxi
+Writes OUT_DIR/redis.yaml (the Redis ConfigMap and Redis) and OUT_DIR/taxi.yaml (the six taxi
 Deployments). Only what kube play cannot do is changed, each the way Kubernetes would do it:
 - `$(VAR)` in env values and args is expanded from the container's earlier env (kube play 4.3
   passes it on literally), secretKeyRef values from TAXI_REDIS_PASSWORD (the Secret's value);
@@ -22,7 +22,7 @@ import sys
 import yaml
 
 K8S = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "k8s")
-ROLES = ["fleet", "driver", "hotline", "onekey", "dispatch"]
+ROLES = ["fleet", "driver", "hotline", "onekey", "dispatch", "notify"]
 
 
 def expand(container, password):

@@ -92,7 +92,7 @@ fn compose_redis_requires_the_password_every_taxi_service_gives() {
             "{name:?}"
         );
     }
-    assert_eq!(taxis, 5);
+    assert_eq!(taxis, 6);
     // The example env file holds no password.
     let example = std::fs::read_to_string(deploy().join(".env.example")).unwrap();
     assert!(example.lines().any(|l| l == "TAXI_REDIS_PASSWORD="));
@@ -151,7 +151,7 @@ fn k8s_redis_requires_the_secret_password_every_taxi_deployment_gives() {
             }
         }
     }
-    assert_eq!(taxis, 5);
+    assert_eq!(taxis, 6);
 }
 
 /// The images `scripts/images.sh` builds (and deploy/Dockerfile, deploy/Containerfile.redis
@@ -227,7 +227,7 @@ fn workload_problems(doc: &Value) -> Vec<String> {
 #[test]
 fn every_k8s_container_has_resources_probes_a_non_root_user_and_a_built_image() {
     let workloads = k8s_workloads();
-    assert_eq!(workloads.len(), 6, "five taxi roles and Redis");
+    assert_eq!(workloads.len(), 7, "six taxi roles and Redis");
     let problems: Vec<String> = workloads
         .iter()
         .flat_map(|(file, doc)| {
@@ -326,6 +326,7 @@ fn taxi_probes_ask_taxi_health_for_the_roles_own_service() {
             "hotline" => "taxi.v1.HotlineService",
             "onekey" => "taxi.v1.OneKeyService",
             "dispatch" => "taxi.v1.DispatchService",
+            "notify" => "taxi.v1.NotificationService",
             other => panic!("{file}: unexpected role {other}"),
         };
         assert_eq!(service, expected, "{file}");
