@@ -10,24 +10,32 @@
 #            a real `taxi serve` and a private redis-server; then `taxi demo`'s console
 #            opened with the login it prints; screenshots and figures in
 #            target/console-screenshots/
-# Usage: scripts/test.sh [--plain | --outside | --cluster | --browser]   (none: every tier)
+#   deploy   the deployment as it runs (scripts/deploy-test.sh): images from the OS packages
+#            (scripts/images.sh, no registry) holding the test build's `taxi`, deploy/'s
+#            compose stack under podman-compose with the acceptance scenarios, a crash of the
+#            hotline and the Redis container (back within 30 s, no acknowledged order lost),
+#            and deploy/k8s under `podman kube play`
+# Usage: scripts/test.sh [--plain | --outside | --cluster | --browser | --deploy]   (none: every tier)
 # Installs redis-server and redis-cli, and for the browser tier Chromium, CJK fonts and
 # the pinned npm packages (npm ci), and for the outside tier python3-venv and the pinned
-# PyPI packages of tests/python/requirements.txt, if missing. Stops at the first failing tier.
+# PyPI packages of tests/python/requirements.txt, and for the deploy tier podman, runc,
+# netavark, aardvark-dns, catatonit, debootstrap and the pinned podman-compose, if missing.
+# Stops at the first failing tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: $0 [--plain | --outside | --cluster | --browser]" >&2
+  echo "usage: $0 [--plain | --outside | --cluster | --browser | --deploy]" >&2
   exit 2
 }
 [ $# -le 1 ] || usage
 case "${1:-}" in
-  "") tiers=(plain outside cluster browser) ;;
+  "") tiers=(plain outside cluster browser deploy) ;;
   --plain) tiers=(plain) ;;
   --outside) tiers=(outside) ;;
   --cluster) tiers=(cluster) ;;
   --browser) tiers=(browser) ;;
+  --deploy) tiers=(deploy) ;;
   *) usage ;;
 esac
 
@@ -65,6 +73,13 @@ tier_browser() {
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) &&
     TAXI_BIN="$bin" node tests/browser/console.test.mjs &&
     TAXI_BIN="$bin" node tests/browser/demo.test.mjs
+}
+# The images hold the test build's `taxi` (built already by the other tiers): a release
+# build of its own took about 10 minutes here (README, Deploy), more than CI can spare.
+# scripts/images.sh alone builds the release binary for real images.
+tier_deploy() {
+  local bin
+  bin=$(test_build_taxi_bin) && [ -x "$bin" ] && scripts/deploy-test.sh "$bin"
 }
 
 # One build, no incremental cache: CI builds once from a clean clone, and the cache alone

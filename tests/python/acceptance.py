@@ -1,6 +1,10 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
-Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [foundation|orders|dispatch|callcentre ...]
+Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [--route SERVICE=HOST:PORT ...]
+       [foundation|orders|dispatch|callcentre|book|readback ...]
+HOST:PORT serves logging in (every role does) and anything not routed elsewhere; with the roles
+in separate processes (deploy/docker-compose.yml), `--route taxi.v1.FleetService=HOST:PORT` sends
+that service's calls, health and reflection to the process serving it (scripts/deploy-test.sh).
 Needs the pinned packages of tests/python/requirements.txt. `scripts/outside.sh TAXI_BIN` (the
 test suite's outside tier) does all of this: a venv, a private redis-server, `taxi serve`, every part.
 Start the server first on a Redis you can reach, e.g.
@@ -84,6 +88,51 @@ class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
         return cont(self._with(d), reqs)
 
 
+class Router(grpc.Channel):
+    """One channel to the client, many to the servers: each call goes to the address serving its
+    service (`--route`), everything else to the default address."""
+
+    def __init__(self, default, routes):
+        self.default = default
+        self.routes = routes
+
+    def route(self, service):
+        """The channel of `service` (e.g. "taxi.v1.FleetService"); the default one for ""."""
+        return self.routes.get(service, self.default)
+
+    def _for(self, method):
+        return self.route(method.lstrip("/").split("/", 1)[0])
+
+    def unary_unary(self, method, *args, **kwargs):
+        return self._for(method).unary_unary(method, *args, **kwargs)
+
+    def unary_stream(self, method, *args, **kwargs):
+        return self._for(method).unary_stream(method, *args, **kwargs)
+
+    def stream_unary(self, method, *args, **kwargs):
+        return self._for(method).stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method, *args, **kwargs):
+        return self._for(method).stream_stream(method, *args, **kwargs)
+
+    def subscribe(self, callback, try_to_connect=False):
+        self.default.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback):
+        self.default.unsubscribe(callback)
+
+    def close(self):
+        for ch in {id(c): c for c in [self.default, *self.routes.values()]}.values():
+            ch.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def login(ch, password=None, key=None):
     """AuthService.Login with (username, password) or (KeyKind, id, secret); a channel carrying the token."""
     auth = auth_pb2_grpc.AuthServiceStub(ch)
@@ -164,15 +213,16 @@ def check(cond, what):
 
 def foundation(city, suffix):
     ch = city.plain
-    health = health_pb2_grpc.HealthStub(ch)
+    # Health and reflection describe one process: ask the one serving each service.
     for s in [""] + ["taxi.v1." + s for s in SERVICES]:
+        health = health_pb2_grpc.HealthStub(ch.route(s))
         r = health.Check(health_pb2.HealthCheckRequest(service=s))
         check(r.status == health_pb2.HealthCheckResponse.SERVING, f"health SERVING for {s!r}")
 
-    refl = reflection_pb2_grpc.ServerReflectionStub(ch)
-    resp = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
-    names = {s.name for s in resp.list_services_response.service}
     for s in SERVICES:
+        refl = reflection_pb2_grpc.ServerReflectionStub(ch.route("taxi.v1." + s))
+        resp = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        names = {n.name for n in resp.list_services_response.service}
         check("taxi.v1." + s in names, f"reflection lists taxi.v1.{s}")
         req = reflection_pb2.ServerReflectionRequest(file_containing_symbol="taxi.v1." + s)
         fd_resp = next(refl.ServerReflectionInfo(iter([req])))
@@ -446,13 +496,72 @@ def callcentre(city, suffix):
     gateway.server.shutdown()
 
 
+def orders_file():
+    path = os.environ.get("TAXI_ACCEPTANCE_ORDERS")
+    if not path:
+        sys.exit("book/readback: set TAXI_ACCEPTANCE_ORDERS to a file that keeps the booked orders' ids")
+    return path
+
+
+def book(city, suffix):
+    """Books 5 orders and appends their ids to $TAXI_ACCEPTANCE_ORDERS: each one acknowledged."""
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    with open(orders_file(), "a") as f:
+        for i in range(5):
+            phone = "1350%03d%s" % (i, suffix)
+            o = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
+                caller_phone=phone, pickup=c.Place(location=north(5000 + 100 * i), address="两江新区金开大道%d号" % i),
+                channel=c.CHANNEL_OPERATOR, operator_id=city.username, request_id="acc-keep-%s-%d" % (suffix, i))).order
+            f.write("%s %s\n" % (o.order_id, phone))
+            f.flush()
+    check(True, "booked 5 orders, each acknowledged, ids kept in " + orders_file())
+
+
+def readback(city, suffix):
+    """Every order ever written to $TAXI_ACCEPTANCE_ORDERS is still there, with its caller."""
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    with open(orders_file()) as f:
+        kept = [line.split() for line in f if line.strip()]
+    lost = []
+    for order_id, phone in kept:
+        try:
+            o = hotline.GetOrder(hotline_pb2.GetOrderRequest(order_id=order_id)).order
+            if o.passenger_phone != phone:
+                lost.append(order_id)
+        except grpc.RpcError as e:
+            lost.append("%s (%s)" % (order_id, e.code().name))
+    check(kept and not lost, "all %d acknowledged orders read back; lost: %s" % (len(kept), lost or "none"))
+
+
 def main():
-    addr = sys.argv[1]
-    what = sys.argv[2:] or ["foundation"]
-    ch = grpc.insecure_channel(addr)
-    grpc.channel_ready_future(ch).result(timeout=20)
-    suffix = "%04d" % (int(time.time()) % 10000)
-    city = City(ch, suffix)
+    args, routes = [], {}
+    argv = iter(sys.argv[1:])
+    for a in argv:
+        if a == "--route":
+            service, _, at = next(argv, "").partition("=")
+            if not service or not at:
+                sys.exit("--route needs SERVICE=HOST:PORT, e.g. taxi.v1.FleetService=127.0.0.1:50051")
+            routes[service] = at
+        else:
+            args.append(a)
+    if not args:
+        sys.exit(__doc__)
+    addr, what = args[0], args[1:] or ["foundation"]
+    default = grpc.insecure_channel(addr)
+    channels = {at: grpc.insecure_channel(at) for at in set(routes.values())}
+    for c_ in [default, *channels.values()]:
+        grpc.channel_ready_future(c_).result(timeout=20)
+    ch = Router(default, {service: channels[at] for service, at in routes.items()})
+    # Names and numbers carry a suffix; several runs on one Redis (the deploy tier's) take
+    # the next one free.
+    for attempt in range(20):
+        suffix = "%04d" % ((int(time.time()) + attempt) % 10000)
+        try:
+            city = City(ch, suffix)
+            break
+        except subprocess.CalledProcessError as e:
+            if e.returncode != 1 or attempt == 19:  # 1: the name is taken
+                raise
     for w in what:
         globals()[w](city, suffix)
     print("all acceptance checks passed")

@@ -1,6 +1,10 @@
-//! `deploy/` kept consistent without Docker: Redis requires a password from a secret (never
-//! committed), every `taxi` service reaches it with that password in `TAXI_REDIS_URL`, and
-//! every shipped Redis configuration fsyncs its AOF on every write.
+//! `deploy/` kept consistent without containers (the deploy tier, `scripts/deploy-test.sh`,
+//! runs them): Redis requires a password from a secret (never committed), every `taxi`
+//! service reaches it with that password in `TAXI_REDIS_URL`, and every shipped Redis
+//! configuration fsyncs its AOF on every write. And what `podman kube play` cannot show:
+//! every Kubernetes container has requests, limits, readiness and liveness probes, a
+//! non-root user, a read-only root file system and an image built here; the local image's
+//! runtime is the registry Dockerfile's.
 
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -88,7 +92,7 @@ fn compose_redis_requires_the_password_every_taxi_service_gives() {
             "{name:?}"
         );
     }
-    assert_eq!(taxis, 5);
+    assert_eq!(taxis, 6);
     // The example env file holds no password.
     let example = std::fs::read_to_string(deploy().join(".env.example")).unwrap();
     assert!(example.lines().any(|l| l == "TAXI_REDIS_PASSWORD="));
@@ -147,5 +151,239 @@ fn k8s_redis_requires_the_secret_password_every_taxi_deployment_gives() {
             }
         }
     }
-    assert_eq!(taxis, 5);
+    assert_eq!(taxis, 6);
+}
+
+/// The images `scripts/images.sh` builds (and deploy/Dockerfile, deploy/Containerfile.redis
+/// with a registry): the only ones a manifest or the compose file may run.
+const BUILT_IMAGES: [&str; 2] = ["taxi:latest", "taxi-redis:latest"];
+
+/// Every Deployment and StatefulSet in deploy/k8s, by file.
+fn k8s_workloads() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(deploy().join("k8s"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for path in files {
+        for doc in yaml_docs(&path) {
+            if doc["kind"] == "Deployment" || doc["kind"] == "StatefulSet" {
+                let file = path.file_name().unwrap().to_string_lossy().to_string();
+                out.push((file, doc));
+            }
+        }
+    }
+    out
+}
+
+/// What a workload's pods lack to run as deployed: requests and limits, readiness and
+/// liveness probes, a non-root user, a read-only root file system, an image built here.
+fn workload_problems(doc: &Value) -> Vec<String> {
+    let name = doc["metadata"]["name"].as_str().unwrap_or("?");
+    let pod = &doc["spec"]["template"]["spec"];
+    let mut problems = Vec::new();
+    let containers = pod["containers"].as_sequence().cloned().unwrap_or_default();
+    if containers.is_empty() {
+        problems.push(format!("{name}: no containers"));
+    }
+    for c in &containers {
+        let at = format!("{name}/{}", c["name"].as_str().unwrap_or("?"));
+        for kind in ["requests", "limits"] {
+            for what in ["cpu", "memory"] {
+                if c["resources"][kind][what].is_null() {
+                    problems.push(format!("{at}: no resources.{kind}.{what}"));
+                }
+            }
+        }
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let p = &c[probe];
+            if ["exec", "grpc", "tcpSocket", "httpGet"]
+                .iter()
+                .all(|k| p[*k].is_null())
+            {
+                problems.push(format!("{at}: no {probe}"));
+            }
+        }
+        let non_root = |v: &Value| v["runAsNonRoot"].as_bool();
+        if non_root(&c["securityContext"])
+            .or(non_root(&pod["securityContext"]))
+            .is_none_or(|n| !n)
+        {
+            problems.push(format!("{at}: runAsNonRoot is not set"));
+        }
+        if c["securityContext"]["readOnlyRootFilesystem"].as_bool() != Some(true) {
+            problems.push(format!("{at}: the root file system is writable"));
+        }
+        let image = c["image"].as_str().unwrap_or("");
+        if !BUILT_IMAGES.contains(&image) {
+            problems.push(format!("{at}: image {image:?} is not one built here"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_k8s_container_has_resources_probes_a_non_root_user_and_a_built_image() {
+    let workloads = k8s_workloads();
+    assert_eq!(workloads.len(), 7, "six taxi roles and Redis");
+    let problems: Vec<String> = workloads
+        .iter()
+        .flat_map(|(file, doc)| {
+            workload_problems(doc)
+                .into_iter()
+                .map(move |p| format!("{file}: {p}"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The first container of a workload's pod template, to break in a test.
+fn first_container(doc: &mut Value) -> &mut serde_yaml::Mapping {
+    doc["spec"]["template"]["spec"]["containers"][0]
+        .as_mapping_mut()
+        .unwrap()
+}
+
+/// One way to break a manifest.
+type Break = fn(&mut Value);
+
+/// The check itself: a manifest that loses any one of them is caught.
+#[test]
+fn a_manifest_that_loses_a_probe_a_limit_or_its_non_root_user_fails() {
+    let (_, good) = k8s_workloads()
+        .into_iter()
+        .find(|(file, _)| file == "hotline.yaml")
+        .unwrap();
+    assert!(workload_problems(&good).is_empty());
+    let cases: [(&str, Break); 7] = [
+        ("no readinessProbe", |d| {
+            first_container(d).remove("readinessProbe");
+        }),
+        ("no livenessProbe", |d| {
+            first_container(d).remove("livenessProbe");
+        }),
+        ("no resources.limits.memory", |d| {
+            first_container(d)["resources"]["limits"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("memory");
+        }),
+        ("no resources.requests.cpu", |d| {
+            first_container(d)["resources"]["requests"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("cpu");
+        }),
+        ("runAsNonRoot is not set", |d| {
+            d["spec"]["template"]["spec"]["securityContext"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("runAsNonRoot");
+        }),
+        ("the root file system is writable", |d| {
+            first_container(d).remove("securityContext");
+        }),
+        ("is not one built here", |d| {
+            first_container(d)["image"] = "taxi:1.0".into();
+        }),
+    ];
+    for (needle, break_it) in cases {
+        let mut doc = good.clone();
+        break_it(&mut doc);
+        let problems = workload_problems(&doc);
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{needle}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn taxi_probes_ask_taxi_health_for_the_roles_own_service() {
+    for (file, doc) in k8s_workloads() {
+        if doc["metadata"]["name"] == "redis" {
+            continue;
+        }
+        let c = &doc["spec"]["template"]["spec"]["containers"][0];
+        let ready = strings(&c["readinessProbe"]["exec"]["command"]);
+        let live = strings(&c["livenessProbe"]["exec"]["command"]);
+        assert_eq!(ready[..2], ["/usr/local/bin/taxi", "health"], "{file}");
+        assert_eq!(
+            live[..3],
+            ["/usr/local/bin/taxi", "health", "--alive"],
+            "{file}"
+        );
+        // The readiness service is one this role serves: the role's first name.
+        let args = strings(&c["args"]);
+        let role = args[args.iter().position(|a| *a == "--role").unwrap() + 1];
+        let service = ready[ready.iter().position(|a| *a == "--service").unwrap() + 1];
+        let first = role.split(',').next().unwrap();
+        let expected = match first {
+            "fleet" => "taxi.v1.FleetService",
+            "driver" => "taxi.v1.DriverService",
+            "hotline" => "taxi.v1.HotlineService",
+            "onekey" => "taxi.v1.OneKeyService",
+            "dispatch" => "taxi.v1.DispatchService",
+            "notify" => "taxi.v1.NotificationService",
+            other => panic!("{file}: unexpected role {other}"),
+        };
+        assert_eq!(service, expected, "{file}");
+    }
+}
+
+#[test]
+fn the_k8s_redis_config_is_the_shipped_redis_conf() {
+    let conf = std::fs::read_to_string(deploy().join("redis/redis.conf")).unwrap();
+    let k8s = yaml_docs(&deploy().join("k8s/redis.yaml"));
+    let map = k8s.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert_eq!(map["data"]["redis.conf"].as_str().unwrap(), conf);
+}
+
+#[test]
+fn compose_runs_the_built_images_and_restarts_what_dies() {
+    let compose = yaml_docs(&deploy().join("docker-compose.yml"));
+    for (name, service) in compose[0]["services"].as_mapping().unwrap() {
+        let image = service["image"].as_str().unwrap_or("");
+        assert!(BUILT_IMAGES.contains(&image), "{name:?}: {image}");
+        assert!(
+            matches!(
+                service["restart"].as_str(),
+                Some("unless-stopped" | "always")
+            ),
+            "{name:?}: restart"
+        );
+        assert_eq!(service["read_only"].as_bool(), Some(true), "{name:?}");
+    }
+}
+
+/// The runtime instructions of a Dockerfile's last stage (after its last FROM), comments,
+/// ARGs and the build-only `COPY --from` source aside.
+fn runtime_stage(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let last_from = lines.iter().rposition(|l| l.starts_with("FROM ")).unwrap();
+    lines[last_from + 1..]
+        .iter()
+        .filter(|l| !l.starts_with("ARG "))
+        .map(|l| match l.strip_prefix("COPY ") {
+            // Where the binary lands is the layout; where it came from is the build's.
+            Some(rest) => format!("COPY {}", rest.split_whitespace().last().unwrap()),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_local_image_has_the_registry_images_runtime() {
+    let registry = runtime_stage(&deploy().join("Dockerfile"));
+    let local = runtime_stage(&deploy().join("Containerfile.taxi"));
+    assert_eq!(local, registry);
+    assert!(registry.contains(&"USER 10001".to_string()));
+    assert!(registry.contains(&"COPY /usr/local/bin/taxi".to_string()));
 }

@@ -10,6 +10,7 @@
 //! - `taxi bench` measures ingest, dispatch latency, the screen pop and offer fan-out.
 //! - `taxi admin audit verify` checks the operators' audit log's hash chain;
 //!   `taxi admin create-operator` and `create-service-key` make the first credentials.
+//! - `taxi health` asks a running server for its gRPC health (the containers' probes).
 //!
 //! Configuration comes from flags and `TAXI_*` environment variables and is checked
 //! before any port is bound: bad configuration is a clear message and exit code 2.
@@ -19,6 +20,7 @@ mod bench;
 mod config;
 mod demo;
 mod demo_recurring;
+mod health;
 mod principals;
 mod sim;
 
@@ -49,6 +51,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Operators' tools on the city's Redis: `audit verify`, `create-operator`, `create-service-key`.
     Admin(admin::AdminArgs),
+    /// One gRPC health check of a running server (container probes): exit 0 when SERVING.
+    Health(health::HealthArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Admin(args) => return admin::run(args),
+        Command::Health(args) => return health::run(args),
         Command::Serve(args) => match args.check() {
             Ok(cfg) => run_serve(cfg),
             Err(e) => {
