@@ -91,6 +91,14 @@ pub(super) struct DispatchResult {
     /// CPU milliseconds per order (server, load generator, Redis) while the orders were
     /// booked and offered: what each costs, whatever else the machine is doing.
     pub cpu_ms_per_order: [f64; 3],
+    /// Taxis registered and signed on per second (the store's scripts, 128 at a time).
+    pub registered_per_s: f64,
+    /// Every taxi's first fix through `ReportPositions`, 8 streams at once: updates/s.
+    pub first_fixes_per_s: f64,
+    /// Redis `used_memory` growth per taxi once registered, signed on and with a fix.
+    pub redis_bytes_per_taxi: f64,
+    /// Redis `used_memory` at the end, bytes.
+    pub redis_bytes: u64,
 }
 
 pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
@@ -98,7 +106,10 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
     // and be offered again before they are counted.
     let env = Env::start(l.fsync, &["--offer-timeout-ms", "120000"], l.guard).await?;
     println!("  dispatch ({:?}): registering {} taxis", l.guard, l.taxis);
+    let memory_before = env.redis_used_memory().await?;
+    let t = Instant::now();
     let ids = fleet(&env.store, l.taxis).await?;
+    let registered_per_s = ids.len() as f64 / t.elapsed().as_secs_f64();
     let mut rng = StdRng::seed_from_u64(11);
     let places: Vec<(f64, f64)> = ids.iter().map(|_| spot(&mut rng)).collect();
     let plain = env.connections(8).await?;
@@ -109,17 +120,34 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
         .iter()
         .map(|c| env.principals.phone_switch.on(c.clone()))
         .collect();
-    // First positions, then the occupied half leaves the free index by street hail.
-    let gateway = channels[0].clone();
-    let mut d = DriverServiceClient::new(gateway.clone());
-    let msgs: Vec<pb::ReportPositionsRequest> = ids
-        .chunks(1000)
-        .zip(places.chunks(1000))
-        .map(|(i, p)| pb::ReportPositionsRequest {
-            positions: i.iter().zip(p).map(|(id, p)| report(id, *p)).collect(),
-        })
-        .collect();
-    d.report_positions(tokio_stream::iter(msgs)).await?;
+    // First positions, over every gateway stream at once, then the occupied half leaves
+    // the free index by street hail.
+    println!("  dispatch: first positions of {} taxis", ids.len());
+    let t = Instant::now();
+    let per = ids.len().div_ceil(channels.len()).max(1);
+    let sends = ids
+        .chunks(per)
+        .zip(places.chunks(per))
+        .zip(channels.iter())
+        .map(|((ids, places), c)| {
+            let mut d = DriverServiceClient::new(c.clone());
+            let msgs: Vec<pb::ReportPositionsRequest> = ids
+                .chunks(1000)
+                .zip(places.chunks(1000))
+                .map(|(i, p)| pb::ReportPositionsRequest {
+                    positions: i.iter().zip(p).map(|(id, p)| report(id, *p)).collect(),
+                })
+                .collect();
+            async move { d.report_positions(tokio_stream::iter(msgs)).await }
+        });
+    let accepted: u64 = futures::future::try_join_all(sends)
+        .await?
+        .into_iter()
+        .map(|r| r.into_inner().accepted)
+        .sum();
+    let first_fixes_per_s = accepted as f64 / t.elapsed().as_secs_f64();
+    let redis_bytes_per_taxi = env.redis_used_memory().await?.saturating_sub(memory_before) as f64
+        / ids.len().max(1) as f64;
     let free_n = (l.taxis as f64 * l.free_share) as usize;
     futures::stream::iter(ids[free_n..].iter())
         .map(|id| {
@@ -265,6 +293,7 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
     let after = env.commandstats().await?;
     let cpu_after: Vec<f64> = pids.iter().map(|p| cpu_ms(p)).collect();
     let rss = env.rss_mib();
+    let redis_bytes = env.redis_used_memory().await?;
     stop.cancel();
     let mut hist = Histogram::<u64>::new(3)?;
     let created = created.lock().expect("lock").clone();
@@ -331,6 +360,10 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
         offers_per_s,
         cpu_ms_per_order: [0, 1, 2]
             .map(|i| (cpu_after[i] - cpu_before[i]) / created.len().max(1) as f64),
+        registered_per_s,
+        first_fixes_per_s,
+        redis_bytes_per_taxi,
+        redis_bytes,
     })
 }
 

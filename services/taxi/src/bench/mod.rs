@@ -19,6 +19,7 @@ mod fanout;
 mod hotline;
 mod ingest;
 mod report;
+mod scale;
 mod terminal;
 
 use clap::{Args, ValueEnum};
@@ -29,7 +30,7 @@ use taxi_redis_process::Fsync;
 /// Flags of `taxi bench`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BenchArgs {
-    /// Scenarios, comma-separated (`--scenario ingest,dispatch`); `all` runs every one.
+    /// Scenarios, comma-separated (`--scenario ingest,dispatch`); `all` runs every one but `scale`.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<Scenario>,
     /// Runs of the chosen scenarios; the table shows each figure's median and worst
@@ -60,10 +61,10 @@ pub(crate) struct BenchArgs {
     pub stand_radius: f64,
 }
 
-/// A scenario of `taxi bench`; `all` stands for every one, in this order.
+/// A scenario of `taxi bench`; `all` stands for every one but `scale`, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Scenario {
-    /// Every scenario below, in order.
+    /// Every scenario below but `scale`, in order.
     All,
     /// a. Position ingest through `ReportPositions` against Redis's own GEOADD rate.
     Ingest,
@@ -80,6 +81,8 @@ pub(crate) enum Scenario {
     /// g. The in-car terminal gateway: JT/T 808 location frames/s and 20,000 idle
     /// authenticated terminals.
     Terminal,
+    /// h. The scale curve: 10k, 100k and 1M taxis reporting every 5 s (not in `all`).
+    Scale,
 }
 
 impl Scenario {
@@ -134,6 +137,7 @@ impl Scenario {
             Scenario::Fanout => fanout::fanout(quick, fsync).await,
             Scenario::BatchSolve => batch_solve::batch_solve(quick),
             Scenario::Terminal => terminal::terminal(quick, fsync).await,
+            Scenario::Scale => scale::scale(quick, fsync).await,
         }
     }
 }
