@@ -3,7 +3,7 @@
 //! order → offer latency on the stream, what dispatch costs Redis, and how much ingest
 //! falls meanwhile. `dispatch_load` is also the burst and fan-out scenarios' engine.
 
-use super::env::{Env, Guard, cpu_ms, delta, fleet, report, spot};
+use super::env::{AofSeen, AofWatch, Env, Guard, cpu_ms, delta, fleet, report, spot};
 use super::report::{Figure, Target};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
@@ -99,6 +99,8 @@ pub(super) struct DispatchResult {
     pub redis_bytes_per_taxi: f64,
     /// Redis `used_memory` at the end, bytes.
     pub redis_bytes: u64,
+    /// What the AOF did while the orders were booked and offered.
+    pub aof: AofSeen,
 }
 
 pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchResult> {
@@ -225,6 +227,7 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
     open_probes(&channels, &probes, p.clone(), stop.clone()).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    let aof = AofWatch::start(&env).await?;
     let before = env.commandstats().await?;
     let pids = [
         env.server.id().to_string(),
@@ -294,6 +297,7 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
     let cpu_after: Vec<f64> = pids.iter().map(|p| cpu_ms(p)).collect();
     let rss = env.rss_mib();
     let redis_bytes = env.redis_used_memory().await?;
+    let aof = aof.seen().await?;
     stop.cancel();
     let mut hist = Histogram::<u64>::new(3)?;
     let created = created.lock().expect("lock").clone();
@@ -364,6 +368,7 @@ pub(super) async fn dispatch_load(l: DispatchLoad) -> anyhow::Result<DispatchRes
         first_fixes_per_s,
         redis_bytes_per_taxi,
         redis_bytes,
+        aof,
     })
 }
 
@@ -443,6 +448,28 @@ pub(super) async fn dispatch(quick: bool, fsync: Fsync) -> anyhow::Result<Vec<Fi
             fall * 100.0,
             "%",
             Some(Target::AtMost(10.0)),
+        ));
+        // Under `appendfsync always` an order waits for the disk: the tails follow it.
+        out.push(f(
+            format!("slowest AOF fsync while booking, {k}"),
+            r.aof.slowest_fsync_ms,
+            "ms",
+            None,
+        ));
+        out.push(f(
+            format!(
+                "  seconds with an fsync over {} ms, {k}",
+                AofWatch::THRESHOLD_MS
+            ),
+            r.aof.slow_fsync_seconds as f64,
+            "s",
+            None,
+        ));
+        out.push(f(
+            format!("  AOF rewrites while booking, {k}"),
+            r.aof.rewrites as f64,
+            "",
+            None,
         ));
         out.push(f(
             format!("server resident memory, {k}"),

@@ -316,3 +316,87 @@ pub(super) fn cpu_ms(pid: &str) -> f64 {
     // Linux reports in USER_HZ, 100 per second on every platform it runs on here.
     (ticks(11) + ticks(12)) * 10.0
 }
+
+/// What Redis' AOF did while a measurement ran: `appendfsync always` makes every write
+/// wait for an fsync in Redis' one thread, so a slow disk (another process writing to it,
+/// or Redis' own AOF rewrite) is what an order waits behind. Redis' latency monitor
+/// records every fsync slower than [`AofWatch::THRESHOLD_MS`] (`aof-fsync-always`), at most
+/// one sample a second.
+pub(super) struct AofWatch {
+    conn: redis::aio::MultiplexedConnection,
+    rewrites_before: u64,
+}
+
+/// The AOF during a measurement (see [`AofWatch`]).
+pub(super) struct AofSeen {
+    /// The slowest fsync, ms (0 when none passed the threshold).
+    pub slowest_fsync_ms: f64,
+    /// Seconds in which an fsync took longer than the threshold.
+    pub slow_fsync_seconds: usize,
+    /// AOF rewrites that started during the measurement.
+    pub rewrites: u64,
+}
+
+impl AofWatch {
+    pub(super) const THRESHOLD_MS: u64 = 10;
+
+    /// Waits (up to a minute) for an AOF rewrite the set-up started to finish, so it does
+    /// not land in the measurement by chance, then starts watching.
+    pub(super) async fn start(env: &Env) -> anyhow::Result<Self> {
+        let mut conn = redis::Client::open(env.redis.url())?
+            .get_multiplexed_async_connection()
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Self::persistence(&mut conn, "aof_rewrite_in_progress").await? == 1
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("latency-monitor-threshold")
+            .arg(Self::THRESHOLD_MS)
+            .query_async(&mut conn)
+            .await?;
+        let _: u64 = redis::cmd("LATENCY")
+            .arg("RESET")
+            .query_async(&mut conn)
+            .await?;
+        let rewrites_before = Self::persistence(&mut conn, "aof_rewrites").await?;
+        Ok(Self {
+            conn,
+            rewrites_before,
+        })
+    }
+
+    async fn persistence(
+        conn: &mut redis::aio::MultiplexedConnection,
+        field: &str,
+    ) -> anyhow::Result<u64> {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(conn)
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// What the AOF did since [`AofWatch::start`].
+    pub(super) async fn seen(mut self) -> anyhow::Result<AofSeen> {
+        // Each sample: [unix time, latency ms].
+        let samples: Vec<(u64, u64)> = redis::cmd("LATENCY")
+            .arg("HISTORY")
+            .arg("aof-fsync-always")
+            .query_async(&mut self.conn)
+            .await?;
+        let rewrites = Self::persistence(&mut self.conn, "aof_rewrites").await?;
+        Ok(AofSeen {
+            slowest_fsync_ms: samples.iter().map(|s| s.1).max().unwrap_or(0) as f64,
+            slow_fsync_seconds: samples.len(),
+            rewrites: rewrites.saturating_sub(self.rewrites_before),
+        })
+    }
+}
