@@ -36,10 +36,13 @@ local state_of = mcall('HMGET', states, ids)
 local stored = mcall('HMGET', fixes, ids)
 local FREE, OFF = TS.free, TS.off
 local pos, free, fix, codes, back, free_ids, free_fix_args = {}, {}, {}, {}, {}, {}, {}
+-- Their lengths, kept by hand: `#t` is a search in Lua 5.1, and this loop appends to them
+-- eight times a fix.
+local n_pos, n_free, n_fix, n_back, n_free_ids = 0, 0, 0, 0, 0
 -- The free taxis whose fix may move them in, out of or between stand queues: in a queue
 -- at their stored fix, or now in a fence. Each as {id, fix ms, named stands, index of its
 -- fix time in `fix`}.
-local queue_cands = {}
+local queue_cands, n_cands = {}, 0
 for i = 1, n do
   local st = state_of[i]
   if not st then
@@ -64,25 +67,30 @@ for i = 1, n do
     else
       codes[i] = 0
       local id = ids[i]
-      fix[#fix + 1] = id; fix[#fix + 1] = t_arg
-      local into = pos
+      fix[n_fix + 1] = id; fix[n_fix + 2] = t_arg; n_fix = n_fix + 2
       if st == FREE then
-        into = free
-        free_ids[#free_ids + 1] = id
+        free[n_free + 1] = ARGV[b + 1]; free[n_free + 2] = ARGV[b + 2]; free[n_free + 3] = id
+        n_free = n_free + 3
+        n_free_ids = n_free_ids + 1
+        free_ids[n_free_ids] = id
         local named = in_fence[i]
         if was_queued or named then
-          queue_cands[#queue_cands + 1] = {id, t, named or '', #fix}
+          n_cands = n_cands + 1
+          queue_cands[n_cands] = {id, t, named or '', n_fix}
         end
         -- New to the free index (a first fix, or swept out while stale: its position sat
         -- in the positions index): it enters the janitor's index at this fix. A taxi
         -- already there keeps its score (a fix no later than this one), which the janitor
         -- refreshes when it comes due: moving it with every fix would cost a write per fix.
         if not old or old < fresh then
-          back[#back + 1] = id
-          free_fix_args[#free_fix_args + 1] = t; free_fix_args[#free_fix_args + 1] = id
+          n_back = n_back + 1
+          back[n_back] = id
+          free_fix_args[2 * n_back - 1] = t; free_fix_args[2 * n_back] = id
         end
+      else
+        pos[n_pos + 1] = ARGV[b + 1]; pos[n_pos + 2] = ARGV[b + 2]; pos[n_pos + 3] = id
+        n_pos = n_pos + 3
       end
-      into[#into + 1] = ARGV[b + 1]; into[#into + 1] = ARGV[b + 2]; into[#into + 1] = id
     end
   end
 end
