@@ -129,14 +129,45 @@ impl Store {
     /// The size of the AOF in bytes (`INFO persistence`), 0 with AOF off. On a cluster,
     /// the node holding the city's slot.
     pub async fn aof_bytes(&self) -> Result<u64, StoreError> {
+        self.persistence_field("aof_current_size").await
+    }
+
+    /// A numeric field of `INFO persistence` (0 when absent) on the node holding the
+    /// city's slot: `aof_rewrite_in_progress`, `aof_rewrites`, ...
+    pub async fn persistence_field(&self, field: &str) -> Result<u64, StoreError> {
         let mut cmd = redis::cmd("INFO");
         cmd.arg("persistence");
         let info: String = self.on_city_node(cmd).await?;
         Ok(info
             .lines()
-            .find_map(|l| l.strip_prefix("aof_current_size:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0))
+    }
+
+    /// Starts Redis' latency monitor afresh on the city's node: from now on it keeps, at
+    /// most once a second, every event slower than `threshold_ms` (`LATENCY RESET`, then
+    /// `latency-monitor-threshold`). For the bench, which reads the AOF's fsyncs back with
+    /// [`Store::slow_fsyncs`].
+    pub async fn watch_latency(&self, threshold_ms: u64) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET")
+            .arg("latency-monitor-threshold")
+            .arg(threshold_ms);
+        let _: redis::Value = self.on_city_node(cmd).await?;
+        let mut cmd = redis::cmd("LATENCY");
+        cmd.arg("RESET");
+        let _: redis::Value = self.on_city_node(cmd).await?;
+        Ok(())
+    }
+
+    /// The `appendfsync always` fsyncs slower than the threshold since
+    /// [`Store::watch_latency`]: one (unix seconds, ms) sample per second that had one
+    /// (`LATENCY HISTORY aof-fsync-always`).
+    pub async fn slow_fsyncs(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut cmd = redis::cmd("LATENCY");
+        cmd.arg("HISTORY").arg("aof-fsync-always");
+        self.on_city_node(cmd).await
     }
 
     /// Trims the driver feed to its newest `keep` notices at once (an operator's tool, and

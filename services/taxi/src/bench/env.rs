@@ -323,7 +323,7 @@ pub(super) fn cpu_ms(pid: &str) -> f64 {
 /// records every fsync slower than [`AofWatch::THRESHOLD_MS`] (`aof-fsync-always`), at most
 /// one sample a second.
 pub(super) struct AofWatch {
-    conn: redis::aio::MultiplexedConnection,
+    store: Store,
     rewrites_before: u64,
 }
 
@@ -343,56 +343,25 @@ impl AofWatch {
     /// Waits (up to a minute) for an AOF rewrite the set-up started to finish, so it does
     /// not land in the measurement by chance, then starts watching.
     pub(super) async fn start(env: &Env) -> anyhow::Result<Self> {
-        let mut conn = redis::Client::open(env.redis.url())?
-            .get_multiplexed_async_connection()
-            .await?;
+        let store = env.store.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while Self::persistence(&mut conn, "aof_rewrite_in_progress").await? == 1
+        while store.persistence_field("aof_rewrite_in_progress").await? == 1
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("latency-monitor-threshold")
-            .arg(Self::THRESHOLD_MS)
-            .query_async(&mut conn)
-            .await?;
-        let _: u64 = redis::cmd("LATENCY")
-            .arg("RESET")
-            .query_async(&mut conn)
-            .await?;
-        let rewrites_before = Self::persistence(&mut conn, "aof_rewrites").await?;
+        store.watch_latency(Self::THRESHOLD_MS).await?;
+        let rewrites_before = store.persistence_field("aof_rewrites").await?;
         Ok(Self {
-            conn,
+            store,
             rewrites_before,
         })
     }
 
-    async fn persistence(
-        conn: &mut redis::aio::MultiplexedConnection,
-        field: &str,
-    ) -> anyhow::Result<u64> {
-        let info: String = redis::cmd("INFO")
-            .arg("persistence")
-            .query_async(conn)
-            .await?;
-        Ok(info
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0))
-    }
-
     /// What the AOF did since [`AofWatch::start`].
-    pub(super) async fn seen(mut self) -> anyhow::Result<AofSeen> {
-        // Each sample: [unix time, latency ms].
-        let samples: Vec<(u64, u64)> = redis::cmd("LATENCY")
-            .arg("HISTORY")
-            .arg("aof-fsync-always")
-            .query_async(&mut self.conn)
-            .await?;
-        let rewrites = Self::persistence(&mut self.conn, "aof_rewrites").await?;
+    pub(super) async fn seen(self) -> anyhow::Result<AofSeen> {
+        let samples = self.store.slow_fsyncs().await?;
+        let rewrites = self.store.persistence_field("aof_rewrites").await?;
         Ok(AofSeen {
             slowest_fsync_ms: samples.iter().map(|s| s.1).max().unwrap_or(0) as f64,
             slow_fsync_seconds: samples.len(),
