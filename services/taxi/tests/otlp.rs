@@ -4,7 +4,9 @@
 //! caller's trace id, as a child of the caller's span, with `taxi`'s resource: while the
 //! server runs, and (the exporter's last batch) when it stops.
 //!
-//! `cargo test -p taxi --locked --features otlp --test otlp` (scripts/test.sh, plain tier).
+//! `cargo test -p taxi --features otlp --test otlp`; scripts/test.sh's plain tier runs it as
+//! `cargo test --workspace --locked --features taxi/otlp --test otlp` (the workspace's
+//! features: no second build of the dependencies).
 #![cfg(feature = "otlp")]
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
