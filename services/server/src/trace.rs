@@ -5,11 +5,17 @@
 //! A `traceparent` that does not follow the W3C format is ignored (the call is served,
 //! with no trace id), as the Trace Context recommendation asks of a receiver.
 //!
+//! A binary that exports spans (the `taxi` binary's `otlp` feature) registers a
+//! [`RemoteParentHook`]: it is given each call's span and valid `traceparent` before the span
+//! is entered, and makes the span a child of the caller's. This crate stays free of any
+//! OpenTelemetry dependency.
+//!
 //! The same layer counts and times every call (`taxi_rpc_requests_total`,
 //! `taxi_rpc_duration_seconds`) by method and code. The method label is a path of the
 //! policy table, an open service's prefix, `console`, or `other`: never a path a caller
 //! made up, so the label's values stay bounded.
 
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
@@ -23,6 +29,16 @@ pub struct TraceParent<'a> {
     pub parent_id: &'a str,
     /// Whether the caller sampled the trace.
     pub sampled: bool,
+}
+
+/// Given an RPC's span and its caller's valid trace context before the span is entered.
+pub type RemoteParentHook = fn(&tracing::Span, &TraceParent<'_>);
+
+static REMOTE_PARENT: OnceLock<RemoteParentHook> = OnceLock::new();
+
+/// Registers the process's [`RemoteParentHook`] (once: false if one was registered already).
+pub fn set_remote_parent_hook(hook: RemoteParentHook) -> bool {
+    REMOTE_PARENT.set(hook).is_ok()
 }
 
 fn is_hex_id(s: &str, len: usize) -> bool {
@@ -101,6 +117,9 @@ where
             trace_id = parent.map(|p| p.trace_id).unwrap_or(""),
             parent_span_id = parent.map(|p| p.parent_id).unwrap_or(""),
         );
+        if let (Some(parent), Some(hook)) = (&parent, REMOTE_PARENT.get()) {
+            hook(&span, parent);
+        }
         let method = method_label(request.uri().path());
         let started = Instant::now();
         let call = self.inner.call(request).instrument(span.clone());

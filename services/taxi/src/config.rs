@@ -104,6 +104,9 @@ pub(crate) const ENV_METRICS_ADDR: &str = "TAXI_METRICS_ADDR";
 /// The default metrics address: loopback, the port registered for Prometheus exporters
 /// that OpenTelemetry's uses too, so a first `taxi serve` can be scraped locally.
 pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// `TAXI_OTLP_ENDPOINT`: the OpenTelemetry collector spans are exported to over OTLP/gRPC
+/// (`http://host:4317`; builds with the `otlp` feature); unset exports none.
+pub(crate) const ENV_OTLP_ENDPOINT: &str = "TAXI_OTLP_ENDPOINT";
 /// `TAXI_TERMINAL_LISTEN`: where the in-car terminal gateway (role `terminal-gateway`)
 /// listens for JT/T 808 terminals.
 pub(crate) const ENV_TERMINAL_LISTEN: &str = "TAXI_TERMINAL_LISTEN";
@@ -292,6 +295,10 @@ pub(crate) struct ServeArgs {
     /// Prometheus metrics address (`GET /metrics`, its own listener), or `off`.
     #[arg(long, env = ENV_METRICS_ADDR, default_value = DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
+    /// The OpenTelemetry collector to export spans to over OTLP/gRPC (`http://host:4317`);
+    /// needs a build with `--features otlp` (without it the server warns and exports none).
+    #[arg(long, env = ENV_OTLP_ENDPOINT)]
+    pub otlp_endpoint: Option<String>,
     /// The in-car terminal gateway's TCP address (with `--role terminal-gateway`).
     #[arg(long, env = ENV_TERMINAL_LISTEN, default_value = "127.0.0.1:7808")]
     pub terminal_listen: String,

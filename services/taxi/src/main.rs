@@ -21,6 +21,7 @@ mod config;
 mod demo;
 mod demo_recurring;
 mod health;
+mod otlp;
 mod principals;
 mod sim;
 
@@ -64,10 +65,27 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => Some(sim::log_path(args)),
         _ => None,
     };
-    if let Err(e) = init_logging(log_file.as_deref()) {
-        eprintln!("taxi: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
+    // Only `taxi serve` exports spans (not the probes' `taxi health`, run with the same
+    // environment every few seconds).
+    let otlp = match &cli.command {
+        Command::Serve(args) => match otlp::check_endpoint(args.otlp_endpoint.as_deref()) {
+            Ok(endpoint) => endpoint.map(|e| (e, args.role.clone())),
+            Err(e) => {
+                eprintln!("taxi: bad configuration: {e:#}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    // Dropped last (after the runtimes): flushes the spans still queued.
+    let _exporter = match init_logging(log_file.as_deref(), otlp.as_ref()) {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("taxi: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    otlp::announce(otlp.as_ref().map(|(endpoint, _)| endpoint.as_str()));
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
@@ -93,9 +111,16 @@ fn main() -> std::process::ExitCode {
 
 /// Logs at `TAXI_LOG` (default `info`) to standard output, or to `file` (made afresh), as
 /// text or, with `TAXI_LOG_FORMAT=json`, one JSON object a line (with the fields of the
-/// spans it is in: an RPC's `trace_id` from its caller's `traceparent`).
-fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// spans it is in: an RPC's `trace_id` from its caller's `traceparent`). With `otlp`
+/// (endpoint and role) and the `otlp` feature, spans are exported too (src/otlp.rs).
+fn init_logging(
+    file: Option<&std::path::Path>,
+    otlp: Option<&(String, String)>,
+) -> anyhow::Result<Option<otlp::Exporter>> {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAXI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match std::env::var("TAXI_LOG_FORMAT").as_deref() {
@@ -115,19 +140,28 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
             (BoxMakeWriter::new(std::sync::Mutex::new(f)), false)
         }
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (traces, exporter) = match otlp {
+        Some((endpoint, role)) => otlp::layer(Some(endpoint), role)?,
+        None => otlp::layer(None, "")?,
+    };
+    let logs = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(writer);
-    if json {
+    let logs = if json {
         logs.json()
             .with_current_span(true)
             .with_span_list(true)
-            .init();
+            .boxed()
     } else {
-        logs.with_ansi(ansi).init();
-    }
-    Ok(())
+        logs.with_ansi(ansi).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(traces)
+        .with(logs)
+        .try_init()
+        .context("installing the log subscriber")?;
+    Ok(exporter)
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

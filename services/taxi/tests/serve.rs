@@ -68,6 +68,10 @@ fn bad_configuration_exits_2_with_a_clear_message() {
             "TAXI_TERMINAL_LISTEN",
         ),
         (
+            vec!["serve", "--otlp-endpoint", "collector:4317"],
+            "--otlp-endpoint / TAXI_OTLP_ENDPOINT: `collector:4317` is not an http:// URL",
+        ),
+        (
             vec![
                 "serve",
                 "--notify-sender",
@@ -334,6 +338,33 @@ fn a_killed_serve_leaves_no_redis_server_behind() {
 
 /// Two servers never open one AOF: a second `taxi serve` on the same data directory fails
 /// at once, naming the directory and the first one's pid, and starts no redis-server.
+/// Without the `otlp` feature a set `TAXI_OTLP_ENDPOINT` is not ignored silently: `taxi
+/// serve` warns at start that no traces are exported, and goes on (here to a taken metrics
+/// port, which ends it: nothing to stop).
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn an_otlp_endpoint_without_the_feature_is_a_warning() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = taxi()
+        .args(["serve", "--role", "fleet"])
+        .env("TAXI_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("TAXI_METRICS_ADDR", taken.local_addr().unwrap().to_string())
+        .env("TAXI_DATA_DIR", data.path())
+        .env("TAXI_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+        .output()
+        .unwrap();
+    let logged = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logged.lines().any(|l| l.contains("WARN")
+            && l.contains("TAXI_OTLP_ENDPOINT is set but this build has no OTLP export")),
+        "{logged}"
+    );
+    // It went on past the warning, to the port check.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TAXI_METRICS_ADDR"), "{err}");
+}
+
 #[test]
 fn a_taken_metrics_port_is_refused_naming_its_variable() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
