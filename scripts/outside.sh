@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The outside tier: tests/python/acceptance.py, a client nobody here wrote (Python grpcio
-# stubs generated from proto/), against a real `taxi serve` on a private redis-server, both
+# stubs generated from proto/), over TLS (a throw-away CA from the OS's openssl), against a
+# real `taxi serve` on a private redis-server, both
 # started here on free loopback ports and stopped at the end. Every flow logs in for real.
 # Usage: scripts/outside.sh TAXI_BIN
-# Installs python3-venv from the OS packages if `python3 -m venv` is missing, and the pinned
+# Installs python3-venv and openssl from the OS packages if missing, and the pinned
 # packages of tests/python/requirements.txt from PyPI into target/outside-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,11 +53,29 @@ export TAXI_BIN="$bin"
 export TAXI_NOTIFY_SENDER=webhook
 export TAXI_NOTIFY_WEBHOOK_URL="http://127.0.0.1:$(free_port)/sms"
 export TAXI_NOTIFY_WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "openssl not found: installing from the OS packages" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends openssl >/dev/null
+fi
+# The server speaks TLS as in production: a throw-away CA and a certificate for
+# 127.0.0.1 and localhost, made here with the OS's openssl; the client trusts that CA only.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj "/CN=taxi outside-tier CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+openssl x509 -req -days 1 -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+  -CAcreateserial -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
 listen="127.0.0.1:$(free_port)"
-TAXI_LISTEN="$listen" TAXI_METRICS_ADDR=127.0.0.1:0 "$bin" serve --role all >"$work/taxi.log" 2>&1 &
+TAXI_LISTEN="$listen" TAXI_METRICS_ADDR=127.0.0.1:0 \
+  TAXI_TLS_CERT="$work/server.pem" TAXI_TLS_KEY="$work/server.key" \
+  "$bin" serve --role all >"$work/taxi.log" 2>&1 &
 pids+=($!)
 
-if ! "$venv/bin/python" tests/python/acceptance.py "$listen" foundation orders dispatch callcentre; then
+if ! "$venv/bin/python" tests/python/acceptance.py "$listen" --tls-ca "$work/ca.pem" \
+  foundation orders dispatch callcentre; then
   echo "--- taxi serve's log (last 40 lines) ---" >&2
   tail -40 "$work/taxi.log" >&2
   exit 1

@@ -1,7 +1,9 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
 Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [--route SERVICE=HOST:PORT ...]
-       [foundation|orders|dispatch|callcentre|book|readback ...]
+       [--tls-ca CA.pem] [foundation|orders|dispatch|callcentre|book|readback ...]
+With `--tls-ca`, every channel is TLS and the server's certificate must chain to CA.pem and
+name the host dialled (as in production); without it, plain TCP (loopback development).
 HOST:PORT serves logging in (every role does) and anything not routed elsewhere; with the roles
 in separate processes (deploy/docker-compose.yml), `--route taxi.v1.FleetService=HOST:PORT` sends
 that service's calls, health and reflection to the process serving it (scripts/deploy-test.sh).
@@ -534,10 +536,16 @@ def readback(city, suffix):
 
 
 def main():
-    args, routes = [], {}
+    args, routes, tls_ca = [], {}, None
     argv = iter(sys.argv[1:])
     for a in argv:
-        if a == "--route":
+        if a == "--tls-ca":
+            path = next(argv, "")
+            if not path:
+                sys.exit("--tls-ca needs the CA certificate's PEM file")
+            with open(path, "rb") as f:
+                tls_ca = grpc.ssl_channel_credentials(root_certificates=f.read())
+        elif a == "--route":
             service, _, at = next(argv, "").partition("=")
             if not service or not at:
                 sys.exit("--route needs SERVICE=HOST:PORT, e.g. taxi.v1.FleetService=127.0.0.1:50051")
@@ -547,8 +555,11 @@ def main():
     if not args:
         sys.exit(__doc__)
     addr, what = args[0], args[1:] or ["foundation"]
-    default = grpc.insecure_channel(addr)
-    channels = {at: grpc.insecure_channel(at) for at in set(routes.values())}
+    def dial(at):
+        return grpc.secure_channel(at, tls_ca) if tls_ca else grpc.insecure_channel(at)
+
+    default = dial(addr)
+    channels = {at: dial(at) for at in set(routes.values())}
     for c_ in [default, *channels.values()]:
         grpc.channel_ready_future(c_).result(timeout=20)
     ch = Router(default, {service: channels[at] for service, at in routes.items()})
