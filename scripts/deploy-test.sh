@@ -3,8 +3,9 @@
 #  1. scripts/images.sh: the Debian base (debootstrap), taxi:latest with TAXI_BIN in it,
 #     taxi-redis:latest.
 #  2. deploy/docker-compose.yml under podman-compose (deploy/requirements.txt, in
-#     target/deploy-venv), a project of its own, gRPC and Redis published on free loopback
-#     ports (deploy/compose.test.yml adds Redis' port), a random Redis password.
+#     target/deploy-venv), a project of its own, gRPC (TLS, a throw-away CA's certificate
+#     from the OS's openssl) and Redis published on free loopback ports
+#     (deploy/compose.test.yml adds Redis' port), a random Redis password.
 #  3. tests/python/acceptance.py against the published ports, each service's calls routed to
 #     the container serving it: foundation, orders, dispatch. (Not callcentre: the city's
 #     SMS gateway is no part of the stack, and the server sends webhooks over plain http only
@@ -65,6 +66,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# TLS as in production: a throw-away CA, and one server certificate for every role's name
+# and for the host's loopback, where the ports are published; the clients trust that CA only.
+tls="$work/tls"
+mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj "/CN=taxi deploy-tier CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -subj "/CN=localhost" -keyout "$tls/tls.key" -out "$tls/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:fleet,DNS:driver,DNS:hotline,DNS:onekey,DNS:dispatch,DNS:notify\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -days 1 -in "$tls/tls.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+  -CAcreateserial -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+# The containers run as uid 10001: the throw-away key is world-readable in a private dir.
+chmod 755 "$work" "$tls"
+chmod 644 "$tls/tls.key" "$tls/tls.crt"
+export TAXI_TLS_DIR="$tls"
+
 TAXI_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TAXI_REDIS_PORT=$(free_port)
 export TAXI_REDIS_PASSWORD TAXI_REDIS_PORT
@@ -86,7 +103,7 @@ wait_serving() {
     local all=1
     for role in fleet driver hotline onekey dispatch notify; do
       if ! "$bin" health --addr "127.0.0.1:${port[$role]}" --service "${service[$role]}" \
-        --timeout-ms 1000 >/dev/null 2>&1; then
+        --tls-ca "$tls/ca.pem" --timeout-ms 1000 >/dev/null 2>&1; then
         all=0
         break
       fi
@@ -126,7 +143,8 @@ for role in fleet driver onekey dispatch; do
   routes+=(--route "${service[$role]}=127.0.0.1:${port[$role]}")
 done
 acceptance() {
-  "$venv/bin/python" tests/python/acceptance.py "127.0.0.1:${port[hotline]}" "${routes[@]}" "$@"
+  "$venv/bin/python" tests/python/acceptance.py "127.0.0.1:${port[hotline]}" "${routes[@]}" \
+    --tls-ca "$tls/ca.pem" "$@"
 }
 acceptance foundation orders dispatch book
 

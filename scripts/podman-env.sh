@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sourced by scripts/images.sh and scripts/deploy-test.sh: makes sure podman and what it needs
-# (runc, netavark, aardvark-dns, catatonit, debootstrap, python3-venv) are installed from the
+# (runc, netavark, aardvark-dns, catatonit, debootstrap, python3-venv, openssl) are installed from the
 # OS packages, and points podman, podman-compose and `podman kube
 # play` at one private configuration (target/deploy/containers.conf, made here), so nothing
 # needs a flag on every call and the machine's own /etc/containers is left alone:
@@ -22,6 +22,7 @@ deploy_install() {
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   command -v runc >/dev/null 2>&1 || missing+=(runc)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ -x /usr/lib/podman/netavark ] || missing+=(netavark)
   [ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
   # `podman kube play`'s pods need a pause process.
