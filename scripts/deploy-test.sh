@@ -67,19 +67,23 @@ cleanup() {
 trap cleanup EXIT
 
 # TLS as in production: a throw-away CA, and one server certificate for every role's name
-# and for the host's loopback, where the ports are published; the clients trust that CA only.
+# (compose's service names and the k8s Services', taxi-<role>) and for the host's loopback,
+# where the ports are published; the clients trust that CA only. The directory mounted into
+# the containers holds what a kubernetes.io/tls Secret holds: tls.crt, tls.key, ca.crt.
 tls="$work/tls"
 mkdir -p "$tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-  -subj "/CN=taxi deploy-tier CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  -subj "/CN=taxi deploy-tier CA" -keyout "$work/ca.key" -out "$tls/ca.crt" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-  -subj "/CN=localhost" -keyout "$tls/tls.key" -out "$tls/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:fleet,DNS:driver,DNS:hotline,DNS:onekey,DNS:dispatch,DNS:notify\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
-openssl x509 -req -days 1 -in "$tls/tls.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-  -CAcreateserial -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+  -subj "/CN=localhost" -keyout "$tls/tls.key" -out "$work/tls.csr" 2>/dev/null
+sans="DNS:localhost,IP:127.0.0.1"
+for role in fleet driver hotline onekey dispatch notify; do sans+=",DNS:$role,DNS:taxi-$role"; done
+printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$sans" >"$work/ext"
+openssl x509 -req -days 1 -in "$work/tls.csr" -CA "$tls/ca.crt" -CAkey "$work/ca.key" \
+  -CAcreateserial -CAserial "$work/ca.srl" -extfile "$work/ext" -out "$tls/tls.crt" 2>/dev/null
 # The containers run as uid 10001: the throw-away key is world-readable in a private dir.
 chmod 755 "$work" "$tls"
-chmod 644 "$tls/tls.key" "$tls/tls.crt"
+chmod 644 "$tls/tls.key" "$tls/tls.crt" "$tls/ca.crt"
 export TAXI_TLS_DIR="$tls"
 
 TAXI_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -103,7 +107,7 @@ wait_serving() {
     local all=1
     for role in fleet driver hotline onekey dispatch notify; do
       if ! "$bin" health --addr "127.0.0.1:${port[$role]}" --service "${service[$role]}" \
-        --tls-ca "$tls/ca.pem" --timeout-ms 1000 >/dev/null 2>&1; then
+        --tls-ca "$tls/ca.crt" --timeout-ms 1000 >/dev/null 2>&1; then
         all=0
         break
       fi
@@ -144,7 +148,7 @@ for role in fleet driver onekey dispatch; do
 done
 acceptance() {
   "$venv/bin/python" tests/python/acceptance.py "127.0.0.1:${port[hotline]}" "${routes[@]}" \
-    --tls-ca "$tls/ca.pem" "$@"
+    --tls-ca "$tls/ca.crt" "$@"
 }
 acceptance foundation orders dispatch book
 

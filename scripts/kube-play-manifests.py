@@ -1,6 +1,7 @@
 """deploy/k8s as `podman kube play` (podman 4.3) can run it; used by scripts/deploy-test.sh.
 
-Usage: python3 scripts/kube-play-manifests.py OUT_DIR   (TAXI_REDIS_PASSWORD in the environment)
+Usage: python3 scripts/kube-play-manifests.py OUT_DIR   (TAXI_REDIS_PASSWORD and TAXI_TLS_DIR in
+the environment)
 Writes OUT_DIR/redis.yaml (the Redis ConfigMap and Redis) and OUT_DIR/taxi.yaml (the six taxi
 Deployments). Only what kube play cannot do is changed, each the way Kubernetes would do it:
 - `$(VAR)` in env values and args is expanded from the container's earlier env (kube play 4.3
@@ -10,6 +11,9 @@ Deployments). Only what kube play cannot do is changed, each the way Kubernetes 
 - containers publish no ports and each Deployment runs one replica: kube play 4.3 publishes
   every containerPort on the host's 0.0.0.0 at the same number, so a second pod (or a
   second role, all on 50051 and 9464) cannot start; the tier probes inside the pods;
+- the TLS Secret volume (`taxi-tls`: tls.crt, tls.key, ca.crt) becomes a hostPath of
+  TAXI_TLS_DIR holding the same three files (kube play 4.3 stores a Secret in a form its own
+  pods cannot read as Kubernetes would give it);
 - Services and the Prometheus Operator's kinds are left out (nothing runs them here;
   tests/tests/deploy.rs checks the manifests statically). The Service name `redis` is given by
   the network alias the tier plays Redis with.
@@ -60,6 +64,12 @@ def main():
         if d["kind"] in ("ConfigMap", "Deployment"):
             redis.append(d)
     taxi = [d for role in ROLES for d in docs(role) if d["kind"] == "Deployment"]
+    tls_dir = os.environ["TAXI_TLS_DIR"]
+    for d in taxi:
+        for v in d["spec"]["template"]["spec"].get("volumes", []):
+            if v.get("secret", {}).get("secretName") == "taxi-tls":
+                del v["secret"]
+                v["hostPath"] = {"path": tls_dir, "type": "Directory"}
     for d in redis + taxi:
         if d["kind"] != "Deployment":
             continue

@@ -300,6 +300,92 @@ fn a_manifest_that_loses_a_probe_a_limit_or_its_non_root_user_fails() {
     }
 }
 
+/// What a taxi workload lacks to serve TLS as deployed: the certificate and key from the
+/// mounted Secret `taxi-tls`, and probes that speak TLS with its CA.
+fn tls_problems(doc: &Value) -> Vec<String> {
+    let name = doc["metadata"]["name"].as_str().unwrap_or("?");
+    let pod = &doc["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let mut problems = Vec::new();
+    let env = |n: &str| {
+        c["env"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == n)
+            .and_then(|v| v["value"].as_str())
+            .map(str::to_string)
+    };
+    for (var, file) in [("TAXI_TLS_CERT", "tls.crt"), ("TAXI_TLS_KEY", "tls.key")] {
+        if env(var).as_deref() != Some(&format!("/etc/taxi/tls/{file}")) {
+            problems.push(format!("{name}: {var} is not /etc/taxi/tls/{file}"));
+        }
+    }
+    let mounted = c["volumeMounts"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|m| m["mountPath"] == "/etc/taxi/tls" && m["readOnly"].as_bool() == Some(true));
+    let secret = pod["volumes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|v| v["secret"]["secretName"] == "taxi-tls");
+    if !mounted || !secret {
+        problems.push(format!(
+            "{name}: the Secret taxi-tls is not mounted read-only at /etc/taxi/tls"
+        ));
+    }
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let cmd = strings(&c[probe]["exec"]["command"]);
+        let ca = cmd
+            .iter()
+            .position(|a| *a == "--tls-ca")
+            .map(|i| cmd[i + 1]);
+        if ca != Some("/etc/taxi/tls/ca.crt") {
+            problems.push(format!(
+                "{name}: {probe} does not speak TLS with the Secret's CA"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_taxi_deployment_serves_tls_and_probes_over_it() {
+    let taxis: Vec<(String, Value)> = k8s_workloads()
+        .into_iter()
+        .filter(|(_, d)| d["metadata"]["name"] != "redis")
+        .collect();
+    assert_eq!(taxis.len(), 6);
+    let problems: Vec<String> = taxis.iter().flat_map(|(_, d)| tls_problems(d)).collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // And the check catches a manifest that drops any part of it.
+    let good = taxis[0].1.clone();
+    let cases: [(&str, Break); 3] = [
+        ("TAXI_TLS_CERT", |d| {
+            let env = first_container(d)["env"].as_sequence_mut().unwrap();
+            env.retain(|v| v["name"] != "TAXI_TLS_CERT");
+        }),
+        ("not mounted", |d| {
+            first_container(d).remove("volumeMounts");
+        }),
+        ("livenessProbe does not speak TLS", |d| {
+            first_container(d)["livenessProbe"]["exec"]["command"] =
+                serde_yaml::to_value(["/usr/local/bin/taxi", "health", "--alive"]).unwrap();
+        }),
+    ];
+    for (needle, break_it) in cases {
+        let mut doc = good.clone();
+        break_it(&mut doc);
+        let problems = tls_problems(&doc);
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{needle}: {problems:?}"
+        );
+    }
+}
+
 #[test]
 fn taxi_probes_ask_taxi_health_for_the_roles_own_service() {
     for (file, doc) in k8s_workloads() {
