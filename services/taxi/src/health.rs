@@ -136,7 +136,7 @@ pub(crate) async fn check(endpoint: Endpoint, service: &str, timeout: Duration) 
             .connect_timeout(timeout)
             .connect()
             .await
-            .map_err(|e| Verdict::Unreachable(error_chain(&e)))?;
+            .map_err(|e| Verdict::Unreachable(taxi_server::tls::error_chain(&e)))?;
         HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: service.to_string(),
@@ -161,18 +161,6 @@ pub(crate) async fn check(endpoint: Endpoint, service: &str, timeout: Duration) 
                 .unwrap_or_else(|_| format!("status {status}")),
         ),
     }
-}
-
-/// An error and its sources on one line (a transport error's own text is just "transport error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

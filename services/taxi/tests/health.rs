@@ -1,7 +1,8 @@
 //! `taxi health`, the containers' probe, against a real `taxi serve`: SERVING, a service
 //! this process does not serve, NOT_SERVING while it drains, nothing listening, and TLS.
 
-use std::net::TcpListener;
+mod common;
+use common::{Child, free_port};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use taxi_tests::tls::TestCa;
@@ -15,24 +16,6 @@ fn taxi() -> Command {
     }
     c.env("TAXI_METRICS_ADDR", "off");
     c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the server on drop, whatever the test did.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `taxi serve --role hotline` on a free port with its embedded Redis in `data`.

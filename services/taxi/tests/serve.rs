@@ -1,5 +1,7 @@
 //! The real `taxi` binary: configuration checks, the embedded Redis, health, signals.
 
+mod common;
+use common::free_port;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,14 +18,6 @@ fn taxi() -> Command {
     // The tests run several servers at once: not all on the default metrics port.
     c.env("TAXI_METRICS_ADDR", "127.0.0.1:0");
     c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `GET /metrics` at `port`: the body of a 200 answer.
