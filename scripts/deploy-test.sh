@@ -5,9 +5,15 @@
 #  2. deploy/docker-compose.yml under podman-compose (deploy/requirements.txt, in
 #     target/deploy-venv), a project of its own, gRPC (TLS, a throw-away CA's certificate
 #     from the OS's openssl) and Redis published on free loopback ports
-#     (deploy/compose.test.yml adds Redis' port), a random Redis password.
+#     (deploy/compose.test.yml adds Redis' port and the terminal gateway's gRPC health), the
+#     terminal gateway's JT/T 808 port, a random Redis password.
 #  3. tests/python/acceptance.py against the published ports, each service's calls routed to
-#     the container serving it: foundation, orders, dispatch. (Not callcentre: the city's
+#     the container serving it: foundation, orders, dispatch; console (an operator logs in to
+#     the console container over HTTPS, books through its JSON API, and sees the order, made
+#     there, cancelled through the hotline container in its live feed); terminal (a JT/T 808
+#     terminal on the gateway container's TCP port registers, authenticates, reports, gets
+#     the 905 offer of an order booked through the hotline container, grabs it, and is told
+#     when the operator cancels it). (Not callcentre: the city's
 #     SMS gateway is no part of the stack, and the server sends webhooks over plain http only
 #     to a loopback host; scripts/outside.sh runs it.)
 #  4. Crashes, as the runtime sees them (SIGKILL of the container's main process: `podman
@@ -24,6 +30,15 @@ cd "$(dirname "$0")/.."
 [ $# -eq 1 ] && [ -x "$1" ] || { echo "usage: $0 TAXI_BIN" >&2; exit 2; }
 bin=$(realpath "$1")
 started=$SECONDS
+# Every taxi container of deploy/docker-compose.yml and Deployment of deploy/k8s (by file
+# name), and the health service each is ready by.
+roles=(fleet driver hotline onekey dispatch notify console terminal)
+declare -A service=(
+  [fleet]=taxi.v1.FleetService [driver]=taxi.v1.DriverService
+  [hotline]=taxi.v1.HotlineService [onekey]=taxi.v1.OneKeyService
+  [dispatch]=taxi.v1.DispatchService [notify]=taxi.v1.NotificationService
+  [console]=taxi.console [terminal]=taxi.terminal
+)
 
 # shellcheck source=scripts/podman-env.sh
 . scripts/podman-env.sh
@@ -77,7 +92,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
   -subj "/CN=localhost" -keyout "$tls/tls.key" -out "$work/tls.csr" 2>/dev/null
 sans="DNS:localhost,IP:127.0.0.1"
-for role in fleet driver hotline onekey dispatch notify; do sans+=",DNS:$role,DNS:taxi-$role"; done
+for role in "${roles[@]}"; do sans+=",DNS:$role,DNS:taxi-$role"; done
 printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$sans" >"$work/ext"
 openssl x509 -req -days 1 -in "$work/tls.csr" -CA "$tls/ca.crt" -CAkey "$work/ca.key" \
   -CAcreateserial -CAserial "$work/ca.srl" -extfile "$work/ext" -out "$tls/tls.crt" 2>/dev/null
@@ -89,23 +104,24 @@ export TAXI_TLS_DIR="$tls"
 TAXI_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TAXI_REDIS_PORT=$(free_port)
 export TAXI_REDIS_PASSWORD TAXI_REDIS_PORT
+# port[ROLE]: where the host reaches the role's gRPC (health, and the console's HTTPS); the
+# terminal gateway's gRPC is published by compose.test.yml for the tier only, its JT/T 808
+# port as a deployment publishes it.
 declare -A port
-for role in fleet driver hotline onekey dispatch notify; do
+for role in "${roles[@]}"; do
   port[$role]=$(free_port)
-  export "TAXI_${role^^}_PORT=${port[$role]}"
+  [ "$role" = terminal ] || export "TAXI_${role^^}_PORT=${port[$role]}"
 done
-declare -A service=(
-  [fleet]=taxi.v1.FleetService [driver]=taxi.v1.DriverService
-  [hotline]=taxi.v1.HotlineService [onekey]=taxi.v1.OneKeyService
-  [dispatch]=taxi.v1.DispatchService [notify]=taxi.v1.NotificationService
-)
+export TAXI_TERMINAL_HEALTH_PORT=${port[terminal]}
+TAXI_TERMINAL_PORT=$(free_port)
+export TAXI_TERMINAL_PORT
 
 # Every role's service SERVING on its published port, within $1 seconds: prints how long it took.
 wait_serving() {
   local limit=$1 from=$2 role
   while :; do
     local all=1
-    for role in fleet driver hotline onekey dispatch notify; do
+    for role in "${roles[@]}"; do
       if ! "$bin" health --addr "127.0.0.1:${port[$role]}" --service "${service[$role]}" \
         --tls-ca "$tls/ca.crt" --timeout-ms 1000 >/dev/null 2>&1; then
         all=0
@@ -121,7 +137,7 @@ wait_serving() {
     if python3 -c "import sys; sys.exit(0 if $now - $from > $limit else 1)"; then
       echo "deploy: not every service SERVING within $limit s" >&2
       "${compose[@]}" ps >&2 || true
-      for role in redis fleet driver hotline onekey dispatch notify; do
+      for role in redis "${roles[@]}"; do
         echo "--- $role (last 15 lines) ---" >&2
         podman logs --tail 15 "${project}_${role}_1" >&2 || true
       done
@@ -150,7 +166,9 @@ acceptance() {
   "$venv/bin/python" tests/python/acceptance.py "127.0.0.1:${port[hotline]}" "${routes[@]}" \
     --tls-ca "$tls/ca.crt" "$@"
 }
-acceptance foundation orders dispatch book
+acceptance foundation orders dispatch book \
+  console --console "127.0.0.1:${port[console]}" \
+  terminal --terminal "127.0.0.1:$TAXI_TERMINAL_PORT"
 
 # A crash of one container: SIGKILL to its main process (the runtime restarts it; `podman
 # kill` would count as a stop). Then, within 30 s of the kill: running again under a new
@@ -218,7 +236,7 @@ podman kube play --network "$project-kube:alias=redis" "$work/redis.yaml" >"$wor
 # Each pod's probes as Kubernetes would run them, inside its container: readiness (the role's
 # service SERVING, so Redis was reached with the Secret's password) within 60 s, then the
 # liveness probe through podman's own healthcheck, which kube play made of it.
-for role in fleet driver hotline onekey dispatch notify; do
+for role in "${roles[@]}"; do
   ctr="taxi-$role-pod-0-taxi"
   mapfile -t ready < <("$venv/bin/python" -c '
 import sys, yaml
@@ -244,6 +262,6 @@ kube_files=()
 podman volume rm -f redis-config >/dev/null
 podman secret rm taxi-redis >/dev/null
 kube_secret=0
-echo "deploy: kube play: Redis and the six taxi Deployments ran, every readiness and liveness probe passed ($((SECONDS - t)) s)"
+echo "deploy: kube play: Redis and the ${#roles[@]} taxi Deployments ran, every readiness and liveness probe passed ($((SECONDS - t)) s)"
 
 echo "deploy: passed in $((SECONDS - started)) s"

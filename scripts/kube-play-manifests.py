@@ -2,10 +2,11 @@
 
 Usage: python3 scripts/kube-play-manifests.py OUT_DIR   (TAXI_REDIS_PASSWORD and TAXI_TLS_DIR in
 the environment)
-Writes OUT_DIR/redis.yaml (the Redis ConfigMap and Redis) and OUT_DIR/taxi.yaml (the six taxi
+Writes OUT_DIR/redis.yaml (the Redis ConfigMap and Redis) and OUT_DIR/taxi.yaml (the eight taxi
 Deployments). Only what kube play cannot do is changed, each the way Kubernetes would do it:
 - `$(VAR)` in env values and args is expanded from the container's earlier env (kube play 4.3
   passes it on literally), secretKeyRef values from TAXI_REDIS_PASSWORD (the Secret's value);
+  an optional Secret's keys are left out (the tier makes no taxi-notify Secret);
 - the Redis StatefulSet becomes a Deployment of one with an emptyDir for its claim (kube play
   4.3 ignores StatefulSets);
 - containers publish no ports and each Deployment runs one replica: kube play 4.3 publishes
@@ -26,13 +27,17 @@ import sys
 import yaml
 
 K8S = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "k8s")
-ROLES = ["fleet", "driver", "hotline", "onekey", "dispatch", "notify"]
+ROLES = ["fleet", "driver", "hotline", "onekey", "dispatch", "notify", "console", "terminal"]
 
 
 def expand(container, password):
     """Kubernetes' dependent environment variables: $(NAME) from the env defined before it."""
     values = {}
-    for var in container.get("env", []):
+    # An optional Secret's keys (the notify role's gateway, taxi-notify) are left unset, as
+    # Kubernetes leaves them when that Secret does not exist.
+    container["env"] = [v for v in container.get("env", [])
+                        if not v.get("valueFrom", {}).get("secretKeyRef", {}).get("optional")]
+    for var in container["env"]:
         if "valueFrom" in var:
             ref = var["valueFrom"]["secretKeyRef"]
             assert (ref["name"], ref["key"]) == ("taxi-redis", "password"), ref

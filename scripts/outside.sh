@@ -2,7 +2,9 @@
 # The outside tier: tests/python/acceptance.py, a client nobody here wrote (Python grpcio
 # stubs generated from proto/), over TLS (a throw-away CA from the OS's openssl), against a
 # real `taxi serve` on a private redis-server, both
-# started here on free loopback ports and stopped at the end. Every flow logs in for real.
+# started here on free loopback ports and stopped at the end. Every flow logs in for real,
+# the console's over HTTPS on the gRPC port, the in-car terminal's over JT/T 808 on the
+# gateway's port.
 # Usage: scripts/outside.sh TAXI_BIN
 # Installs python3-venv and openssl from the OS packages if missing, and the pinned
 # packages of tests/python/requirements.txt from PyPI into target/outside-venv.
@@ -69,13 +71,14 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nex
 openssl x509 -req -days 1 -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
   -CAcreateserial -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
 listen="127.0.0.1:$(free_port)"
-TAXI_LISTEN="$listen" TAXI_METRICS_ADDR=127.0.0.1:0 \
+terminal="127.0.0.1:$(free_port)"
+TAXI_LISTEN="$listen" TAXI_METRICS_ADDR=127.0.0.1:0 TAXI_TERMINAL_LISTEN="$terminal" \
   TAXI_TLS_CERT="$work/server.pem" TAXI_TLS_KEY="$work/server.key" \
-  "$bin" serve --role all >"$work/taxi.log" 2>&1 &
+  "$bin" serve --role all,terminal-gateway >"$work/taxi.log" 2>&1 &
 pids+=($!)
 
 if ! "$venv/bin/python" tests/python/acceptance.py "$listen" --tls-ca "$work/ca.pem" \
-  foundation orders dispatch callcentre; then
+  --console "$listen" --terminal "$terminal" foundation orders dispatch callcentre console terminal; then
   echo "--- taxi serve's log (last 40 lines) ---" >&2
   tail -40 "$work/taxi.log" >&2
   exit 1

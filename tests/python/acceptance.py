@@ -1,7 +1,8 @@
 """Acceptance checks through a client nobody here wrote: Python grpcio stubs generated from proto/.
 
 Usage: TAXI_REDIS_URL=redis://... python3 tests/python/acceptance.py HOST:PORT [--route SERVICE=HOST:PORT ...]
-       [--tls-ca CA.pem] [foundation|orders|dispatch|callcentre|book|readback ...]
+       [--tls-ca CA.pem] [--console HOST:PORT] [--terminal HOST:PORT]
+       [foundation|orders|dispatch|callcentre|console|terminal|book|readback ...]
 With `--tls-ca`, every channel is TLS and the server's certificate must chain to CA.pem and
 name the host dialled (as in production); without it, plain TCP (loopback development).
 HOST:PORT serves logging in (every role does) and anything not routed elsewhere; with the roles
@@ -498,6 +499,253 @@ def callcentre(city, suffix):
     gateway.server.shutdown()
 
 
+# Where the operators' console and the terminal gateway are (`--console HOST:PORT`,
+# `--terminal HOST:PORT`) and the CA the console's certificate chains to (`--tls-ca`).
+OPTIONS = {}
+
+
+def console(city, suffix):
+    """An operator at the console over HTTPS: the page, log in, book through the JSON API (a bad
+    phone named), and the order's cancellation, made through the gRPC hotline, in the live feed."""
+    import http.client
+    import json
+    import ssl
+    at = OPTIONS.get("console") or sys.exit("console: give --console HOST:PORT (the console's HTTPS)")
+    host, _, port = at.rpartition(":")
+    ctx = ssl.create_default_context(cafile=OPTIONS["tls_ca_path"]) if OPTIONS.get("tls_ca_path") else None
+    cookies = {}
+
+    def conn(timeout=10):
+        if ctx:
+            return http.client.HTTPSConnection(host, int(port), context=ctx, timeout=timeout)
+        return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+    def call(method, path, body=None):
+        h = conn()
+        headers = {"X-Console": "1", "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        h.request(method, path, body=data, headers=headers)
+        r = h.getresponse()
+        raw = r.read()
+        for k, v in r.getheaders():
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                cookies[name] = rest.split(";", 1)[0]
+        h.close()
+        return r.status, raw
+
+    status, page = call("GET", "/console/")
+    check(status == 200 and b"<html" in page.lower(), f"the console's page over {'HTTPS' if ctx else 'HTTP'}: {status}")
+    username, password = "acc-op-" + suffix, secrets.token_hex(16)
+    admin("create-operator", "--username", username, "--role", "operator", password=password)
+    status, _ = call("POST", "/console/api/login", {"username": username, "password": "wrong-" + password})
+    check(status == 401, f"a wrong password is refused at the console: {status}")
+    status, raw = call("POST", "/console/api/login", {"username": username, "password": password})
+    me = json.loads(raw or b"{}")
+    check(status == 200 and me.get("role") == "operator" and "taxi_console_at" in cookies,
+          f"an operator logs in to the console: {status} {me}")
+    rpc = "/console/api/rpc/taxi.v1.HotlineService/"
+    pickup = {"location": {"latitude": CENTRE[0] + 7000 * DEG_PER_M, "longitude": CENTRE[1], "datum": "DATUM_WGS84"},
+              "address": "江北区观音桥步行街%s号" % suffix}
+    status, raw = call("POST", rpc + "CreateBooking", {
+        "caller_phone": "12", "pickup": pickup, "channel": "CHANNEL_OPERATOR", "operator_id": username,
+        "request_id": "acc-console-bad-" + suffix})
+    err = json.loads(raw or b"{}")
+    check(status == 400 and err.get("field") == "caller_phone", f"a bad phone through the console names the field: {status} {err}")
+    phone = "1361111" + suffix
+    status, raw = call("POST", rpc + "CreateBooking", {
+        "caller_phone": phone, "pickup": pickup, "channel": "CHANNEL_OPERATOR", "operator_id": username,
+        "request_id": "acc-console-" + suffix})
+    order = json.loads(raw or b"{}").get("order", {})
+    check(status == 200 and order.get("order_id"), f"booked through the console: {status} {order.get('order_id')}")
+    # The same order through the gRPC hotline (another container, when they are separate).
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    o = hotline.GetOrder(hotline_pb2.GetOrderRequest(order_id=order["order_id"])).order
+    check(o.passenger_phone == phone and o.pickup.address == pickup["address"],
+          "the hotline service reads the console's order back")
+    # The live feed: open it, cancel through gRPC, the change arrives.
+    feed = conn(timeout=15)
+    feed.request("GET", "/console/api/events", headers={
+        "Accept": "text/event-stream", "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
+    stream = feed.getresponse()
+    check(stream.status == 200, f"the live feed opens: {stream.status}")
+    event, seen, hello = None, None, False
+    end = time.time() + 15
+    cancelled = False
+    while time.time() < end and seen is None:
+        line = stream.readline().decode().rstrip("\r\n")
+        if line.startswith("event:"):
+            event = line[6:].strip()
+            if event == "hello" and not cancelled:
+                hello = True
+                hotline.CancelOrder(hotline_pb2.CancelOrderRequest(
+                    order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR, operator_id=city.username,
+                    reason="acceptance: console feed"))
+                cancelled = True
+        elif line.startswith("data:") and event == "change":
+            data = json.loads(line[5:])
+            if data.get("order") == o.order_id and "CANCEL" in str(data.get("to", "")).upper():
+                seen = data
+    feed.close()
+    check(hello and seen is not None, f"the cancellation reached the console's live feed: {seen}")
+
+
+class Terminal:
+    """An in-car terminal speaking JT/T 808 (2013 headers) and the 905 taxi messages, from the
+    standards' layouts: 0x7e framing, 0x7d escapes, the XOR check code, BCD phone and time, GBK."""
+
+    def __init__(self, at, phone):
+        import socket
+        host, _, port = at.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=15)
+        self.phone, self.serial, self.buf = phone, 0, b""
+
+    def send(self, msg_id, body=b""):
+        import struct
+        self.serial += 1
+        raw = struct.pack(">HH", msg_id, len(body)) + bytes.fromhex(self.phone.rjust(12, "0")) + \
+            struct.pack(">H", self.serial) + body
+        check_code = 0
+        for b in raw:
+            check_code ^= b
+        raw += bytes([check_code])
+        self.sock.sendall(b"\x7e" + raw.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02") + b"\x7e")
+        return self.serial
+
+    def recv(self, timeout=10):
+        """The next message: (id, body)."""
+        import struct
+        end = time.time() + timeout
+        while True:
+            start = self.buf.find(b"\x7e")
+            stop = self.buf.find(b"\x7e", start + 1) if start >= 0 else -1
+            if stop > start + 1:
+                raw = self.buf[start + 1:stop].replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
+                self.buf = self.buf[stop + 1:]
+                check_code = 0
+                for b in raw[:-1]:
+                    check_code ^= b
+                if check_code != raw[-1]:
+                    check(False, f"the platform's frame {raw.hex()} has a good check code")
+                msg_id, props = struct.unpack(">HH", raw[:4])
+                head = (17 if props & 0x4000 else 12) + (4 if props & 0x2000 else 0)
+                return msg_id, raw[head:-1]
+            if stop == start + 1:
+                self.buf = self.buf[stop:]
+                continue
+            left = end - time.time()
+            if left <= 0:
+                return None, b""
+            self.sock.settimeout(left)
+            try:
+                more = self.sock.recv(4096)
+            except TimeoutError:
+                return None, b""
+            if not more:
+                return None, b""
+            self.buf += more
+
+    def wait(self, want, timeout=10):
+        """The first message with ID `want` (others skipped); its body, or None."""
+        end = time.time() + timeout
+        while time.time() < end:
+            msg_id, body = self.recv(end - time.time())
+            if msg_id is None:
+                return None
+            if msg_id == want:
+                return body
+        return None
+
+    def ask(self, msg_id, body=b""):
+        """Sends; the platform's general reply (0x8001) to it: its result code."""
+        import struct
+        serial = self.send(msg_id, body)
+        end = time.time() + 10
+        while time.time() < end:
+            body = self.wait(0x8001, end - time.time())
+            if body is None:
+                break
+            got_serial, got_id, result = struct.unpack(">HHB", body[:5])
+            if got_serial == serial and got_id == msg_id:
+                return result
+        return None
+
+
+def terminal(city, suffix):
+    """A taxi with an in-car terminal instead of the app: bound, registered, authenticated,
+    reporting over JT/T 808; offered an order booked through the hotline (905), grabbing it,
+    told when the operator cancels it."""
+    import struct
+    at = OPTIONS.get("terminal") or sys.exit("terminal: give --terminal HOST:PORT (the gateway's JT/T 808 port)")
+    fleet = fleet_pb2_grpc.FleetServiceStub(city.supervisor)
+    hotline = hotline_pb2_grpc.HotlineServiceStub(city.supervisor)
+    plate = "渝T%s8" % suffix
+    taxi = fleet.RegisterTaxi(fleet_pb2.RegisterTaxiRequest(plate=plate, driver_name="钱师傅", vehicle_color="黄色")).taxi
+    phone = "1391%s808" % suffix
+    admin("bind-terminal", "--taxi-id", taxi.taxi_id, "--phone", phone)
+    # Far from every other acceptance taxi and order: this taxi alone is near its order.
+    lat, lon = 29.40, 106.80 + (int(suffix) % 50) * 0.002
+    t = Terminal(at, phone)
+    # 0x0100: province, city, maker[5], model[20], terminal ID[7], plate colour, plate (GBK).
+    t.send(0x0100, struct.pack(">HH", 50, 100) + b"ACCEP" + b"TX-1".ljust(20, b"\0") + b"T000001" +
+           bytes([2]) + plate.encode("gbk"))
+    reply = t.wait(0x8100)
+    check(reply is not None and reply[2] == 0, f"the terminal registers as {plate} (0x8100 result "
+          f"{reply[2] if reply else None})")
+    code = reply[3:]
+    check(t.ask(0x0102, code) == 0, "it authenticates with the code it was given (0x0102)")
+
+    def bcd_now():
+        return bytes.fromhex(time.strftime("%y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600)))
+    location = struct.pack(">IIIIHHH", 0, 0b11, round(lat * 1e6), round(lon * 1e6), 260, 300, 90) + bcd_now()
+    check(t.ask(0x0200, location) == 0, "its location report is taken (0x0200)")
+    got = fleet.GetTaxi(fleet_pb2.GetTaxiRequest(taxi_id=taxi.taxi_id)).taxi
+    check(got.state == c.TAXI_STATE_FREE and abs(got.position.latitude - lat) < 1e-5
+          and abs(got.position.longitude - lon) < 1e-5,
+          f"the fleet sees the terminal's taxi free where it reported ({got.position.latitude:.5f}, "
+          f"{got.position.longitude:.5f})")
+    address = "巴南区龙洲湾%s号" % suffix
+    phone_p = "1362222" + suffix
+    o = hotline.CreateBooking(hotline_pb2.CreateBookingRequest(
+        caller_phone=phone_p, pickup=c.Place(location=wgs(lat + 200 * DEG_PER_M, lon), address=address),
+        channel=c.CHANNEL_OPERATOR, operator_id=city.username, request_id="acc-terminal-" + suffix)).order
+    started = time.time()
+    offer = None
+    while offer is None and time.time() - started < 15:
+        body = t.wait(0x8B00, 15 - (time.time() - started))
+        if body is None:
+            break
+        business, kind = struct.unpack(">IB", body[:5])
+        olat, olon = [v / 1e6 for v in struct.unpack(">II", body[11:19])]
+        n = body[19]
+        text = body[20:20 + n].decode("gbk")
+        if abs(olat - (lat + 200 * DEG_PER_M)) < 1e-5 and abs(olon - lon) < 1e-5:
+            offer = (business, kind, text)
+    check(offer is not None and offer[2] == address and offer[1] in (0, 2),
+          f"the order booked at the hotline reached the terminal as a 905 offer (0x8B00, business type "
+          f"{offer[1] if offer else None}, address in GBK) in {time.time() - started:.1f} s")
+    business = offer[0]
+    check(t.ask(0x0B01, struct.pack(">I", business)) == 0, "the driver grabs it (0x0B01)")
+    details = t.wait(0x8B01)
+    check(details is not None and struct.unpack(">I", details[:4])[0] == business,
+          "the terminal gets the order's details (0x8B01)")
+    n = details[19]
+    masked = details[20:20 + n].decode("gbk")
+    check("****" in masked and phone_p not in masked, f"the passenger's phone is masked on the terminal: {masked}")
+    got = hotline.GetOrder(hotline_pb2.GetOrderRequest(order_id=o.order_id)).order
+    check(got.status == c.ORDER_STATUS_ACCEPTED and got.taxi.plate == plate,
+          f"the order is the terminal's taxi's: {c.OrderStatus.Name(got.status)}, {got.taxi.plate}")
+    hotline.CancelOrder(hotline_pb2.CancelOrderRequest(order_id=o.order_id, cancelled_by=c.CANCELLED_BY_OPERATOR,
+                                                operator_id=city.username, reason="acceptance: terminal"))
+    gone = t.wait(0x8B09)
+    check(gone is not None and struct.unpack(">I", gone[:4])[0] == business,
+          f"the operator's cancellation reaches the terminal (0x8B09, reason {gone[4] if gone else None})")
+    t.sock.close()
+
+
 def orders_file():
     path = os.environ.get("TAXI_ACCEPTANCE_ORDERS")
     if not path:
@@ -545,6 +793,9 @@ def main():
                 sys.exit("--tls-ca needs the CA certificate's PEM file")
             with open(path, "rb") as f:
                 tls_ca = grpc.ssl_channel_credentials(root_certificates=f.read())
+            OPTIONS["tls_ca_path"] = path
+        elif a in ("--console", "--terminal"):
+            OPTIONS[a[2:]] = next(argv, "") or sys.exit(a + " needs HOST:PORT")
         elif a == "--route":
             service, _, at = next(argv, "").partition("=")
             if not service or not at:

@@ -92,7 +92,7 @@ fn compose_redis_requires_the_password_every_taxi_service_gives() {
             "{name:?}"
         );
     }
-    assert_eq!(taxis, 6);
+    assert_eq!(taxis, 8);
     // The example env file holds no password.
     let example = std::fs::read_to_string(deploy().join(".env.example")).unwrap();
     assert!(example.lines().any(|l| l == "TAXI_REDIS_PASSWORD="));
@@ -151,7 +151,7 @@ fn k8s_redis_requires_the_secret_password_every_taxi_deployment_gives() {
             }
         }
     }
-    assert_eq!(taxis, 6);
+    assert_eq!(taxis, 8);
 }
 
 /// The images `scripts/images.sh` builds (and deploy/Dockerfile, deploy/Containerfile.redis
@@ -227,7 +227,7 @@ fn workload_problems(doc: &Value) -> Vec<String> {
 #[test]
 fn every_k8s_container_has_resources_probes_a_non_root_user_and_a_built_image() {
     let workloads = k8s_workloads();
-    assert_eq!(workloads.len(), 7, "six taxi roles and Redis");
+    assert_eq!(workloads.len(), 9, "eight taxi containers and Redis");
     let problems: Vec<String> = workloads
         .iter()
         .flat_map(|(file, doc)| {
@@ -357,7 +357,7 @@ fn every_taxi_deployment_serves_tls_and_probes_over_it() {
         .into_iter()
         .filter(|(_, d)| d["metadata"]["name"] != "redis")
         .collect();
-    assert_eq!(taxis.len(), 6);
+    assert_eq!(taxis.len(), 8);
     let problems: Vec<String> = taxis.iter().flat_map(|(_, d)| tls_problems(d)).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     // And the check catches a manifest that drops any part of it.
@@ -413,6 +413,8 @@ fn taxi_probes_ask_taxi_health_for_the_roles_own_service() {
             "onekey" => "taxi.v1.OneKeyService",
             "dispatch" => "taxi.v1.DispatchService",
             "notify" => "taxi.v1.NotificationService",
+            "console" => "taxi.console",
+            "terminal-gateway" => "taxi.terminal",
             other => panic!("{file}: unexpected role {other}"),
         };
         assert_eq!(service, expected, "{file}");
@@ -472,4 +474,213 @@ fn the_local_image_has_the_registry_images_runtime() {
     assert_eq!(local, registry);
     assert!(registry.contains(&"USER 10001".to_string()));
     assert!(registry.contains(&"COPY /usr/local/bin/taxi".to_string()));
+}
+
+/// The roles a `--role` list names.
+fn roles(args: &[&str]) -> Vec<String> {
+    let list = args[args.iter().position(|a| *a == "--role").unwrap() + 1];
+    list.split(',').map(str::to_owned).collect()
+}
+
+/// The roles whose gRPC services the console's page calls in-process
+/// (`taxi_console::bridge::EXPOSED`; AuthService is in every process).
+fn console_needs() -> Vec<&'static str> {
+    let mut roles: Vec<&str> = taxi_console::bridge::EXPOSED
+        .iter()
+        .filter_map(|rpc| match rpc.split('/').next().unwrap() {
+            "taxi.v1.AuthService" => None,
+            "taxi.v1.HotlineService" => Some("hotline"),
+            "taxi.v1.CallCentreService" => Some("callcentre"),
+            "taxi.v1.DispatchService" => Some("dispatch"),
+            "taxi.v1.FleetService" => Some("fleet"),
+            other => panic!("the console calls {other}: name the role that serves it"),
+        })
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// What keeps the console or the terminal gateway from its clients in a container: the
+/// console without a service its page calls; the gateway listening on its loopback only
+/// (the default) or its port not exposed.
+fn console_and_gateway_problems(
+    what: &str,
+    args: &[&str],
+    env: &dyn Fn(&str) -> Option<String>,
+    ports: &[u64],
+) -> Vec<String> {
+    let roles = roles(args);
+    let mut problems = Vec::new();
+    if roles.iter().any(|r| r == "console") {
+        for need in console_needs() {
+            if !roles.iter().any(|r| r == need) {
+                problems.push(format!(
+                    "{what}: the console's page calls {need}, not served here"
+                ));
+            }
+        }
+    }
+    if roles.iter().any(|r| r == "terminal-gateway") {
+        match env("TAXI_TERMINAL_LISTEN") {
+            Some(at) if at == "0.0.0.0:7808" => {}
+            other => problems.push(format!(
+                "{what}: TAXI_TERMINAL_LISTEN is {other:?}, not 0.0.0.0:7808: terminals cannot reach it"
+            )),
+        }
+        if !ports.contains(&7808) {
+            problems.push(format!("{what}: port 7808 is not exposed"));
+        }
+    }
+    problems
+}
+
+fn k8s_console_and_gateway_problems(file: &str, doc: &Value) -> Vec<String> {
+    let c = &doc["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| {
+        c["env"]
+            .as_sequence()?
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["value"].as_str())
+            .map(str::to_owned)
+    };
+    let ports: Vec<u64> = c["ports"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|p| p["containerPort"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default();
+    console_and_gateway_problems(file, &strings(&c["args"]), &env, &ports)
+}
+
+#[test]
+fn the_console_serves_what_its_page_calls_and_the_terminal_gateway_is_reachable() {
+    // Compose: both services exist and pass.
+    let compose = yaml_docs(&deploy().join("docker-compose.yml"));
+    let services = compose[0]["services"].as_mapping().unwrap();
+    let mut seen = Vec::new();
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        if name == "redis" {
+            continue;
+        }
+        let args = strings(&service["command"]);
+        seen.extend(roles(&args));
+        let env = |k: &str| service["environment"][k].as_str().map(str::to_owned);
+        // "HOST:PUBLISHED:CONTAINER": the container's port.
+        let ports: Vec<u64> = strings(&service["ports"])
+            .iter()
+            .filter_map(|p| p.rsplit(':').next()?.parse().ok())
+            .collect();
+        let problems = console_and_gateway_problems(name, &args, &env, &ports);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    assert!(
+        seen.iter().any(|r| r == "console"),
+        "compose runs the console"
+    );
+    assert!(
+        seen.iter().any(|r| r == "terminal-gateway"),
+        "compose runs the gateway"
+    );
+
+    // k8s: both Deployments exist and pass; the gateway's Service reaches its port.
+    let mut k8s_roles = Vec::new();
+    for (file, doc) in k8s_workloads() {
+        if doc["metadata"]["name"] == "redis" {
+            continue;
+        }
+        k8s_roles.extend(roles(&strings(
+            &doc["spec"]["template"]["spec"]["containers"][0]["args"],
+        )));
+        let problems = k8s_console_and_gateway_problems(&file, &doc);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    assert!(k8s_roles.iter().any(|r| r == "console"));
+    assert!(k8s_roles.iter().any(|r| r == "terminal-gateway"));
+    let terminal = yaml_docs(&deploy().join("k8s/terminal.yaml"));
+    let service = terminal.iter().find(|d| d["kind"] == "Service").unwrap();
+    assert_eq!(service["spec"]["ports"][0]["port"].as_u64(), Some(7808));
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "jtt808");
+
+    // And the check catches each way of breaking them.
+    let docs = k8s_workloads();
+    let by_role = |role: &str| {
+        docs.iter()
+            .filter(|(_, d)| d["metadata"]["name"] != "redis")
+            .find(|(_, d)| {
+                roles(&strings(
+                    &d["spec"]["template"]["spec"]["containers"][0]["args"],
+                ))
+                .iter()
+                .any(|r| r == role)
+            })
+            .unwrap()
+            .1
+            .clone()
+    };
+    let cases: [(&str, &str, Break); 3] = [
+        ("console", "calls hotline", |d| {
+            first_container(d)["args"] =
+                serde_yaml::to_value(["serve", "--role", "console,callcentre,dispatch,fleet"])
+                    .unwrap();
+        }),
+        ("terminal-gateway", "TAXI_TERMINAL_LISTEN", |d| {
+            let env = first_container(d)["env"].as_sequence_mut().unwrap();
+            env.retain(|v| v["name"] != "TAXI_TERMINAL_LISTEN");
+        }),
+        ("terminal-gateway", "7808 is not exposed", |d| {
+            let ports = first_container(d)["ports"].as_sequence_mut().unwrap();
+            ports.retain(|p| p["containerPort"].as_u64() != Some(7808));
+        }),
+    ];
+    for (role, needle, break_it) in cases {
+        let mut doc = by_role(role);
+        break_it(&mut doc);
+        let problems = k8s_console_and_gateway_problems(role, &doc);
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{needle}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn no_k8s_secret_is_written_in_a_manifest() {
+    // Every variable that holds a secret comes from a Secret, never a literal value.
+    let secret_like = |name: &str| {
+        ["PASSWORD", "SECRET", "KEY"]
+            .iter()
+            .any(|w| name.contains(w))
+    };
+    let mut from_secrets = Vec::new();
+    for (file, doc) in k8s_workloads() {
+        for c in doc["spec"]["template"]["spec"]["containers"]
+            .as_sequence()
+            .unwrap()
+        {
+            for var in c["env"].as_sequence().into_iter().flatten() {
+                let name = var["name"].as_str().unwrap();
+                // TAXI_TLS_KEY names a file (the mounted Secret), not a key.
+                if !secret_like(name) || name == "TAXI_TLS_KEY" {
+                    continue;
+                }
+                assert!(
+                    var["value"].is_null() && !var["valueFrom"]["secretKeyRef"].is_null(),
+                    "{file}: {name} is not from a Secret: {var:?}"
+                );
+                from_secrets.push(name.to_owned());
+            }
+        }
+    }
+    // The notify role's gateway secret is among them (from the optional Secret taxi-notify).
+    assert!(
+        from_secrets
+            .iter()
+            .any(|n| n == "TAXI_NOTIFY_WEBHOOK_SECRET"),
+        "{from_secrets:?}"
+    );
 }
