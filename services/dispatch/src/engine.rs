@@ -308,20 +308,34 @@ impl Engine {
         // Offered in queue order: an order's offer never waits behind one it is ahead of,
         // and `offer_pair.lua` never sees an order of the other kind ahead still waiting
         // only because its own pair has not been offered yet.
-        let place: std::collections::HashMap<&str, i64> = problem
+        let place: std::collections::HashMap<&str, (i64, bool)> = problem
             .orders
             .iter()
-            .map(|o| (o.id.as_str(), o.queue_score))
+            .map(|o| (o.id.as_str(), (o.queue_score, o.elderly)))
             .collect();
-        pairs.sort_by_key(|p| (place.get(p.order.as_str()).copied(), p.order.clone()));
+        pairs.sort_by_key(|p| {
+            (
+                place.get(p.order.as_str()).map(|&(score, _)| score),
+                p.order.clone(),
+            )
+        });
         let span = tracing::Span::current();
         span.record("orders", problem.orders.len());
         span.record("taxis", problem.taxis.len());
         span.record("pairs", pairs.len());
         let mut offered = 0;
+        let mut gate = matching::RoundGate::default();
         for pair in &pairs {
             if shutdown.is_cancelled() {
                 return true;
+            }
+            let (score, elderly) = place
+                .get(pair.order.as_str())
+                .copied()
+                .unwrap_or((i64::MAX, false));
+            if !gate.may_offer(elderly, score) {
+                tracing::trace!(order_id = %pair.order, "pair held for the greedy pass: an order of the other kind ahead was refused");
+                continue;
             }
             let r = self
                 .store
@@ -339,8 +353,12 @@ impl Engine {
                     unfulfilled();
                     tracing::info!(order_id = %pair.order, "no taxi found in time: call back");
                 }
-                Ok(other) => {
-                    tracing::trace!(order_id = %pair.order, taxi_id = %pair.taxi, outcome = ?other, "pair stale")
+                Ok(PairOffer::Taken) => {
+                    gate.refused(elderly, score);
+                    tracing::trace!(order_id = %pair.order, taxi_id = %pair.taxi, "pair stale: the taxi no longer qualifies")
+                }
+                Ok(PairOffer::Gone) => {
+                    tracing::trace!(order_id = %pair.order, taxi_id = %pair.taxi, "pair stale: the order no longer waits")
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "batch offer failed");

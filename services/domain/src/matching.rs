@@ -429,6 +429,45 @@ fn assign(nr: usize, nc: usize, matrix: &Vec<f64>) -> Vec<(usize, usize)> {
     }
 }
 
+/// Which of a round's pairs may still be offered, the pairs going out in queue order. A
+/// pair can be refused after the solve (its taxi went to another process's order, moved
+/// off, or is yielded to a waiting order ahead); its order then still waits in the queue,
+/// where no other order's offer looks for it (an offer only yields to orders *waiting* for
+/// a retry). So once an order's pair is refused, no order of the other kind behind it is
+/// offered in this round: they go to the greedy pass, which serves the queue in order, the
+/// refused order first (issue 15 item 4: older first at every moment, and the aging bound).
+/// Orders of the refused order's own kind keep their pairs: between one kind the cost
+/// decides anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundGate {
+    /// The queue score of the first refused older passenger's order, if any.
+    elderly_refused: Option<i64>,
+    /// The queue score of the first refused ordinary order, if any.
+    other_refused: Option<i64>,
+}
+
+impl RoundGate {
+    /// Whether an order of this kind at `queue_score` may be offered its pair now.
+    pub fn may_offer(&self, elderly: bool, queue_score: i64) -> bool {
+        let other = if elderly {
+            self.other_refused
+        } else {
+            self.elderly_refused
+        };
+        other.is_none_or(|refused| queue_score <= refused)
+    }
+
+    /// An order's pair was refused and the order still waits.
+    pub fn refused(&mut self, elderly: bool, queue_score: i64) {
+        let slot = if elderly {
+            &mut self.elderly_refused
+        } else {
+            &mut self.other_refused
+        };
+        *slot = Some(slot.map_or(queue_score, |s| s.min(queue_score)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -926,5 +965,36 @@ mod tests {
         assert_eq!(taxis.len(), answer.len());
         // The same batch, solved again, gives the same answer.
         assert_eq!(solve(&pr, &MatchParams::default()), answer);
+    }
+
+    #[test]
+    fn a_refused_pair_holds_back_the_other_kind_behind_it_only() {
+        let mut g = RoundGate::default();
+        // Nothing refused: everyone goes.
+        for elderly in [true, false] {
+            for score in [-5, 0, 7] {
+                assert!(g.may_offer(elderly, score));
+            }
+        }
+        // An older order at 10 refused: ordinary orders behind it wait for the greedy
+        // pass; ordinary orders at or ahead of it, and older ones anywhere, go.
+        g.refused(true, 10);
+        assert!(!g.may_offer(false, 11));
+        assert!(!g.may_offer(false, 1_000));
+        assert!(g.may_offer(false, 10), "same place: the cost decides");
+        assert!(g.may_offer(false, 3));
+        assert!(g.may_offer(true, 50));
+        // A later refusal further back does not move the line back.
+        g.refused(true, 40);
+        assert!(!g.may_offer(false, 11));
+        // One further ahead moves it forward.
+        g.refused(true, 5);
+        assert!(!g.may_offer(false, 6) && g.may_offer(false, 5));
+        // And the other way round: an ordinary order refused at 20 holds back older orders
+        // behind it (the aging bound), not ordinary ones.
+        g.refused(false, 20);
+        assert!(!g.may_offer(true, 21));
+        assert!(g.may_offer(true, 20));
+        assert!(g.may_offer(true, 19));
     }
 }
