@@ -96,12 +96,17 @@ pub(crate) async fn report_positions(
                 _ = tick.tick() => {}
                 () = stop.cancelled() => break,
             }
-            let reports: Vec<pb::PositionReport> = observed
+            let spots: Vec<(String, (f64, f64))> = observed
                 .taxis
                 .lock()
                 .expect("lock")
                 .iter()
-                .map(|(id, (at, _))| pb::PositionReport {
+                .map(|(id, (at, _))| (id.clone(), *at))
+                .collect();
+            observed.reported(spots.iter().map(|(id, at)| (id.as_str(), *at)));
+            let reports: Vec<pb::PositionReport> = spots
+                .iter()
+                .map(|(id, at)| pb::PositionReport {
                     taxi_id: id.clone(),
                     position: Some(wgs(*at)),
                     heading_degrees: 0.0,

@@ -77,6 +77,8 @@ pub struct Observed {
     /// taxi was), kept apart from `orders`: it can arrive before the booking's reply, and
     /// orders the simulation did not make (recurring trips) are offered too.
     pub first_offers: Mutex<HashMap<String, (i64, Point)>>,
+    /// Every taxi's last position reported to the services: where dispatch knew it to be.
+    pub reported: Mutex<HashMap<String, Point>>,
     /// Orders created, by channel name.
     pub by_channel: Mutex<HashMap<&'static str, u64>>,
     /// Offers received by the simulated drivers.
@@ -119,13 +121,31 @@ impl Observed {
             .or_insert(tracked);
     }
 
-    /// Notes the first offer of an order to a taxi at `at` (later offers change nothing).
-    pub fn offered(&self, id: &str, now_ms: i64, at: Point) {
+    /// Notes the first offer of an order to `taxi` (later offers change nothing), with where
+    /// dispatch knew the taxi to be: its last reported position (`at`, where it is, if it
+    /// reported none). Dispatch decides from reports; a taxi that drove into or out of an
+    /// order's reach since its last one is not dispatch favouring anyone.
+    pub fn offered(&self, id: &str, now_ms: i64, taxi: &str, at: Point) {
+        let known = self
+            .reported
+            .lock()
+            .expect("lock")
+            .get(taxi)
+            .copied()
+            .unwrap_or(at);
         self.first_offers
             .lock()
             .expect("lock")
             .entry(id.to_string())
-            .or_insert((now_ms, at));
+            .or_insert((now_ms, known));
+    }
+
+    /// Notes the positions just reported to the services.
+    pub fn reported<'a>(&self, positions: impl IntoIterator<Item = (&'a str, Point)>) {
+        let mut r = self.reported.lock().expect("lock");
+        for (id, at) in positions {
+            r.insert(id.to_string(), at);
+        }
     }
 
     /// What became of every immediate order (reservations left out).
@@ -136,6 +156,7 @@ impl Observed {
             .iter()
             .filter(|(_, t)| !t.reservation)
             .map(|(id, t)| crate::report::Outcome {
+                id: id.clone(),
                 elderly: t.elderly,
                 created_ms: t.created_ms,
                 offered_ms: offers.get(id).map(|o| o.0),

@@ -11,13 +11,15 @@ use serde::Serialize;
 /// What became of one order, on the services' clock (epoch ms).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
+    /// The order's id (for the overtakes the report lists).
+    pub id: String,
     /// By an older passenger (as the services decided).
     pub elderly: bool,
     /// When it was booked.
     pub created_ms: i64,
     /// When dispatch first offered it to a taxi.
     pub offered_ms: Option<i64>,
-    /// Where that taxi was then.
+    /// Where dispatch knew that taxi to be then (its last reported position).
     pub taxi_at_offer: Option<(f64, f64)>,
     /// When a taxi accepted it.
     pub assigned_ms: Option<i64>,
@@ -174,62 +176,101 @@ impl Rules {
     }
 }
 
-/// An older order overtaken: an ordinary order booked after it, within the head start, was
-/// offered a taxi first (dispatch's decision, not the drivers' answers: a driver who
-/// thinks longer is not dispatch favouring anyone), and that taxi was within the dispatch
-/// radius of both pickups (each order's own: the older passenger's is wider once its extra
-/// radius opened) when it was offered the ordinary order, while the older one had had no
-/// offer yet and was still in dispatch (not yet given up at the bound).
-pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
-    let head_ms = (rules.head_start_s * 1000.0) as i64;
-    let bound_ms = (rules.bound_s * 1000.0) as i64;
-    orders
-        .iter()
-        .filter(|e| e.elderly)
-        .filter(|e| {
-            orders.iter().any(|o| {
-                let (Some(o_at), Some(taxi)) = (o.offered_ms, o.taxi_at_offer) else {
-                    return false;
-                };
-                !o.elderly
-                    && o.created_ms > e.created_ms
-                    && o.created_ms - e.created_ms <= head_ms
-                    && e.offered_ms.is_none_or(|a| a > o_at)
-                    && o_at - e.created_ms <= bound_ms
-                    && city::distance_m(taxi, o.pickup) <= rules.radius_m
-                    && city::distance_m(taxi, e.pickup)
-                        <= rules.elderly_reach_m(o_at - e.created_ms)
-            })
-        })
-        .count()
+/// One order overtaken: which, by which order of the other kind, and how (so a run's count
+/// can be traced in the services' log).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overtake {
+    /// The order overtaken.
+    pub order: String,
+    /// The order of the other kind offered the taxi first.
+    pub by: String,
+    /// How long after the overtaken order the other was booked, seconds (negative: before).
+    pub booked_after_s: f64,
+    /// How long the overtaken order had waited when the other was offered the taxi, seconds.
+    pub waited_s: f64,
+    /// The taxi's distance (its last reported position) from the overtaken order's pickup
+    /// and from the other's, metres.
+    pub taxi_m: (f64, f64),
 }
 
-/// Ordinary orders overtaken past the aging bound: an older passenger's order booked more
-/// than the head start after an ordinary one was offered a taxi first, while the ordinary
-/// one still had no offer, was still in dispatch (not given up at the bound), and the taxi
-/// was in reach of both pickups. Priority promises this
-/// never happens (the head start bounds how far anyone is overtaken); it must be 0.
-pub fn aged_past_bound(orders: &[Outcome], rules: &Rules) -> usize {
-    let head_ms = (rules.head_start_s * 1000.0) as i64;
+/// The overtakes of `victims`' kind (older passengers' orders, or ordinary ones) that
+/// `behind` says break priority: an order `by` of the other kind, for which
+/// `behind(victim, by)` holds, was offered a taxi first (dispatch's decision, not the
+/// drivers' answers: a driver who thinks longer is not dispatch favouring anyone), the taxi
+/// was within the dispatch radius of both pickups (each order's own: an older passenger's
+/// is wider once its extra radius opened) where dispatch knew it to be (its last reported
+/// position) when it was offered `by`, and the victim had had
+/// no offer yet and was still in dispatch (not yet given up at the bound).
+fn overtakes(
+    orders: &[Outcome],
+    rules: &Rules,
+    victims_elderly: bool,
+    behind: impl Fn(&Outcome, &Outcome) -> bool,
+) -> Vec<Overtake> {
     let bound_ms = (rules.bound_s * 1000.0) as i64;
-    orders
-        .iter()
-        .filter(|o| !o.elderly)
-        .filter(|o| {
-            orders.iter().any(|e| {
-                let (Some(e_at), Some(taxi)) = (e.offered_ms, e.taxi_at_offer) else {
-                    return false;
-                };
-                e.elderly
-                    && e.created_ms - o.created_ms > head_ms
-                    && o.offered_ms.is_none_or(|a| a > e_at)
-                    && e_at - o.created_ms <= bound_ms
-                    && city::distance_m(taxi, o.pickup) <= rules.radius_m
-                    && city::distance_m(taxi, e.pickup)
-                        <= rules.elderly_reach_m(e_at - e.created_ms)
+    let reach = |o: &Outcome, at_ms: i64| {
+        if o.elderly {
+            rules.elderly_reach_m(at_ms - o.created_ms)
+        } else {
+            rules.radius_m
+        }
+    };
+    let mut out = Vec::new();
+    for v in orders.iter().filter(|v| v.elderly == victims_elderly) {
+        let first = orders.iter().find_map(|b| {
+            let (Some(b_at), Some(taxi)) = (b.offered_ms, b.taxi_at_offer) else {
+                return None;
+            };
+            let (to_v, to_b) = (
+                city::distance_m(taxi, v.pickup),
+                city::distance_m(taxi, b.pickup),
+            );
+            (b.elderly != victims_elderly
+                && behind(v, b)
+                && v.offered_ms.is_none_or(|a| a > b_at)
+                && b_at - v.created_ms <= bound_ms
+                && to_b <= reach(b, b_at)
+                && to_v <= reach(v, b_at))
+            .then(|| Overtake {
+                order: v.id.clone(),
+                by: b.id.clone(),
+                booked_after_s: (b.created_ms - v.created_ms) as f64 / 1000.0,
+                waited_s: (b_at - v.created_ms) as f64 / 1000.0,
+                taxi_m: (to_v, to_b),
             })
-        })
-        .count()
+        });
+        out.extend(first);
+    }
+    out
+}
+
+/// Older orders overtaken: by an ordinary order booked after the older one, within the head
+/// start ([`overtakes`]). Issue 15 item 4 requires 0.
+pub fn overtaken_cases(orders: &[Outcome], rules: &Rules) -> Vec<Overtake> {
+    let head_ms = (rules.head_start_s * 1000.0) as i64;
+    overtakes(orders, rules, true, |e, o| {
+        o.created_ms > e.created_ms && o.created_ms - e.created_ms <= head_ms
+    })
+}
+
+/// How many older orders were overtaken ([`overtaken_cases`]).
+pub fn overtaken(orders: &[Outcome], rules: &Rules) -> usize {
+    overtaken_cases(orders, rules).len()
+}
+
+/// Ordinary orders overtaken past the aging bound: by an older passenger's order booked more
+/// than the head start after the ordinary one ([`overtakes`]). Priority promises this never
+/// happens (the head start bounds how far anyone is overtaken); it must be 0.
+pub fn aged_past_bound_cases(orders: &[Outcome], rules: &Rules) -> Vec<Overtake> {
+    let head_ms = (rules.head_start_s * 1000.0) as i64;
+    overtakes(orders, rules, false, |o, e| {
+        e.created_ms - o.created_ms > head_ms
+    })
+}
+
+/// How many ordinary orders were overtaken past the aging bound ([`aged_past_bound_cases`]).
+pub fn aged_past_bound(orders: &[Outcome], rules: &Rules) -> usize {
+    aged_past_bound_cases(orders, rules).len()
 }
 
 /// The whole report of one run.
@@ -257,6 +298,8 @@ pub struct MatchingReport {
     pub overtaken_elderly: usize,
     /// Ordinary orders overtaken past the aging bound (see [`aged_past_bound`]).
     pub aged_past_bound: usize,
+    /// Each of those overtakes, older orders' first, to trace in the services' log.
+    pub overtakes: Vec<Overtake>,
     /// Bookings the services refused.
     pub refused: u64,
     /// Seconds of the services' clock the run covered.
@@ -315,6 +358,10 @@ impl MatchingReport {
             trips_completed: fleet.trips,
             overtaken_elderly: overtaken(orders, &rules),
             aged_past_bound: aged_past_bound(orders, &rules),
+            overtakes: overtaken_cases(orders, &rules)
+                .into_iter()
+                .chain(aged_past_bound_cases(orders, &rules))
+                .collect(),
             refused: fleet.refused,
             simulated_s: 0.0,
             wall_s: 0.0,
@@ -408,7 +455,16 @@ impl std::fmt::Display for MatchingReport {
             self.rules.head_start_s,
             self.aged_past_bound,
             self.refused
-        )
+        )?;
+        for o in &self.overtakes {
+            writeln!(
+                f,
+                "  overtaken: {} by {} (booked {:+.0} s after it, {:.0} s into its wait; the \
+                 taxi {:.0} m from it, {:.0} m from the other)",
+                o.order, o.by, o.booked_after_s, o.waited_s, o.taxi_m.0, o.taxi_m.1
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -418,6 +474,7 @@ mod tests {
 
     fn order(elderly: bool, created: i64, assigned: Option<i64>) -> Outcome {
         Outcome {
+            id: format!("{}{created}", if elderly { "E" } else { "O" }),
             elderly,
             created_ms: created,
             offered_ms: assigned.map(|a| a - 1_000),
@@ -516,6 +573,11 @@ mod tests {
         let e = order(true, 0, Some(100_000));
         let o = order(false, 30_000, Some(40_000));
         assert_eq!(overtaken(&[e.clone(), o.clone()], &RULES), 1);
+        let cases = overtaken_cases(&[e.clone(), o.clone()], &RULES);
+        assert_eq!(
+            (cases[0].order.as_str(), cases[0].by.as_str()),
+            (e.id.as_str(), o.id.as_str())
+        );
         // Booked before the older order: not overtaking.
         let early = order(false, -1, Some(40_000));
         assert_eq!(overtaken(&[e.clone(), early], &RULES), 0);

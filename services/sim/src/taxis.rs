@@ -117,7 +117,7 @@ impl TaxiSim {
                 Some(Event::Offer(o)) => {
                     self.observed.offers.fetch_add(1, Ordering::Relaxed);
                     self.observed
-                        .offered(&o.order_id, self.clock.now_ms(), self.at);
+                        .offered(&o.order_id, self.clock.now_ms(), &self.id, self.at);
                     if matches!(job, Job::Cruise(_)) {
                         // Read it, think, answer: most accept, some decline, a few let it expire.
                         let roll: f64 = self.rng.random();
