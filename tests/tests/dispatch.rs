@@ -404,6 +404,66 @@ async fn a_waiting_order_the_taxi_declined_does_not_keep_it_from_an_order_behind
     until_waiting_for_a_taxi(&city, &older.order_id).await;
 }
 
+/// A waiting order brought back for a taxi that went to an order ahead of it first had no
+/// chance at that taxi: when the order ahead declines it, the taxi goes at once to the
+/// order still waiting (not to whichever order comes next, minutes later). The simulator
+/// found ordinary orders passed over for good this way (issue 15: every taxi an order was
+/// once brought back for was closed to it).
+#[tokio::test]
+async fn a_waiting_order_passed_over_for_an_order_ahead_gets_the_taxi_that_one_declines() {
+    let city = TestCity::start_with(no_retry_tick()).await;
+    let mut taxi = driver_at(&city, "渝A02501", north_of_centre(200.0)).await;
+    let first = book_at(&city, "13800000060", north_of_centre(0.0)).await;
+    assert_eq!(taxi.offer(S).await.order_id, first.order_id);
+    let mut d = city.driver();
+    let (t, o) = (taxi.taxi_id.clone(), first.order_id.clone());
+    d.accept_offer(pb::AcceptOfferRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    d.start_trip(pb::StartTripRequest {
+        taxi_id: t.clone(),
+        order_id: o.clone(),
+    })
+    .await
+    .unwrap();
+    // Two orders wait near the taxi while it is busy: `ahead`, then `behind`.
+    let ahead = book_at(&city, "13800000061", north_of_centre(300.0)).await;
+    city.advance(Duration::from_millis(300));
+    let behind = book_at(&city, "13800000062", north_of_centre(300.0)).await;
+    for id in [&ahead.order_id, &behind.order_id] {
+        until_waiting_for_a_taxi(&city, id).await;
+    }
+    // The taxi comes free: both are brought back for it; `ahead` gets it.
+    d.complete_trip(pb::CompleteTripRequest {
+        taxi_id: t.clone(),
+        order_id: o,
+        fare_cents: 1800,
+        paid_by: 0,
+    })
+    .await
+    .unwrap();
+    assert_eq!(taxi.offer(2 * S).await.order_id, ahead.order_id);
+    until_waiting_for_a_taxi(&city, &behind.order_id).await;
+    // `ahead`'s driver declines: the taxi is `behind`'s at once (its retry is a minute off).
+    d.decline_offer(pb::DeclineOfferRequest {
+        taxi_id: t,
+        order_id: ahead.order_id.clone(),
+        reason: "不顺路".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(taxi.offer(2 * S).await.order_id, behind.order_id);
+}
+
 #[tokio::test]
 async fn wheelchair_needs_are_a_hard_requirement_and_caring_fleet_comes_first_for_older_passengers()
 {

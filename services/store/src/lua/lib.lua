@@ -121,18 +121,18 @@ local function unwait(id)
 end
 
 -- An order leaves dispatch (offered, assigned, cancelled, given up): nothing of its
--- waiting is kept, not even the taxi it was last brought back for.
+-- waiting is kept, not even the taxi it was last brought back for or ceded.
 local function forget_waiting(id)
   unwait(id)
-  redis.call('HDEL', K.waiting_info, id .. '|ceded')
+  redis.call('HDEL', K.waiting_info, id .. '|ceded', id .. '|back')
 end
 
 -- The waiting orders ahead of queue score `below` (all of them: nil) that taxi `t`, at
 -- `at` ({lon, lat}), can serve by their own search's rules: within their reach (their
 -- widest ring), accessible if they need a wheelchair, in
--- the caring fleet while their search is caring-fleet only; and not already brought back
--- for `t` (that chance was theirs: an order that had tried `t` would be brought back for
--- it forever). Best first (nearest first among the 64 nearest). `below_id` breaks a tie
+-- the caring fleet while their search is caring-fleet only; and not having ceded `t` (it
+-- was brought back for `t` once already, and `t` had declined or missed it: such an order
+-- skips `t`, and bringing it back for `t` again would go on for ever; see `bring_back`). Best first (nearest first among the 64 nearest). `below_id` breaks a tie
 -- of scores as the queue does (by id). With `kind` ('e' for an older passenger's order,
 -- '' for another), only the orders of the other kind: the batched matcher keeps queue
 -- order between older passengers and others, and lets its cost choose within a kind.
@@ -169,11 +169,17 @@ local function waiting_in_reach(t, at, below, below_id, kind)
 end
 
 -- Waiting orders back to the queue at their own scores (woken at once), each marked as
--- brought back for taxi `t`.
+-- brought back for taxi `t`. Its next attempt (`offer_order.lua`) turns the mark into
+-- "ceded `t`" only if `t` had already had its chance with it (in its tried set): that
+-- order skips `t`, so it must not be brought back for `t` again. A taxi that went to an
+-- order ahead before this one's turn (and then declined it, say) gave it no chance, and
+-- it is brought back for that taxi again (issue 15: the sim found ordinary orders passed
+-- over for good this way, and older orders booked minutes later served by the taxi at
+-- their door).
 local function bring_back(list, t)
   for _, w in ipairs(list) do
     unwait(w.id)
-    redis.call('HSET', K.waiting_info, w.id .. '|ceded', t)
+    redis.call('HSET', K.waiting_info, w.id .. '|back', t)
     redis.call('ZADD', K.pending, w.score, w.id)
   end
   if #list > 0 then wake(list[1].id) end

@@ -61,6 +61,17 @@ local function attempt(id, order_key, tried_key)
     return {kind = 'give_up', order = id, phone = o[8]}
   end
   redis.call('ZREM', K.pending, id)
+  -- Brought back for a taxi (`lib.lua`'s `bring_back`): if that taxi had its chance with
+  -- this order already (declined or missed it), this attempt skips it, and the order is not
+  -- brought back for it again (it ceded it); otherwise it may be, whenever that taxi comes
+  -- free or is picked by an order behind this one.
+  local back = redis.call('HGET', K.waiting_info, id .. '|back')
+  if back then
+    redis.call('HDEL', K.waiting_info, id .. '|back')
+    if redis.call('SISMEMBER', tried_key, back) == 1 then
+      redis.call('HSET', K.waiting_info, id .. '|ceded', back)
+    end
+  end
   local wheelchair = string.find(',' .. (o[4] or '') .. ',', ',wheelchair,', 1, true) ~= nil
   local elderly = o[5] and o[5] ~= ''
   -- An older passenger's order reaches the extra radius only once it has waited
