@@ -98,13 +98,7 @@ async fn a_short_scarcity_run_books_its_plan_and_reports_every_order() {
     // The services' real-time sweep shrinks with the clock; everything else they time
     // (offer timeout, retry, freshness, dispatch bound) is on the clock already.
     config.settings.sweep_interval = Duration::from_millis(10);
-    let rules = Rules {
-        head_start_s: config.settings.elderly_head_start.as_secs_f64(),
-        bound_s: config.settings.max_dispatch_time.as_secs_f64(),
-        radius_m: f64::from(config.settings.radii_m.iter().copied().max().unwrap_or(0)),
-        elderly_radius_m: f64::from(config.settings.elderly_extra_radius_m),
-        elderly_radius_after_s: config.settings.elderly_extra_after.as_secs_f64(),
-    };
+    let rules = Rules::of(&config.settings);
     let server = TestServer::start(&redis.url(), config, clock.clone()).await;
     let store = Store::connect(StoreConfig::new(redis.url(), "500100").with_clock(clock.clone()))
         .expect("store");

@@ -66,6 +66,18 @@ impl Default for Tracked {
 /// A point, (latitude, longitude), WGS-84.
 pub type Point = (f64, f64);
 
+/// The first offer of an order as a simulated driver got it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FirstOffer {
+    /// When the driver got it (the services' clock).
+    pub received_ms: i64,
+    /// The offer's own expiry (the services' clock), from which the report knows when
+    /// dispatch made it: two offers one script made reach two drivers in either order.
+    pub expires_ms: Option<i64>,
+    /// Where dispatch knew the taxi to be (its last reported position).
+    pub taxi_at: Point,
+}
+
 /// What the simulation has seen so far.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -76,7 +88,7 @@ pub struct Observed {
     /// The first offer of each order a simulated taxi was offered (when, and where the
     /// taxi was), kept apart from `orders`: it can arrive before the booking's reply, and
     /// orders the simulation did not make (recurring trips) are offered too.
-    pub first_offers: Mutex<HashMap<String, (i64, Point)>>,
+    pub first_offers: Mutex<HashMap<String, FirstOffer>>,
     /// Every taxi's last position reported to the services: where dispatch knew it to be.
     pub reported: Mutex<HashMap<String, Point>>,
     /// Orders created, by channel name.
@@ -125,7 +137,7 @@ impl Observed {
     /// dispatch knew the taxi to be: its last reported position (`at`, where it is, if it
     /// reported none). Dispatch decides from reports; a taxi that drove into or out of an
     /// order's reach since its last one is not dispatch favouring anyone.
-    pub fn offered(&self, id: &str, now_ms: i64, taxi: &str, at: Point) {
+    pub fn offered(&self, id: &str, now_ms: i64, expires_ms: Option<i64>, taxi: &str, at: Point) {
         let known = self
             .reported
             .lock()
@@ -137,7 +149,11 @@ impl Observed {
             .lock()
             .expect("lock")
             .entry(id.to_string())
-            .or_insert((now_ms, known));
+            .or_insert(FirstOffer {
+                received_ms: now_ms,
+                expires_ms,
+                taxi_at: known,
+            });
     }
 
     /// Notes the positions just reported to the services.
@@ -159,8 +175,9 @@ impl Observed {
                 id: id.clone(),
                 elderly: t.elderly,
                 created_ms: t.created_ms,
-                offered_ms: offers.get(id).map(|o| o.0),
-                taxi_at_offer: offers.get(id).map(|o| o.1),
+                offered_ms: offers.get(id).map(|o| o.received_ms),
+                offer_expires_ms: offers.get(id).and_then(|o| o.expires_ms),
+                taxi_at_offer: offers.get(id).map(|o| o.taxi_at),
                 assigned_ms: t.assigned_ms,
                 taxi_at_assign: t.taxi_at_assign,
                 eta_at_assign_s: t.eta_at_assign_s,

@@ -17,8 +17,10 @@ pub struct Outcome {
     pub elderly: bool,
     /// When it was booked.
     pub created_ms: i64,
-    /// When dispatch first offered it to a taxi.
+    /// When a simulated driver first got an offer of it.
     pub offered_ms: Option<i64>,
+    /// That offer's expiry (so when dispatch made it: expiry less the offer timeout).
+    pub offer_expires_ms: Option<i64>,
     /// Where dispatch knew that taxi to be then (its last reported position).
     pub taxi_at_offer: Option<(f64, f64)>,
     /// When a taxi accepted it.
@@ -163,9 +165,23 @@ pub struct Rules {
     /// How long an older passenger's order waits before its extra radius opens, seconds
     /// (until then its radius is `radius_m`).
     pub elderly_radius_after_s: f64,
+    /// How long an offer stands, seconds (an offer was made its expiry less this).
+    pub offer_timeout_s: f64,
 }
 
 impl Rules {
+    /// The rules the services run by under `s`.
+    pub fn of(s: &taxi_domain::settings::Settings) -> Self {
+        Self {
+            head_start_s: s.elderly_head_start.as_secs_f64(),
+            bound_s: s.max_dispatch_time.as_secs_f64(),
+            radius_m: f64::from(s.radii_m.iter().copied().max().unwrap_or(0)),
+            elderly_radius_m: f64::from(s.elderly_extra_radius_m),
+            elderly_radius_after_s: s.elderly_extra_after.as_secs_f64(),
+            offer_timeout_s: s.offer_timeout.as_secs_f64(),
+        }
+    }
+
     /// The dispatch radius of an older passenger's order `waited_ms` after it was booked.
     pub fn elderly_reach_m(&self, waited_ms: i64) -> f64 {
         if waited_ms as f64 >= self.elderly_radius_after_s * 1000.0 {
@@ -208,6 +224,9 @@ fn overtakes(
     behind: impl Fn(&Outcome, &Outcome) -> bool,
 ) -> Vec<Overtake> {
     let bound_ms = (rules.bound_s * 1000.0) as i64;
+    // When dispatch offered it (its first offer): from the offer's expiry where known.
+    let timeout_ms = (rules.offer_timeout_s * 1000.0) as i64;
+    let decided = |o: &Outcome| o.offer_expires_ms.map(|e| e - timeout_ms).or(o.offered_ms);
     let reach = |o: &Outcome, at_ms: i64| {
         if o.elderly {
             rules.elderly_reach_m(at_ms - o.created_ms)
@@ -218,7 +237,7 @@ fn overtakes(
     let mut out = Vec::new();
     for v in orders.iter().filter(|v| v.elderly == victims_elderly) {
         let first = orders.iter().find_map(|b| {
-            let (Some(b_at), Some(taxi)) = (b.offered_ms, b.taxi_at_offer) else {
+            let (Some(b_at), Some(taxi)) = (decided(b), b.taxi_at_offer) else {
                 return None;
             };
             let (to_v, to_b) = (
@@ -227,7 +246,7 @@ fn overtakes(
             );
             (b.elderly != victims_elderly
                 && behind(v, b)
-                && v.offered_ms.is_none_or(|a| a > b_at)
+                && decided(v).is_none_or(|a| a > b_at)
                 && b_at - v.created_ms <= bound_ms
                 && to_b <= reach(b, b_at)
                 && to_v <= reach(v, b_at))
@@ -478,6 +497,7 @@ mod tests {
             elderly,
             created_ms: created,
             offered_ms: assigned.map(|a| a - 1_000),
+            offer_expires_ms: None,
             taxi_at_offer: assigned.map(|_| (29.55, 106.55)),
             assigned_ms: assigned,
             taxi_at_assign: assigned.map(|_| (29.55, 106.55)),
@@ -494,6 +514,7 @@ mod tests {
         radius_m: 5000.0,
         elderly_radius_m: 8000.0,
         elderly_radius_after_s: 0.0,
+        offer_timeout_s: 15.0,
     };
 
     #[test]
@@ -573,6 +594,15 @@ mod tests {
         let e = order(true, 0, Some(100_000));
         let o = order(false, 30_000, Some(40_000));
         assert_eq!(overtaken(&[e.clone(), o.clone()], &RULES), 1);
+        // Two offers one script made, the ordinary one's driver told first: dispatch
+        // offered both at once, which is no overtake.
+        let same = |x: &Outcome, received: i64| Outcome {
+            offered_ms: Some(received),
+            offer_expires_ms: Some(50_000 + 15_000),
+            taxi_at_offer: o.taxi_at_offer,
+            ..x.clone()
+        };
+        assert_eq!(overtaken(&[same(&e, 50_040), same(&o, 50_010)], &RULES), 0);
         let cases = overtaken_cases(&[e.clone(), o.clone()], &RULES);
         assert_eq!(
             (cases[0].order.as_str(), cases[0].by.as_str()),

@@ -116,8 +116,15 @@ impl TaxiSim {
             match event {
                 Some(Event::Offer(o)) => {
                     self.observed.offers.fetch_add(1, Ordering::Relaxed);
-                    self.observed
-                        .offered(&o.order_id, self.clock.now_ms(), &self.id, self.at);
+                    self.observed.offered(
+                        &o.order_id,
+                        self.clock.now_ms(),
+                        o.expire_time
+                            .as_ref()
+                            .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000),
+                        &self.id,
+                        self.at,
+                    );
                     if matches!(job, Job::Cruise(_)) {
                         // Read it, think, answer: most accept, some decline, a few let it expire.
                         let roll: f64 = self.rng.random();

@@ -263,13 +263,7 @@ async fn matching(
     let mut config = taxi_server::ServerConfig::default();
     scale_config(&mut config, args.time_factor, taxis);
     config.settings.matcher = args.matcher.setting();
-    let rules = Rules {
-        head_start_s: config.settings.elderly_head_start.as_secs_f64(),
-        bound_s: config.settings.max_dispatch_time.as_secs_f64(),
-        radius_m: f64::from(config.settings.radii_m.iter().copied().max().unwrap_or(0)),
-        elderly_radius_m: f64::from(config.settings.elderly_extra_radius_m),
-        elderly_radius_after_s: config.settings.elderly_extra_after.as_secs_f64(),
-    };
+    let rules = Rules::of(&config.settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
