@@ -119,6 +119,48 @@ async fn reaches_farther_after_waiting(matcher: Matcher) {
     assert_eq!(far.offer(3 * S).await.order_id, order.order_id);
 }
 
+/// An older passenger's extra radius is hers from the moment it opens, not from her next
+/// attempt: an ordinary order booked after it opened, next to a taxi in that radius, does
+/// not get the taxi before her (the simulator found one two seconds after it opened).
+#[tokio::test]
+async fn a_taxi_in_an_older_passengers_extra_radius_is_hers_from_the_moment_it_opens() {
+    let mut config = fast_config();
+    // Her next attempt is an hour off: only the opening radius can give her the taxi.
+    config.settings.retry_interval = Duration::from_secs(3600);
+    config.settings.max_dispatch_time = Duration::from_secs(300);
+    let after = config.settings.elderly_extra_after;
+    let city = TestCity::start_with(config).await;
+    elderly_caller(&city, "13900000071").await;
+    let older = book_at(&city, "13900000071", north_of_centre(0.0)).await;
+    until_waiting_for_a_taxi(&city, &older.order_id).await;
+    // A taxi 6.5 km away: beyond her rings (5 km), within her extra radius (8 km), not yet
+    // open. She is tried again when it signs on, and still waits.
+    let mut taxi = driver_at(&city, "渝A02601", north_of_centre(6_500.0)).await;
+    taxi.no_offer(Duration::from_millis(400)).await;
+    until_waiting_for_a_taxi(&city, &older.order_id).await;
+    // Time passes past the radius' wait, the taxi reporting (a fix never goes stale, which
+    // would bring her back when it is fresh again).
+    let mut passed = Duration::ZERO;
+    while passed <= after {
+        city.advance(Duration::from_secs(20));
+        passed += Duration::from_secs(20);
+        let r = send_positions(
+            &mut city.driver(),
+            vec![city.report(&taxi.taxi_id, north_of_centre(6_500.0), Duration::ZERO)],
+        )
+        .await;
+        assert_eq!(r.accepted, 1);
+    }
+    taxi.no_offer(Duration::from_millis(300)).await;
+    let ordinary = book_at(&city, "13800000071", north_of_centre(6_400.0)).await;
+    assert_eq!(
+        taxi.offer(3 * S).await.order_id,
+        older.order_id,
+        "the older passenger, whose extra radius opened before the ordinary order came"
+    );
+    until_waiting_for_a_taxi(&city, &ordinary.order_id).await;
+}
+
 #[tokio::test]
 async fn an_older_passenger_goes_first_and_the_other_still_gets_a_taxi_within_the_aging_bound() {
     let mut config = fast_config();

@@ -46,7 +46,7 @@
 //! | `{c}:dispatch:retry` | zset | pending orders with no taxi in reach, by next attempt (ms, on a shared clock) |
 //! | `{c}:dispatch:waiting` | zset | the orders in `dispatch:retry` by queue score (so they return in one step, and "who is ahead" is one range) |
 //! | `{c}:dispatch:waiting:at` | geo | the pickups of the orders in `dispatch:retry` (which of them a taxi can reach) |
-//! | `{c}:dispatch:waiting:info` | hash | order → `e\|w\|caring until\|reach m` while it waits (elderly, wheelchair, its search's bounds); `<order>\|back` → the taxi an order was brought back for, until its next attempt; `<order>\|ceded` → a taxi it was brought back for that had already declined or missed it (never brought back for it again), until it leaves dispatch |
+//! | `{c}:dispatch:waiting:info` | hash | order → `e\|w\|caring until\|reach m[\|extra reach m\|opens ms]` while it waits (elderly, wheelchair, its search's bounds; an older passenger's extra radius and when it opens); `<order>\|back` → the taxi an order was brought back for, until its next attempt; `<order>\|ceded` → a taxi it was brought back for that had already declined or missed it (never brought back for it again), until it leaves dispatch |
 //! | `{c}:dispatch:callbacks` | zset | unfulfilled orders to call back, by time (resolved ones leave it) |
 //! | `{c}:dispatch:watch` | zset | ACCEPTED and ARRIVED orders by the deadline of their stage (ms): the watchdog's index, kept by the scripts that make those transitions |
 //! | `{c}:dispatch:stuck` | zset | orders the watchdog flagged (the taxi did not arrive, or the trip did not start, in time), by when: the operators' exception list |

@@ -153,9 +153,13 @@ local function waiting_in_reach(t, at, below, below_id, kind)
   for i, h in ipairs(hits) do
     local w, s = h[1], scores[i] and tonumber(scores[i])
     if s and infos[i] and ceded[i] ~= t and (not below or s < below or (s == below and w < below_id)) then
-      local e, wc, cu, r = string.match(infos[i], '^(e?)|(w?)|(%d*)|(%d+)$')
+      local e, wc, cu, r, extra, opens = string.match(infos[i], '^(e?)|(w?)|(%d*)|(%d+)|?(%d*)|?(%d*)$')
       local caring_only = NOW < (tonumber(cu) or 0)
       local within = tonumber(r)
+      -- An older passenger's extra radius, once it has opened.
+      if within and tonumber(extra) and NOW >= (tonumber(opens) or math.huge) then
+        within = math.max(within, tonumber(extra))
+      end
       -- Two metres short of the bound: the order's own search measures from its stored
       -- pickup, this from the index's (a geohash, a fraction of a metre off).
       if within and tonumber(h[2]) + 2 <= within and (wc ~= 'w' or wc_t) and (not caring_only or caring_t)

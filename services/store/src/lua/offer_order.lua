@@ -188,10 +188,18 @@ local function attempt(id, order_key, tried_key)
     local every = tonumber(retry_ms)
     local reach = ring_max
     if extended then reach = math.max(reach, tonumber(extra_radius)) end
-    wait_for_taxi(id, (math.floor(NOW / every) + 1) * every, qscore, o[3], o[2],
-      (elderly and 'e' or '') .. '|' .. (wheelchair and 'w' or '') .. '|' .. (o[13] or '') .. '|' .. reach)
-    if (tonumber(redis.call('HGET', K.stats, 'waiting_reach_m')) or 0) < reach then
-      redis.call('HSET', K.stats, 'waiting_reach_m', reach)
+    local info = (elderly and 'e' or '') .. '|' .. (wheelchair and 'w' or '') .. '|' .. (o[13] or '') .. '|' .. reach
+    local widest = reach
+    -- An older passenger's extra radius not open yet: kept with the time it opens, so a
+    -- taxi in it is hers from that moment, not only from her next attempt (issue 15: the
+    -- sim found an ordinary order taking a taxi 6.5 km from her two seconds after it opened).
+    if elderly and not extended and tonumber(extra_radius) > reach then
+      info = info .. '|' .. extra_radius .. '|' .. ((tonumber(o[7]) or NOW) + tonumber(extra_after))
+      widest = tonumber(extra_radius)
+    end
+    wait_for_taxi(id, (math.floor(NOW / every) + 1) * every, qscore, o[3], o[2], info)
+    if (tonumber(redis.call('HGET', K.stats, 'waiting_reach_m')) or 0) < widest then
+      redis.call('HSET', K.stats, 'waiting_reach_m', widest)
     end
     redis.call('HSET', order_key, 'updated', NOW)
     return {kind = 'retry', order = id}
