@@ -143,6 +143,7 @@ pub(crate) async fn run(
                     .entry(name)
                     .or_default() += 1;
                 let pickup = point(&order.pickup).unwrap_or((0.0, 0.0));
+                let created_ms = stamped_ms(&order).unwrap_or(created_ms);
                 observed.booked(
                     &order.order_id,
                     Tracked {
@@ -233,6 +234,7 @@ pub(crate) async fn run_plan(
         match r {
             Ok(r) => {
                 let order = r.into_inner().order.unwrap_or_default();
+                let created_ms = stamped_ms(&order).unwrap_or(created_ms);
                 *observed
                     .by_channel
                     .lock()
@@ -257,4 +259,14 @@ pub(crate) async fn run_plan(
             }
         }
     }
+}
+
+/// When the services made `order` (its `create_time`), epoch ms: the report orders bookings
+/// by it. The caller's own clock before the call is not it: two bookings sent at once from
+/// two tasks can reach the services in either order.
+fn stamped_ms(order: &pb::Order) -> Option<i64> {
+    order
+        .create_time
+        .as_ref()
+        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }
