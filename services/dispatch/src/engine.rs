@@ -304,6 +304,22 @@ impl Engine {
                 return false;
             }
         };
+        if !problem.taxis.is_empty() {
+            tracing::trace!(
+                orders = ?problem
+                    .orders
+                    .iter()
+                    .map(|o| (&o.id, o.elderly, o.queue_score, o.reach_m))
+                    .collect::<Vec<_>>(),
+                taxis = ?problem.taxis.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                candidates = ?problem
+                    .candidates
+                    .iter()
+                    .map(|c| (c.order, c.taxi, c.distance_m.round()))
+                    .collect::<Vec<_>>(),
+                "batch problem"
+            );
+        }
         let mut pairs = matching::solve(&problem, &match_params(&self.settings));
         // Offered in queue order: an order's offer never waits behind one it is ahead of,
         // and `offer_pair.lua` never sees an order of the other kind ahead still waiting

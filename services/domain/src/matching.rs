@@ -997,4 +997,27 @@ mod tests {
         assert!(g.may_offer(true, 20));
         assert!(g.may_offer(true, 19));
     }
+
+    #[test]
+    fn one_taxi_goes_to_the_older_order_ahead_even_when_an_ordinary_one_behind_is_nearer() {
+        // The simulator's case (scarcity, seed 15, batched): one taxi comes free; two older
+        // passengers have waited 158 s and 117 s (2.7 km and 6.8 km from it, their 8 km
+        // reach open); an ordinary order booked 53 s after the first waits 1.4 km from it.
+        let mut first = order("E1", 2_729.0);
+        first.elderly = true;
+        first.waited_ms = 158_000;
+        first.reach_m = 8_000.0;
+        first.queue_score = -90_000;
+        let mut second = order("E2", -6_800.0);
+        second.elderly = true;
+        second.waited_ms = 117_000;
+        second.reach_m = 8_000.0;
+        second.queue_score = -90_000 + 40_000;
+        let mut ordinary = order("O1", 1_421.0);
+        ordinary.waited_ms = 105_000;
+        ordinary.queue_score = 53_000;
+        let pr = problem(vec![first, second, ordinary], vec![taxi("T", 0.0)]);
+        let p = MatchParams::default();
+        assert_eq!(pairs_of(&solve(&pr, &p)), [("E1", "T")]);
+    }
 }
