@@ -487,3 +487,36 @@ async fn with_the_batched_matcher_a_stand_pickup_goes_to_the_head_of_its_queue()
     let order = book_at(&city, "13800001011", north_of_centre(0.0)).await;
     assert_eq!(stream.offer(3 * S).await.order_id, order.order_id);
 }
+
+/// With the batched matcher, an older passenger booked at a stand (left to the greedy pass)
+/// still keeps a taxi in her reach from an ordinary order booked after her: the batch does
+/// not pair them, and the greedy pass serves her first. Before, the batch left her out of
+/// its problem altogether and gave the ordinary order the taxi (the simulator counted it).
+#[tokio::test]
+async fn with_the_batched_matcher_a_stand_pickup_still_holds_back_an_ordinary_order_behind_it() {
+    let mut config = fast_config();
+    config.settings.matcher = taxi_domain::settings::Matcher::Batched;
+    let city = TestCity::start_with(config).await;
+    create(&city, circle("west-gate", 100.0, None)).await;
+    elderly_caller(&city, "13900001021").await;
+    let older = book_at(&city, "13900001021", north_of_centre(0.0)).await;
+    let ordinary = book_at(&city, "13800001021", north_of_centre(2_000.0)).await;
+    assert!(older.elderly && !ordinary.elderly);
+    let deadline = std::time::Instant::now() + 3 * S;
+    loop {
+        let waiting = city.store.retrying_order_ids().await.unwrap();
+        if waiting.contains(&older.order_id) && waiting.contains(&ordinary.order_id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both wait: {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A taxi appears 1.5 km from her and 0.5 km from the ordinary order.
+    let t = signed_on(&city, "渝A10021").await;
+    let mut stream = DriverStream::open(&city, &t).await;
+    fix(&city, &t, 1_500.0, city.now_ms()).await;
+    assert_eq!(stream.offer(3 * S).await.order_id, older.order_id);
+}

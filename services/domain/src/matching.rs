@@ -57,6 +57,10 @@ pub struct WaitingOrder {
     /// Its place in the queue (enqueue time less the elderly head start, ms): lower is
     /// ahead.
     pub queue_score: i64,
+    /// Left to the greedy pass (a stand pickup, a paired recurring trip: their first taxi
+    /// is a rule, not a cost): never paired here, but a taxi it could take is not given to
+    /// an order of the other kind behind it ([`keep_priority_order`]).
+    pub greedy_only: bool,
 }
 
 /// A free taxi that may take an order.
@@ -221,7 +225,7 @@ pub fn solve(problem: &Problem, p: &MatchParams) -> Vec<Pair> {
         let (Some(o), Some(t)) = (problem.orders.get(c.order), problem.taxis.get(c.taxi)) else {
             continue;
         };
-        if !feasible(o, t, c.distance_m) {
+        if o.greedy_only || !feasible(o, t, c.distance_m) {
             continue;
         }
         per_order[order_rank[c.order]].push((
@@ -347,8 +351,10 @@ pub fn solve(problem: &Problem, p: &MatchParams) -> Vec<Pair> {
 
 /// Moves each taxi that an order of the other kind (older against ordinary) ahead in the
 /// queue, left without a taxi, could take (a feasible candidate of it) from the order
-/// behind to the first such order, until there is none. Each move puts an order ahead in
-/// the place of one behind, so it ends; it changes nothing where no order is left out.
+/// behind to the first such order, until there is none; when that order is left to the
+/// greedy pass ([`WaitingOrder::greedy_only`]), the pair is dropped instead, and the greedy
+/// pass serves both in queue order. Each step puts an order ahead in the place of one
+/// behind or drops a pair, so it ends; it changes nothing where no order is left out.
 pub fn keep_priority_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pair>) -> Vec<Pair> {
     let index: HashMap<&str, usize> = problem
         .orders
@@ -412,6 +418,11 @@ pub fn keep_priority_order(problem: &Problem, p: &MatchParams, mut pairs: Vec<Pa
         let Some((k, w, _, d)) = worst else {
             return pairs;
         };
+        if problem.orders[w].greedy_only {
+            // Its taxi is the greedy pass's to give, in queue order: this pair waits for it.
+            pairs.remove(k);
+            continue;
+        }
         pairs[k].order = problem.orders[w].id.clone();
         pairs[k].distance_m = d;
         pairs[k].eta_s = eta_s(p, d);
@@ -490,6 +501,7 @@ mod tests {
             caring_only: false,
             reach_m: 5_000.0,
             queue_score: 0,
+            greedy_only: false,
         }
     }
 
@@ -859,6 +871,7 @@ mod tests {
                 // One queue position for all: the brute force checks cost optimality,
                 // which the queue order only overrides between different positions.
                 queue_score: 0,
+                greedy_only: false,
             })
             .collect::<Vec<_>>();
         let taxis = (0..m)
@@ -1019,5 +1032,34 @@ mod tests {
         let pr = problem(vec![first, second, ordinary], vec![taxi("T", 0.0)]);
         let p = MatchParams::default();
         assert_eq!(pairs_of(&solve(&pr, &p)), [("E1", "T")]);
+    }
+
+    #[test]
+    fn an_order_left_to_the_greedy_pass_keeps_a_taxi_from_the_other_kind_behind_it() {
+        // The simulator's case: an older passenger's pickup is at a stand (left to the
+        // greedy pass); the one free taxi is in her reach and nearer an ordinary order
+        // booked after her. The batch must not give it to the ordinary order.
+        let mut stand = order("E1", 2_704.0);
+        stand.elderly = true;
+        stand.waited_ms = 157_000;
+        stand.reach_m = 8_000.0;
+        stand.queue_score = -90_000;
+        stand.greedy_only = true;
+        let mut ordinary = order("O1", 1_430.0);
+        ordinary.queue_score = 53_000;
+        let pr = problem(vec![stand.clone(), ordinary.clone()], vec![taxi("T", 0.0)]);
+        let p = MatchParams::default();
+        assert!(solve(&pr, &p).is_empty());
+        // An ordinary order ahead of her is not held back: it is not behind her.
+        let mut first = ordinary.clone();
+        first.id = "O0".into();
+        first.queue_score = -120_000;
+        let pr = problem(vec![stand.clone(), first], vec![taxi("T", 0.0)]);
+        assert_eq!(pairs_of(&solve(&pr, &p)), [("O0", "T")]);
+        // Nor is an older order behind her (one kind: the greedy pass's own queue order).
+        let mut older = ordinary;
+        older.elderly = true;
+        let pr = problem(vec![stand, older], vec![taxi("T", 0.0)]);
+        assert_eq!(pairs_of(&solve(&pr, &p)), [("O1", "T")]);
     }
 }

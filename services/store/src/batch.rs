@@ -59,8 +59,10 @@ impl Store {
     /// `per_order` of the nearest free taxis with a fresh fix within its reach that hold
     /// nothing, have not declined or missed it, and meet its needs.
     ///
-    /// Left out, for the greedy pass: a recurring trip's order with a paired taxi, and
-    /// an order picked up at a taxi stand (their first taxi is a rule, not a cost).
+    /// Marked `greedy_only`, for the greedy pass: a recurring trip's order with a paired
+    /// taxi, and an order picked up at a taxi stand (their first taxi is a rule, not a
+    /// cost). They are read with their taxis all the same: the solve pairs none of them,
+    /// but gives no taxi one could take to an order of the other kind behind it.
     pub async fn batch_problem(
         &self,
         p: &DispatchParams,
@@ -113,7 +115,7 @@ impl Store {
             let offerable = field(0)
                 .and_then(|s| OrderStatus::from_code(&s))
                 .is_some_and(|s| OrderEvent::Offer.apply(s).is_ok());
-            if !offerable || field(7).is_some() || field(8).is_some() {
+            if !offerable {
                 continue;
             }
             let num = |i: usize| field(i).and_then(|v| v.parse::<f64>().ok());
@@ -142,6 +144,9 @@ impl Store {
                 caring_only: num(9).is_some_and(|until| (now as f64) < until),
                 reach_m: f64::from(reach),
                 queue_score: score_of.get(id).copied().unwrap_or(now),
+                // A stand pickup or a paired recurring trip: the greedy pass's (its first
+                // taxi is a rule), but it still holds back the other kind behind it.
+                greedy_only: field(7).is_some() || field(8).is_some(),
             });
         }
 

@@ -40,6 +40,7 @@ fn batch_problem(
                 reach_m: if elderly { 8_000.0 } else { 5_000.0 },
                 // Enqueued `waited_ms` ago, less the head start for an older passenger.
                 queue_score: -waited_ms - if elderly { 90_000 } else { 0 },
+                greedy_only: false,
             })
         })
         .collect::<Result<Vec<_>, taxi_domain::FieldError>>()?;
