@@ -889,8 +889,8 @@ pub async fn driver_at(city: &TestCity, plate: &str, at: pb::LatLng) -> DriverSt
     DriverStream::open(city, &taxi.taxi_id).await
 }
 
-/// Accepts, arrives, starts and completes (cash) an order for a taxi.
-pub async fn drive_trip(city: &TestCity, taxi_id: &str, order_id: &str) -> pb::Order {
+/// Accepts, arrives and starts an order for a taxi: it is on the trip (busy).
+pub async fn start_trip(city: &TestCity, taxi_id: &str, order_id: &str) {
     let mut d = city.driver();
     d.accept_offer(pb::AcceptOfferRequest {
         taxi_id: taxi_id.into(),
@@ -910,17 +910,23 @@ pub async fn drive_trip(city: &TestCity, taxi_id: &str, order_id: &str) -> pb::O
     })
     .await
     .expect("start");
-    d.complete_trip(pb::CompleteTripRequest {
-        taxi_id: taxi_id.into(),
-        order_id: order_id.into(),
-        fare_cents: 2350,
-        paid_by: 0,
-    })
-    .await
-    .expect("complete")
-    .into_inner()
-    .order
-    .expect("order")
+}
+
+/// Accepts, arrives, starts and completes (cash) an order for a taxi.
+pub async fn drive_trip(city: &TestCity, taxi_id: &str, order_id: &str) -> pb::Order {
+    start_trip(city, taxi_id, order_id).await;
+    city.driver()
+        .complete_trip(pb::CompleteTripRequest {
+            taxi_id: taxi_id.into(),
+            order_id: order_id.into(),
+            fare_cents: 2350,
+            paid_by: 0,
+        })
+        .await
+        .expect("complete")
+        .into_inner()
+        .order
+        .expect("order")
 }
 
 /// Books an ordinary (operator) order at a point for a new caller.

@@ -266,24 +266,7 @@ async fn a_taxi_that_comes_free_goes_at_once_to_the_first_waiting_order_in_its_r
     assert_eq!(taxi.offer(S).await.order_id, first.order_id);
     let mut d = city.driver();
     let (t, o) = (taxi.taxi_id.clone(), first.order_id.clone());
-    d.accept_offer(pb::AcceptOfferRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
-    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
-    d.start_trip(pb::StartTripRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
+    start_trip(&city, &t, &o).await;
     // While the taxi is busy, three orders wait: an older passenger's 12 km away (first,
     // out of the taxi's reach), an ordinary one near it, and another older passenger's
     // near it 0.3 s later.
@@ -459,24 +442,7 @@ async fn a_waiting_order_passed_over_for_an_order_ahead_gets_the_taxi_that_one_d
     assert_eq!(taxi.offer(S).await.order_id, first.order_id);
     let mut d = city.driver();
     let (t, o) = (taxi.taxi_id.clone(), first.order_id.clone());
-    d.accept_offer(pb::AcceptOfferRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
-    d.arrive_at_pickup(pb::ArriveAtPickupRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
-    d.start_trip(pb::StartTripRequest {
-        taxi_id: t.clone(),
-        order_id: o.clone(),
-    })
-    .await
-    .unwrap();
+    start_trip(&city, &t, &o).await;
     // Two orders wait near the taxi while it is busy: `ahead`, then `behind`.
     let ahead = book_at(&city, "13800000061", north_of_centre(300.0)).await;
     city.advance(Duration::from_millis(300));

@@ -3,7 +3,7 @@
 //! relatives, one-key devices); some book ahead, some cancel.
 
 use crate::city::{self, SPOTS, SpotKind};
-use crate::gateway::{Principals, place, point};
+use crate::gateway::{Principals, epoch_ms, place, point};
 use crate::population::{Caller, Device, SimConfig};
 use crate::scenario::Plan;
 use crate::{Observed, Tracked};
@@ -143,7 +143,7 @@ pub(crate) async fn run(
                     .entry(name)
                     .or_default() += 1;
                 let pickup = point(&order.pickup).unwrap_or((0.0, 0.0));
-                let created_ms = stamped_ms(&order).unwrap_or(created_ms);
+                let created_ms = epoch_ms(&order.create_time).unwrap_or(created_ms);
                 observed.booked(
                     &order.order_id,
                     Tracked {
@@ -234,7 +234,9 @@ pub(crate) async fn run_plan(
         match r {
             Ok(r) => {
                 let order = r.into_inner().order.unwrap_or_default();
-                let created_ms = stamped_ms(&order).unwrap_or(created_ms);
+                // When the services made it: two bookings sent at once from two tasks reach
+                // them in either order, so the caller's clock before the call is not it.
+                let created_ms = epoch_ms(&order.create_time).unwrap_or(created_ms);
                 *observed
                     .by_channel
                     .lock()
@@ -259,14 +261,4 @@ pub(crate) async fn run_plan(
             }
         }
     }
-}
-
-/// When the services made `order` (its `create_time`), epoch ms: the report orders bookings
-/// by it. The caller's own clock before the call is not it: two bookings sent at once from
-/// two tasks can reach the services in either order.
-fn stamped_ms(order: &pb::Order) -> Option<i64> {
-    order
-        .create_time
-        .as_ref()
-        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }

@@ -65,6 +65,12 @@ pub(crate) fn place(p: (f64, f64), address: &str) -> pb::Place {
     }
 }
 
+/// A wire timestamp as epoch milliseconds (the services' clock), if it is set.
+pub(crate) fn epoch_ms(t: &Option<taxi_proto::Timestamp>) -> Option<i64> {
+    t.as_ref()
+        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+}
+
 /// The (latitude, longitude) of a wire place, if it has a location.
 pub(crate) fn point(p: &Option<pb::Place>) -> Option<(f64, f64)> {
     p.as_ref()

@@ -4,7 +4,7 @@
 
 use crate::auth::Authed;
 use crate::city;
-use crate::gateway::point;
+use crate::gateway::{epoch_ms, point};
 use crate::road::RoadModel;
 use crate::{Observed, Phase};
 use rand::Rng;
@@ -119,9 +119,7 @@ impl TaxiSim {
                     self.observed.offered(
                         &o.order_id,
                         self.clock.now_ms(),
-                        o.expire_time
-                            .as_ref()
-                            .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000),
+                        epoch_ms(&o.expire_time),
                         &self.id,
                         self.at,
                     );

@@ -132,8 +132,9 @@ end
 -- widest ring), accessible if they need a wheelchair, in
 -- the caring fleet while their search is caring-fleet only; and not having ceded `t` (it
 -- was brought back for `t` once already, and `t` had declined or missed it: such an order
--- skips `t`, and bringing it back for `t` again would go on for ever; see `bring_back`). Best first (nearest first among the 64 nearest). `below_id` breaks a tie
--- of scores as the queue does (by id). With `kind` ('e' for an older passenger's order,
+-- skips `t`, and bringing it back for `t` again would go on for ever; see `bring_back`).
+-- Best first (nearest first among the 64 nearest). `below_id` breaks a tie of scores as
+-- the queue does (by id). With `kind` ('e' for an older passenger's order,
 -- '' for another), only the orders of the other kind: the batched matcher keeps queue
 -- order between older passengers and others, and lets its cost choose within a kind.
 local function waiting_in_reach(t, at, below, below_id, kind)
